@@ -1,0 +1,1 @@
+"""The Slack side of openllm-bot and its command line."""

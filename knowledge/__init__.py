@@ -1,0 +1,14 @@
+"""The FAQ: loading, validating, matching and citing. Knows nothing of Slack."""
+
+from .base import KnowledgeBase
+from .links import SourceLink, source_link, text_fragment
+from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeError, Problem, load_knowledge
+from .matcher import Matcher, Thresholds
+from .model import Document, Entry, Knowledge, Source
+from .result import Candidate, MatchResult
+
+__all__ = [
+    "DEFAULT_FAQ_DIR", "DEFAULT_SEEDS_DIR", "Candidate", "Document", "Entry", "Knowledge",
+    "KnowledgeBase", "KnowledgeError", "MatchResult", "Matcher", "Problem", "Source",
+    "SourceLink", "Thresholds", "load_knowledge", "source_link", "text_fragment",
+]

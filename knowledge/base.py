@@ -1,0 +1,36 @@
+"""The knowledge the bot answers from: the FAQ, its matcher and its source links together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .links import SourceLink, source_link
+from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
+from .matcher import Matcher, Thresholds
+from .model import Entry, Knowledge
+from .result import MatchResult
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    knowledge: Knowledge
+    matcher: Matcher
+    source_base_url: str | None = None
+
+    @classmethod
+    def load(cls, faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR,
+             thresholds: Thresholds | None = None, source_base_url: str | None = None) -> KnowledgeBase:
+        """Load, validate and index; raises `KnowledgeError` on an invalid FAQ."""
+        knowledge = load_knowledge(faq_dir, seeds_dir)
+        return cls(knowledge, Matcher(knowledge, thresholds or Thresholds()), source_base_url)
+
+    def ask(self, text: str, explain: bool = False) -> MatchResult:
+        return self.matcher.match(text, explain=explain)
+
+    def entry(self, entry_id: str) -> Entry | None:
+        return self.knowledge.get(entry_id)
+
+    def links(self, entry: Entry) -> list[SourceLink]:
+        """One link per cited passage, in the order the entry cites them."""
+        return [source_link(self.knowledge.documents[s.doc], s, self.source_base_url) for s in entry.sources]

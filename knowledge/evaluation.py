@@ -1,0 +1,112 @@
+"""Scoring a matcher against an evaluation set (the format of shared/eval/dev.yaml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .result import MatchResult
+
+
+@dataclass(frozen=True)
+class Case:
+    q: str
+    expect: tuple[str, ...]
+    kind: str
+
+
+def load_cases(path: Path | str) -> list[Case]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a list of cases")
+    return [Case(str(c["q"]), tuple(c.get("expect") or ()), str(c.get("kind", "?"))) for c in data]
+
+
+@dataclass
+class Tally:
+    """Counts for one group of cases."""
+
+    in_scope: int = 0
+    correct: int = 0
+    rescued: int = 0
+    wrong: int = 0
+    missed: int = 0
+    out_of_scope: int = 0
+    oos_answered: int = 0
+    oos_declined: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def cases(self) -> int:
+        return self.in_scope + self.out_of_scope
+
+    def add(self, case: Case, result: MatchResult) -> None:
+        suggested = [c.id for c in result.candidates[:3]]
+        if case.expect:
+            self.in_scope += 1
+            if result.status == "answer" and result.id in case.expect:
+                self.correct += 1
+                return
+            if result.status == "answer":
+                self.wrong += 1
+                outcome = f"WRONG {result.id}"
+            elif result.status == "suggest" and set(suggested) & set(case.expect):
+                self.rescued += 1
+                outcome = f"rescued {suggested}"
+            else:
+                self.missed += 1
+                outcome = f"{result.status} {suggested}"
+            self.failures.append(f"[{case.kind}] {case.q!r}: expected {list(case.expect)}, got {outcome}")
+        else:
+            self.out_of_scope += 1
+            if result.status == "answer":
+                self.oos_answered += 1
+                self.failures.append(f"[{case.kind}] {case.q!r}: out of scope, ANSWERED {result.id}")
+            else:
+                self.oos_declined += 1
+
+    @property
+    def combined(self) -> float:
+        """(correct + 0.5 x rescues - 2 x wrong - 2 x out-of-scope answers) / cases."""
+        if not self.cases:
+            return 0.0
+        return (self.correct + 0.5 * self.rescued - 2 * self.wrong - 2 * self.oos_answered) / self.cases
+
+
+def evaluate(cases: Iterable[Case], ask: Callable[[str], MatchResult]) -> dict[str, Tally]:
+    """Tallies overall (key 'all') and per kind, in the order kinds first appear."""
+    tallies: dict[str, Tally] = {"all": Tally()}
+    for case in cases:
+        result = ask(case.q)
+        tallies["all"].add(case, result)
+        tallies.setdefault(case.kind, Tally()).add(case, result)
+    return tallies
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:5.1f}%" if whole else "    -"
+
+
+def format_report(tallies: dict[str, Tally], show_failures: bool = True) -> str:
+    header = (f"{'kind':<11}{'cases':>6}{'answer acc':>12}{'rescues':>9}{'wrong':>8}"
+              f"{'oos false':>11}{'oos declined':>14}{'combined':>10}")
+    lines = [header, "-" * len(header)]
+    for kind, t in tallies.items():
+        lines.append(
+            f"{kind:<11}{t.cases:>6}{_pct(t.correct, t.in_scope):>12}{t.rescued:>9}"
+            f"{_pct(t.wrong, t.in_scope):>8}{_pct(t.oos_answered, t.out_of_scope):>11}"
+            f"{_pct(t.oos_declined, t.out_of_scope):>14}{t.combined:>10.3f}"
+        )
+    overall = tallies["all"]
+    lines.append("")
+    lines.append(f"in scope {overall.in_scope}: {overall.correct} correct, {overall.rescued} rescued by a "
+                 f"suggestion, {overall.wrong} wrong, {overall.missed} missed; out of scope "
+                 f"{overall.out_of_scope}: {overall.oos_answered} answered, {overall.oos_declined} declined")
+    if show_failures and overall.failures:
+        lines.append("")
+        lines.append("not answered correctly:")
+        lines.extend("  " + f for f in overall.failures)
+    return "\n".join(lines)

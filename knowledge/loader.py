@@ -1,0 +1,259 @@
+"""Load the FAQ YAML files into a validated, immutable `Knowledge`.
+
+Every problem is reported as `file:line: reason`, all of them at once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .documents import IndexedText, SourcesError, collapse_whitespace, load_documents
+from .model import Document, Entry, Knowledge, Source
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEFAULT_FAQ_DIR = PACKAGE_DIR / "faq"
+DEFAULT_SEEDS_DIR = PACKAGE_DIR.parent / "seeds"
+
+FIELDS = ("id", "question", "alternates", "tags", "answer", "sources", "related")
+_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class KnowledgeError(Exception):
+    """The FAQ is invalid; `problems` lists every reason with its file and line."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _line(node: Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _key(text: str) -> str:
+    return collapse_whitespace(text).casefold()
+
+
+class _FileReader:
+    """Turns one file's YAML nodes into entries, collecting problems as it goes."""
+
+    def __init__(self, path: Path, display: str, documents: dict[str, tuple[Document, IndexedText]]):
+        self.path = path
+        self.display = display
+        self.documents = documents
+        self.problems: list[Problem] = []
+
+    def problem(self, node_or_line: Node | int, reason: str) -> None:
+        line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
+        self.problems.append(Problem(self.display, line, reason))
+
+    def read(self) -> list[tuple[Entry, dict[str, Node]]]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.problem(1, f"cannot read file: {exc}")
+            return []
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else 1
+            self.problem(line, f"invalid YAML: {exc.problem or exc.context}")
+            return []
+        except yaml.YAMLError as exc:
+            self.problem(1, f"invalid YAML: {exc}")
+            return []
+        if root is None:
+            self.problem(1, "empty file: expected a top-level 'entries:' list")
+            return []
+        fields = self.mapping(root, "the file")
+        if fields is None:
+            return []
+        if "entries" not in fields:
+            self.problem(root, "missing top-level 'entries:' list")
+            return []
+        for name, node in fields.items():
+            if name != "entries":
+                self.problem(node, f"unknown top-level key '{name}' (only 'entries' is allowed)")
+        entries_node = fields["entries"]
+        if not isinstance(entries_node, SequenceNode):
+            self.problem(entries_node, "'entries' must be a list")
+            return []
+        read = []
+        for item in entries_node.value:
+            entry = self.entry(item)
+            if entry is not None:
+                read.append(entry)
+        return read
+
+    def mapping(self, node: Node, what: str) -> dict[str, Node] | None:
+        if not isinstance(node, MappingNode):
+            self.problem(node, f"{what} must be a mapping")
+            return None
+        fields: dict[str, Node] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, ScalarNode) else str(key)
+            if name in fields:
+                self.problem(key, f"duplicate key '{name}' in {what}")
+            fields[name] = value
+        return fields
+
+    def string(self, node: Node, name: str) -> str | None:
+        if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:str":
+            self.problem(node, f"'{name}' must be a string")
+            return None
+        if not node.value.strip():
+            self.problem(node, f"'{name}' must not be empty")
+            return None
+        return node.value
+
+    def strings(self, node: Node, name: str) -> tuple[str, ...] | None:
+        if not isinstance(node, SequenceNode):
+            self.problem(node, f"'{name}' must be a list of strings")
+            return None
+        values = [self.string(item, f"{name} item") for item in node.value]
+        if any(v is None for v in values):
+            return None
+        return tuple(v for v in values if v is not None)
+
+    def entry(self, node: Node) -> tuple[Entry, dict[str, Node]] | None:
+        fields = self.mapping(node, "an entry")
+        if fields is None:
+            return None
+        ok = True
+        for name in FIELDS:
+            if name not in fields:
+                self.problem(node, f"entry is missing field '{name}'")
+                ok = False
+        for name, value in fields.items():
+            if name not in FIELDS:
+                self.problem(value, f"unknown field '{name}' (allowed: {', '.join(FIELDS)})")
+                ok = False
+        if not ok:
+            return None
+        entry_id = self.string(fields["id"], "id")
+        if entry_id is not None and not _ID.match(entry_id):
+            self.problem(fields["id"], f"id '{entry_id}' is not kebab-case")
+            entry_id = None
+        question = self.string(fields["question"], "question")
+        answer = self.string(fields["answer"], "answer")
+        alternates = self.strings(fields["alternates"], "alternates")
+        tags = self.strings(fields["tags"], "tags")
+        related = self.strings(fields["related"], "related")
+        sources = self.sources(fields["sources"])
+        values = (entry_id, question, answer, alternates, tags, related, sources)
+        if any(v is None for v in values):
+            return None
+        entry = Entry(
+            id=entry_id, question=question, alternates=alternates,  # type: ignore[arg-type]
+            tags=tuple(t.strip().lower() for t in tags), answer=answer.strip(),  # type: ignore[union-attr]
+            sources=sources, related=related,  # type: ignore[arg-type]
+            file=self.display, line=_line(node),
+        )
+        return entry, fields
+
+    def sources(self, node: Node) -> tuple[Source, ...] | None:
+        if not isinstance(node, SequenceNode) or not node.value:
+            self.problem(node, "'sources' must be a non-empty list of {doc, quote}")
+            return None
+        result: list[Source] = []
+        ok = True
+        for item in node.value:
+            fields = self.mapping(item, "a source")
+            if fields is None:
+                ok = False
+                continue
+            if set(fields) != {"doc", "quote"}:
+                self.problem(item, "a source has exactly the fields 'doc' and 'quote'")
+                ok = False
+                continue
+            doc = self.string(fields["doc"], "doc")
+            quote = self.string(fields["quote"], "quote")
+            if doc is None or quote is None:
+                ok = False
+                continue
+            if doc not in self.documents:
+                self.problem(fields["doc"], f"source doc '{doc}' is not in seeds/sources.yaml")
+                ok = False
+                continue
+            span = self.documents[doc][1].locate(quote)
+            if span is None:
+                self.problem(fields["quote"], f"quote not found verbatim in {doc}: {quote[:60]!r}")
+                ok = False
+                continue
+            result.append(Source(doc=doc, quote=collapse_whitespace(quote), line_start=span[0], line_end=span[1]))
+        return tuple(result) if ok else None
+
+
+def _cross_check(read: list[tuple[Entry, dict[str, Node]]]) -> list[Problem]:
+    """Rules that span entries: unique ids, existing related ids, unshared alternates and tags."""
+    problems: list[Problem] = []
+    first_id: dict[str, Entry] = {}
+    for entry, fields in read:
+        if entry.id in first_id:
+            other = first_id[entry.id]
+            problems.append(Problem(entry.file, _line(fields["id"]),
+                                    f"duplicate id '{entry.id}' (first at {other.file}:{other.line})"))
+        else:
+            first_id[entry.id] = entry
+    for kind in ("alternates", "tags"):
+        owner: dict[str, Entry] = {}
+        for entry, fields in read:
+            for item_node in fields[kind].value:
+                key = _key(item_node.value)
+                if key in owner and owner[key].id != entry.id:
+                    problems.append(Problem(entry.file, _line(item_node),
+                                            f"{kind[:-1]} '{item_node.value}' is shared with entry '{owner[key].id}'"))
+                owner.setdefault(key, entry)
+    for entry, fields in read:
+        for item_node in fields["related"].value:
+            if item_node.value not in first_id:
+                problems.append(Problem(entry.file, _line(item_node),
+                                        f"related id '{item_node.value}' does not exist"))
+    return problems
+
+
+def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR) -> Knowledge:
+    """Load and validate every `*.yaml` under `faq_dir`; raise `KnowledgeError` listing all problems."""
+    faq_dir, seeds_dir = Path(faq_dir), Path(seeds_dir)
+    try:
+        documents = load_documents(seeds_dir)
+    except SourcesError as exc:
+        raise KnowledgeError([Problem(str(seeds_dir / "sources.yaml"), 1, str(exc))]) from None
+    indexed = {name: (doc, IndexedText.of(doc.text)) for name, doc in documents.items()}
+    files = sorted(p for p in faq_dir.glob("*.yaml") if p.is_file()) if faq_dir.is_dir() else []
+    if not files:
+        raise KnowledgeError([Problem(str(faq_dir), 0, "no FAQ files (*.yaml) found")])
+    problems: list[Problem] = []
+    read: list[tuple[Entry, dict[str, Node]]] = []
+    for path in files:
+        reader = _FileReader(path, _display(path), indexed)
+        read.extend(reader.read())
+        problems.extend(reader.problems)
+    problems.extend(_cross_check(read))
+    if problems:
+        raise KnowledgeError(problems)
+    return Knowledge(entries=tuple(entry for entry, _ in read), documents=documents)
+
+
+def _display(path: Path) -> str:
+    """The path as a person would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,35 @@
+"""What matching a question produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Status = Literal["answer", "suggest", "none"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """`answer`: `id` is the entry to answer; `suggest`: `candidates` (at most three)
+    are the best guesses; `none`: out of scope. `query` is the normalised text."""
+
+    status: Status
+    id: str | None
+    score: float
+    candidates: tuple[Candidate, ...]
+    query: str
+    explanation: tuple[str, ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict:
+        return {
+            "status": self.status,
+            "id": self.id,
+            "score": round(self.score, 4),
+            "candidates": [{"id": c.id, "score": round(c.score, 4)} for c in self.candidates],
+        }
