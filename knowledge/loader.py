@@ -57,6 +57,8 @@ class _FileReader:
         self.display = display
         self.documents = documents
         self.problems: list[Problem] = []
+        # Ids of every entry read, valid or not, so one bad entry does not also fail the `related` of others.
+        self.ids: set[str] = set()
 
     def problem(self, node_or_line: Node | int, reason: str) -> None:
         line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
@@ -144,6 +146,8 @@ class _FileReader:
             if name not in FIELDS:
                 self.problem(value, f"unknown field '{name}' (allowed: {', '.join(FIELDS)})")
                 ok = False
+        if "id" in fields and isinstance(fields["id"], ScalarNode):
+            self.ids.add(fields["id"].value)
         if not ok:
             return None
         entry_id = self.string(fields["id"], "id")
@@ -200,7 +204,7 @@ class _FileReader:
         return tuple(result) if ok else None
 
 
-def _cross_check(read: list[tuple[Entry, dict[str, Node]]]) -> list[Problem]:
+def _cross_check(read: list[tuple[Entry, dict[str, Node]]], known_ids: set[str]) -> list[Problem]:
     """Rules that span entries: unique ids, existing related ids, unshared alternates and tags."""
     problems: list[Problem] = []
     first_id: dict[str, Entry] = {}
@@ -222,7 +226,7 @@ def _cross_check(read: list[tuple[Entry, dict[str, Node]]]) -> list[Problem]:
                 owner.setdefault(key, entry)
     for entry, fields in read:
         for item_node in fields["related"].value:
-            if item_node.value not in first_id:
+            if item_node.value not in known_ids:
                 problems.append(Problem(entry.file, _line(item_node),
                                         f"related id '{item_node.value}' does not exist"))
     return problems
@@ -241,11 +245,13 @@ def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str 
         raise KnowledgeError([Problem(str(faq_dir), 0, "no FAQ files (*.yaml) found")])
     problems: list[Problem] = []
     read: list[tuple[Entry, dict[str, Node]]] = []
+    known_ids: set[str] = set()
     for path in files:
         reader = _FileReader(path, _display(path), indexed)
         read.extend(reader.read())
         problems.extend(reader.problems)
-    problems.extend(_cross_check(read))
+        known_ids |= reader.ids
+    problems.extend(_cross_check(read, known_ids))
     if problems:
         raise KnowledgeError(problems)
     return Knowledge(entries=tuple(entry for entry, _ in read), documents=documents)

@@ -1,47 +1,161 @@
-"""Match a question to FAQ entries (first version: fuzzy matching on questions and alternates)."""
+"""Match a question to FAQ entries: answer, suggest up to three, or decline.
+
+Each entry is indexed as phrasings (its question and alternates), a bag of strong terms
+(phrasings, tags, id) and a bag of weak terms (its answer). A question's terms are weighted
+by how well they tell entries apart (inverse document frequency over the FAQ); words the FAQ
+does not know weigh by how rare they are in English, so "what's the context window on
+llama 3 70b" is mostly made of things the FAQ cannot answer. An entry scores by how much of
+the question it explains (coverage) and how completely one of its phrasings is matched
+(focus). Long messages are also scored sentence by sentence.
+"""
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz, process
-from rapidfuzz.utils import default_process
-
+from .analysis import Analyzer, Term, english_zipf, load_synonyms
 from .model import Knowledge
+from .normalize import normalize, sentences, words
 from .result import Candidate, MatchResult
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    answer: float = 0.80
-    suggest: float = 0.55
-    margin: float = 0.04
+    """Calibrated on the dev set (see README, Performance): answer at or above `answer` with a lead
+    of at least `margin` over the runner-up; suggest at or above `suggest`; otherwise decline."""
+
+    answer: float = 0.62
+    suggest: float = 0.40
+    margin: float = 0.06
+
+
+ANSWER_TERM_WEIGHT = 0.5  # a word found only in an entry's answer is weaker evidence than one in its phrasings
+COVERAGE_EXPONENT = 0.6
+COMMON_ZIPF, RARE_ZIPF = 6.0, 2.0  # English frequency band over which an unknown word goes from light to full weight
+MIN_UNKNOWN_SHARE = 0.2
+MAX_SEGMENTS = 12
+
+
+@dataclass
+class _Indexed:
+    id: str
+    phrases: list[tuple[str, frozenset[str]]]
+    strong: frozenset[str]
+    weak: frozenset[str]
+    tags: frozenset[tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Score:
+    score: float
+    coverage: float
+    focus: float
+    phrase: str
+    matched: tuple[str, ...]
 
 
 class Matcher:
-    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None,
+                 analyzer: Analyzer | None = None) -> None:
         self.thresholds = thresholds or Thresholds()
-        self._phrases: list[str] = []
-        self._owners: list[str] = []
+        self.analyzer = analyzer or Analyzer(load_synonyms())
+        known_words: set[str] = set()
+        self._entries: list[_Indexed] = []
         for entry in knowledge.entries:
-            for phrase in (entry.question, *entry.alternates, *entry.tags, entry.id.replace("-", " ")):
-                self._phrases.append(phrase)
-                self._owners.append(entry.id)
+            texts = [entry.question, *entry.alternates]
+            for text in (*texts, *entry.tags, entry.id, entry.answer):
+                known_words.update(words(normalize(text)))
+            phrases = [(t, frozenset(x.term for x in self.analyzer.terms(t))) for t in texts]
+            topics = (*entry.tags, entry.id.replace("-", " "))
+            tag_terms = [tuple(x.term for x in self.analyzer.terms(t)) for t in topics]
+            strong = frozenset().union(*(p for _, p in phrases), *(set(t) for t in tag_terms))
+            weak = frozenset(x.term for x in self.analyzer.terms(entry.answer)) - strong
+            self._entries.append(_Indexed(entry.id, phrases, strong, weak, frozenset(t for t in tag_terms if t)))
+        self.analyzer.set_vocabulary(known_words)
+        n = len(self._entries)
+        df: dict[str, int] = defaultdict(int)
+        self._postings: dict[str, list[int]] = defaultdict(list)
+        for i, indexed in enumerate(self._entries):
+            for term in indexed.strong | indexed.weak:
+                df[term] += 1
+                self._postings[term].append(i)
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self.max_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
+
+    def weight(self, term: Term) -> float:
+        if term.term in self.idf:
+            return self.idf[term.term]
+        rarity = (COMMON_ZIPF - english_zipf(term.read_as.split()[0])) / (COMMON_ZIPF - RARE_ZIPF)
+        return self.max_idf * min(1.0, max(MIN_UNKNOWN_SHARE, rarity))
+
+    def _score_segment(self, terms: list[Term]) -> dict[int, _Score]:
+        weights: dict[str, float] = {}
+        for term in terms:
+            weights[term.term] = max(weights.get(term.term, 0.0), self.weight(term))
+        total = sum(weights.values())
+        if not total:
+            return {}
+        key = tuple(t.term for t in terms)
+        if key in self._tag_owner:
+            owner = self._tag_owner[key]
+            return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms), key)}
+        touched = {i for t in weights for i in self._postings.get(t, ())}
+        scores: dict[int, _Score] = {}
+        for i in touched:
+            ix = self._entries[i]
+            strong = [t for t in weights if t in ix.strong]
+            weak = [t for t in weights if t in ix.weak]
+            coverage = (sum(weights[t] for t in strong) + ANSWER_TERM_WEIGHT * sum(weights[t] for t in weak)) / total
+            focus, best = 0.0, ""
+            for text, phrase in ix.phrases:
+                if not phrase:
+                    continue
+                matched = sum(self.idf[t] for t in phrase if t in weights)
+                share = matched / sum(self.idf[t] for t in phrase)
+                if share > focus:
+                    focus, best = share, text
+            score = coverage ** COVERAGE_EXPONENT * focus ** (1 - COVERAGE_EXPONENT)
+            scores[i] = _Score(score, coverage, focus, best, tuple(strong + weak))
+        return scores
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
-        query = default_process(text)
-        best: dict[str, float] = {}
-        for _, score, index in process.extract(query, self._phrases, scorer=fuzz.WRatio,
-                                               processor=default_process, limit=30):
-            owner = self._owners[index]
-            best[owner] = max(best.get(owner, 0.0), score / 100)
-        ranked = sorted(best.items(), key=lambda kv: kv[1], reverse=True)
-        candidates = tuple(Candidate(i, s) for i, s in ranked[:3])
+        query = normalize(text)
+        segments = [text]
+        parts = sentences(text)
+        if len(parts) > 1:
+            segments += parts[:MAX_SEGMENTS]
+        best: dict[int, _Score] = {}
+        analysed: list[Term] = []
+        for n, segment in enumerate(segments):
+            terms = self.analyzer.terms(segment, correct=True)
+            if n == 0:
+                analysed = terms
+            for i, s in self._score_segment(terms).items():
+                if i not in best or s.score > best[i].score:
+                    best[i] = s
+        ranked = sorted(best.items(), key=lambda kv: kv[1].score, reverse=True)
+        candidates = tuple(Candidate(self._entries[i].id, s.score) for i, s in ranked[:3])
+        top = ranked[0][1].score if ranked else 0.0
+        second = ranked[1][1].score if len(ranked) > 1 else 0.0
         t = self.thresholds
-        if not ranked or ranked[0][1] < t.suggest:
-            return MatchResult("none", None, ranked[0][1] if ranked else 0.0, candidates, query)
-        top = ranked[0][1]
-        second = ranked[1][1] if len(ranked) > 1 else 0.0
         if top >= t.answer and top - second >= t.margin:
-            return MatchResult("answer", ranked[0][0], top, candidates, query)
-        return MatchResult("suggest", None, top, candidates, query)
+            status, entry_id = "answer", self._entries[ranked[0][0]].id
+        elif top >= t.suggest:
+            status, entry_id = "suggest", None
+        else:
+            status, entry_id, candidates = "none", None, candidates if top > 0 else ()
+        lines = self._explain(analysed, ranked) if explain else ()
+        return MatchResult(status, entry_id, top, candidates if status != "none" else (), query, lines)
+
+    def _explain(self, terms: list[Term], ranked: list[tuple[int, _Score]]) -> tuple[str, ...]:
+        lines = ["terms: " + ", ".join(
+            f"{t.surface}" + (f"→{t.read_as}" if t.read_as != t.surface else "") + f" [{t.term}] "
+            + f"w={self.weight(t):.2f}" + ("" if t.term in self.idf else " (unknown)") for t in terms)]
+        for i, s in ranked[:3]:
+            lines.append(f"{self._entries[i].id}: score {s.score:.3f} = coverage {s.coverage:.2f}^{COVERAGE_EXPONENT} "
+                         f"x focus {s.focus:.2f}^{1 - COVERAGE_EXPONENT:.1f}; best phrasing {s.phrase!r}; "
+                         f"matched {', '.join(s.matched)}")
+        return tuple(lines)

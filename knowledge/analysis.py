@@ -1,0 +1,119 @@
+"""From normalised text to weighted terms: typo correction, synonyms, stop words, stemming."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import snowballstemmer
+import yaml
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
+from wordfreq import zipf_frequency
+
+from .normalize import normalize, words
+
+SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yaml"
+
+STOPWORDS = frozenset("""
+a about above actually after again against all also am an and any anybody anything are arent as at be because been
+before being below between both but by can cant could couldnt did didnt do does doesnt doing dont down during each
+either else even ever every few for from further get gets getting go goes going gonna got had hadnt has hasnt have
+havent having he her here hers herself him himself his how hows i id ill im ive if in into is isnt it its itself just
+kind know let lets like likely me mean might more most much must my myself no nor not now of off on once one ones only
+or other others our ours ourselves out over own per pretty quite rather re really right same say says see seem shall
+she should shouldnt so some something such sure tell than that thats the their theirs them themselves then there
+theres these they theyre thing things think this those though through to too under until up us use used uses using
+very vs via want wants was wasnt way we well were werent weve what whats when whens where wheres whether which while
+who whos whom whose why whys will with within without wonder wondering would wouldnt yes yet you youd youll your
+youre yours yourself yourselves
+wat wht waht abt hw u ur r ya gud ppl pple plz tho
+""".split())
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+@lru_cache(maxsize=65536)
+def english_zipf(word: str) -> float:
+    """How common `word` is in English on the Zipf scale (0 unknown, ~7 for 'the')."""
+    return zipf_frequency(word, "en")
+
+
+def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[tuple[str, ...], str]:
+    """Each member phrase (as a word tuple) mapped to its group's canonical single token."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    table: dict[tuple[str, ...], str] = {}
+    for group in data.get("groups", []):
+        members = [tuple(words(normalize(str(m)))) for m in group]
+        members = [m for m in members if m]
+        if not members:
+            continue
+        canonical = "".join(members[0])
+        for member in members:
+            table.setdefault(member, canonical)
+    return table
+
+
+@dataclass(frozen=True)
+class Term:
+    """One term of analysed text: the word as written, what it was read as, and the term matched on."""
+
+    surface: str
+    read_as: str
+    term: str
+
+
+class Analyzer:
+    """Analyses FAQ text and questions the same way; questions also get typo correction."""
+
+    def __init__(self, synonyms: dict[tuple[str, ...], str]) -> None:
+        self.synonyms = synonyms
+        self.max_phrase = max((len(k) for k in synonyms), default=1)
+        self.vocabulary: tuple[str, ...] = ()
+        self._known: frozenset[str] = frozenset()
+        self._correct = lru_cache(maxsize=65536)(self._correct_uncached)
+
+    def set_vocabulary(self, known_words: Iterable[str]) -> None:
+        """The words typos are corrected towards: every word of the FAQ and of the synonym list."""
+        known = set(known_words)
+        for phrase in self.synonyms:
+            known.update(phrase)
+        known |= STOPWORDS  # so "actualy" is read as a stop word rather than left as an unknown word
+        self._known = frozenset(known)
+        self.vocabulary = tuple(sorted(w for w in known if len(w) >= 3 and not w.isdigit()))
+        self._correct.cache_clear()
+
+    def _correct_uncached(self, word: str) -> str:
+        if word in self._known or word in STOPWORDS or len(word) < 4 or any(c.isdigit() for c in word):
+            return word
+        # A real English word that the FAQ lacks is not a typo ("rain" is not "train").
+        if english_zipf(word) >= 3.0:
+            return word
+        max_edits = 1 if len(word) < 8 else 2
+        found = process.extractOne(word, self.vocabulary, scorer=OSA.distance, score_cutoff=max_edits)
+        return found[0] if found else word
+
+    def terms(self, text: str, correct: bool = False) -> list[Term]:
+        ws = words(normalize(text))
+        read = [self._correct(w) for w in ws] if correct else ws
+        out: list[Term] = []
+        i = 0
+        while i < len(read):
+            for size in range(min(self.max_phrase, len(read) - i), 0, -1):
+                canonical = self.synonyms.get(tuple(read[i:i + size]))
+                if canonical is not None:
+                    out.append(Term(" ".join(ws[i:i + size]), " ".join(read[i:i + size]), stem(canonical)))
+                    i += size
+                    break
+            else:
+                if read[i] not in STOPWORDS:
+                    out.append(Term(ws[i], read[i], stem(read[i])))
+                i += 1
+        return out

@@ -1,0 +1,76 @@
+"""Turn a message as it arrives from Slack into plain, comparable text."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+# <@U123>, <@U123|name>, <!here>, <!subteam^S1|@team>: references, not words of the question.
+_USER_OR_SPECIAL = re.compile(r"<[@!][^>]*>")
+_CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
+_LINK = re.compile(r"<((?:https?|mailto|ftp):[^>|]*)(?:\|([^>]*))?>")
+_EMOJI = re.compile(r":[a-z0-9_+'-]+(?:::skin-tone-\d)?:")
+_CODE_FENCE = re.compile(r"```")
+_MARKUP = re.compile(r"(?<!\w)[*_~`]+|[*_~`]+(?!\w)")
+_SLASH_COMMAND = re.compile(r"^\s*/[a-z][\w-]*\s+", re.IGNORECASE)
+_REPEATED_PUNCT = re.compile(r"([!?.,])\1+")
+_SPACE = re.compile(r"\s+")
+_CONTROL = {cat for cat in ("Cc", "Cf", "Co", "Cs")}
+
+# Chat filler that says nothing about the question ("hey bot, pls ... thx!").
+FILLER = frozenset("""
+hey hi hello hiya yo heya howdy greetings bot openllm pls plz please thanks thank thx ty cheers
+ok okay k lol haha hmm um uh btw fyi quick dumb silly stupid question q folks guys team all anyone
+someone somebody everyone
+""".split())
+
+
+def _strip_control(text: str) -> str:
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL else " " for ch in text)
+
+
+def _link_words(match: re.Match[str]) -> str:
+    # A labelled link reads as its label; a bare one carries no words a person typed.
+    return f" {match.group(2)} " if match.group(2) else " "
+
+
+def strip_slack_markup(text: str) -> str:
+    """Remove Slack references, links, emoji codes and mrkdwn markers; unescape entities."""
+    text = _USER_OR_SPECIAL.sub(" ", text)
+    text = _CHANNEL.sub(lambda m: f" {m.group(1) or ''} ", text)
+    text = _LINK.sub(_link_words, text)
+    text = _EMOJI.sub(" ", text)
+    text = _CODE_FENCE.sub(" ", text)
+    text = html.unescape(text)
+    return _MARKUP.sub(" ", text)
+
+
+def normalize(text: str) -> str:
+    """Lower-cased, NFKC, markup-free text with single spaces; punctuation kept, repeats collapsed."""
+    text = unicodedata.normalize("NFKC", _strip_control(text))
+    text = strip_slack_markup(text)
+    text = _SLASH_COMMAND.sub(" ", text)
+    text = _REPEATED_PUNCT.sub(r"\1", text.casefold())
+    return _SPACE.sub(" ", text).strip()
+
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+
+def words(text: str) -> list[str]:
+    """The words of normalised text, without filler; apostrophes inside a word are dropped."""
+    out = []
+    for raw in _WORD.findall(text):
+        word = raw.replace("'", "").replace("’", "")
+        if word and word not in FILLER:
+            out.append(word)
+    return out
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a raw message, for finding a question buried in a long one."""
+    return [s for s in (part.strip() for part in _SENTENCE.split(text)) if s]

@@ -1,0 +1,139 @@
+"""The loader rejects a bad FAQ with `file:line: reason` for every problem it finds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURE_FAQ, SEEDS
+
+from knowledge import KnowledgeError, load_knowledge
+
+
+def _problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    faq = tmp_path / "faq"
+    faq.mkdir()
+    for name, text in files.items():
+        (faq / name).write_text(text, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(faq, SEEDS)
+    return [str(p) for p in info.value.problems]
+
+
+def _line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if needle in line]
+    return lines[occurrence - 1]
+
+
+def test_fixture_faq_loads_into_entries_with_quote_line_ranges() -> None:
+    knowledge = load_knowledge(FIXTURE_FAQ, SEEDS)
+    assert [e.id for e in knowledge.entries] == ["licensing", "llama", "attention"]
+    source = knowledge["licensing"].sources[0]
+    assert (source.line_start, source.line_end) == (35, 35)
+    assert knowledge["attention"].sources[0].line_start == 17
+
+
+def test_entries_are_immutable() -> None:
+    knowledge = load_knowledge(FIXTURE_FAQ, SEEDS)
+    with pytest.raises(AttributeError):
+        knowledge["llama"].answer = "changed"  # type: ignore[misc]
+    assert isinstance(knowledge["llama"].alternates, tuple)
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    text = "entries:\n  - id: a\n    question: [unclosed\n"
+    problems = _problems(tmp_path, {"broken.yaml": text})
+    assert len(problems) == 1
+    assert problems[0].startswith("faq/broken.yaml:") or "broken.yaml:" in problems[0]
+    assert "invalid YAML" in problems[0]
+    line = int(problems[0].split("broken.yaml:")[1].split(":")[0])
+    assert line in (3, 4)
+
+
+def test_missing_field_names_entry_line(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("    tags: [attention]\n", "")
+    problems = _problems(tmp_path, {"small.yaml": text})
+    line = _line_of(text, "- id: attention")
+    assert problems == [f"{tmp_path / 'faq' / 'small.yaml'}:{line}: entry is missing field 'tags'"] or \
+        problems[0].endswith(f"small.yaml:{line}: entry is missing field 'tags'")
+
+
+def test_mistyped_field_is_rejected_at_its_line(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("tags: [attention]", "tags: attention")
+    problems = _problems(tmp_path, {"small.yaml": text})
+    assert len(problems) == 1
+    assert problems[0].endswith(f"small.yaml:{_line_of(text, 'tags: attention')}: 'tags' must be a list of strings")
+
+
+def test_unknown_field_is_rejected(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("    tags: [attention]\n", "    tags: [attention]\n    owner: me\n")
+    problems = _problems(tmp_path, {"small.yaml": text})
+    assert problems[0].endswith(f"small.yaml:{_line_of(text, 'owner: me')}: unknown field 'owner' "
+                                "(allowed: id, question, alternates, tags, answer, sources, related)")
+
+
+def test_duplicate_id_across_files_names_both_places(tmp_path: Path, fixture_faq_text: str) -> None:
+    other = "entries:\n" + fixture_faq_text.split("entries:\n", 1)[1].split("  - id: llama")[0]
+    other = other.replace("licence terms for open models", "x")
+    other = other.replace("can we sell a product built on an open model", "y")
+    other = other.replace("tags: [licensing, licence]", "tags: [z]").replace("related: [llama]", "related: []")
+    problems = _problems(tmp_path, {"a.yaml": fixture_faq_text, "b.yaml": other})
+    assert len(problems) == 1
+    assert problems[0].endswith("b.yaml:2: duplicate id 'licensing' (first at "
+                                f"{tmp_path / 'faq' / 'a.yaml'}:{_line_of(fixture_faq_text, '- id: licensing')})") \
+        or "b.yaml:2: duplicate id 'licensing'" in problems[0]
+
+
+def test_related_id_that_does_not_exist(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("related: [llama]\n", "related: [llamas]\n", 1)
+    problems = _problems(tmp_path, {"small.yaml": text})
+    assert problems[0].endswith(f"small.yaml:{_line_of(text, 'related: [llamas]')}: related id 'llamas' does not exist")
+
+
+def test_source_doc_not_in_seeds(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("doc: 003_672eb0fce39da1cc.txt", "doc: 009_missing.txt")
+    problems = _problems(tmp_path, {"small.yaml": text})
+    assert problems[0].endswith(f"small.yaml:{_line_of(text, '009_missing')}: "
+                                "source doc '009_missing.txt' is not in seeds/sources.yaml")
+
+
+def test_quote_not_verbatim_is_rejected_at_the_quote(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("under more permissive licenses", "under permissive licenses")
+    problems = _problems(tmp_path, {"small.yaml": text})
+    line = _line_of(text, "under permissive licenses")
+    assert problems[0].endswith(f"small.yaml:{line}: quote not found verbatim in 001_ef82fbb3a280ee8f.txt: "
+                                "'Meta later released Llama 2 and Llama 3 under permissive lic'")
+
+
+def test_quote_matches_with_whitespace_collapsed(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("Meta later released Llama 2", "Meta   later\\n released Llama 2")
+    faq = tmp_path / "faq"
+    faq.mkdir()
+    (faq / "small.yaml").write_text(text, encoding="utf-8")
+    assert load_knowledge(faq, SEEDS)["llama"].sources[0].line_start == 20
+
+
+@pytest.mark.parametrize("field, value", [("alternates", "who made llama"), ("tags", "llama")])
+def test_alternate_or_tag_shared_by_two_entries(tmp_path: Path, fixture_faq_text: str, field: str, value: str) -> None:
+    if field == "alternates":
+        text = fixture_faq_text.replace("      - how does attention work in neural networks\n",
+                                        "      - how does attention work in neural networks\n      - Who made  LLaMA\n")
+        needle = "Who made  LLaMA"
+    else:
+        text = fixture_faq_text.replace("tags: [attention]", "tags: [attention, llama]")
+        needle = "tags: [attention, llama]"
+    problems = _problems(tmp_path, {"small.yaml": text})
+    assert len(problems) == 1
+    assert f"small.yaml:{_line_of(text, needle)}: {field[:-1]} " in problems[0]
+    assert "is shared with entry 'llama'" in problems[0]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("related: [llama]\n", "related: [nope]\n", 1)
+    text = text.replace("doc: 003_672eb0fce39da1cc.txt", "doc: 009_missing.txt")
+    problems = _problems(tmp_path, {"small.yaml": text, "empty.yaml": ""})
+    assert len(problems) == 3
+
+
+def test_no_faq_files_is_an_error(tmp_path: Path) -> None:
+    assert "no FAQ files" in _problems(tmp_path, {})[0]

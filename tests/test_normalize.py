@@ -1,0 +1,75 @@
+"""Each normalisation an incoming Slack message goes through."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge.analysis import Analyzer, load_synonyms
+from knowledge.normalize import normalize, sentences, words
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("<@U05B2KX9QLM> what is llama", "what is llama"),
+    ("<@U05B2KX9QLM|openllm> what is llama", "what is llama"),
+    ("<!here> <!channel> <!subteam^S123|@ml> llama", "llama"),
+    ("saw it in <#C03ML4ALL|ml-guild>", "saw it in ml-guild"),
+    ("saw <https://huggingface.co|this page>", "saw this page"),
+    ("saw <https://huggingface.co/models>", "saw"),
+    ("what is llama :thinking_face: :+1: :wave::skin-tone-3:", "what is llama"),
+    ("*bold* _italic_ ~strike~ `code`", "bold italic strike code"),
+    ("```pip install x```", "pip install x"),
+    ("WHAT ARE THE RISKS", "what are the risks"),
+    ("ＬＬａＭＡ ２", "llama 2"),
+    ("licence???!!!", "licence?!"),
+    ("a &amp; b &lt;c&gt;", "a & b <c>"),
+    ("/openllm licensing", "licensing"),
+    ("zero\u200bwidth\x07bell", "zero width bell"),
+    ("  many\n\n  lines\t", "many lines"),
+])
+def test_normalize(raw: str, expected: str) -> None:
+    assert normalize(raw) == expected
+
+
+def test_snake_case_inside_words_is_not_markup() -> None:
+    assert words(normalize("what is fine_tune")) == ["what", "is", "fine", "tune"]
+
+
+def test_filler_words_are_dropped() -> None:
+    assert words(normalize("hey bot pls what is llama thanks!")) == ["what", "is", "llama"]
+
+
+def test_apostrophes_join_the_word() -> None:
+    assert words(normalize("what's meta’s model")) == ["whats", "metas", "model"]
+
+
+def test_sentences_split_on_end_punctuation_and_newlines() -> None:
+    assert sentences("First one. Second? Third!\nFourth") == ["First one.", "Second?", "Third!", "Fourth"]
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Analyzer:
+    a = Analyzer(load_synonyms())
+    a.set_vocabulary(["language", "attention", "contribute", "specific", "model", "train"])
+    return a
+
+
+def _read(analyzer: Analyzer, text: str) -> list[str]:
+    return [t.read_as for t in analyzer.terms(text, correct=True)]
+
+
+def test_typos_are_corrected_towards_faq_words(analyzer: Analyzer) -> None:
+    assert _read(analyzer, "atention contirbute modle") == ["attention", "contribute", "model"]
+
+
+def test_common_english_words_are_not_corrected(analyzer: Analyzer) -> None:
+    assert _read(analyzer, "rain") == ["rain"]
+
+
+def test_synonyms_map_to_one_term(analyzer: Analyzer) -> None:
+    terms = {t.term for t in analyzer.terms("licence license licensing")}
+    assert len(terms) == 1
+    assert [t.term for t in analyzer.terms("hugging face")] == [t.term for t in analyzer.terms("huggingface")]
+
+
+def test_stop_words_are_dropped(analyzer: Analyzer) -> None:
+    assert _read(analyzer, "what is the attention") == ["attention"]
