@@ -57,14 +57,13 @@ class _FileReader:
         self.display = display
         self.documents = documents
         self.problems: list[Problem] = []
-        # Ids of every entry read, valid or not, so one bad entry does not also fail the `related` of others.
-        self.ids: set[str] = set()
+        self.fields: list[tuple[str, dict[str, Node]]] = []  # every entry's fields, valid or not
 
     def problem(self, node_or_line: Node | int, reason: str) -> None:
         line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
         self.problems.append(Problem(self.display, line, reason))
 
-    def read(self) -> list[tuple[Entry, dict[str, Node]]]:
+    def read(self) -> list[Entry]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -133,10 +132,11 @@ class _FileReader:
             return None
         return tuple(v for v in values if v is not None)
 
-    def entry(self, node: Node) -> tuple[Entry, dict[str, Node]] | None:
+    def entry(self, node: Node) -> Entry | None:
         fields = self.mapping(node, "an entry")
         if fields is None:
             return None
+        self.fields.append((self.display, fields))
         ok = True
         for name in FIELDS:
             if name not in fields:
@@ -146,8 +146,6 @@ class _FileReader:
             if name not in FIELDS:
                 self.problem(value, f"unknown field '{name}' (allowed: {', '.join(FIELDS)})")
                 ok = False
-        if "id" in fields and isinstance(fields["id"], ScalarNode):
-            self.ids.add(fields["id"].value)
         if not ok:
             return None
         entry_id = self.string(fields["id"], "id")
@@ -169,7 +167,7 @@ class _FileReader:
             sources=sources, related=related,  # type: ignore[arg-type]
             file=self.display, line=_line(node),
         )
-        return entry, fields
+        return entry
 
     def sources(self, node: Node) -> tuple[Source, ...] | None:
         if not isinstance(node, SequenceNode) or not node.value:
@@ -204,31 +202,43 @@ class _FileReader:
         return tuple(result) if ok else None
 
 
-def _cross_check(read: list[tuple[Entry, dict[str, Node]]], known_ids: set[str]) -> list[Problem]:
-    """Rules that span entries: unique ids, existing related ids, unshared alternates and tags."""
+def _scalars(fields: dict[str, Node], name: str) -> list[ScalarNode]:
+    node = fields.get(name)
+    items = node.value if isinstance(node, SequenceNode) else [node]
+    return [item for item in items if isinstance(item, ScalarNode)]
+
+
+def _cross_check(entries: list[tuple[str, dict[str, Node]]]) -> list[Problem]:
+    """Rules that span entries: unique ids, existing related ids, unshared alternates and tags.
+
+    They run on every entry read, valid or not, so one bad entry does not hide another's problems."""
     problems: list[Problem] = []
-    first_id: dict[str, Entry] = {}
-    for entry, fields in read:
-        if entry.id in first_id:
-            other = first_id[entry.id]
-            problems.append(Problem(entry.file, _line(fields["id"]),
-                                    f"duplicate id '{entry.id}' (first at {other.file}:{other.line})"))
+    first_id: dict[str, str] = {}
+    ids: list[str | None] = []
+    for file, fields in entries:
+        id_nodes = _scalars(fields, "id")
+        entry_id = id_nodes[0].value if id_nodes else None
+        ids.append(entry_id)
+        if entry_id is None:
+            continue
+        if entry_id in first_id:
+            problems.append(Problem(file, _line(id_nodes[0]),
+                                    f"duplicate id '{entry_id}' (first at {first_id[entry_id]})"))
         else:
-            first_id[entry.id] = entry
+            first_id[entry_id] = f"{file}:{_line(id_nodes[0])}"
     for kind in ("alternates", "tags"):
-        owner: dict[str, Entry] = {}
-        for entry, fields in read:
-            for item_node in fields[kind].value:
-                key = _key(item_node.value)
-                if key in owner and owner[key].id != entry.id:
-                    problems.append(Problem(entry.file, _line(item_node),
-                                            f"{kind[:-1]} '{item_node.value}' is shared with entry '{owner[key].id}'"))
-                owner.setdefault(key, entry)
-    for entry, fields in read:
-        for item_node in fields["related"].value:
-            if item_node.value not in known_ids:
-                problems.append(Problem(entry.file, _line(item_node),
-                                        f"related id '{item_node.value}' does not exist"))
+        owner: dict[str, str | None] = {}
+        for (file, fields), entry_id in zip(entries, ids, strict=True):
+            for item in _scalars(fields, kind) if "id" in fields and kind in fields else ():
+                key = _key(item.value)
+                if key in owner and owner[key] != entry_id:
+                    problems.append(Problem(file, _line(item),
+                                            f"{kind[:-1]} '{item.value}' is shared with entry '{owner[key]}'"))
+                owner.setdefault(key, entry_id)
+    for file, fields in entries:
+        for item in _scalars(fields, "related") if "related" in fields else ():
+            if item.value not in first_id:
+                problems.append(Problem(file, _line(item), f"related id '{item.value}' does not exist"))
     return problems
 
 
@@ -244,17 +254,17 @@ def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str 
     if not files:
         raise KnowledgeError([Problem(str(faq_dir), 0, "no FAQ files (*.yaml) found")])
     problems: list[Problem] = []
-    read: list[tuple[Entry, dict[str, Node]]] = []
-    known_ids: set[str] = set()
+    read: list[Entry] = []
+    fields: list[tuple[str, dict[str, Node]]] = []
     for path in files:
         reader = _FileReader(path, _display(path), indexed)
         read.extend(reader.read())
         problems.extend(reader.problems)
-        known_ids |= reader.ids
-    problems.extend(_cross_check(read, known_ids))
+        fields.extend(reader.fields)
+    problems.extend(_cross_check(fields))
     if problems:
         raise KnowledgeError(problems)
-    return Knowledge(entries=tuple(entry for entry, _ in read), documents=documents)
+    return Knowledge(entries=tuple(read), documents=documents)
 
 
 def _display(path: Path) -> str:

@@ -1,0 +1,89 @@
+"""The command line, run as a person (or an evaluation) runs it: a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import FIXTURE_FAQ, ROOT
+
+
+def run(*args: str, stdin: str | None = None, env_faq: Path = FIXTURE_FAQ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "--faq", str(env_faq), *args], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_ask_prints_answer_and_linked_sources() -> None:
+    out = run("ask", "licence terms for open models")
+    assert out.returncode == 0, out.stderr
+    assert "read the licence" in out.stdout
+    assert "https://futuretechblog.space/open-source-large-language-model#:~:text=Some%20licenses" in out.stdout
+
+
+def test_ask_json_has_status_id_score_candidates() -> None:
+    out = run("ask", "--json", "licence terms for open models")
+    payload = json.loads(out.stdout)
+    assert payload["status"] == "answer" and payload["id"] == "licensing"
+    assert set(payload) == {"status", "id", "score", "candidates"}
+    assert payload["candidates"][0]["id"] == "licensing"
+
+
+def test_ask_without_question_answers_each_stdin_line_as_json_in_one_process() -> None:
+    out = run("ask", "--json", stdin="licence terms for open models\nwho made llama\nis it raining in berlin\n")
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(p["status"], p["id"]) for p in lines] == [("answer", "licensing"), ("answer", "llama"), ("none", None)]
+
+
+def test_ask_explain_says_which_terms_and_phrasing_matched() -> None:
+    out = run("ask", "--explain", "who made llama")
+    assert "Why:" in out.stdout
+    assert "best phrasing 'who made llama'" in out.stdout
+
+
+def test_topics_lists_entries_by_tag() -> None:
+    out = run("topics")
+    assert "licence: licensing" in out.stdout.splitlines()
+    assert "meta: llama" in out.stdout.splitlines()
+
+
+def test_validate_passes_on_a_good_folder() -> None:
+    out = run("validate", str(FIXTURE_FAQ))
+    assert out.returncode == 0
+    assert out.stdout.startswith("ok: 3 entries, 3 quotes verified")
+
+
+def test_validate_exits_1_listing_every_error(tmp_path: Path) -> None:
+    text = (FIXTURE_FAQ / "small.yaml").read_text(encoding="utf-8")
+    text = text.replace("related: [licensing, attention]", "related: [licensing, nope]")
+    text = text.replace("under more permissive licenses", "under friendlier licenses")
+    (tmp_path / "bad.yaml").write_text(text, encoding="utf-8")
+    out = run("validate", str(tmp_path))
+    assert out.returncode == 1
+    errors = [line.strip() for line in out.stderr.splitlines() if "bad.yaml:" in line]
+    assert len(errors) == 2
+    assert any("quote not found verbatim" in e for e in errors)
+    assert any("related id 'nope' does not exist" in e for e in errors)
+    assert "Traceback" not in out.stderr
+
+
+def test_eval_prints_figures_overall_and_per_kind(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        '- {q: "licence terms for open models", expect: [licensing], kind: paraphrase}\n'
+        '- {q: "who made llama", expect: [attention], kind: paraphrase}\n'
+        '- {q: "is it raining in berlin", expect: [], kind: oos}\n', encoding="utf-8")
+    out = run("eval", str(cases))
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines() if line[:1].isalpha()}
+    assert rows["all"][1:3] == ["3", "50.0%"]
+    assert rows["paraphrase"][4] == "50.0%"  # the llama question answered against expectations: wrong
+    assert rows["oos"][-2] == "100.0%"
+    assert "WRONG llama" in out.stdout
+
+
+def test_console_answers_a_typed_question() -> None:
+    out = run("console", stdin="licence terms for open models\n")
+    assert out.returncode == 0
+    assert "read the licence" in out.stdout
