@@ -1,0 +1,73 @@
+"""The three outcomes: answer when sure, suggest when unsure, decline out of scope."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURE_FAQ, SEEDS
+
+from knowledge import Entry, Knowledge, KnowledgeBase, Matcher, Thresholds
+
+
+def _entry(entry_id: str, question: str, *alternates: str, tags: tuple[str, ...] = (), answer: str = "") -> Entry:
+    return Entry(entry_id, question, alternates, tags, answer or question, (), ())
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load(FIXTURE_FAQ, SEEDS)
+
+
+def test_a_known_phrasing_is_answered(kb: KnowledgeBase) -> None:
+    result = kb.ask("who made llama")
+    assert (result.status, result.id) == ("answer", "llama")
+    assert result.candidates[0].id == "llama"
+
+
+def test_a_bare_tag_is_answered_exactly(kb: KnowledgeBase) -> None:
+    result = kb.ask("/openllm licence")
+    assert (result.status, result.id, result.score) == ("answer", "licensing", 1.0)
+
+
+def test_slack_markup_and_typos_do_not_stop_an_answer(kb: KnowledgeBase) -> None:
+    result = kb.ask("<@U05B2KX9QLM> :wave: *who* made `LLaMA`?? <https://ai.meta.com|link>")
+    assert result.id == "llama"
+    assert kb.ask("how does atention work in neural netwroks").id == "attention"
+
+
+@pytest.mark.parametrize("question", ["", "   ", "what is it?", ":wave: <@U123>", "is it going to rain in berlin",
+                                      "who won the champions league final"])
+def test_out_of_scope_or_empty_is_declined(kb: KnowledgeBase, question: str) -> None:
+    result = kb.ask(question)
+    assert result.status == "none"
+    assert result.id is None and result.candidates == ()
+
+
+def test_unknown_rare_words_keep_a_topic_word_from_being_a_confident_answer(kb: KnowledgeBase) -> None:
+    assert kb.ask("llama").status == "answer"
+    assert kb.ask("llama fp16 vram quantization kubernetes").status != "answer"
+
+
+def test_two_entries_scoring_alike_give_suggestions_not_an_answer() -> None:
+    knowledge = Knowledge(entries=(
+        _entry("model-speed", "how fast is the model", "model speed"),
+        _entry("model-size", "how big is the model", "model size"),
+        _entry("pricing", "what does it cost"),
+    ), documents={})
+    result = Matcher(knowledge).match("the model")
+    assert result.status == "suggest"
+    assert {c.id for c in result.candidates} >= {"model-speed", "model-size"}
+    assert len(result.candidates) <= 3
+
+
+def test_thresholds_are_configurable(kb: KnowledgeBase) -> None:
+    strict = Matcher(kb.knowledge, Thresholds(answer=1.01, suggest=0.3))
+    assert strict.match("who made llama").status == "suggest"
+    lenient = Matcher(kb.knowledge, Thresholds(answer=0.99, suggest=0.99))
+    assert lenient.match("how do attention layers weigh input").status == "none"
+
+
+def test_explain_names_the_terms_and_the_winning_phrasing(kb: KnowledgeBase) -> None:
+    result = kb.ask("who made llama", explain=True)
+    assert result.explanation[0].startswith("terms: made")
+    assert any(line.startswith("llama: score") and "'who made llama'" in line for line in result.explanation)
+    assert kb.ask("who made llama").explanation == ()
