@@ -25,7 +25,7 @@ havent having he her here hers herself him himself his how hows i id ill im ive 
 kind know let lets like likely me mean might more most much must my myself no nor not now of off on once one ones only
 or other others our ours ourselves out over own per pretty quite rather re really right same say says see seem shall
 she should shouldnt so some something such sure tell than that thats the their theirs them themselves then there
-theres these they theyre thing things think this those though through to too under until up us use used uses using
+theres these they theyre thing things think this those though through to too under until up us
 very vs via want wants was wasnt way we well were werent weve what whats when whens where wheres whether which while
 who whos whom whose why whys will with within without wonder wondering would wouldnt yes yet you youd youll your
 youre yours yourself yourselves
@@ -68,6 +68,7 @@ class Term:
     surface: str
     read_as: str
     term: str
+    synonym: bool = False
 
 
 class Analyzer:
@@ -77,6 +78,7 @@ class Analyzer:
         self.synonyms = synonyms
         self.max_phrase = max((len(k) for k in synonyms), default=1)
         self.vocabulary: tuple[str, ...] = ()
+        self._by_initial: dict[str, tuple[str, ...]] = {}
         self._known: frozenset[str] = frozenset()
         self._correct = lru_cache(maxsize=65536)(self._correct_uncached)
 
@@ -88,6 +90,10 @@ class Analyzer:
         known |= STOPWORDS  # so "actualy" is read as a stop word rather than left as an unknown word
         self._known = frozenset(known)
         self.vocabulary = tuple(sorted(w for w in known if len(w) >= 3 and not w.isdigit()))
+        by_initial: dict[str, list[str]] = {}
+        for w in self.vocabulary:
+            by_initial.setdefault(w[0], []).append(w)
+        self._by_initial = {k: tuple(v) for k, v in by_initial.items()}
         self._correct.cache_clear()
 
     def _correct_uncached(self, word: str) -> str:
@@ -97,7 +103,9 @@ class Analyzer:
         if english_zipf(word) >= 3.0:
             return word
         max_edits = 1 if len(word) < 8 else 2
-        found = process.extractOne(word, self.vocabulary, scorer=OSA.distance, score_cutoff=max_edits)
+        # Typos rarely change the first letter; names that extend a known word ("ollama") are not typos.
+        found = process.extractOne(word, self._by_initial.get(word[0], ()), scorer=OSA.distance,
+                                   score_cutoff=max_edits)
         return found[0] if found else word
 
     def terms(self, text: str, correct: bool = False) -> list[Term]:
@@ -109,7 +117,7 @@ class Analyzer:
             for size in range(min(self.max_phrase, len(read) - i), 0, -1):
                 canonical = self.synonyms.get(tuple(read[i:i + size]))
                 if canonical is not None:
-                    out.append(Term(" ".join(ws[i:i + size]), " ".join(read[i:i + size]), stem(canonical)))
+                    out.append(Term(" ".join(ws[i:i + size]), " ".join(read[i:i + size]), stem(canonical), True))
                     i += size
                     break
             else:

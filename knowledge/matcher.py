@@ -26,15 +26,19 @@ class Thresholds:
     """Calibrated on the dev set (see README, Performance): answer at or above `answer` with a lead
     of at least `margin` over the runner-up; suggest at or above `suggest`; otherwise decline."""
 
-    answer: float = 0.62
-    suggest: float = 0.40
-    margin: float = 0.06
+    answer: float = 0.60
+    suggest: float = 0.35
+    margin: float = 0.10
 
 
 ANSWER_TERM_WEIGHT = 0.5  # a word found only in an entry's answer is weaker evidence than one in its phrasings
-COVERAGE_EXPONENT = 0.6
-COMMON_ZIPF, RARE_ZIPF = 6.0, 2.0  # English frequency band over which an unknown word goes from light to full weight
+COVERAGE_EXPONENT = 0.7
+COMMON_ZIPF, RARE_ZIPF = 5.5, 4.0  # English frequency band over which an unknown word goes from light to full weight
 MIN_UNKNOWN_SHARE = 0.2
+# A word in only one entry has the highest IDF even when it is everyday English ("worth", "inside");
+# damping IDF by English frequency keeps such words from deciding a match on their own.
+DAMP_FROM_ZIPF, DAMP_TO_ZIPF, MIN_DAMPING = 4.0, 6.5, 0.3
+TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most this many words longer
 MAX_SEGMENTS = 12
 
 
@@ -56,6 +60,11 @@ class _Score:
     matched: tuple[str, ...]
 
 
+def _damping(zipf: float) -> float:
+    share = (DAMP_TO_ZIPF - zipf) / (DAMP_TO_ZIPF - DAMP_FROM_ZIPF)
+    return min(1.0, max(MIN_DAMPING, share))
+
+
 class Matcher:
     def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None,
                  analyzer: Analyzer | None = None) -> None:
@@ -74,14 +83,28 @@ class Matcher:
             weak = frozenset(x.term for x in self.analyzer.terms(entry.answer)) - strong
             self._entries.append(_Indexed(entry.id, phrases, strong, weak, frozenset(t for t in tag_terms if t)))
         self.analyzer.set_vocabulary(known_words)
+        surfaces: dict[str, float] = {}
+        for text in known_words:
+            for term in self.analyzer.terms(text):
+                # A synonym group is a deliberate concept, however common its words are.
+                zipf = 0.0 if term.synonym else english_zipf(term.read_as.split()[0])
+                surfaces[term.term] = max(surfaces.get(term.term, 0.0), zipf)
         n = len(self._entries)
+        # Document frequency counts phrasings and tags (what an entry is about); a word that appears
+        # only in answers counts there instead.
         df: dict[str, int] = defaultdict(int)
+        weak_df: dict[str, int] = defaultdict(int)
         self._postings: dict[str, list[int]] = defaultdict(list)
         for i, indexed in enumerate(self._entries):
-            for term in indexed.strong | indexed.weak:
+            for term in indexed.strong:
                 df[term] += 1
+            for term in indexed.weak:
+                weak_df[term] += 1
+            for term in indexed.strong | indexed.weak:
                 self._postings[term].append(i)
-        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        for term, count in weak_df.items():
+            df.setdefault(term, count)
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0)) for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
 
@@ -91,7 +114,7 @@ class Matcher:
         rarity = (COMMON_ZIPF - english_zipf(term.read_as.split()[0])) / (COMMON_ZIPF - RARE_ZIPF)
         return self.max_idf * min(1.0, max(MIN_UNKNOWN_SHARE, rarity))
 
-    def _score_segment(self, terms: list[Term]) -> dict[int, _Score]:
+    def _score_segment(self, terms: list[Term], n_words: int) -> dict[int, _Score]:
         weights: dict[str, float] = {}
         for term in terms:
             weights[term.term] = max(weights.get(term.term, 0.0), self.weight(term))
@@ -99,7 +122,7 @@ class Matcher:
         if not total:
             return {}
         key = tuple(t.term for t in terms)
-        if key in self._tag_owner:
+        if key in self._tag_owner and n_words <= len(key) + TAG_EXTRA_WORDS:
             owner = self._tag_owner[key]
             return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms), key)}
         touched = {i for t in weights for i in self._postings.get(t, ())}
@@ -133,7 +156,7 @@ class Matcher:
             terms = self.analyzer.terms(segment, correct=True)
             if n == 0:
                 analysed = terms
-            for i, s in self._score_segment(terms).items():
+            for i, s in self._score_segment(terms, len(words(normalize(segment)))).items():
                 if i not in best or s.score > best[i].score:
                     best[i] = s
         ranked = sorted(best.items(), key=lambda kv: kv[1].score, reverse=True)
