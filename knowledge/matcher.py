@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
 from .model import Knowledge
-from .normalize import normalize, sentences, words
+from .normalize import emphasised, normalize, segments, words
 from .result import Candidate, MatchResult
 
 
@@ -39,7 +39,9 @@ MIN_UNKNOWN_SHARE = 0.2
 # damping IDF by English frequency keeps such words from deciding a match on their own.
 DAMP_FROM_ZIPF, DAMP_TO_ZIPF, MIN_DAMPING = 4.0, 6.5, 0.3
 TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most this many words longer
-MAX_SEGMENTS = 12
+MAX_SEGMENTS = 16
+ASIDE_FACTOR = 0.9  # in a message with a question sentence, the rest (and the whole) counts a little less
+EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
 
 
 @dataclass
@@ -114,10 +116,11 @@ class Matcher:
         rarity = (COMMON_ZIPF - english_zipf(term.read_as.split()[0])) / (COMMON_ZIPF - RARE_ZIPF)
         return self.max_idf * min(1.0, max(MIN_UNKNOWN_SHARE, rarity))
 
-    def _score_segment(self, terms: list[Term], n_words: int) -> dict[int, _Score]:
+    def _score_segment(self, terms: list[Term], n_words: int, boosted: frozenset[str]) -> dict[int, _Score]:
         weights: dict[str, float] = {}
         for term in terms:
-            weights[term.term] = max(weights.get(term.term, 0.0), self.weight(term))
+            weight = self.weight(term) * (EMPHASIS_BOOST if term.term in boosted else 1.0)
+            weights[term.term] = max(weights.get(term.term, 0.0), weight)
         total = sum(weights.values())
         if not total:
             return {}
@@ -146,17 +149,20 @@ class Matcher:
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         query = normalize(text)
-        segments = [text]
-        parts = sentences(text)
-        if len(parts) > 1:
-            segments += parts[:MAX_SEGMENTS]
+        parts = segments(text)[:MAX_SEGMENTS]
+        has_question = any(question for _, question in parts)
+        pieces = [(text, ASIDE_FACTOR if has_question and len(parts) > 1 else 1.0)]
+        pieces += [(part, 1.0 if question or not has_question else ASIDE_FACTOR) for part, question in parts]
+        boosted = frozenset(t.term for span in emphasised(text) for t in self.analyzer.terms(span, correct=True))
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
-        for n, segment in enumerate(segments):
+        for n, (segment, factor) in enumerate(pieces):
             terms = self.analyzer.terms(segment, correct=True)
             if n == 0:
                 analysed = terms
-            for i, s in self._score_segment(terms, len(words(normalize(segment)))).items():
+            for i, s in self._score_segment(terms, len(words(normalize(segment))), boosted).items():
+                if factor != 1.0:
+                    s = _Score(s.score * factor, s.coverage, s.focus, s.phrase, s.matched)
                 if i not in best or s.score > best[i].score:
                     best[i] = s
         ranked = sorted(best.items(), key=lambda kv: kv[1].score, reverse=True)

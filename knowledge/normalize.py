@@ -38,7 +38,7 @@ def _link_words(match: re.Match[str]) -> str:
 def strip_slack_markup(text: str) -> str:
     """Remove Slack references, links, emoji codes and mrkdwn markers; unescape entities."""
     text = _USER_OR_SPECIAL.sub(" ", text)
-    text = _CHANNEL.sub(lambda m: f" {m.group(1) or ''} ", text)
+    text = _CHANNEL.sub(" ", text)  # where something was said, not what is asked
     text = _LINK.sub(_link_words, text)
     text = _EMOJI.sub(" ", text)
     text = _CODE_FENCE.sub(" ", text)
@@ -69,8 +69,35 @@ def words(text: str) -> list[str]:
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSE = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
+_EMPHASIS = re.compile(
+    r"(?<![\w*])\*([^*\n]+)\*(?![\w*])"  # *bold*
+    r"|(?<![\w`])`([^`\n]+)`(?![\w`])"  # `code`
+    r"|(?<![\w_])_([^_\n]+)_(?![\w_])"  # _italics_
+)
 
 
 def sentences(text: str) -> list[str]:
     """Sentences of a raw message, for finding a question buried in a long one."""
     return [s for s in (part.strip() for part in _SENTENCE.split(text)) if s]
+
+
+def segments(text: str) -> list[tuple[str, bool]]:
+    """The message's sentences and their comma- or dash-separated clauses, each flagged when it
+    is a question (ends in "?"). A message of one sentence and one clause gives nothing."""
+    parts = sentences(text)
+    if len(parts) < 2 and not _CLAUSE.search(text):
+        return []
+    out: list[tuple[str, bool]] = []
+    for sentence in parts:
+        question = sentence.rstrip().endswith("?")
+        out.append((sentence, question))
+        clauses = [p.strip() for p in _CLAUSE.split(sentence) if p.strip()]
+        if len(clauses) > 1:
+            out.extend((clause, clause.endswith("?")) for clause in clauses)
+    return out
+
+
+def emphasised(text: str) -> list[str]:
+    """Text a Slack user set in *bold*, `code` or _italics_: usually the topic of the question."""
+    return [next(g for g in m.groups() if g) for m in _EMPHASIS.finditer(text)]

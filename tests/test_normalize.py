@@ -12,7 +12,7 @@ from knowledge.normalize import normalize, sentences, words
     ("<@U05B2KX9QLM> what is llama", "what is llama"),
     ("<@U05B2KX9QLM|openllm> what is llama", "what is llama"),
     ("<!here> <!channel> <!subteam^S123|@ml> llama", "llama"),
-    ("saw it in <#C03ML4ALL|ml-guild>", "saw it in ml-guild"),
+    ("saw it in <#C03ML4ALL|ml-guild>", "saw it in"),
     ("saw <https://huggingface.co|this page>", "saw this page"),
     ("saw <https://huggingface.co/models>", "saw"),
     ("what is llama :thinking_face: :+1: :wave::skin-tone-3:", "what is llama"),
@@ -73,3 +73,20 @@ def test_synonyms_map_to_one_term(analyzer: Analyzer) -> None:
 
 def test_stop_words_are_dropped(analyzer: Analyzer) -> None:
     assert _read(analyzer, "what is the attention") == ["attention"]
+
+
+def test_emphasis_marks_the_topic() -> None:
+    from knowledge.normalize import emphasised
+
+    assert emphasised("what's *Llama 3*, `OpenLLaMA` or _privacy_? not snake_case_name or 2*3*4") == [
+        "Llama 3", "OpenLLaMA", "privacy"]
+
+
+def test_segments_flag_the_question_clauses_of_a_long_message() -> None:
+    from knowledge.normalize import segments
+
+    parts = dict(segments("We have a pilot. Before I ask for budget, what hardware do we need? Thanks!"))
+    assert parts["what hardware do we need?"] is True
+    assert parts["Before I ask for budget"] is False
+    assert parts["We have a pilot."] is False
+    assert segments("one plain question") == []
