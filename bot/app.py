@@ -1,0 +1,73 @@
+"""The Bolt app and the HTTP application that serves it."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from knowledge import KnowledgeBase
+
+from .config import Config
+from .listeners import register
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+
+class KnowledgeHolder:
+    """The knowledge base listeners answer from, read on every request so that it can be swapped."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.current = kb
+
+
+def web_client(config: Config) -> AsyncWebClient:
+    """The Web API client: `SLACK_API_URL` when set, retrying rate limits, server and connection errors."""
+    retry_handlers = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
+    extra = {"base_url": config.api_url} if config.api_url else {}
+    return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers,
+                          logger=logging.getLogger("bot.slack"), **extra)
+
+
+def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder) -> AsyncApp:
+    """The Bolt app with every listener registered; `kb` may be a holder whose `.current` changes."""
+    holder = kb if isinstance(kb, KnowledgeHolder) else KnowledgeHolder(kb)
+    app = AsyncApp(
+        client=web_client(config),
+        # Socket Mode requests are not signed; Bolt skips the check for them whatever this is.
+        signing_secret=config.signing_secret or "",
+        request_verification_enabled=True,
+        process_before_response=config.process_before_response,
+        logger=logging.getLogger("bot.bolt"),
+    )
+    register(app, holder, config.command)
+    return app
+
+
+def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
+    """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`."""
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def health(request: web.Request) -> web.Response:
+        entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
+        status = 200 if entries else 503
+        return web.json_response({"ok": bool(entries), "entries": entries}, status=status)
+
+    application = web.Application()
+    application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+    return application

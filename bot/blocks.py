@@ -1,0 +1,258 @@
+"""Block Kit replies: answers, suggestions, help and App Home, within Slack's limits and escaped."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowledge import Entry, KnowledgeBase, MatchResult
+from knowledge.links import SourceLink
+
+# Slack's limits (https://docs.slack.dev/reference/block-kit/blocks).
+MAX_BLOCKS = 50
+MAX_HOME_BLOCKS = 100
+MAX_SECTION_TEXT = 3000
+MAX_CONTEXT_ELEMENTS = 10
+MAX_ACTIONS_ELEMENTS = 25
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_ID = 255
+MAX_FALLBACK_TEXT = 3000
+MAX_RELATED = 5
+
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message: Block Kit blocks and the plain `text` shown in notifications and to screen readers."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {"text": self.text, "blocks": self.blocks}
+
+
+def escape(text: str) -> str:
+    """Text safe to show as mrkdwn: `<!channel>` or `<@U1>` typed by someone stays inert."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str | None, title: str) -> str:
+    """`<url|title>`; a `|` or `>` in either cannot end the link early."""
+    label = escape(title).replace("|", "∣")
+    if not url:
+        return label
+    safe_url = url.replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
+    return f"<{safe_url}|{label}>"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_LINK_OR_ENTITY = re.compile(r"<[^>]*>|&[a-z]+;")
+
+
+def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut at a paragraph, line or word break,
+    never inside a `<link>` or an `&entity;`."""
+    parts: list[str] = []
+    while len(text) > limit:
+        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
+        if cut <= 0:
+            cut = limit
+        for m in _LINK_OR_ENTITY.finditer(text, 0, cut + MAX_SECTION_TEXT):
+            if m.start() < cut < m.end() and m.start() > 0:
+                cut = m.start()
+                break
+        parts.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text or not parts:
+        parts.append(text)
+    return parts
+
+
+def section(text: str, block_id: str | None = None) -> Block:
+    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT)}}
+    if block_id:
+        block["block_id"] = clip(block_id, MAX_ID)
+    return block
+
+
+def sections(text: str, prefix: str) -> list[Block]:
+    return [section(part, f"{prefix}-{i}") for i, part in enumerate(split_text(text))]
+
+
+def context(texts: Iterable[str], block_id: str | None = None) -> Block:
+    elements = [{"type": "mrkdwn", "text": clip(t, MAX_SECTION_TEXT)} for t in texts][:MAX_CONTEXT_ELEMENTS]
+    block: Block = {"type": "context", "elements": elements}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": clip(text, MAX_BUTTON_TEXT), "emoji": True},
+        "action_id": clip(action_id, MAX_ID),
+        "value": value[:MAX_BUTTON_VALUE],
+    }
+    if style:
+        element["style"] = style
+    return element
+
+
+def actions(buttons: list[Block], block_id: str) -> Block:
+    return {"type": "actions", "block_id": block_id, "elements": buttons[:MAX_ACTIONS_ELEMENTS]}
+
+
+def source_text(source: SourceLink) -> str:
+    text = f":page_facing_up: {link(source.url, source.title)}"
+    if not source.url:
+        text += f" ({source.lines})"
+    if source.related_title:
+        text += f", summarising {link(source.related_url, source.related_title)}"
+    return text
+
+
+def fit(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
+    """At most `limit` blocks: long text gives way to the buttons, which are kept."""
+    if len(blocks) <= limit:
+        return blocks
+    tail = [b for b in blocks if b["type"] != "section"]
+    head = [b for b in blocks if b["type"] == "section"][: limit - len(tail)]
+    if head:
+        last = head[-1]["text"]
+        last["text"] = clip(last["text"], MAX_SECTION_TEXT - 1) + "…"
+    return head + tail
+
+
+# Action ids: the prefix names what a button does; the entry id rides in `value`.
+RELATED, SUGGEST, SHARE, HELPFUL, NOT_HELPFUL = "related", "suggest", "share", "helpful", "not_helpful"
+
+
+def action_id(kind: str, entry_id: str) -> str:
+    return f"{kind}:{entry_id}"
+
+
+def entry_blocks(kb: KnowledgeBase, entry: Entry, *, shareable: bool = False,
+                 shared_by: str | None = None) -> Reply:
+    """The full answer to `entry`: text, sources, Related and feedback buttons (and Share when ephemeral)."""
+    blocks = sections(f"*{escape(entry.question)}*\n{entry.answer}", "answer")
+    sources = [source_text(s) for s in kb.links(entry)]
+    if sources:
+        blocks.append(context(sources, "sources"))
+    related = [e for e in (kb.entry(i) for i in entry.related) if e][:MAX_RELATED]
+    if related:
+        blocks.append(context(["*Related questions*"], "related-label"))
+        blocks.append(actions([button(e.question, action_id(RELATED, e.id), e.id) for e in related], "related"))
+    feedback = [button("👍 Helpful", action_id(HELPFUL, entry.id), entry.id),
+                button("👎 Not helpful", action_id(NOT_HELPFUL, entry.id), entry.id)]
+    if shareable:
+        feedback.append(button("Share in channel", action_id(SHARE, entry.id), entry.id, style="primary"))
+    blocks.append(actions(feedback, "feedback"))
+    if shared_by:
+        blocks.append(context([f"Shared by {shared_by}"], "shared-by"))
+    text = f"{entry.question}\n{entry.answer}"
+    if shared_by:
+        text = f"Shared by {shared_by}: {text}"
+    return Reply(clip(text, MAX_FALLBACK_TEXT), fit(blocks))
+
+
+def suggest_blocks(kb: KnowledgeBase, entry_ids: Iterable[str], lead: str) -> Reply:
+    """`lead`, then one button per entry: clicking answers it in place."""
+    entries = [e for e in (kb.entry(i) for i in entry_ids) if e]
+    text = lead + "\n" + "\n".join(f"• {e.question}" for e in entries)
+    blocks = [section(lead, "lead"),
+              actions([button(e.question, action_id(SUGGEST, e.id), e.id) for e in entries], "choices")]
+    return Reply(clip(text, MAX_FALLBACK_TEXT), blocks)
+
+
+def none_reply(command: str) -> Reply:
+    text = (f"That's outside what my documents cover, so I won't guess. "
+            f"Try `{command} topics` to see what I can answer.")
+    return Reply(text, [section(text, "none")])
+
+
+def result_blocks(kb: KnowledgeBase, result: MatchResult, command: str, *, shareable: bool = False) -> Reply:
+    """The reply to a matched question, whatever the outcome."""
+    if result.status == "answer" and result.id and (entry := kb.entry(result.id)):
+        return entry_blocks(kb, entry, shareable=shareable)
+    if result.status == "suggest" and result.candidates:
+        return suggest_blocks(kb, [c.id for c in result.candidates[:3]],
+                              "I'm not sure I understood; did you mean...")
+    return none_reply(command)
+
+
+def topic_lines(kb: KnowledgeBase) -> list[str]:
+    """One line a topic: the tag and its entries' questions."""
+    return [f"*{escape(tag)}*: " + " · ".join(escape(e.question) for e in entries)
+            for tag, entries in kb.knowledge.by_tag().items()]
+
+
+def how_to_ask(command: str) -> str:
+    return ("*How to ask*\n"
+            "• Mention me in a channel: `@openllm can we use Llama commercially?` (I answer in a thread)\n"
+            "• Send me a direct message with your question\n"
+            f"• `{command} QUESTION-OR-TOPIC` answers only you, with a button to share the answer\n"
+            f"• `{command} topics` lists what I know; `{command} help` shows this")
+
+
+def example_topics(kb: KnowledgeBase, count: int = 5) -> str:
+    return ", ".join(f"`{escape(tag)}`" for tag in list(kb.knowledge.by_tag())[:count])
+
+
+def intro_reply(kb: KnowledgeBase, command: str) -> Reply:
+    text = ("Hi! I answer questions about open source LLMs from a small set of documents, "
+            "and link to the passages my answers come from.")
+    topics = f"Ask about, for example: {example_topics(kb)}."
+    return Reply(f"{text} {topics}", [section(text, "intro"), section(how_to_ask(command), "how"),
+                                      section(topics, "examples")])
+
+
+def usage_reply(kb: KnowledgeBase, command: str) -> Reply:
+    text = how_to_ask(command)
+    topics = f"Topics include {example_topics(kb)}."
+    return Reply(f"{text}\n{topics}", [section(text, "usage"), section(topics, "examples")])
+
+
+def topics_reply(kb: KnowledgeBase, command: str) -> Reply:
+    lead = f"*What I can answer*, by topic (`{command} TOPIC` or any question):"
+    body = "\n".join(topic_lines(kb))
+    return Reply(clip(f"{lead}\n{body}", MAX_FALLBACK_TEXT), fit([section(lead, "lead"), *sections(body, "topics")]))
+
+
+def documents_text(kb: KnowledgeBase) -> str:
+    lines = []
+    for doc in kb.knowledge.documents.values():
+        line = f"• {link(doc.url, doc.title)}"
+        if doc.related_title:
+            line += f", summarising {link(doc.related_url, doc.related_title)}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def home_view(kb: KnowledgeBase, command: str) -> Block:
+    """The App Home tab: what the bot knows, how to ask, where answers come from."""
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "openllm: answers about open source LLMs"}},
+        section("I answer from a FAQ written from the documents below, link every answer to its passages, "
+                "and say so when a question is outside them rather than guess.", "about"),
+        section(how_to_ask(command), "how"),
+        {"type": "divider"},
+        section("*What I know*", "topics-label"),
+        *sections("\n".join(topic_lines(kb)), "topics"),
+        {"type": "divider"},
+        *sections("*Where the answers come from*\n" + documents_text(kb), "documents"),
+    ]
+    return {"type": "home", "blocks": fit(blocks, MAX_HOME_BLOCKS)}
+
+
+def feedback_reply() -> Reply:
+    text = "Thanks for the feedback!"
+    return Reply(text, [context([text], "feedback-thanks")])

@@ -1,0 +1,97 @@
+"""The Slack side's settings, read from the environment and checked before anything starts."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Mode = Literal["socket", "http"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
+_WHERE = "from your Slack app's settings (https://api.slack.com/apps)"
+
+
+class ConfigError(ValueError):
+    """A missing or malformed variable; the message is one line naming it and what to do."""
+
+
+@dataclass(frozen=True)
+class Config:
+    # Secrets stay out of repr so that logging a Config cannot leak them.
+    bot_token: str = field(repr=False)
+    app_token: str | None = field(default=None, repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
+    port: int = 3000
+    api_url: str | None = None
+    command: str = "/openllm"
+    log_level: str = "INFO"
+    # The console waits for each listener to finish before it prints; a server acks Slack first.
+    process_before_response: bool = False
+
+    @classmethod
+    def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
+        """The settings `mode` needs; raises `ConfigError` on the first problem."""
+        env = os.environ if env is None else env
+        bot_token = _token(env, "SLACK_BOT_TOKEN", "xoxb-", "the Bot User OAuth Token, under OAuth & Permissions")
+        app_token = signing_secret = None
+        if mode == "socket":
+            app_token = _token(env, "SLACK_APP_TOKEN", "xapp-",
+                               "an app-level token with connections:write, under Basic Information")
+        else:
+            signing_secret = _required(env, "SLACK_SIGNING_SECRET", "the Signing Secret, under Basic Information")
+            if not re.fullmatch(r"[0-9a-fA-F]{16,128}", signing_secret):
+                raise ConfigError(f"SLACK_SIGNING_SECRET is malformed: copy the Signing Secret {_WHERE}")
+        return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, port=_port(env),
+                   api_url=_api_url(env), command=_command(env), log_level=_log_level(env))
+
+
+def _required(env: Mapping[str, str], name: str, what: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set: set it to {what} {_WHERE} (see .env.example)")
+    return value
+
+
+def _token(env: Mapping[str, str], name: str, prefix: str, what: str) -> str:
+    value = _required(env, name, what)
+    if not value.startswith(prefix):
+        raise ConfigError(f"{name} should start with {prefix!r}: set it to {what} {_WHERE}")
+    return value
+
+
+def _port(env: Mapping[str, str]) -> int:
+    raw = env.get("PORT", "").strip()
+    if not raw:
+        return 3000
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"PORT={raw!r} is not a port number: set it to e.g. 3000 or unset it")
+    return int(raw)
+
+
+def _api_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("SLACK_API_URL", "").strip()
+    if not raw:
+        return None
+    if not re.match(r"^https?://[^/\s]+", raw):
+        raise ConfigError(f"SLACK_API_URL={raw!r} is not an http(s) URL: set it to e.g. "
+                          "https://slack.com/api/ or unset it")
+    return raw if raw.endswith("/") else raw + "/"
+
+
+def _command(env: Mapping[str, str]) -> str:
+    raw = env.get("SLACK_COMMAND", "").strip() or "/openllm"
+    if not _COMMAND.match(raw):
+        raise ConfigError(f"SLACK_COMMAND={raw!r} is not a slash command: set it to e.g. /openllm "
+                          "(a slash, then up to 31 lower-case letters, digits, - or _)")
+    return raw
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if raw not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL={raw!r} is not a log level: set it to one of {', '.join(LOG_LEVELS)}")
+    return raw

@@ -1,0 +1,390 @@
+"""A small fake Slack on 127.0.0.1 for tests and the local console.
+
+It plays both sides of Slack: the Web API the app calls (recording every call and its
+arguments, keeping the messages it posts), `response_url`s, and a Socket Mode WebSocket;
+and the sender of events, slash commands and button clicks, signed for HTTP mode or sent
+as Socket Mode envelopes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+from slack_sdk.signature import SignatureVerifier
+
+JSON_ARGS = ("blocks", "view", "attachments")
+WAIT_SECONDS = 10.0
+
+
+@dataclass
+class Call:
+    """One request the app made: a Web API `method` (or `response_url`) and its arguments."""
+
+    method: str
+    args: dict[str, Any]
+    token: str | None = None
+
+
+@dataclass
+class Message:
+    """A message as Slack would show it; `ephemeral` ones are seen only by `user`."""
+
+    id: str
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    ephemeral: bool = False
+    user: str | None = None
+    response_token: str | None = None
+    deleted: bool = False
+
+    def buttons(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(block_id, button) for every button, in order."""
+        for block in self.blocks:
+            if block.get("type") == "actions":
+                for element in block.get("elements", []):
+                    if element.get("type") == "button":
+                        yield block.get("block_id", ""), element
+
+
+@dataclass
+class Effect:
+    """What a user would see change: a message `posted`, `updated` or `deleted`, or the `home` tab."""
+
+    kind: str
+    message: Message
+
+
+@dataclass
+class _ResponseTarget:
+    channel: str
+    user: str
+    message_id: str | None = None
+    thread_ts: str | None = None
+
+
+@dataclass
+class _Failure:
+    error: str | None
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """Start with `await FakeSlack().start()`; point the app at `api_url`; then either
+    `send_over_http(events_url, signing_secret)` or let the app connect in Socket Mode."""
+
+    def __init__(self, team: str = "T0FAKE", bot_user: str = "UBOT", bot_id: str = "BBOT",
+                 app_id: str = "A0FAKE") -> None:
+        self.team, self.bot_user, self.bot_id, self.app_id = team, bot_user, bot_id, app_id
+        self.calls: list[Call] = []
+        self.messages: dict[str, Message] = {}
+        self.effects: list[Effect] = []
+        self.home: dict[str, dict[str, Any]] = {}
+        self.acks: list[dict[str, Any]] = []
+        self.url = ""
+        self._events_url: str | None = None
+        self._verifier: SignatureVerifier | None = None
+        self._ids = itertools.count(1)
+        self._clock = itertools.count(1)
+        self._responses: dict[str, _ResponseTarget] = {}
+        self._failures: dict[str, list[_Failure]] = {}
+        self._socket: web.WebSocketResponse | None = None
+        self._socket_ready = asyncio.Event()
+        self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    # ---- lifecycle
+
+    async def start(self) -> FakeSlack:
+        application = web.Application()
+        application.add_routes([
+            web.post("/api/{method}", self._api),
+            web.get("/api/{method}", self._api),
+            web.post("/response/{token}", self._response_url),
+            web.get("/link", self._link),
+        ])
+        self._runner = web.AppRunner(application, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        self._http = aiohttp.ClientSession()
+        return self
+
+    async def close(self) -> None:
+        if self._socket is not None:
+            await self._socket.close()
+        if self._http is not None:
+            await self._http.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def send_over_http(self, events_url: str, signing_secret: str) -> None:
+        """Deliver events, commands and clicks as signed HTTP requests to `events_url`."""
+        self._events_url = events_url
+        self._verifier = SignatureVerifier(signing_secret)
+
+    # ---- what the app did
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = WAIT_SECONDS) -> list[Call]:
+        """The calls to `method` once there are at least `count`; fails after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls_to(method)) < count:
+            if time.monotonic() > deadline:
+                seen = [c.method for c in self.calls]
+                raise AssertionError(f"expected {count} call(s) to {method}; calls made: {seen}")
+            await asyncio.sleep(0.01)
+        return self.calls_to(method)
+
+    def fail(self, method: str, error: str | None = None, status: int = 200,
+             headers: dict[str, str] | None = None) -> None:
+        """Make the next call to `method` fail: with `{"ok": false, "error": error}`, or an HTTP `status`."""
+        self._failures.setdefault(method, []).append(_Failure(error, status, headers or {}))
+
+    def visible_messages(self, channel: str | None = None) -> list[Message]:
+        return [m for m in self.messages.values() if not m.deleted and (channel is None or m.channel == channel)]
+
+    # ---- Web API
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args.update(await request.json() if request.can_read_body else {})
+        elif request.can_read_body:
+            args.update(await request.post())
+        for key in JSON_ARGS:
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ") or args.pop("token", None)
+        self.calls.append(Call(method, args, token))
+        failures = self._failures.get(method)
+        if failures:
+            failure = failures.pop(0)
+            if failure.error is None:
+                return web.json_response({"ok": False}, status=failure.status, headers=failure.headers)
+            return web.json_response({"ok": False, "error": failure.error}, headers=failure.headers)
+        expected = "xapp-" if method == "apps.connections.open" else "xoxb-"
+        if not token or not token.startswith(expected):
+            return web.json_response({"ok": False, "error": "not_authed"})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response({"ok": True, **handler(args)})
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://fake.slack.test/", "team": "Fake", "user": "openllm", "team_id": self.team,
+                "user_id": self.bot_user, "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def _ts(self) -> str:
+        return f"{1700000000 + next(self._clock)}.000100"
+
+    def _new_message(self, channel: str, args: dict[str, Any], thread_ts: str | None = None,
+                     ephemeral: bool = False, user: str | None = None) -> Message:
+        ts = self._ts()
+        token = self._response_token(channel, user or "", None)
+        message = Message(id=("eph-" if ephemeral else "") + ts, channel=channel, ts=ts, text=args.get("text", ""),
+                          blocks=args.get("blocks", []), thread_ts=thread_ts, ephemeral=ephemeral, user=user,
+                          response_token=token)
+        self._responses[token].message_id = message.id
+        self._responses[token].thread_ts = thread_ts
+        self.messages[message.id] = message
+        self.effects.append(Effect("posted", message))
+        return message
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._new_message(args["channel"], args, thread_ts=args.get("thread_ts") or None)
+        return {"channel": message.channel, "ts": message.ts,
+                "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks,
+                            "bot_id": self.bot_id, "user": self.bot_user}}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self._new_message(args["channel"], args, thread_ts=args.get("thread_ts") or None,
+                                    ephemeral=True, user=args["user"])
+        return {"message_ts": message.ts}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = self.messages.get(args["ts"])
+        if message is None or message.deleted:
+            return {"ok": False, "error": "message_not_found"}
+        message.text, message.blocks = args.get("text", message.text), args.get("blocks", message.blocks)
+        self.effects.append(Effect("updated", message))
+        return {"channel": message.channel, "ts": message.ts, "text": message.text}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args["view"]
+        self.home[args["user_id"]] = view
+        self.effects.append(Effect("home", Message(id="home", channel="home", ts="", text="",
+                                                   blocks=view.get("blocks", []), user=args["user_id"])))
+        return {"view": {"id": "V0HOME", **view}}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.url.replace("http://", "ws://") + "/link?ticket=fake"}
+
+    # ---- response_url
+
+    def _response_token(self, channel: str, user: str, message_id: str | None) -> str:
+        token = f"R{next(self._ids):06d}"
+        self._responses[token] = _ResponseTarget(channel, user, message_id)
+        return token
+
+    def response_url(self, token: str) -> str:
+        return f"{self.url}/response/{token}"
+
+    async def _response_url(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        args = await request.json()
+        self.calls.append(Call("response_url", {**args, "response_token": token}))
+        target = self._responses.get(token)
+        if target is None:
+            return web.json_response({"ok": False, "error": "expired_url"}, status=404)
+        original = self.messages.get(target.message_id or "")
+        if original is not None and args.get("delete_original"):
+            original.deleted = True
+            self.effects.append(Effect("deleted", original))
+        elif original is not None and args.get("replace_original"):
+            original.text, original.blocks = args.get("text", ""), args.get("blocks", [])
+            self.effects.append(Effect("updated", original))
+        else:
+            public = args.get("response_type") == "in_channel"
+            self._new_message(target.channel, args, thread_ts=args.get("thread_ts") or target.thread_ts,
+                              ephemeral=not public, user=None if public else target.user)
+        return web.json_response({"ok": True})
+
+    # ---- Socket Mode
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._socket = socket
+        await socket.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": self.app_id},
+                                "debug_info": {"host": "fake", "approximate_connection_time": 3600}})
+        self._socket_ready.set()
+        async for frame in socket:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = json.loads(frame.data)
+            self.acks.append(data)
+            pending = self._pending_acks.pop(data.get("envelope_id", ""), None)
+            if pending is not None and not pending.done():
+                pending.set_result(data)
+        self._socket_ready.clear()
+        return socket
+
+    async def send_envelope(self, kind: str, payload: dict[str, Any], timeout: float = WAIT_SECONDS
+                            ) -> dict[str, Any]:
+        """Send a Socket Mode envelope (`events_api`, `slash_commands`, `interactive`); the app's ack."""
+        await asyncio.wait_for(self._socket_ready.wait(), timeout)
+        assert self._socket is not None
+        envelope_id = f"env-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending_acks[envelope_id] = future
+        await self._socket.send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
+                                      "accepts_response_payload": kind != "events_api",
+                                      "retry_attempt": 0, "retry_reason": ""})
+        return await asyncio.wait_for(future, timeout)
+
+    # ---- Slack -> app
+
+    async def _deliver(self, kind: str, payload: dict[str, Any]) -> tuple[int, str]:
+        """Send like Slack would: JSON for events, a form for commands, `payload=` for clicks."""
+        if self._events_url is None:
+            ack = await self.send_envelope(kind, payload)
+            return 200, json.dumps(ack.get("payload", ""))
+        if kind == "events_api":
+            body, content_type = json.dumps(payload), "application/json"
+        elif kind == "slash_commands":
+            body, content_type = urlencode(payload), "application/x-www-form-urlencoded"
+        else:
+            body, content_type = urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
+        assert self._verifier is not None and self._http is not None
+        timestamp = str(int(time.time()))
+        headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
+                   "X-Slack-Signature": self._verifier.generate_signature(timestamp=timestamp, body=body)}
+        async with self._http.post(self._events_url, data=body.encode(), headers=headers) as response:
+            return response.status, await response.text()
+
+    def _event(self, event: dict[str, Any]) -> dict[str, Any]:
+        return {"token": "verification-token", "team_id": self.team, "api_app_id": self.app_id, "event": event,
+                "type": "event_callback", "event_id": f"Ev{next(self._ids):08d}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": self.team, "user_id": self.bot_user, "is_bot": True}]}
+
+    async def mention(self, text: str, user: str = "UALICE", channel: str = "CGENERAL",
+                      thread_ts: str | None = None) -> str:
+        """`@bot text` in `channel` (in `thread_ts` if given); the mention's ts."""
+        ts = self._ts()
+        event = {"type": "app_mention", "user": user, "text": f"<@{self.bot_user}> {text}".rstrip(), "ts": ts,
+                 "channel": channel, "event_ts": ts}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        await self._deliver("events_api", self._event(event))
+        return ts
+
+    async def message(self, text: str, user: str | None = "UALICE", channel: str = "DALICE",
+                      channel_type: str = "im", **extra: Any) -> tuple[int, str]:
+        """A `message` event (a DM by default); `extra` adds fields such as `subtype` or `bot_id`."""
+        ts = self._ts()
+        event = {"type": "message", "channel": channel, "channel_type": channel_type, "text": text, "ts": ts,
+                 "event_ts": ts, **extra}
+        if user:
+            event["user"] = user
+        return await self._deliver("events_api", self._event(event))
+
+    async def slash(self, command: str, text: str, user: str = "UALICE", channel: str = "CGENERAL"
+                    ) -> tuple[int, str]:
+        token = self._response_token(channel, user, None)
+        form = {"token": "verification-token", "team_id": self.team, "team_domain": "fake", "channel_id": channel,
+                "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": command,
+                "text": text, "api_app_id": self.app_id, "response_url": self.response_url(token),
+                "trigger_id": f"trigger-{token}"}
+        return await self._deliver("slash_commands", form)
+
+    async def click(self, message: Message, action_id: str, user: str = "UALICE") -> tuple[int, str]:
+        """Click the button `action_id` of `message`, as `user`."""
+        found = [(b, e) for b, e in message.buttons() if e["action_id"] == action_id]
+        if not found:
+            raise LookupError(f"no button {action_id!r} in message {message.id}")
+        block_id, element = found[0]
+        token = self._response_token(message.channel, user, message.id)
+        self._responses[token].thread_ts = message.thread_ts
+        payload: dict[str, Any] = {
+            "type": "block_actions", "api_app_id": self.app_id, "token": "verification-token",
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
+            "team": {"id": self.team, "domain": "fake"}, "channel": {"id": message.channel, "name": "general"},
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel,
+                          "is_ephemeral": message.ephemeral},
+            "trigger_id": f"trigger-{token}", "response_url": self.response_url(token),
+            "actions": [{"type": "button", "action_id": action_id, "block_id": block_id,
+                         "text": element["text"], "value": element.get("value", ""), "action_ts": self._ts()}],
+        }
+        if not message.ephemeral:  # Slack sends no copy of an ephemeral message
+            payload["message"] = {"type": "message", "ts": message.ts, "text": message.text,
+                                  "blocks": message.blocks, "user": self.bot_user, "bot_id": self.bot_id,
+                                  **({"thread_ts": message.thread_ts} if message.thread_ts else {})}
+        return await self._deliver("interactive", payload)
+
+    async def open_home(self, user: str = "UALICE", tab: str = "home") -> tuple[int, str]:
+        return await self._deliver("events_api", self._event(
+            {"type": "app_home_opened", "user": user, "channel": "DALICE", "tab": tab, "event_ts": self._ts()}))

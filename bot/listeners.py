@@ -1,0 +1,176 @@
+"""Bolt listeners: mentions, DMs, the slash command, buttons and App Home, all answering through
+`handle_question` and the renderers in `blocks`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from knowledge import KnowledgeBase
+from knowledge.normalize import FILLER, normalize, words
+
+from . import blocks
+from .blocks import Reply
+
+if TYPE_CHECKING:
+    from .app import KnowledgeHolder
+
+log = logging.getLogger(__name__)
+
+Surface = Literal["mention", "dm", "slash"]
+MAX_TOPIC_CHOICES = 10
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
+_CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as asked: where from and by whom, for the reply and (later) for the record."""
+
+    text: str
+    surface: Surface
+    user: str | None = None
+    channel: str | None = None
+    team: str | None = None
+
+
+def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Reply:
+    """The one path from a question to its reply, for every surface."""
+    text = normalize(question.text)
+    meaningful = [w for w in words(text) if w not in FILLER]
+    if not meaningful:
+        if question.surface == "slash":
+            return blocks.usage_reply(kb, command)
+        return blocks.intro_reply(kb, command)
+    if text in ("help", "?"):
+        return blocks.usage_reply(kb, command)
+    if text in ("topics", "topic", "list topics"):
+        return blocks.topics_reply(kb, command)
+    shareable = question.surface == "slash"
+    result = kb.ask(question.text)
+    if result.status != "answer" and (entries := kb.knowledge.by_tag().get(text)):
+        # A bare topic word with several entries: offer them all rather than guess between them.
+        if len(entries) == 1:
+            return blocks.entry_blocks(kb, entries[0], shareable=shareable)
+        ids = [e.id for e in entries[:MAX_TOPIC_CHOICES]]
+        return blocks.suggest_blocks(kb, ids, f"Here's what I know about *{blocks.escape(text)}*:")
+    return blocks.result_blocks(kb, result, command, shareable=shareable)
+
+
+def _user_mention(user_id: str) -> str:
+    return f"<@{user_id}>" if _USER_ID.match(user_id) else blocks.escape(user_id)
+
+
+How = Literal["replace", "new", "private"]
+
+
+async def reply_to_click(body: dict[str, Any], client: AsyncWebClient, respond: Any, reply: Reply, how: How) -> None:
+    """Reply where a button was clicked: `replace` its message, post a `new` one beside it (same thread),
+    or a `private` one only the clicker sees. Ephemeral messages can only be reached via `response_url`."""
+    container = body.get("container", {})
+    if container.get("is_ephemeral"):
+        if how == "replace":
+            await respond(replace_original=True, **reply.as_kwargs())
+        else:
+            await respond(response_type="ephemeral", replace_original=False, **reply.as_kwargs())
+        return
+    channel = body["channel"]["id"]
+    message = body.get("message", {})
+    if how == "replace":
+        await client.chat_update(channel=channel, ts=message["ts"], **reply.as_kwargs())
+    elif how == "new":
+        await client.chat_postMessage(channel=channel, thread_ts=message.get("thread_ts"), **reply.as_kwargs())
+    else:
+        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], thread_ts=message.get("thread_ts"),
+                                        **reply.as_kwargs())
+
+
+def _gone() -> Reply:
+    text = "That answer is no longer in my FAQ; please ask again."
+    return Reply(text, [blocks.section(text, "gone")])
+
+
+def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
+    """Attach every listener to `app` (`slash`: the command's name); each reads `holder.current` when it runs."""
+
+    @app.event("app_mention")
+    async def on_mention(event: dict, body: dict, client: AsyncWebClient) -> None:
+        question = Question(event.get("text", ""), "mention", event.get("user"), event["channel"], body.get("team_id"))
+        reply = handle_question(holder.current, question, slash)
+        # Always in a thread: the mention's own, or a new one under it.
+        await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
+                                      **reply.as_kwargs())
+
+    # Every message event comes here, so that Slack gets an ack even for the ones ignored.
+    @app.event("message")
+    async def on_message(event: dict, body: dict, context: dict, client: AsyncWebClient) -> None:
+        if (event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id")
+                or not event.get("user") or event.get("user") == context.get("bot_user_id")):
+            return
+        question = Question(event.get("text", ""), "dm", event["user"], event["channel"], body.get("team_id"))
+        reply = handle_question(holder.current, question, slash)
+        await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"), **reply.as_kwargs())
+
+    @app.command(slash)
+    async def on_command(ack: Any, command: dict, respond: Any) -> None:
+        await ack()
+        question = Question(command.get("text", ""), "slash", command.get("user_id"), command.get("channel_id"),
+                            command.get("team_id"))
+        reply = handle_question(holder.current, question, slash)
+        await respond(response_type="ephemeral", **reply.as_kwargs())
+
+    async def answer_click(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any,
+                           how: How) -> None:
+        await ack()
+        kb = holder.current
+        entry = kb.entry(action.get("value", ""))
+        if entry is None:
+            await reply_to_click(body, client, respond, _gone(), "private")
+            return
+        shareable = bool(body.get("container", {}).get("is_ephemeral"))
+        await reply_to_click(body, client, respond, blocks.entry_blocks(kb, entry, shareable=shareable), how)
+
+    @app.action(re.compile(rf"^{blocks.SUGGEST}:"))
+    async def on_suggestion(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
+        await answer_click(ack, body, action, client, respond, "replace")
+
+    @app.action(re.compile(rf"^{blocks.RELATED}:"))
+    async def on_related(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
+        await answer_click(ack, body, action, client, respond, "new")
+
+    @app.action(re.compile(rf"^(?:{blocks.HELPFUL}|{blocks.NOT_HELPFUL}):"))
+    async def on_feedback(ack: Any, body: dict, client: AsyncWebClient, respond: Any) -> None:
+        await ack()
+        # Votes are not stored yet; the acknowledgement shows the click did something.
+        await reply_to_click(body, client, respond, blocks.feedback_reply(), "private")
+
+    @app.action(re.compile(rf"^{blocks.SHARE}:"))
+    async def on_share(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
+        await ack()
+        kb = holder.current
+        entry = kb.entry(action.get("value", ""))
+        if entry is None:
+            await reply_to_click(body, client, respond, _gone(), "private")
+            return
+        reply = blocks.entry_blocks(kb, entry, shared_by=_user_mention(body["user"]["id"]))
+        try:
+            await client.chat_postMessage(channel=body["channel"]["id"], **reply.as_kwargs())
+        except SlackApiError as exc:
+            if exc.response.get("error") not in _CANNOT_POST:
+                raise
+            # A private channel or DM the bot is not in: the command's response_url can still post there.
+            await respond(response_type="in_channel", replace_original=False, **reply.as_kwargs())
+        await respond(delete_original=True)
+
+    @app.event("app_home_opened")
+    async def on_home(event: dict, client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        await client.views_publish(user_id=event["user"], view=blocks.home_view(holder.current, slash))

@@ -1,0 +1,114 @@
+"""Serving Slack: Socket Mode, or HTTP on aiohttp's server, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import sys
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from knowledge import KnowledgeBase
+
+from .app import KnowledgeHolder, create_app, web_application
+from .config import Config, ConfigError, Mode
+
+log = logging.getLogger(__name__)
+
+_SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
+
+
+class RedactSecrets(logging.Filter):
+    """Blank out Slack tokens in any log line, whoever logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _SECRET.search(message):
+            record.msg, record.args = _SECRET.sub("[redacted]", message), None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactSecrets())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+def socket_handler(app: AsyncApp, config: Config) -> AsyncSocketModeHandler:
+    # The app's own client, so that apps.connections.open also goes to SLACK_API_URL.
+    return AsyncSocketModeHandler(app, app_token=config.app_token, web_client=app.client)
+
+
+async def check_bot_token(app: AsyncApp) -> None:
+    """Fail at start-up, not at the first message, when Slack refuses the bot token."""
+    try:
+        await app.client.auth_test()
+    except SlackApiError as exc:
+        raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error')}): "
+                          "copy the Bot User OAuth Token again and reinstall the app if needed") from None
+    except aiohttp.ClientError as exc:
+        raise ConfigError(f"cannot reach Slack's Web API ({exc.__class__.__name__}): check the network "
+                          "and SLACK_API_URL") from None
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_http(config: Config, holder: KnowledgeHolder) -> None:
+    app = create_app(config, holder)
+    await check_bot_token(app)
+    runner = web.AppRunner(web_application(app, holder))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "0.0.0.0", config.port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"PORT={config.port} cannot be used ({exc.strerror or exc}): "
+                          "set PORT to a free port") from None
+    log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
+    await _stop_on_signals().wait()
+    log.info("stopping")
+    await runner.cleanup()
+
+
+async def run_socket(config: Config, holder: KnowledgeHolder) -> None:
+    app = create_app(config, holder)
+    await check_bot_token(app)
+    handler = socket_handler(app, config)
+    try:
+        await handler.connect_async()
+    except aiohttp.ClientError as exc:
+        raise ConfigError(f"cannot reach Slack's Socket Mode server ({exc.__class__.__name__}): "
+                          "check the network") from None
+    except SlackApiError as exc:
+        raise ConfigError(f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use an "
+                          "app-level token with the connections:write scope, and turn Socket Mode on") from None
+    log.info("connected to Slack in Socket Mode")
+    await _stop_on_signals().wait()
+    log.info("stopping")
+    await handler.close_async()
+
+
+def serve(mode: Mode, kb: KnowledgeBase) -> int:
+    """Serve until stopped; 2 with one line on stderr when the configuration is wrong."""
+    try:
+        config = Config.from_env(mode)
+        configure_logging(config.log_level)
+        runner = run_socket if mode == "socket" else run_http
+        asyncio.run(runner(config, KnowledgeHolder(kb)))
+    except ConfigError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from slackkit import FIXTURE_FAQ, Slack, start_slack
+
+from bot.fakeslack import FakeSlack
+from knowledge import KnowledgeBase, Thresholds
+
+
+@pytest.fixture(scope="session")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load(FIXTURE_FAQ)
+
+
+@pytest.fixture(scope="session")
+def unsure_kb() -> KnowledgeBase:
+    """Never confident: every match with candidates becomes a suggestion."""
+    return KnowledgeBase.load(FIXTURE_FAQ, thresholds=Thresholds(answer=1.01, suggest=0.0))
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def slack(fake: FakeSlack, kb: KnowledgeBase) -> AsyncIterator[Slack]:
+    slack = await start_slack(fake, kb)
+    yield slack
+    await slack.runner.cleanup()
+
+
+@pytest.fixture
+async def unsure_slack(fake: FakeSlack, unsure_kb: KnowledgeBase) -> AsyncIterator[Slack]:
+    slack = await start_slack(fake, unsure_kb)
+    yield slack
+    await slack.runner.cleanup()

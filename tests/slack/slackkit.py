@@ -1,0 +1,78 @@
+"""Helpers for the Slack tests: a running HTTP-mode app on 127.0.0.1 wired to a fake Slack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.app import EVENTS_PATH, KnowledgeHolder, create_app, web_application
+from bot.config import Config
+from bot.fakeslack import FakeSlack, Message
+from knowledge import KnowledgeBase
+
+FIXTURE_FAQ = Path(__file__).resolve().parent.parent / "fixtures" / "faq"
+SECRET = "8f742231b10e8888abcd99eeefff85a5"
+COMMAND = "/openllm"
+# Verbatim alternates of the fixture FAQ: unambiguous whatever the matcher's tuning.
+LICENSING_Q = "licence terms for open models"
+LLAMA_Q = "tell me about llama 3"
+OFF_TOPIC_Q = "what's the weather in berlin"
+
+
+@dataclass
+class Slack:
+    """The app under test, its fake Slack and the knowledge holder it reads."""
+
+    fake: FakeSlack
+    url: str
+    holder: KnowledgeHolder
+    runner: web.AppRunner
+
+    async def reply(self, method: str = "chat.postMessage", count: int = 1) -> dict[str, Any]:
+        """The arguments of the `count`-th call to `method`, once it has been made."""
+        return (await self.fake.wait_for(method, count))[count - 1].args
+
+    def ephemeral(self, index: int = -1) -> Message:
+        return [m for m in self.fake.visible_messages() if m.ephemeral][index]
+
+
+def make_config(fake: FakeSlack, **changes: Any) -> Config:
+    config = Config(bot_token="xoxb-test", app_token="xapp-test", signing_secret=SECRET, api_url=fake.api_url,
+                    command=COMMAND)
+    return replace(config, **changes)
+
+
+async def start_slack(fake: FakeSlack, kb: KnowledgeBase, **config_changes: Any) -> Slack:
+    """Serve the app over HTTP on a free loopback port, and have `fake` send to it."""
+    holder = KnowledgeHolder(kb)
+    app = create_app(make_config(fake, **config_changes), holder)
+    runner = web.AppRunner(web_application(app, holder), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    fake.send_over_http(url + EVENTS_PATH, SECRET)
+    return Slack(fake, url, holder, runner)
+
+
+def action_ids(blocks: list[dict[str, Any]]) -> list[str]:
+    return [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+
+
+def button_values(blocks: list[dict[str, Any]], prefix: str) -> list[str]:
+    return [e["value"] for b in blocks if b["type"] == "actions" for e in b["elements"]
+            if e["action_id"].startswith(prefix + ":")]
+
+
+def all_text(blocks: list[dict[str, Any]]) -> str:
+    """Every piece of text shown by `blocks`."""
+    parts: list[str] = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            parts.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            text = element.get("text")
+            parts.append(text if isinstance(text, str) else text["text"])
+    return "\n".join(parts)
