@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 eval: $(STAMP)
-	$(BIN)/openllm-bot eval ../shared/eval/dev.yaml
+	$(BIN)/openllm-bot eval ../shared/eval/dev.yaml --quiet
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -20,7 +20,8 @@ from .plaintext import result_text
 def _thresholds() -> Thresholds:
     defaults = Thresholds()
     values = {}
-    for name, var in (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD")):
+    for name, var in (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"),
+                      ("margin", "MATCH_MARGIN")):
         raw = os.environ.get(var)
         if raw:
             try:

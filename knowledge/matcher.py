@@ -26,7 +26,7 @@ class Thresholds:
     """Calibrated on the dev set (see README, Performance): answer at or above `answer` with a lead
     of at least `margin` over the runner-up; suggest at or above `suggest`; otherwise decline."""
 
-    answer: float = 0.60
+    answer: float = 0.65
     suggest: float = 0.35
     margin: float = 0.10
 
