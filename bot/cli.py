@@ -92,6 +92,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from knowledge.coverage import coverage, format_coverage
+
+    print(format_coverage(coverage(load_kb(args.faq).knowledge), show_uncited=not args.summary))
+    return 0
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from .console import run_console
 
@@ -133,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file", help="evaluation YAML (format of shared/eval/dev.yaml)")
     ev.add_argument("--quiet", action="store_true", help="figures only, without the failing cases")
     ev.set_defaults(func=cmd_eval)
+
+    cov = sub.add_parser("coverage", help="which paragraphs of each document the FAQ cites")
+    cov.add_argument("--summary", action="store_true", help="percentages only, without the uncited paragraphs")
+    cov.set_defaults(func=cmd_coverage)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)
 
