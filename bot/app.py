@@ -42,6 +42,17 @@ def web_client(config: Config) -> AsyncWebClient:
                           logger=logging.getLogger("bot.slack"), **extra)
 
 
+class _TokenWarning(logging.Filter):
+    # Bolt reads SLACK_BOT_TOKEN from the environment even when given a client holding that very token,
+    # then warns that the token is unused: noise for whoever reads the start-up log.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_bolt_logger = logging.getLogger("bot.bolt")
+_bolt_logger.addFilter(_TokenWarning())
+
+
 def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder) -> AsyncApp:
     """The Bolt app with every listener registered; `kb` may be a holder whose `.current` changes."""
     holder = kb if isinstance(kb, KnowledgeHolder) else KnowledgeHolder(kb)
@@ -51,7 +62,7 @@ def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder) -> AsyncApp:
         signing_secret=config.signing_secret or "",
         request_verification_enabled=True,
         process_before_response=config.process_before_response,
-        logger=logging.getLogger("bot.bolt"),
+        logger=_bolt_logger,
     )
     register(app, holder, config.command)
     return app

@@ -92,6 +92,7 @@ class FakeSlack:
         self.messages: dict[str, Message] = {}
         self.effects: list[Effect] = []
         self.home: dict[str, dict[str, Any]] = {}
+        self.envelopes: list[dict[str, Any]] = []
         self.acks: list[dict[str, Any]] = []
         self.url = ""
         self._events_url: str | None = None
@@ -301,9 +302,10 @@ class FakeSlack:
         envelope_id = f"env-{next(self._ids)}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending_acks[envelope_id] = future
-        await self._socket.send_json({"envelope_id": envelope_id, "type": kind, "payload": payload,
-                                      "accepts_response_payload": kind != "events_api",
-                                      "retry_attempt": 0, "retry_reason": ""})
+        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload,
+                    "accepts_response_payload": kind != "events_api", "retry_attempt": 0, "retry_reason": ""}
+        self.envelopes.append(envelope)
+        await self._socket.send_json(envelope)
         return await asyncio.wait_for(future, timeout)
 
     # ---- Slack -> app

@@ -1,0 +1,86 @@
+"""Block Kit rendering: Slack's limits and escaping, whatever the FAQ holds."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given
+from hypothesis import strategies as st
+from slackkit import action_ids, all_text
+
+from bot import blocks
+from bot.blocks import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_ID, MAX_SECTION_TEXT
+from knowledge import KnowledgeBase
+from knowledge.links import SourceLink
+
+
+def test_escape_turns_pings_and_links_into_inert_text() -> None:
+    assert blocks.escape("<!channel> <@U1> a & b > c") == "&lt;!channel&gt; &lt;@U1&gt; a &amp; b &gt; c"
+
+
+def test_link_escapes_its_title_and_a_pipe_cannot_end_it_early() -> None:
+    text = blocks.link("https://x.test/a?b=1&c=2", "Fish & Chips <v2> | Part 1")
+    assert text == "<https://x.test/a?b=1&amp;c=2|Fish &amp; Chips &lt;v2&gt; ∣ Part 1>"
+    assert text.count("|") == 1 and text.count("<") == 1 and text.count(">") == 1
+
+
+def test_source_without_address_shows_its_lines_and_the_work_it_summarises() -> None:
+    source = SourceLink("Notes", None, "lines 3-4", "The Paper", "https://arxiv.org/abs/1")
+    assert blocks.source_text(source) == (":page_facing_up: Notes (lines 3-4), "
+                                          "summarising <https://arxiv.org/abs/1|The Paper>")
+
+
+_PIECES = [*"ab <>|&\n", "<https://x.test/p|label>", "&amp;", "word ", "paragraph.\n\n"]
+_text = st.lists(st.sampled_from(_PIECES), max_size=2500).map("".join)
+
+
+@given(_text)
+def test_split_text_respects_the_section_limit_and_never_cuts_a_link(text: str) -> None:
+    parts = blocks.split_text(text)
+    assert all(len(p) <= MAX_SECTION_TEXT for p in parts)
+    assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+    for part in parts:
+        assert part.count("<https://x.test/p|label>") == part.count("<https://")
+
+
+def test_long_answer_is_split_over_several_sections(kb: KnowledgeBase) -> None:
+    entry = replace(kb.entry("licensing"), answer=("A long paragraph of answer text. " * 60 + "\n\n") * 5)
+    reply = blocks.entry_blocks(kb, entry)
+    answer = [b for b in reply.blocks if b.get("block_id", "").startswith("answer-")]
+    assert len(answer) >= 4
+    assert all(len(b["text"]["text"]) <= MAX_SECTION_TEXT for b in answer)
+    assert len(reply.text) <= blocks.MAX_FALLBACK_TEXT
+
+
+def test_huge_answer_keeps_within_50_blocks_and_keeps_its_buttons(kb: KnowledgeBase) -> None:
+    entry = replace(kb.entry("licensing"), answer="word " * 200_000)
+    reply = blocks.entry_blocks(kb, entry, shareable=True)
+    assert len(reply.blocks) <= MAX_BLOCKS
+    assert action_ids(reply.blocks)[-3:] == ["helpful:licensing", "not_helpful:licensing", "share:licensing"]
+
+
+def test_buttons_respect_text_value_and_id_limits(kb: KnowledgeBase) -> None:
+    long_id = "x" * 400
+    entry = replace(kb.entry("licensing"), id=long_id, question="Why? " * 40)
+    reply = blocks.entry_blocks(kb, entry, shareable=True)
+    for block in reply.blocks:
+        assert len(block.get("block_id", "")) <= MAX_ID
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                assert len(element["text"]["text"]) <= MAX_BUTTON_TEXT
+                assert len(element["value"]) <= MAX_BUTTON_VALUE
+                assert len(element["action_id"]) <= MAX_ID
+    related = [e for b in reply.blocks if b["type"] == "actions" for e in b["elements"]
+               if e["action_id"].startswith("related:")]
+    assert len(related[0]["text"]["text"]) <= MAX_BUTTON_TEXT
+
+
+def test_action_ids_are_unique_within_a_message(kb: KnowledgeBase) -> None:
+    for entry in kb.knowledge.entries:
+        ids = action_ids(blocks.entry_blocks(kb, entry, shareable=True).blocks)
+        assert len(ids) == len(set(ids))
+
+
+def test_faq_question_text_is_escaped_in_answers(kb: KnowledgeBase) -> None:
+    entry = replace(kb.entry("licensing"), question="Is <!here> & co OK?")
+    assert "Is &lt;!here&gt; &amp; co OK?" in all_text(blocks.entry_blocks(kb, entry).blocks)

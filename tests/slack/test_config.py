@@ -1,0 +1,91 @@
+"""Start-up: settings from the environment, one clear line and exit code 2 when one is wrong, no secrets logged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from slackkit import SECRET
+
+from bot.config import Config, ConfigError
+from bot.fakeslack import FakeSlack
+from bot.serve import RedactSecrets, serve
+
+HTTP_ENV = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": SECRET}
+SOCKET_ENV = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_APP_TOKEN": "xapp-1-A1-abc"}
+
+
+def test_http_settings_and_their_defaults() -> None:
+    config = Config.from_env("http", HTTP_ENV)
+    assert (config.port, config.command, config.api_url, config.log_level) == (3000, "/openllm", None, "INFO")
+    assert config.signing_secret == SECRET and config.app_token is None
+
+
+def test_socket_settings_read_every_variable() -> None:
+    env = {**SOCKET_ENV, "PORT": "8080", "SLACK_API_URL": "https://slack-gov.com/api", "SLACK_COMMAND": "/askllm",
+           "LOG_LEVEL": "debug"}
+    config = Config.from_env("socket", env)
+    assert config.app_token == "xapp-1-A1-abc"
+    assert (config.port, config.api_url, config.command, config.log_level) == (
+        8080, "https://slack-gov.com/api/", "/askllm", "DEBUG")
+
+
+def test_secrets_stay_out_of_the_config_repr() -> None:
+    text = repr(Config.from_env("http", HTTP_ENV)) + repr(Config.from_env("socket", SOCKET_ENV))
+    assert "xoxb-" not in text and "xapp-" not in text and SECRET not in text
+
+
+BAD = [
+    ("http", {"SLACK_SIGNING_SECRET": SECRET}, "SLACK_BOT_TOKEN is not set"),
+    ("http", {**HTTP_ENV, "SLACK_BOT_TOKEN": "xapp-oops"}, "SLACK_BOT_TOKEN should start with 'xoxb-'"),
+    ("http", {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
+    ("http", {**HTTP_ENV, "SLACK_SIGNING_SECRET": "not hex!"}, "SLACK_SIGNING_SECRET is malformed"),
+    ("socket", {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN is not set"),
+    ("socket", {**SOCKET_ENV, "SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN should start with 'xapp-'"),
+    ("http", {**HTTP_ENV, "PORT": "eighty"}, "PORT='eighty' is not a port number"),
+    ("http", {**HTTP_ENV, "PORT": "70000"}, "PORT='70000' is not a port number"),
+    ("http", {**HTTP_ENV, "SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL='slack.com/api' is not an http(s) URL"),
+    ("http", {**HTTP_ENV, "SLACK_COMMAND": "openllm"}, "SLACK_COMMAND='openllm' is not a slash command"),
+    ("http", {**HTTP_ENV, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not a log level"),
+]
+
+
+@pytest.mark.parametrize(("mode", "env", "message"), BAD, ids=[b[2].split()[0] for b in BAD])
+def test_a_missing_or_malformed_variable_is_named_with_what_to_do(mode, env, message) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env(mode, env)
+    text = str(caught.value)
+    assert text.startswith(message) and "\n" not in text
+    assert ": " in text[len(message):] or "set it" in text  # says what to do
+
+
+def test_serve_stops_with_one_line_and_exit_code_2(monkeypatch, capsys, kb) -> None:
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    assert serve("http", kb) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("openllm-bot: SLACK_SIGNING_SECRET is not set")
+    assert "Traceback" not in err
+
+
+async def test_serve_stops_with_one_line_when_slack_refuses_the_token(monkeypatch, capsys, kb,
+                                                                     fake: FakeSlack) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
+    monkeypatch.setenv("SLACK_API_URL", fake.api_url)
+    fake.fail("auth.test", "invalid_auth")
+    assert await asyncio.to_thread(serve, "socket", kb) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == ("openllm-bot: SLACK_BOT_TOKEN was refused by Slack (invalid_auth): copy the Bot User "
+                           "OAuth Token again and reinstall the app if needed")
+
+
+def test_slack_tokens_are_redacted_from_log_lines(caplog) -> None:
+    logger = logging.getLogger("test.redact")
+    logger.addFilter(RedactSecrets())
+    with caplog.at_level(logging.INFO, logger="test.redact"):
+        logger.info("token %s and %s", "xoxb-123-456-abcDEF", "xapp-1-A2-xyz")
+    assert "xoxb-" not in caplog.text and "xapp-" not in caplog.text
+    assert "[redacted]" in caplog.text
