@@ -1,21 +1,167 @@
-"""The local console: ask questions without Slack."""
+"""The local console: Slack without Slack.
+
+What you type becomes a mention, a DM, a slash command or a button click sent by an
+in-process fake Slack to the real app over loopback HTTP, so the very listeners that serve
+a workspace answer; their Block Kit replies are printed as text.
+"""
 
 from __future__ import annotations
 
-from typing import TextIO
+import asyncio
+import html
+import re
+import secrets
+from typing import Any, TextIO
 
 from knowledge import KnowledgeBase
 
-from .plaintext import result_text
+from .app import EVENTS_PATH, KnowledgeHolder, create_app
+from .config import Config
+from .fakeslack import Effect, FakeSlack, Message
+from .serve import start_http
+
+COMMAND = "/openllm"
+CHANNEL, DM, USER = "CCONSOLE", "DCONSOLE", "UCONSOLE"
+
+HELP = f"""\
+openllm-bot console: the Slack app, without Slack.
+  QUESTION            mention the bot in a channel (@openllm QUESTION); it answers in a thread
+  /dm QUESTION        send the bot a direct message
+  {COMMAND + " [TEXT]":<20}the slash command: a question or topic, `topics`, `help`
+  /click N            click button [N]
+  /home               open the bot's App Home
+  /help, /quit        this help; leave (or Ctrl-D)
+"""
+
+_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
+_BARE = re.compile(r"<([@#!]?)([^<>|]+)>")
+
+
+def mrkdwn_to_text(text: str) -> str:
+    """Slack mrkdwn as a terminal shows it: links as `label (url)`, entities unescaped."""
+    text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
+    text = _BARE.sub(lambda m: ("@" if m.group(1) else "") + m.group(2), text)
+    return html.unescape(text)
+
+
+class Console:
+    def __init__(self, kb: KnowledgeBase, stdout: TextIO) -> None:
+        self.kb = kb
+        self.out = stdout
+        self.fake = FakeSlack()
+        self.buttons: dict[int, tuple[Message, str]] = {}
+        self._seen = 0
+
+    async def start(self) -> None:
+        await self.fake.start()
+        secret = secrets.token_hex(16)
+        # Each listener finishes before the request returns, so everything it did can be printed at once.
+        config = Config(bot_token="xoxb-console", signing_secret=secret, api_url=self.fake.api_url,
+                        command=COMMAND, process_before_response=True)
+        holder = KnowledgeHolder(self.kb)
+        self.runner, url = await start_http(create_app(config, holder), holder, "127.0.0.1", 0)
+        self.fake.send_over_http(url + EVENTS_PATH, secret)
+
+    async def close(self) -> None:
+        await self.runner.cleanup()
+        await self.fake.close()
+
+    async def handle(self, line: str) -> bool:
+        """Act on one input line; False to stop."""
+        word, _, rest = line.strip().partition(" ")
+        rest = rest.strip()
+        if word in ("/quit", "/exit"):
+            return False
+        if word == "/help":
+            self.write(HELP)
+        elif word == "/click":
+            await self.click(rest)
+        elif word == "/dm":
+            await self.fake.message(rest, user=USER, channel=DM)
+        elif word == "/home":
+            await self.fake.open_home(user=USER)
+        elif word == COMMAND:
+            await self.fake.slash(COMMAND, rest, user=USER, channel=CHANNEL)
+        elif word.startswith("/"):
+            self.write(f"Unknown command {word}; /help lists them.\n")
+        elif line.strip():
+            await self.fake.mention(line.strip(), user=USER, channel=CHANNEL)
+        self.show_effects()
+        return True
+
+    async def click(self, number: str) -> None:
+        target = self.buttons.get(int(number)) if number.isdigit() else None
+        if target is None:
+            self.write(f"There is no button [{number}]; type /click and a number shown in brackets.\n")
+            return
+        message, action_id = target
+        if message.deleted or all(e["action_id"] != action_id for _, e in message.buttons()):
+            self.write(f"Button [{number}] is no longer there.\n")
+            return
+        await self.fake.click(message, action_id, user=USER)
+
+    def show_effects(self) -> None:
+        for effect in self.fake.effects[self._seen:]:
+            self.write(self.render(effect))
+        self._seen = len(self.fake.effects)
+
+    def render(self, effect: Effect) -> str:
+        message = effect.message
+        if effect.kind == "deleted":
+            return "(openllm removed its private reply)\n\n"
+        if effect.kind == "home":
+            where = "App Home"
+        elif effect.kind == "updated":
+            where = "openllm, editing its message"
+        elif message.ephemeral:
+            where = "openllm, only visible to you"
+        elif message.thread_ts:
+            where = "openllm, in the thread"
+        else:
+            where = "openllm, in your DM" if message.channel == DM else "openllm, in the channel"
+        lines = [f"[{where}]"]
+        for block in message.blocks or [{"type": "section", "text": {"text": message.text}}]:
+            lines.extend(self.render_block(block, message))
+        return "\n".join(lines) + "\n\n"
+
+    def render_block(self, block: dict[str, Any], message: Message) -> list[str]:
+        kind = block.get("type")
+        if kind == "header":
+            return [f"== {block['text']['text']} =="]
+        if kind == "divider":
+            return ["-" * 40]
+        if kind == "section":
+            return [mrkdwn_to_text(block["text"]["text"])]
+        if kind == "context":
+            return ["  " + mrkdwn_to_text(e.get("text", "")) for e in block.get("elements", [])]
+        if kind == "actions":
+            labels = []
+            for element in block.get("elements", []):
+                number = len(self.buttons) + 1
+                self.buttons[number] = (message, element["action_id"])
+                labels.append(f"[{number}] {element['text']['text']}")
+            return ["  ".join(labels)]
+        return []
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+
+async def _run(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO) -> int:
+    console = Console(kb, stdout)
+    await console.start()
+    try:
+        console.write(HELP + "\n> ")
+        for line in stdin:
+            if not await console.handle(line):
+                break
+            console.write("> ")
+        console.write("\n")
+    finally:
+        await console.close()
+    return 0
 
 
 def run_console(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO) -> int:
-    stdout.write("openllm-bot console: ask a question about open source LLMs (Ctrl-D to quit).\n> ")
-    stdout.flush()
-    for line in stdin:
-        if line.strip():
-            stdout.write(result_text(kb, kb.ask(line)) + "\n")
-        stdout.write("> ")
-        stdout.flush()
-    stdout.write("\n")
-    return 0
+    return asyncio.run(_run(kb, stdin, stdout))

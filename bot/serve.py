@@ -66,17 +66,23 @@ def _stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_http(config: Config, holder: KnowledgeHolder) -> None:
-    app = create_app(config, holder)
-    await check_bot_token(app)
+async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
     runner = web.AppRunner(web_application(app, holder))
     await runner.setup()
     try:
-        await web.TCPSite(runner, "0.0.0.0", config.port).start()
+        await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"PORT={config.port} cannot be used ({exc.strerror or exc}): "
-                          "set PORT to a free port") from None
+        raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{bound_host}:{bound_port}"
+
+
+async def run_http(config: Config, holder: KnowledgeHolder) -> None:
+    app = create_app(config, holder)
+    await check_bot_token(app)
+    runner, _ = await start_http(app, holder, "0.0.0.0", config.port)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
     await _stop_on_signals().wait()
     log.info("stopping")

@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import EVENTS_PATH, KnowledgeHolder, create_app, web_application
+from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
 from bot.config import Config
 from bot.fakeslack import FakeSlack, Message
+from bot.serve import start_http
 from knowledge import KnowledgeBase
 
 FIXTURE_FAQ = Path(__file__).resolve().parent.parent / "fixtures" / "faq"
@@ -48,11 +49,7 @@ def make_config(fake: FakeSlack, **changes: Any) -> Config:
 async def start_slack(fake: FakeSlack, kb: KnowledgeBase, **config_changes: Any) -> Slack:
     """Serve the app over HTTP on a free loopback port, and have `fake` send to it."""
     holder = KnowledgeHolder(kb)
-    app = create_app(make_config(fake, **config_changes), holder)
-    runner = web.AppRunner(web_application(app, holder), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    runner, url = await start_http(create_app(make_config(fake, **config_changes), holder), holder, "127.0.0.1", 0)
     fake.send_over_http(url + EVENTS_PATH, SECRET)
     return Slack(fake, url, holder, runner)
 

@@ -1,0 +1,84 @@
+"""The local console drives the real Slack listeners through the fake Slack and prints their replies."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.console import mrkdwn_to_text, run_console
+from knowledge import KnowledgeBase
+
+FIXTURE_FAQ = Path(__file__).resolve().parent / "fixtures" / "faq"
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load(FIXTURE_FAQ)
+
+
+def console(kb: KnowledgeBase, *lines: str) -> str:
+    out = io.StringIO()
+    assert run_console(kb, io.StringIO("".join(line + "\n" for line in lines)), out) == 0
+    return out.getvalue()
+
+
+def button(output: str, label: str) -> str:
+    """The number the console gave the last button called `label`."""
+    return re.findall(rf"\[(\d+)\] {re.escape(label)}", output)[-1]
+
+
+def test_console_question_is_a_mention_answered_in_a_thread_with_numbered_buttons(kb) -> None:
+    out = console(kb, "licence terms for open models")
+    assert "[openllm, in the thread]\n*Can we use open LLMs commercially?*" in out
+    assert "Open Source Large Language Models: The Future is Now (https://futuretechblog.space/" in out
+    assert "[1] What are Meta's LLaMA models?" in out
+    assert "[2] 👍 Helpful  [3] 👎 Not helpful" in out
+
+
+def test_console_click_runs_the_button_listener(kb) -> None:
+    out = console(kb, "licence terms for open models", "/click 1", "/click 3")
+    assert out.count("[openllm, in the thread]") == 2
+    assert "LLaMA is Meta's family of models" in out
+    assert "[openllm, only visible to you]\n  Thanks for the feedback!" in out
+
+
+def test_console_slash_command_is_ephemeral_and_share_posts_publicly(kb) -> None:
+    first = console(kb, "/openllm licence terms for open models")
+    assert "[openllm, only visible to you]" in first and "Share in channel" in first
+    out = console(kb, "/openllm licence terms for open models", f"/click {button(first, 'Share in channel')}")
+    assert "[openllm, in the channel]" in out
+    assert "Shared by @UCONSOLE" in out
+    assert "(openllm removed its private reply)" in out
+
+
+def test_console_slash_topics_help_dm_and_home(kb) -> None:
+    out = console(kb, "/openllm topics", "/openllm help", "/dm who made llama", "/home")
+    assert "*attention*: What is the attention mechanism?" in out
+    assert "How to ask" in out
+    assert "[openllm, in your DM]\n*What are Meta's LLaMA models?*" in out
+    assert "[App Home]\n== openllm: answers about open source LLMs ==" in out
+
+
+def test_console_declines_out_of_scope_questions_and_never_echoes_pings(kb) -> None:
+    out = console(kb, "<!channel> what's the weather in berlin")
+    assert "outside what my documents cover" in out
+    assert "<!channel>" not in out and "@channel" not in out
+
+
+def test_console_reports_unknown_buttons_and_commands_and_quits(kb) -> None:
+    out = console(kb, "/click 7", "/frobnicate", "/quit", "licence terms for open models")
+    assert "There is no button [7]" in out
+    assert "Unknown command /frobnicate" in out
+    assert "Can we use open LLMs commercially?" not in out  # nothing after /quit
+
+
+def test_console_says_when_a_button_is_gone(kb) -> None:
+    out = console(kb, "/openllm licence terms for open models", "/click 4", "/click 4")
+    assert "Button [4] is no longer there." in out
+
+
+def test_mrkdwn_links_and_entities_read_as_plain_text() -> None:
+    assert mrkdwn_to_text("<https://x.test|A &amp; B> &lt;!here&gt; <@U1>") == "A & B (https://x.test) <!here> @U1"
