@@ -1,0 +1,117 @@
+"""The deployable pieces: `openllm-bot serve` as a real process in each mode, the manifest, .env.example, Procfile."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
+
+from bot.fakeslack import FakeSlack
+
+ROOT = Path(__file__).resolve().parents[2]
+STARTUP_SECONDS = 30.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _serve(fake: FakeSlack, mode: str, **env: str) -> asyncio.subprocess.Process:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
+    base.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(FIXTURE_FAQ),
+                 "DOTENV_PATH": os.devnull, **env})
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", f"--{mode}", env=base,
+                                                cwd=ROOT, stderr=asyncio.subprocess.PIPE)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> int:
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+    return await asyncio.wait_for(process.wait(), STARTUP_SECONDS)
+
+
+@pytest.fixture
+async def http_process(fake: FakeSlack) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port))
+    yield process, f"http://127.0.0.1:{port}"
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
+async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline and process.returncode is None:
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the server never became healthy")
+
+
+async def test_serve_http_answers_signed_events_and_stops_cleanly_on_sigterm(http_process, fake: FakeSlack) -> None:
+    process, url = http_process
+    await _wait_healthy(url, process)
+    fake.send_over_http(url + "/slack/events", SECRET)
+    ts = await fake.mention(LICENSING_Q)
+    reply = (await fake.wait_for("chat.postMessage"))[0].args
+    assert reply["thread_ts"] == ts and "read the licence" in all_text(reply["blocks"])
+    assert await _stop(process) == 0
+    assert b"xoxb-test" not in await process.stderr.read()
+
+
+async def test_serve_socket_answers_envelopes_and_stops_cleanly_on_sigterm(fake: FakeSlack) -> None:
+    process = await _serve(fake, "socket", SLACK_APP_TOKEN="xapp-test")
+    try:
+        ts = await fake.mention(LICENSING_Q)  # waits for the app to connect and say hello
+        reply = (await fake.wait_for("chat.postMessage"))[0].args
+        assert reply["thread_ts"] == ts
+        assert fake.acks and fake.acks[0]["envelope_id"] == fake.envelopes[0]["envelope_id"]
+        assert await _stop(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+def test_manifest_asks_for_everything_the_app_uses() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
+    settings = manifest["settings"]
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im", "app_home_opened"}
+    assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/openllm"]
+    assert manifest["features"]["app_home"]["home_tab_enabled"]
+
+
+def test_env_example_lists_every_variable_the_bot_reads() -> None:
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    read: set[str] = set()
+    for source in (ROOT / "bot").glob("*.py"):
+        read |= set(re.findall(r"""(?:environ\.get|env\.get|getenv)\(\s*["']([A-Z_]+)["']""", source.read_text()))
+        read |= set(re.findall(r"""["']((?:SLACK|MATCH)_[A-Z_]+)["']""", source.read_text()))
+    assert read - {"DOTENV_PATH"} <= listed, read - listed
+
+
+def test_procfile_serves_http_on_web_and_socket_mode_on_worker() -> None:
+    lines = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    assert lines == {"web": "openllm-bot serve --http", "worker": "openllm-bot serve --socket"}
