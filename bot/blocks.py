@@ -222,9 +222,13 @@ def usage_reply(kb: KnowledgeBase, command: str) -> Reply:
 
 
 def topics_reply(kb: KnowledgeBase, command: str) -> Reply:
-    lead = f"*What I can answer*, by topic (`{command} TOPIC` or any question):"
-    body = "\n".join(topic_lines(kb))
-    return Reply(clip(f"{lead}\n{body}", MAX_FALLBACK_TEXT), fit([section(lead, "lead"), *sections(body, "topics")]))
+    """Every topic word, then every question once: short enough for a message however many tags there are."""
+    lead = f"*What I can answer* (`{command} TOPIC` or any question)"
+    tags = "*Topics*: " + ", ".join(f"`{escape(tag)}`" for tag in kb.knowledge.by_tag())
+    questions = "*Questions*\n" + "\n".join(f"• {escape(e.question)}" for e in kb.knowledge.entries)
+    text = f"{lead}\n{tags}\n{questions}"
+    return Reply(clip(text, MAX_FALLBACK_TEXT),
+                 fit([section(lead, "lead"), *sections(tags, "tags"), *sections(questions, "questions")]))
 
 
 def documents_text(kb: KnowledgeBase) -> str:

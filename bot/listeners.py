@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from knowledge import KnowledgeBase
+from knowledge import Entry, KnowledgeBase
 from knowledge.normalize import FILLER, normalize, words
 
 from . import blocks
@@ -126,14 +126,22 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
         reply = handle_question(holder.current, question, slash)
         await respond(response_type="ephemeral", **reply.as_kwargs())
 
-    async def answer_click(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any,
-                           how: How) -> None:
+    async def clicked_entry(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any
+                            ) -> tuple[KnowledgeBase, Entry] | None:
+        """Ack the click and find the entry its button names; if the FAQ no longer has it, say so privately."""
         await ack()
         kb = holder.current
         entry = kb.entry(action.get("value", ""))
         if entry is None:
             await reply_to_click(body, client, respond, _gone(), "private")
+            return None
+        return kb, entry
+
+    async def answer_click(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any,
+                           how: How) -> None:
+        if not (found := await clicked_entry(ack, body, action, client, respond)):
             return
+        kb, entry = found
         shareable = bool(body.get("container", {}).get("is_ephemeral"))
         await reply_to_click(body, client, respond, blocks.entry_blocks(kb, entry, shareable=shareable), how)
 
@@ -153,12 +161,9 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
 
     @app.action(re.compile(rf"^{blocks.SHARE}:"))
     async def on_share(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
-        await ack()
-        kb = holder.current
-        entry = kb.entry(action.get("value", ""))
-        if entry is None:
-            await reply_to_click(body, client, respond, _gone(), "private")
+        if not (found := await clicked_entry(ack, body, action, client, respond)):
             return
+        kb, entry = found
         reply = blocks.entry_blocks(kb, entry, shared_by=_user_mention(body["user"]["id"]))
         try:
             await client.chat_postMessage(channel=body["channel"]["id"], **reply.as_kwargs())

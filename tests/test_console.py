@@ -56,7 +56,7 @@ def test_console_slash_command_is_ephemeral_and_share_posts_publicly(kb) -> None
 
 def test_console_slash_topics_help_dm_and_home(kb) -> None:
     out = console(kb, "/openllm topics", "/openllm help", "/dm who made llama", "/home")
-    assert "*attention*: What is the attention mechanism?" in out
+    assert "`attention`" in out and "• What is the attention mechanism?" in out
     assert "How to ask" in out
     assert "[openllm, in your DM]\n*What are Meta's LLaMA models?*" in out
     assert "[App Home]\n== openllm: answers about open source LLMs ==" in out

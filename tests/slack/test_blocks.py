@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from slackkit import action_ids, all_text
 
 from bot import blocks
 from bot.blocks import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_ID, MAX_SECTION_TEXT
-from knowledge import KnowledgeBase
+from knowledge import KnowledgeBase, KnowledgeError
 from knowledge.links import SourceLink
 
 
@@ -84,3 +85,26 @@ def test_action_ids_are_unique_within_a_message(kb: KnowledgeBase) -> None:
 def test_faq_question_text_is_escaped_in_answers(kb: KnowledgeBase) -> None:
     entry = replace(kb.entry("licensing"), question="Is <!here> & co OK?")
     assert "Is &lt;!here&gt; &amp; co OK?" in all_text(blocks.entry_blocks(kb, entry).blocks)
+
+
+def _within_limits(block_list: list[dict], max_blocks: int) -> None:
+    assert len(block_list) <= max_blocks
+    for block in block_list:
+        if isinstance(block.get("text"), dict):
+            assert len(block["text"]["text"]) <= MAX_SECTION_TEXT
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                assert len(element["text"]["text"]) <= MAX_BUTTON_TEXT and len(element["action_id"]) <= MAX_ID
+
+
+def test_every_reply_from_the_shipped_faq_is_within_slacks_limits() -> None:
+    try:
+        shipped = KnowledgeBase.load()
+    except KnowledgeError as exc:  # the FAQ's own tests report this
+        pytest.skip(f"the shipped FAQ does not load: {exc}")
+    for entry in shipped.knowledge.entries:
+        _within_limits(blocks.entry_blocks(shipped, entry, shareable=True).blocks, MAX_BLOCKS)
+    for reply in (blocks.topics_reply(shipped, "/openllm"), blocks.usage_reply(shipped, "/openllm"),
+                  blocks.intro_reply(shipped, "/openllm")):
+        _within_limits(reply.blocks, MAX_BLOCKS)
+    _within_limits(blocks.home_view(shipped, "/openllm")["blocks"], blocks.MAX_HOME_BLOCKS)
