@@ -3,10 +3,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from slackkit import FIXTURE_FAQ, Slack, start_slack
 
 from bot.fakeslack import FakeSlack
 from knowledge import KnowledgeBase, Thresholds
+
+from .slackkit import FIXTURE_FAQ, Slack, start_slack
 
 
 @pytest.fixture(scope="session")

@@ -7,12 +7,13 @@ from dataclasses import replace
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from slackkit import action_ids, all_text
 
 from bot import blocks
 from bot.blocks import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_ID, MAX_SECTION_TEXT
 from knowledge import KnowledgeBase, KnowledgeError
 from knowledge.links import SourceLink
+
+from .slackkit import action_ids, all_text
 
 
 def test_escape_turns_pings_and_links_into_inert_text() -> None:

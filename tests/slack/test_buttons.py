@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from slackkit import COMMAND, LICENSING_Q, LLAMA_Q, Slack, action_ids, all_text, button_values
+
+from .slackkit import COMMAND, LICENSING_Q, LLAMA_Q, Slack, action_ids, all_text, button_values
 
 
 async def test_unsure_question_offers_up_to_three_suggestions(unsure_slack: Slack) -> None:

@@ -6,11 +6,12 @@ import asyncio
 import logging
 
 import pytest
-from slackkit import SECRET
 
 from bot.config import Config, ConfigError
 from bot.fakeslack import FakeSlack
 from bot.serve import RedactSecrets, serve
+
+from .slackkit import SECRET
 
 HTTP_ENV = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_SIGNING_SECRET": SECRET}
 SOCKET_ENV = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_APP_TOKEN": "xapp-1-A1-abc"}

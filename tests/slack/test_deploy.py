@@ -15,9 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
 
 from bot.fakeslack import FakeSlack
+
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from slackkit import LICENSING_Q, LLAMA_Q, Slack, button_values
+
+from .slackkit import LICENSING_Q, LLAMA_Q, Slack, button_values
 
 
 async def test_dm_is_answered_in_the_dm(slack: Slack) -> None:

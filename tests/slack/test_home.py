@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slackkit import Slack, all_text
+from .slackkit import Slack, all_text
 
 
 async def test_app_home_publishes_topics_how_to_ask_and_documents(slack: Slack, kb) -> None:

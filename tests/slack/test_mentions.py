@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slackkit import LICENSING_Q, OFF_TOPIC_Q, Slack, action_ids, all_text, button_values
+from .slackkit import LICENSING_Q, OFF_TOPIC_Q, Slack, action_ids, all_text, button_values
 
 
 async def test_mention_replies_in_a_new_thread_under_the_mention(slack: Slack) -> None:

@@ -7,9 +7,10 @@ import time
 
 import aiohttp
 from slack_sdk.signature import SignatureVerifier
-from slackkit import LICENSING_Q, SECRET, Slack
 
 from bot.fakeslack import FakeSlack
+
+from .slackkit import LICENSING_Q, SECRET, Slack
 
 
 async def test_healthz_is_200_when_the_knowledge_is_loaded(slack: Slack) -> None:

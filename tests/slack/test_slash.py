@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from slackkit import COMMAND, LICENSING_Q, Slack, action_ids, all_text, start_slack
 
 from bot.fakeslack import FakeSlack
+
+from .slackkit import COMMAND, LICENSING_Q, Slack, action_ids, all_text, start_slack
 
 
 async def test_slash_question_answers_ephemerally_with_share_button(slack: Slack) -> None:

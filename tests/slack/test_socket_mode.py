@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from slackkit import COMMAND, LICENSING_Q, all_text, make_config
 
 from bot.app import KnowledgeHolder, create_app
 from bot.fakeslack import FakeSlack
 from bot.serve import socket_handler
+
+from .slackkit import COMMAND, LICENSING_Q, all_text, make_config
 
 
 @pytest.fixture
