@@ -1,12 +1,7 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_FAQ = ROOT / "tests" / "fixtures" / "faq"
-SEEDS = ROOT / "seeds"
+from repo_paths import FIXTURE_FAQ
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIXTURE_FAQ, ROOT
+from repo_paths import FIXTURE_FAQ, ROOT
 
 
 def run(*args: str, stdin: str | None = None, env_faq: Path = FIXTURE_FAQ) -> subprocess.CompletedProcess[str]:

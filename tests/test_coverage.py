@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import FIXTURE_FAQ, SEEDS
+from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import load_knowledge
 from knowledge.coverage import coverage, format_coverage, is_paragraph

@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from conftest import ROOT, SEEDS
+from repo_paths import ROOT, SEEDS
 
 from knowledge import KnowledgeBase, load_knowledge
 from knowledge.normalize import normalize

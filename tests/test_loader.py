@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURE_FAQ, SEEDS
+from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import KnowledgeError, load_knowledge
 

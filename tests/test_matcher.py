@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURE_FAQ, SEEDS
+from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import Entry, Knowledge, KnowledgeBase, Matcher, Thresholds
 
