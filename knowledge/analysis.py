@@ -109,6 +109,10 @@ class Analyzer:
         return found[0] if found else word
 
     def terms(self, text: str, correct: bool = False) -> list[Term]:
+        return self.analyse(text, correct)[0]
+
+    def analyse(self, text: str, correct: bool = False) -> tuple[list[Term], int]:
+        """The terms of `text` and how many words (filler aside) it had."""
         ws = words(normalize(text))
         read = [self._correct(w) for w in ws] if correct else ws
         out: list[Term] = []
@@ -124,4 +128,4 @@ class Analyzer:
                 if read[i] not in STOPWORDS:
                     out.append(Term(ws[i], read[i], stem(read[i])))
                 i += 1
-        return out
+        return out, len(ws)

@@ -59,7 +59,6 @@ class _Score:
     coverage: float
     focus: float
     phrase: str
-    matched: tuple[str, ...]
 
 
 def _damping(zipf: float) -> float:
@@ -96,19 +95,35 @@ class Matcher:
         # only in answers counts there instead.
         df: dict[str, int] = defaultdict(int)
         weak_df: dict[str, int] = defaultdict(int)
-        self._postings: dict[str, list[int]] = defaultdict(list)
+        # Postings make scoring proportional to the question's terms, not to the size of the FAQ.
+        self._strong_postings: dict[str, list[int]] = defaultdict(list)
+        self._weak_postings: dict[str, list[int]] = defaultdict(list)
         for i, indexed in enumerate(self._entries):
             for term in indexed.strong:
                 df[term] += 1
+                self._strong_postings[term].append(i)
             for term in indexed.weak:
                 weak_df[term] += 1
-            for term in indexed.strong | indexed.weak:
-                self._postings[term].append(i)
+                self._weak_postings[term].append(i)
         for term, count in weak_df.items():
             df.setdefault(term, count)
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0)) for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
+        self._phrase_entry: list[int] = []
+        self._phrase_text: list[str] = []
+        self._phrase_total: list[float] = []
+        self._phrase_postings: dict[str, list[int]] = defaultdict(list)
+        for i, indexed in enumerate(self._entries):
+            for text, phrase in indexed.phrases:
+                total = sum(self.idf[t] for t in phrase)
+                if not total:
+                    continue
+                for term in phrase:
+                    self._phrase_postings[term].append(len(self._phrase_total))
+                self._phrase_entry.append(i)
+                self._phrase_text.append(text)
+                self._phrase_total.append(total)
 
     def weight(self, term: Term) -> float:
         if term.term in self.idf:
@@ -127,24 +142,30 @@ class Matcher:
         key = tuple(t.term for t in terms)
         if key in self._tag_owner and n_words <= len(key) + TAG_EXTRA_WORDS:
             owner = self._tag_owner[key]
-            return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms), key)}
-        touched = {i for t in weights for i in self._postings.get(t, ())}
+            return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}
+        covered: dict[int, float] = defaultdict(float)
+        for term, weight in weights.items():
+            for i in self._strong_postings.get(term, ()):
+                covered[i] += weight
+            for i in self._weak_postings.get(term, ()):
+                covered[i] += ANSWER_TERM_WEIGHT * weight
+        matched: dict[int, float] = defaultdict(float)
+        for term in weights:
+            idf = self.idf.get(term, 0.0)
+            for p in self._phrase_postings.get(term, ()):
+                matched[p] += idf
+        focus: dict[int, tuple[float, int]] = {}
+        for p, weight in matched.items():
+            share = weight / self._phrase_total[p]
+            i = self._phrase_entry[p]
+            if i not in focus or share > focus[i][0]:
+                focus[i] = (share, p)
         scores: dict[int, _Score] = {}
-        for i in touched:
-            ix = self._entries[i]
-            strong = [t for t in weights if t in ix.strong]
-            weak = [t for t in weights if t in ix.weak]
-            coverage = (sum(weights[t] for t in strong) + ANSWER_TERM_WEIGHT * sum(weights[t] for t in weak)) / total
-            focus, best = 0.0, ""
-            for text, phrase in ix.phrases:
-                if not phrase:
-                    continue
-                matched = sum(self.idf[t] for t in phrase if t in weights)
-                share = matched / sum(self.idf[t] for t in phrase)
-                if share > focus:
-                    focus, best = share, text
-            score = coverage ** COVERAGE_EXPONENT * focus ** (1 - COVERAGE_EXPONENT)
-            scores[i] = _Score(score, coverage, focus, best, tuple(strong + weak))
+        for i, weight in covered.items():
+            coverage = weight / total
+            share, p = focus.get(i, (0.0, -1))
+            score = coverage ** COVERAGE_EXPONENT * share ** (1 - COVERAGE_EXPONENT)
+            scores[i] = _Score(score, coverage, share, self._phrase_text[p] if p >= 0 else "")
         return scores
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
@@ -157,12 +178,12 @@ class Matcher:
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
         for n, (segment, factor) in enumerate(pieces):
-            terms = self.analyzer.terms(segment, correct=True)
+            terms, n_words = self.analyzer.analyse(segment, correct=True)
             if n == 0:
                 analysed = terms
-            for i, s in self._score_segment(terms, len(words(normalize(segment))), boosted).items():
+            for i, s in self._score_segment(terms, n_words, boosted).items():
                 if factor != 1.0:
-                    s = _Score(s.score * factor, s.coverage, s.focus, s.phrase, s.matched)
+                    s = _Score(s.score * factor, s.coverage, s.focus, s.phrase)
                 if i not in best or s.score > best[i].score:
                     best[i] = s
         ranked = sorted(best.items(), key=lambda kv: kv[1].score, reverse=True)
@@ -184,7 +205,9 @@ class Matcher:
             f"{t.surface}" + (f"→{t.read_as}" if t.read_as != t.surface else "") + f" [{t.term}] "
             + f"w={self.weight(t):.2f}" + ("" if t.term in self.idf else " (unknown)") for t in terms)]
         for i, s in ranked[:3]:
+            ix = self._entries[i]
+            matched = [t.term for t in terms if t.term in ix.strong or t.term in ix.weak]
             lines.append(f"{self._entries[i].id}: score {s.score:.3f} = coverage {s.coverage:.2f}^{COVERAGE_EXPONENT} "
                          f"x focus {s.focus:.2f}^{1 - COVERAGE_EXPONENT:.1f}; best phrasing {s.phrase!r}; "
-                         f"matched {', '.join(s.matched)}")
+                         f"matched {', '.join(dict.fromkeys(matched))}")
         return tuple(lines)

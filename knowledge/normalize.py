@@ -36,14 +36,16 @@ def _link_words(match: re.Match[str]) -> str:
 
 
 def strip_slack_markup(text: str) -> str:
-    """Remove Slack references, links, emoji codes and mrkdwn markers; unescape entities."""
+    """Unescape entities; remove Slack references, links, emoji codes and mrkdwn markers."""
+    # Unescape first, so a typed "&lt;!channel&gt;" is removed like a real reference.
+    text = html.unescape(text)
     text = _USER_OR_SPECIAL.sub(" ", text)
     text = _CHANNEL.sub(" ", text)  # where something was said, not what is asked
     text = _LINK.sub(_link_words, text)
     text = _EMOJI.sub(" ", text)
     text = _CODE_FENCE.sub(" ", text)
-    text = html.unescape(text)
-    return _MARKUP.sub(" ", text)
+    # Left-over angle brackets (an unterminated "<!here") mean nothing to matching.
+    return _MARKUP.sub(" ", text).replace("<", " ").replace(">", " ")
 
 
 def normalize(text: str) -> str:
