@@ -22,7 +22,7 @@ from knowledge.normalize import normalize, sentences, words
     ("ＬＬａＭＡ ２", "llama 2"),
     ("licence???!!!", "licence?!"),
     ("a &amp; b &lt;c&gt;", "a & b c"),
-    ("typed &lt;!channel&gt; and &lt!here", "typed and"),
+    ("typed &lt;!channel&gt; and &lt!here", "typed and !here"),
     ("/openllm licensing", "licensing"),
     ("zero\u200bwidth\x07bell", "zero width bell"),
     ("  many\n\n  lines\t", "many lines"),
