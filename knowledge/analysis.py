@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import snowballstemmer
 import yaml
@@ -61,8 +61,7 @@ def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[tuple[str, ...], str]:
     return table
 
 
-@dataclass(frozen=True)
-class Term:
+class Term(NamedTuple):
     """One term of analysed text: the word as written, what it was read as, and the term matched on."""
 
     surface: str
@@ -77,6 +76,8 @@ class Analyzer:
     def __init__(self, synonyms: dict[tuple[str, ...], str]) -> None:
         self.synonyms = synonyms
         self.max_phrase = max((len(k) for k in synonyms), default=1)
+        self._phrase_starts = frozenset(k[0] for k in synonyms if len(k) > 1)
+        self._singles: dict[str, Term | None] = {}
         self.vocabulary: tuple[str, ...] = ()
         self._by_initial: dict[str, tuple[str, ...]] = {}
         self._known: frozenset[str] = frozenset()
@@ -111,21 +112,41 @@ class Analyzer:
     def terms(self, text: str, correct: bool = False) -> list[Term]:
         return self.analyse(text, correct)[0]
 
-    def analyse(self, text: str, correct: bool = False) -> tuple[list[Term], int]:
-        """The terms of `text` and how many words (filler aside) it had."""
+    def _single(self, word: str) -> Term | None:
+        """The term of a word standing alone (None for a stop word); cached, as words repeat."""
+        if word in self._singles:
+            return self._singles[word]
+        canonical = self.synonyms.get((word,))
+        if canonical is not None:
+            term: Term | None = Term(word, word, stem(canonical), True)
+        else:
+            term = None if word in STOPWORDS else Term(word, word, stem(word))
+        if len(self._singles) < 200_000:
+            self._singles[word] = term
+        return term
+
+    def analyse(self, text: str, correct: bool = False) -> tuple[list[Term], list[str]]:
+        """The terms of `text` and its words (filler aside), as written."""
         ws = words(normalize(text))
         read = [self._correct(w) for w in ws] if correct else ws
         out: list[Term] = []
-        i = 0
-        while i < len(read):
-            for size in range(min(self.max_phrase, len(read) - i), 0, -1):
-                canonical = self.synonyms.get(tuple(read[i:i + size]))
+        starts, synonyms = self._phrase_starts, self.synonyms
+        i, n = 0, len(read)
+        while i < n:
+            word = read[i]
+            if word in starts:
+                for size in range(min(self.max_phrase, n - i), 1, -1):
+                    canonical = synonyms.get(tuple(read[i:i + size]))
+                    if canonical is not None:
+                        out.append(Term(" ".join(ws[i:i + size]), " ".join(read[i:i + size]), stem(canonical), True))
+                        i += size
+                        break
+                else:
+                    canonical = None
                 if canonical is not None:
-                    out.append(Term(" ".join(ws[i:i + size]), " ".join(read[i:i + size]), stem(canonical), True))
-                    i += size
-                    break
-            else:
-                if read[i] not in STOPWORDS:
-                    out.append(Term(ws[i], read[i], stem(read[i])))
-                i += 1
-        return out, len(ws)
+                    continue
+            term = self._single(word)
+            if term is not None:
+                out.append(term if ws[i] == word else term._replace(surface=ws[i]))
+            i += 1
+        return out, ws

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
 from .model import Knowledge
-from .normalize import emphasised, normalize, segments, words
+from .normalize import emphasised, normalize, segments
 from .result import Candidate, MatchResult
 
 
@@ -39,6 +39,9 @@ MIN_UNKNOWN_SHARE = 0.2
 # damping IDF by English frequency keeps such words from deciding a match on their own.
 DAMP_FROM_ZIPF, DAMP_TO_ZIPF, MIN_DAMPING = 4.0, 6.5, 0.3
 TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most this many words longer
+# Terms in more entries than this only add to candidates that rarer terms found (a large FAQ's
+# common words would otherwise make every question touch most entries).
+COMMON_TERM_SHARE, MIN_COMMON_DF = 0.05, 200
 MAX_SEGMENTS = 16
 ASIDE_FACTOR = 0.9  # in a message with a question sentence, the rest (and the whole) counts a little less
 EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
@@ -74,14 +77,20 @@ class Matcher:
         known_words: set[str] = set()
         self._entries: list[_Indexed] = []
         for entry in knowledge.entries:
-            texts = [entry.question, *entry.alternates]
-            for text in (*texts, *entry.tags, entry.id, entry.answer):
-                known_words.update(words(normalize(text)))
-            phrases = [(t, frozenset(x.term for x in self.analyzer.terms(t))) for t in texts]
-            topics = (*entry.tags, entry.id.replace("-", " "))
-            tag_terms = [tuple(x.term for x in self.analyzer.terms(t)) for t in topics]
+            phrases = []
+            for text in (entry.question, *entry.alternates):
+                terms, ws = self.analyzer.analyse(text)
+                known_words.update(ws)
+                phrases.append((text, frozenset(x.term for x in terms)))
+            tag_terms = []
+            for text in (*entry.tags, entry.id.replace("-", " ")):
+                terms, ws = self.analyzer.analyse(text)
+                known_words.update(ws)
+                tag_terms.append(tuple(x.term for x in terms))
+            answer_terms, ws = self.analyzer.analyse(entry.answer)
+            known_words.update(ws)
             strong = frozenset().union(*(p for _, p in phrases), *(set(t) for t in tag_terms))
-            weak = frozenset(x.term for x in self.analyzer.terms(entry.answer)) - strong
+            weak = frozenset(x.term for x in answer_terms) - strong
             self._entries.append(_Indexed(entry.id, phrases, strong, weak, frozenset(t for t in tag_terms if t)))
         self.analyzer.set_vocabulary(known_words)
         surfaces: dict[str, float] = {}
@@ -110,6 +119,9 @@ class Matcher:
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0)) for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
+        self._common_df = max(MIN_COMMON_DF, int(COMMON_TERM_SHARE * n))
+        self._entry_phrases: list[list[int]] = [[] for _ in self._entries]
+        self._phrase_terms: list[frozenset[str]] = []
         self._phrase_entry: list[int] = []
         self._phrase_text: list[str] = []
         self._phrase_total: list[float] = []
@@ -121,6 +133,8 @@ class Matcher:
                     continue
                 for term in phrase:
                     self._phrase_postings[term].append(len(self._phrase_total))
+                self._entry_phrases[i].append(len(self._phrase_total))
+                self._phrase_terms.append(phrase)
                 self._phrase_entry.append(i)
                 self._phrase_text.append(text)
                 self._phrase_total.append(total)
@@ -143,17 +157,35 @@ class Matcher:
         if key in self._tag_owner and n_words <= len(key) + TAG_EXTRA_WORDS:
             owner = self._tag_owner[key]
             return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}
+        def df(term: str) -> int:
+            return len(self._strong_postings.get(term, ())) + len(self._weak_postings.get(term, ()))
+
+        rare = [t for t in weights if df(t) <= self._common_df]
+        common = [t for t in weights if df(t) > self._common_df]
+        if not rare and common:
+            rare = [min(common, key=df)]
+            common.remove(rare[0])
         covered: dict[int, float] = defaultdict(float)
-        for term, weight in weights.items():
+        matched: dict[int, float] = defaultdict(float)
+        for term in rare:
+            weight, idf = weights[term], self.idf.get(term, 0.0)
             for i in self._strong_postings.get(term, ()):
                 covered[i] += weight
             for i in self._weak_postings.get(term, ()):
                 covered[i] += ANSWER_TERM_WEIGHT * weight
-        matched: dict[int, float] = defaultdict(float)
-        for term in weights:
-            idf = self.idf.get(term, 0.0)
             for p in self._phrase_postings.get(term, ()):
                 matched[p] += idf
+        for term in common:
+            weight, idf = weights[term], self.idf.get(term, 0.0)
+            for i in covered:
+                ix = self._entries[i]
+                if term in ix.strong:
+                    covered[i] += weight
+                    for p in self._entry_phrases[i]:
+                        if term in self._phrase_terms[p]:
+                            matched[p] += idf
+                elif term in ix.weak:
+                    covered[i] += ANSWER_TERM_WEIGHT * weight
         focus: dict[int, tuple[float, int]] = {}
         for p, weight in matched.items():
             share = weight / self._phrase_total[p]
@@ -178,10 +210,10 @@ class Matcher:
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
         for n, (segment, factor) in enumerate(pieces):
-            terms, n_words = self.analyzer.analyse(segment, correct=True)
+            terms, ws = self.analyzer.analyse(segment, correct=True)
             if n == 0:
                 analysed = terms
-            for i, s in self._score_segment(terms, n_words, boosted).items():
+            for i, s in self._score_segment(terms, len(ws), boosted).items():
                 if factor != 1.0:
                     s = _Score(s.score * factor, s.coverage, s.focus, s.phrase)
                 if i not in best or s.score > best[i].score:

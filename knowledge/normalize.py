@@ -13,6 +13,7 @@ _LINK = re.compile(r"<((?:https?|mailto|ftp):[^>|]*)(?:\|([^>]*))?>")
 _EMOJI = re.compile(r":[a-z0-9_+'-]+(?:::skin-tone-\d)?:")
 _CODE_FENCE = re.compile(r"```")
 _MARKUP = re.compile(r"(?<!\w)[*_~`]+|[*_~`]+(?!\w)")
+_MAYBE_MARKUP = re.compile(r"[<>:*_~`]")
 _SLASH_COMMAND = re.compile(r"^\s*/[a-z][\w-]*\s+", re.IGNORECASE)
 _REPEATED_PUNCT = re.compile(r"([!?.,])\1+")
 _SPACE = re.compile(r"\s+")
@@ -27,6 +28,8 @@ someone somebody everyone
 
 
 def _strip_control(text: str) -> str:
+    if text.isprintable():  # the common case, checked at C speed
+        return text
     return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL else " " for ch in text)
 
 
@@ -39,6 +42,8 @@ def strip_slack_markup(text: str) -> str:
     """Unescape entities; remove Slack references, links, emoji codes and mrkdwn markers."""
     # Unescape first, so a typed "&lt;!channel&gt;" is removed like a real reference.
     text = html.unescape(text)
+    if not _MAYBE_MARKUP.search(text):  # plain text: nothing to strip
+        return text
     text = _USER_OR_SPECIAL.sub(" ", text)
     text = _CHANNEL.sub(" ", text)  # where something was said, not what is asked
     text = _LINK.sub(_link_words, text)
@@ -63,9 +68,10 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 def words(text: str) -> list[str]:
     """The words of normalised text, without filler; apostrophes inside a word are dropped."""
     out = []
-    for raw in _WORD.findall(text):
-        word = raw.replace("'", "").replace("’", "")
-        if word and word not in FILLER:
+    for word in _WORD.findall(text):
+        if "'" in word or "’" in word:
+            word = word.replace("'", "").replace("’", "")
+        if word not in FILLER:
             out.append(word)
     return out
 
