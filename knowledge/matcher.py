@@ -42,6 +42,7 @@ TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most thi
 # Terms in more entries than this only add to candidates that rarer terms found (a large FAQ's
 # common words would otherwise make every question touch most entries).
 COMMON_TERM_SHARE, MIN_COMMON_DF = 0.05, 200
+MAX_FOCUS_CANDIDATES = 256  # at most this many best-bounded entries get their phrasings compared
 MAX_SEGMENTS = 16
 ASIDE_FACTOR = 0.9  # in a message with a question sentence, the rest (and the whole) counts a little less
 EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
@@ -121,19 +122,18 @@ class Matcher:
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
         self._common_df = max(MIN_COMMON_DF, int(COMMON_TERM_SHARE * n))
         self._entry_phrases: list[list[int]] = [[] for _ in self._entries]
+        self._min_phrase_total: list[float] = [math.inf for _ in self._entries]
         self._phrase_terms: list[frozenset[str]] = []
         self._phrase_entry: list[int] = []
         self._phrase_text: list[str] = []
         self._phrase_total: list[float] = []
-        self._phrase_postings: dict[str, list[int]] = defaultdict(list)
         for i, indexed in enumerate(self._entries):
             for text, phrase in indexed.phrases:
                 total = sum(self.idf[t] for t in phrase)
                 if not total:
                     continue
-                for term in phrase:
-                    self._phrase_postings[term].append(len(self._phrase_total))
                 self._entry_phrases[i].append(len(self._phrase_total))
+                self._min_phrase_total[i] = min(self._min_phrase_total[i], total)
                 self._phrase_terms.append(phrase)
                 self._phrase_entry.append(i)
                 self._phrase_text.append(text)
@@ -166,38 +166,44 @@ class Matcher:
             rare = [min(common, key=df)]
             common.remove(rare[0])
         covered: dict[int, float] = defaultdict(float)
-        matched: dict[int, float] = defaultdict(float)
+        in_phrasings: dict[int, float] = defaultdict(float)  # idf of question terms among the entry's phrasings
         for term in rare:
             weight, idf = weights[term], self.idf.get(term, 0.0)
             for i in self._strong_postings.get(term, ()):
                 covered[i] += weight
+                in_phrasings[i] += idf
             for i in self._weak_postings.get(term, ()):
                 covered[i] += ANSWER_TERM_WEIGHT * weight
-            for p in self._phrase_postings.get(term, ()):
-                matched[p] += idf
         for term in common:
             weight, idf = weights[term], self.idf.get(term, 0.0)
             for i in covered:
                 ix = self._entries[i]
                 if term in ix.strong:
                     covered[i] += weight
-                    for p in self._entry_phrases[i]:
-                        if term in self._phrase_terms[p]:
-                            matched[p] += idf
+                    in_phrasings[i] += idf
                 elif term in ix.weak:
                     covered[i] += ANSWER_TERM_WEIGHT * weight
-        focus: dict[int, tuple[float, int]] = {}
-        for p, weight in matched.items():
-            share = weight / self._phrase_total[p]
-            i = self._phrase_entry[p]
-            if i not in focus or share > focus[i][0]:
-                focus[i] = (share, p)
-        scores: dict[int, _Score] = {}
+        # An entry's focus is at most min(1, in_phrasings / its shortest phrasing's weight), which bounds
+        # its score: visit entries by that bound, stop once it cannot beat the third best.
+        bounds = []
         for i, weight in covered.items():
-            coverage = weight / total
-            share, p = focus.get(i, (0.0, -1))
+            focus_bound = min(1.0, in_phrasings.get(i, 0.0) / self._min_phrase_total[i])
+            bounds.append(((weight / total) ** COVERAGE_EXPONENT * focus_bound ** (1 - COVERAGE_EXPONENT), i))
+        bounds.sort(reverse=True)
+        scores: dict[int, _Score] = {}
+        top3: list[float] = []
+        for bound, i in bounds[:MAX_FOCUS_CANDIDATES]:
+            if len(top3) == 3 and bound <= top3[-1]:
+                break
+            share, best = 0.0, -1
+            for p in self._entry_phrases[i]:
+                hit = sum(self.idf[t] for t in self._phrase_terms[p] if t in weights) / self._phrase_total[p]
+                if hit > share:
+                    share, best = hit, p
+            coverage = covered[i] / total
             score = coverage ** COVERAGE_EXPONENT * share ** (1 - COVERAGE_EXPONENT)
-            scores[i] = _Score(score, coverage, share, self._phrase_text[p] if p >= 0 else "")
+            scores[i] = _Score(score, coverage, share, self._phrase_text[best] if best >= 0 else "")
+            top3 = sorted((*top3, score), reverse=True)[:3]
         return scores
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
