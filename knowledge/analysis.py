@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -11,7 +12,7 @@ import snowballstemmer
 import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
-from wordfreq import zipf_frequency
+from wordfreq import get_frequency_dict, zipf_frequency
 
 from .normalize import normalize, words
 
@@ -40,10 +41,19 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(word)
 
 
+@lru_cache(maxsize=1)
+def _english_frequencies() -> dict[str, float]:
+    return get_frequency_dict("en", wordlist="best")
+
+
 @lru_cache(maxsize=65536)
 def english_zipf(word: str) -> float:
     """How common `word` is in English on the Zipf scale (0 unknown, ~7 for 'the')."""
-    return zipf_frequency(word, "en")
+    if any(c.isdigit() for c in word):
+        return zipf_frequency(word, "en")  # wordfreq estimates numbers its own way
+    # The table lookup equals zipf_frequency for a normalised word, without re-tokenising it.
+    frequency = _english_frequencies().get(word, 0.0)
+    return round(math.log10(frequency * 1e9), 2) if frequency else 0.0
 
 
 def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[tuple[str, ...], str]:
@@ -112,7 +122,7 @@ class Analyzer:
     def terms(self, text: str, correct: bool = False) -> list[Term]:
         return self.analyse(text, correct)[0]
 
-    def _single(self, word: str) -> Term | None:
+    def single(self, word: str) -> Term | None:
         """The term of a word standing alone (None for a stop word); cached, as words repeat."""
         if word in self._singles:
             return self._singles[word]
@@ -128,9 +138,11 @@ class Analyzer:
     def analyse(self, text: str, correct: bool = False) -> tuple[list[Term], list[str]]:
         """The terms of `text` and its words (filler aside), as written."""
         ws = words(normalize(text))
+        singles, starts, synonyms = self._singles, self._phrase_starts, self.synonyms
+        if not correct and starts.isdisjoint(ws):  # the common case when indexing: word by word
+            return [t for w in ws if (t := singles[w] if w in singles else self.single(w)) is not None], ws
         read = [self._correct(w) for w in ws] if correct else ws
         out: list[Term] = []
-        starts, synonyms = self._phrase_starts, self.synonyms
         i, n = 0, len(read)
         while i < n:
             word = read[i]
@@ -145,7 +157,7 @@ class Analyzer:
                     canonical = None
                 if canonical is not None:
                     continue
-            term = self._single(word)
+            term = self.single(word)
             if term is not None:
                 out.append(term if ws[i] == word else term._replace(surface=ws[i]))
             i += 1

@@ -82,23 +82,24 @@ class Matcher:
             for text in (entry.question, *entry.alternates):
                 terms, ws = self.analyzer.analyse(text)
                 known_words.update(ws)
-                phrases.append((text, frozenset(x.term for x in terms)))
+                phrases.append((text, frozenset([x[2] for x in terms])))  # x[2] is Term.term
             tag_terms = []
             for text in (*entry.tags, entry.id.replace("-", " ")):
                 terms, ws = self.analyzer.analyse(text)
                 known_words.update(ws)
-                tag_terms.append(tuple(x.term for x in terms))
+                tag_terms.append(tuple([x[2] for x in terms]))
             answer_terms, ws = self.analyzer.analyse(entry.answer)
             known_words.update(ws)
             strong = frozenset().union(*(p for _, p in phrases), *(set(t) for t in tag_terms))
-            weak = frozenset(x.term for x in answer_terms) - strong
+            weak = frozenset([x[2] for x in answer_terms]) - strong
             self._entries.append(_Indexed(entry.id, phrases, strong, weak, frozenset(t for t in tag_terms if t)))
         self.analyzer.set_vocabulary(known_words)
         surfaces: dict[str, float] = {}
-        for text in known_words:
-            for term in self.analyzer.terms(text):
+        for word in known_words:  # already normalised words: no need to analyse them as text
+            term = self.analyzer.single(word)
+            if term is not None:
                 # A synonym group is a deliberate concept, however common its words are.
-                zipf = 0.0 if term.synonym else english_zipf(term.read_as.split()[0])
+                zipf = 0.0 if term.synonym else english_zipf(word)
                 surfaces[term.term] = max(surfaces.get(term.term, 0.0), zipf)
         n = len(self._entries)
         # Document frequency counts phrasings and tags (what an entry is about); a word that appears
@@ -124,7 +125,6 @@ class Matcher:
         self._entry_phrases: list[list[int]] = [[] for _ in self._entries]
         self._min_phrase_total: list[float] = [math.inf for _ in self._entries]
         self._phrase_terms: list[frozenset[str]] = []
-        self._phrase_entry: list[int] = []
         self._phrase_text: list[str] = []
         self._phrase_total: list[float] = []
         for i, indexed in enumerate(self._entries):
@@ -135,7 +135,6 @@ class Matcher:
                 self._entry_phrases[i].append(len(self._phrase_total))
                 self._min_phrase_total[i] = min(self._min_phrase_total[i], total)
                 self._phrase_terms.append(phrase)
-                self._phrase_entry.append(i)
                 self._phrase_text.append(text)
                 self._phrase_total.append(total)
 

@@ -16,7 +16,6 @@ _MARKUP = re.compile(r"(?<!\w)[*_~`]+|[*_~`]+(?!\w)")
 _MAYBE_MARKUP = re.compile(r"[<>:*_~`]")
 _SLASH_COMMAND = re.compile(r"^\s*/[a-z][\w-]*\s+", re.IGNORECASE)
 _REPEATED_PUNCT = re.compile(r"([!?.,])\1+")
-_SPACE = re.compile(r"\s+")
 _CONTROL = {cat for cat in ("Cc", "Cf", "Co", "Cs")}
 
 # Chat filler that says nothing about the question ("hey bot, pls ... thx!").
@@ -57,23 +56,21 @@ def normalize(text: str) -> str:
     """Lower-cased, NFKC, markup-free text with single spaces; punctuation kept, repeats collapsed."""
     text = unicodedata.normalize("NFKC", _strip_control(text))
     text = strip_slack_markup(text)
-    text = _SLASH_COMMAND.sub(" ", text)
-    text = _REPEATED_PUNCT.sub(r"\1", text.casefold())
-    return _SPACE.sub(" ", text).strip()
+    if text.lstrip().startswith("/"):
+        text = _SLASH_COMMAND.sub(" ", text)
+    text = text.casefold()
+    if _REPEATED_PUNCT.search(text):
+        text = _REPEATED_PUNCT.sub(r"\1", text)
+    return " ".join(text.split())
 
 
-_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def words(text: str) -> list[str]:
     """The words of normalised text, without filler; apostrophes inside a word are dropped."""
-    out = []
-    for word in _WORD.findall(text):
-        if "'" in word or "’" in word:
-            word = word.replace("'", "").replace("’", "")
-        if word not in FILLER:
-            out.append(word)
-    return out
+    text = text.replace("'", "").replace("’", "")
+    return [word for word in _WORD.findall(text) if word not in FILLER]
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
