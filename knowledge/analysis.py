@@ -12,7 +12,7 @@ import snowballstemmer
 import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
-from wordfreq import get_frequency_dict, zipf_frequency
+from wordfreq import get_frequency_dict
 
 from .normalize import normalize, words
 
@@ -49,9 +49,8 @@ def _english_frequencies() -> dict[str, float]:
 @lru_cache(maxsize=65536)
 def english_zipf(word: str) -> float:
     """How common `word` is in English on the Zipf scale (0 unknown, ~7 for 'the')."""
-    if any(c.isdigit() for c in word):
-        return zipf_frequency(word, "en")  # wordfreq estimates numbers its own way
-    # The table lookup equals zipf_frequency for a normalised word, without re-tokenising it.
+    # The table lookup equals zipf_frequency for a normalised word, without re-tokenising it; words
+    # with digits ("70b", "fp16") are not in the table and so read as rare, which is what they are.
     frequency = _english_frequencies().get(word, 0.0)
     return round(math.log10(frequency * 1e9), 2) if frequency else 0.0
 
@@ -88,6 +87,7 @@ class Analyzer:
         self.max_phrase = max((len(k) for k in synonyms), default=1)
         self._phrase_starts = frozenset(k[0] for k in synonyms if len(k) > 1)
         self._singles: dict[str, Term | None] = {}
+        self._term_strings: dict[str, str | None] = {}
         self.vocabulary: tuple[str, ...] = ()
         self._by_initial: dict[str, tuple[str, ...]] = {}
         self._known: frozenset[str] = frozenset()
@@ -135,12 +135,24 @@ class Analyzer:
             self._singles[word] = term
         return term
 
+    def index_terms(self, text: str) -> tuple[list[str], list[str]]:
+        """Just the term strings of FAQ text, and its words: the fast path for building an index."""
+        ws = words(normalize(text))
+        if not self._phrase_starts.isdisjoint(ws):
+            return [t.term for t in self._analyse_words(ws, False)], ws
+        cache = self._term_strings
+        for word in [w for w in ws if w not in cache]:
+            term = self.single(word)
+            cache[word] = term.term if term is not None else None
+        return [t for t in map(cache.__getitem__, ws) if t is not None], ws
+
     def analyse(self, text: str, correct: bool = False) -> tuple[list[Term], list[str]]:
         """The terms of `text` and its words (filler aside), as written."""
         ws = words(normalize(text))
+        return self._analyse_words(ws, correct), ws
+
+    def _analyse_words(self, ws: list[str], correct: bool) -> list[Term]:
         singles, starts, synonyms = self._singles, self._phrase_starts, self.synonyms
-        if not correct and starts.isdisjoint(ws):  # the common case when indexing: word by word
-            return [t for w in ws if (t := singles[w] if w in singles else self.single(w)) is not None], ws
         read = [self._correct(w) for w in ws] if correct else ws
         out: list[Term] = []
         i, n = 0, len(read)
@@ -157,8 +169,8 @@ class Analyzer:
                     canonical = None
                 if canonical is not None:
                     continue
-            term = self.single(word)
+            term = singles[word] if word in singles else self.single(word)
             if term is not None:
-                out.append(term if ws[i] == word else term._replace(surface=ws[i]))
+                out.append(term if not correct or ws[i] == word else term._replace(surface=ws[i]))
             i += 1
-        return out, ws
+        return out

@@ -80,18 +80,18 @@ class Matcher:
         for entry in knowledge.entries:
             phrases = []
             for text in (entry.question, *entry.alternates):
-                terms, ws = self.analyzer.analyse(text)
+                terms, ws = self.analyzer.index_terms(text)
                 known_words.update(ws)
-                phrases.append((text, frozenset([x[2] for x in terms])))  # x[2] is Term.term
+                phrases.append((text, frozenset(terms)))
             tag_terms = []
             for text in (*entry.tags, entry.id.replace("-", " ")):
-                terms, ws = self.analyzer.analyse(text)
+                terms, ws = self.analyzer.index_terms(text)
                 known_words.update(ws)
-                tag_terms.append(tuple([x[2] for x in terms]))
-            answer_terms, ws = self.analyzer.analyse(entry.answer)
+                tag_terms.append(tuple(terms))
+            answer_terms, ws = self.analyzer.index_terms(entry.answer)
             known_words.update(ws)
             strong = frozenset().union(*(p for _, p in phrases), *(set(t) for t in tag_terms))
-            weak = frozenset([x[2] for x in answer_terms]) - strong
+            weak = frozenset(answer_terms) - strong
             self._entries.append(_Indexed(entry.id, phrases, strong, weak, frozenset(t for t in tag_terms if t)))
         self.analyzer.set_vocabulary(known_words)
         surfaces: dict[str, float] = {}
@@ -104,20 +104,16 @@ class Matcher:
         n = len(self._entries)
         # Document frequency counts phrasings and tags (what an entry is about); a word that appears
         # only in answers counts there instead.
-        df: dict[str, int] = defaultdict(int)
-        weak_df: dict[str, int] = defaultdict(int)
         # Postings make scoring proportional to the question's terms, not to the size of the FAQ.
         self._strong_postings: dict[str, list[int]] = defaultdict(list)
         self._weak_postings: dict[str, list[int]] = defaultdict(list)
         for i, indexed in enumerate(self._entries):
             for term in indexed.strong:
-                df[term] += 1
                 self._strong_postings[term].append(i)
             for term in indexed.weak:
-                weak_df[term] += 1
                 self._weak_postings[term].append(i)
-        for term, count in weak_df.items():
-            df.setdefault(term, count)
+        df = {t: len(p) for t, p in self._weak_postings.items()}
+        df.update((t, len(p)) for t, p in self._strong_postings.items())
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0)) for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
@@ -129,7 +125,7 @@ class Matcher:
         self._phrase_total: list[float] = []
         for i, indexed in enumerate(self._entries):
             for text, phrase in indexed.phrases:
-                total = sum(self.idf[t] for t in phrase)
+                total = sum(map(self.idf.__getitem__, phrase))
                 if not total:
                     continue
                 self._entry_phrases[i].append(len(self._phrase_total))
