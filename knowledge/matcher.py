@@ -224,9 +224,9 @@ class Matcher:
         top = ranked[0][1].score if ranked else 0.0
         second = ranked[1][1].score if len(ranked) > 1 else 0.0
         t = self.thresholds
-        if top >= t.answer and top - second >= t.margin:
+        if ranked and top >= t.answer and top - second >= t.margin:
             status, entry_id = "answer", self._entries[ranked[0][0]].id
-        elif top >= t.suggest:
+        elif ranked and top >= t.suggest:
             status, entry_id = "suggest", None
         else:
             status, entry_id, candidates = "none", None, candidates if top > 0 else ()

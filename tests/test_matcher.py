@@ -71,3 +71,8 @@ def test_explain_names_the_terms_and_the_winning_phrasing(kb: KnowledgeBase) -> 
     assert result.explanation[0].startswith("terms: made")
     assert any(line.startswith("llama: score") and "'who made llama'" in line for line in result.explanation)
     assert kb.ask("who made llama").explanation == ()
+
+
+def test_zero_thresholds_with_no_candidate_decline_instead_of_failing(kb: KnowledgeBase) -> None:
+    result = Matcher(kb.knowledge, Thresholds(answer=0.0, suggest=0.0, margin=0.0)).match("zzzz qqqq")
+    assert result.status == "none"
