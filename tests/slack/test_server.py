@@ -6,6 +6,7 @@ import json
 import time
 
 import aiohttp
+import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.fakeslack import FakeSlack
@@ -25,24 +26,50 @@ async def test_healthz_is_503_without_knowledge(slack: Slack) -> None:
         assert response.status == 503
 
 
-async def _post(slack: Slack, body: str, signature: str, timestamp: str) -> int:
-    headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": timestamp,
-               "X-Slack-Signature": signature}
-    async with aiohttp.ClientSession() as http, http.post(slack.url + "/slack/events", data=body,
-                                                           headers=headers) as response:
-        return response.status
-
-
-async def test_requests_without_a_valid_signature_are_refused(slack: Slack) -> None:
-    body = json.dumps({"type": "event_callback", "team_id": "T0FAKE", "event": {
+def _forgeries() -> dict[str, tuple[str, dict[str, str]]]:
+    """Name -> (body, headers) of requests that must be refused; each would be answered if it were genuine."""
+    body = json.dumps({"type": "event_callback", "team_id": "T0FAKE", "event_id": "EvFORGED", "event": {
         "type": "app_mention", "user": "UALICE", "text": f"<@UBOT> {LICENSING_Q}", "ts": "1.1", "channel": "C1"}})
     now = str(int(time.time()))
-    wrong = SignatureVerifier("0" * 32).generate_signature(timestamp=now, body=body)
-    stale = str(int(time.time()) - 3600)
-    assert await _post(slack, body, wrong, now) == 401
-    assert await _post(slack, body, SignatureVerifier(SECRET).generate_signature(timestamp=stale, body=body),
-                       stale) == 401
-    assert slack.fake.calls_to("chat.postMessage") == []
+    stale, future = str(int(time.time()) - 6 * 60), str(int(time.time()) + 6 * 60)
+    signed = SignatureVerifier(SECRET).generate_signature
+
+    def headers(timestamp: str | None, signature: str | None) -> dict[str, str]:
+        found = {"Content-Type": "application/json"}
+        if timestamp is not None:
+            found["X-Slack-Request-Timestamp"] = timestamp
+        if signature is not None:
+            found["X-Slack-Signature"] = signature
+        return found
+
+    tampered = body.replace("UALICE", "UMALLORY")
+    return {
+        "no headers": (body, headers(None, None)),
+        "no signature": (body, headers(now, None)),
+        "no timestamp": (body, headers(None, signed(timestamp=now, body=body))),
+        "wrong secret": (body, headers(now, SignatureVerifier("0" * 32).generate_signature(timestamp=now, body=body))),
+        "garbage signature": (body, headers(now, "v0=not-a-signature")),
+        "stale timestamp": (body, headers(stale, signed(timestamp=stale, body=body))),
+        "future timestamp": (body, headers(future, signed(timestamp=future, body=body))),
+        "tampered body": (tampered, headers(now, signed(timestamp=now, body=body))),
+        "signature of another timestamp": (body, headers(now, signed(timestamp=stale, body=body))),
+    }
+
+
+FORGERIES = _forgeries()
+
+
+@pytest.mark.parametrize("name", FORGERIES)
+async def test_forged_or_stale_requests_are_refused_with_401_and_do_nothing(slack: Slack, name: str) -> None:
+    body, headers = FORGERIES[name]
+    async with aiohttp.ClientSession() as http, http.post(slack.url + "/slack/events", data=body,
+                                                           headers=headers) as response:
+        assert response.status == 401
+    assert slack.fake.calls == []  # not even auth.test: nothing past the signature check ran
+    # The same app still answers a genuine request.
+    await slack.fake.mention(LICENSING_Q)
+    await slack.reply()
+    assert len(slack.fake.calls_to("chat.postMessage")) == 1
 
 
 async def test_url_verification_is_answered_with_the_challenge(slack: Slack) -> None:
