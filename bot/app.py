@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -17,17 +19,41 @@ from slack_sdk.web.async_client import AsyncWebClient
 from knowledge import KnowledgeBase
 
 from .config import Config
+from .dedup import Seen, dedup_middleware, seen_store
 from .listeners import register
+
+log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 
 
+@dataclass
+class Counters:
+    """What went wrong since start-up, shown on /healthz."""
+
+    failed_replies: int = 0
+    duplicate_events: int = 0
+    reload_failures: int = 0
+
+
 class KnowledgeHolder:
-    """The knowledge base listeners answer from, read on every request so that it can be swapped."""
+    """The knowledge base listeners answer from, read on every request so that it can be swapped;
+    and the counters the app and /healthz share."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.current = kb
+        self.counters = Counters()
+
+
+def request_name(body: dict[str, Any]) -> str:
+    """How a log line names a request: the event id, or the command or action and its trigger."""
+    if body.get("event_id"):
+        return f"event {body['event_id']}"
+    if body.get("command"):
+        return f"command {body['command']} (trigger {body.get('trigger_id')})"
+    actions = body.get("actions") or [{}]
+    return f"{body.get('type', 'request')} {actions[0].get('action_id', '')} (trigger {body.get('trigger_id')})"
 
 
 def web_client(config: Config) -> AsyncWebClient:
@@ -53,8 +79,9 @@ _bolt_logger = logging.getLogger("bot.bolt")
 _bolt_logger.addFilter(_TokenWarning())
 
 
-def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder) -> AsyncApp:
-    """The Bolt app with every listener registered; `kb` may be a holder whose `.current` changes."""
+def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen | None = None) -> AsyncApp:
+    """The Bolt app with every listener registered; `kb` may be a holder whose `.current` changes.
+    `seen` remembers answered events (default: Redis at `config.redis_url`, else this process)."""
     holder = kb if isinstance(kb, KnowledgeHolder) else KnowledgeHolder(kb)
     app = AsyncApp(
         client=web_client(config),
@@ -64,6 +91,19 @@ def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder) -> AsyncApp:
         process_before_response=config.process_before_response,
         logger=_bolt_logger,
     )
+    seen = seen if seen is not None else seen_store(config.redis_url, config.dedup_ttl)
+
+    def duplicate() -> None:
+        holder.counters.duplicate_events += 1
+
+    app.use(dedup_middleware(seen, duplicate))
+
+    @app.error
+    async def failed(error: Exception, body: dict) -> None:
+        # A reply that failed even after the client's retries: never dropped without a trace.
+        holder.counters.failed_replies += 1
+        log.error("reply to %s failed: %s: %s", request_name(body), error.__class__.__name__, error)
+
     register(app, holder, config.command)
     return app
 
@@ -77,7 +117,8 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
         status = 200 if entries else 503
-        return web.json_response({"ok": bool(entries), "entries": entries}, status=status)
+        return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters)},
+                                 status=status)
 
     application = web.Application()
     application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])

@@ -31,6 +31,11 @@ class Config:
     log_level: str = "INFO"
     # The console waits for each listener to finish before it prints; a server acks Slack first.
     process_before_response: bool = False
+    # Where seen event ids are remembered (None: in this process), and for how long.
+    redis_url: str | None = field(default=None, repr=False)
+    dedup_ttl: int = 3600
+    # How long SIGTERM waits for replies in flight before the process exits.
+    shutdown_grace: float = 10.0
 
     @classmethod
     def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
@@ -46,7 +51,9 @@ class Config:
             if not re.fullmatch(r"[0-9a-fA-F]{16,128}", signing_secret):
                 raise ConfigError(f"SLACK_SIGNING_SECRET is malformed: copy the Signing Secret {_WHERE}")
         return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, port=_port(env),
-                   api_url=_api_url(env), command=_command(env), log_level=_log_level(env))
+                   api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
+                   redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
+                   shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0))
 
 
 def _required(env: Mapping[str, str], name: str, what: str) -> str:
@@ -95,3 +102,25 @@ def _log_level(env: Mapping[str, str]) -> str:
     if raw not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL={raw!r} is not a log level: set it to one of {', '.join(LOG_LEVELS)}")
     return raw
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    if not re.match(r"^(?:rediss?|unix)://", raw):
+        raise ConfigError("REDIS_URL is not a redis:// URL: set it to e.g. redis://localhost:6379/0 or unset it")
+    return raw
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 7 * 24 * 3600:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds: set it to e.g. {default:g} or unset it")
+    return value

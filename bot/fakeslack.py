@@ -159,9 +159,10 @@ class FakeSlack:
         return self.calls_to(method)
 
     def fail(self, method: str, error: str | None = None, status: int = 200,
-             headers: dict[str, str] | None = None) -> None:
-        """Make the next call to `method` fail: with `{"ok": false, "error": error}`, or an HTTP `status`."""
-        self._failures.setdefault(method, []).append(_Failure(error, status, headers or {}))
+             headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """Make the next `times` calls to `method` fail: with `{"ok": false, "error": error}`, or an HTTP
+        `status`."""
+        self._failures.setdefault(method, []).extend(_Failure(error, status, headers or {}) for _ in range(times))
 
     def visible_messages(self, channel: str | None = None) -> list[Message]:
         return [m for m in self.messages.values() if not m.deleted and (channel is None or m.channel == channel)]
@@ -294,8 +295,8 @@ class FakeSlack:
         self._socket_ready.clear()
         return socket
 
-    async def send_envelope(self, kind: str, payload: dict[str, Any], timeout: float = WAIT_SECONDS
-                            ) -> dict[str, Any]:
+    async def send_envelope(self, kind: str, payload: dict[str, Any], timeout: float = WAIT_SECONDS,
+                            retry: int = 0) -> dict[str, Any]:
         """Send a Socket Mode envelope (`events_api`, `slash_commands`, `interactive`); the app's ack."""
         await asyncio.wait_for(self._socket_ready.wait(), timeout)
         assert self._socket is not None
@@ -303,17 +304,19 @@ class FakeSlack:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending_acks[envelope_id] = future
         envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload,
-                    "accepts_response_payload": kind != "events_api", "retry_attempt": 0, "retry_reason": ""}
+                    "accepts_response_payload": kind != "events_api", "retry_attempt": retry,
+                    "retry_reason": "timeout" if retry else ""}
         self.envelopes.append(envelope)
         await self._socket.send_json(envelope)
         return await asyncio.wait_for(future, timeout)
 
     # ---- Slack -> app
 
-    async def _deliver(self, kind: str, payload: dict[str, Any]) -> tuple[int, str]:
-        """Send like Slack would: JSON for events, a form for commands, `payload=` for clicks."""
+    async def _deliver(self, kind: str, payload: dict[str, Any], retry: int = 0) -> tuple[int, str]:
+        """Send like Slack would: JSON for events, a form for commands, `payload=` for clicks; `retry` > 0
+        marks a redelivery (`X-Slack-Retry-Num` over HTTP, `retry_attempt` in Socket Mode)."""
         if self._events_url is None:
-            ack = await self.send_envelope(kind, payload)
+            ack = await self.send_envelope(kind, payload, retry=retry)
             return 200, json.dumps(ack.get("payload", ""))
         if kind == "events_api":
             body, content_type = json.dumps(payload), "application/json"
@@ -325,6 +328,8 @@ class FakeSlack:
         timestamp = str(int(time.time()))
         headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
                    "X-Slack-Signature": self._verifier.generate_signature(timestamp=timestamp, body=body)}
+        if retry:
+            headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
         async with self._http.post(self._events_url, data=body.encode(), headers=headers) as response:
             return response.status, await response.text()
 
@@ -333,16 +338,26 @@ class FakeSlack:
                 "type": "event_callback", "event_id": f"Ev{next(self._ids):08d}", "event_time": int(time.time()),
                 "authorizations": [{"team_id": self.team, "user_id": self.bot_user, "is_bot": True}]}
 
+    def mention_payload(self, text: str, user: str = "UALICE", channel: str = "CGENERAL",
+                        thread_ts: str | None = None, **extra: Any) -> dict[str, Any]:
+        """The `event_callback` Slack sends for `@bot text`; `extra` adds event fields such as `bot_id`."""
+        ts = self._ts()
+        event = {"type": "app_mention", "user": user, "text": f"<@{self.bot_user}> {text}".rstrip(), "ts": ts,
+                 "channel": channel, "event_ts": ts, **extra}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return self._event(event)
+
+    async def send_event(self, payload: dict[str, Any], retry: int = 0) -> tuple[int, str]:
+        """Deliver an `event_callback` (again, with `retry` > 0, as Slack does when it saw no ack)."""
+        return await self._deliver("events_api", payload, retry=retry)
+
     async def mention(self, text: str, user: str = "UALICE", channel: str = "CGENERAL",
                       thread_ts: str | None = None) -> str:
         """`@bot text` in `channel` (in `thread_ts` if given); the mention's ts."""
-        ts = self._ts()
-        event = {"type": "app_mention", "user": user, "text": f"<@{self.bot_user}> {text}".rstrip(), "ts": ts,
-                 "channel": channel, "event_ts": ts}
-        if thread_ts:
-            event["thread_ts"] = thread_ts
-        await self._deliver("events_api", self._event(event))
-        return ts
+        payload = self.mention_payload(text, user, channel, thread_ts)
+        await self.send_event(payload)
+        return payload["event"]["ts"]
 
     async def message(self, text: str, user: str | None = "UALICE", channel: str = "DALICE",
                       channel_type: str = "im", **extra: Any) -> tuple[int, str]:

@@ -1,0 +1,171 @@
+"""Exactly once: Slack's retries and duplicate deliveries of an event are acknowledged but answered once,
+in one process (memory) and across replicas sharing a real redis-server on a loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import redis
+import redis.asyncio
+
+from bot.app import KnowledgeHolder, create_app
+from bot.dedup import KEY_PREFIX, MemorySeen, RedisSeen
+from bot.fakeslack import FakeSlack
+from bot.serve import socket_handler
+
+from .slackkit import LICENSING_Q, LLAMA_Q, SECRET, Slack, make_config, start_slack
+
+REDIS = shutil.which("redis-server")
+STARTUP_SECONDS = 10.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on 127.0.0.1 (no persistence); its URL."""
+    if REDIS is None:
+        pytest.skip("redis-server is not installed (`.ci/run` installs it with apt-get when permitted)")
+    port = _free_port()
+    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("redis-server did not start") from None
+                time.sleep(0.02)
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(STARTUP_SECONDS)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server
+
+
+async def _answered_once(slack: Slack, first_channel: str) -> None:
+    """Exactly one reply to the event in `first_channel`: a later, different question is answered next, and
+    nothing else was posted (each event is decided before it is acknowledged)."""
+    await slack.fake.wait_for("chat.postMessage", 1)
+    await slack.fake.mention(LLAMA_Q, channel="CLATER")
+    posts = await slack.fake.wait_for("chat.postMessage", 2)
+    assert [c.args["channel"] for c in slack.fake.calls_to("chat.postMessage")] == [first_channel, "CLATER"]
+    assert len(posts) == 2
+
+
+async def test_an_event_retried_by_slack_is_answered_once(slack: Slack, fake: FakeSlack) -> None:
+    payload = fake.mention_payload(LICENSING_Q, channel="CFIRST")
+    statuses = [(await fake.send_event(payload, retry=retry))[0] for retry in (0, 1, 2)]
+    assert statuses == [200, 200, 200]  # acknowledged every time, so Slack stops retrying
+    await _answered_once(slack, "CFIRST")
+    assert slack.holder.counters.duplicate_events == 2
+
+
+async def test_duplicate_deliveries_arriving_together_are_answered_once(slack: Slack, fake: FakeSlack) -> None:
+    payload = fake.mention_payload(LICENSING_Q, channel="CFIRST")
+    await asyncio.gather(*(fake.send_event(payload, retry=retry) for retry in range(5)))
+    await _answered_once(slack, "CFIRST")
+
+
+async def test_a_retry_over_socket_mode_is_answered_once(fake: FakeSlack, kb) -> None:
+    config = make_config(fake, signing_secret=None)
+    handler = socket_handler(create_app(config, KnowledgeHolder(kb)), config)
+    await handler.connect_async()
+    try:
+        payload = fake.mention_payload(LICENSING_Q, channel="CFIRST")
+        for retry in (0, 1):
+            await fake.send_envelope("events_api", payload, retry=retry)
+        await fake.wait_for("chat.postMessage", 1)
+        await fake.send_envelope("events_api", fake.mention_payload(LLAMA_Q, channel="CLATER"))
+        await fake.wait_for("chat.postMessage", 2)
+        assert [c.args["channel"] for c in fake.calls_to("chat.postMessage")] == ["CFIRST", "CLATER"]
+        assert len(fake.acks) == 3
+    finally:
+        await handler.close_async()
+
+
+async def test_events_with_different_ids_are_each_answered(slack: Slack, fake: FakeSlack) -> None:
+    for channel in ("C1", "C2", "C3"):
+        await fake.mention(LICENSING_Q, channel=channel)
+    posts = await fake.wait_for("chat.postMessage", 3)
+    assert sorted(c.args["channel"] for c in posts) == ["C1", "C2", "C3"]
+
+
+async def test_memory_of_seen_events_expires_and_stays_bounded() -> None:
+    now = [0.0]
+    seen = MemorySeen(ttl=60, limit=3, clock=lambda: now[0])
+    assert await seen.first("a") and not await seen.first("a")
+    now[0] = 61.0
+    assert await seen.first("a")  # forgotten after the time-to-live
+    for key in "bcde":
+        await seen.first(key)
+    assert len(seen) <= 3  # the oldest are dropped beyond the limit
+
+
+# ---- Redis: several replicas
+
+
+@pytest.fixture
+async def two_replicas(fake: FakeSlack, kb, redis_url: str) -> AsyncIterator[tuple[Slack, Slack]]:
+    first = await start_slack(fake, kb, redis_url=redis_url)
+    second = await start_slack(fake, kb, redis_url=redis_url)
+    yield first, second
+    await first.runner.cleanup()
+    await second.runner.cleanup()
+
+
+async def test_two_replicas_sharing_redis_answer_an_event_once(two_replicas: tuple[Slack, Slack],
+                                                                fake: FakeSlack) -> None:
+    first, second = two_replicas
+    payload = fake.mention_payload(LICENSING_Q, channel="CFIRST")
+
+    async def deliver(replica: Slack, retry: int) -> int:
+        fake.send_over_http(replica.url + "/slack/events", SECRET)
+        return (await fake.send_event(payload, retry=retry))[0]
+
+    # The load balancer sends the first delivery to one replica and Slack's retries to the other.
+    assert await asyncio.gather(deliver(first, 0), deliver(second, 1), deliver(second, 2)) == [200, 200, 200]
+    await _answered_once(second, "CFIRST")
+    assert first.holder.counters.duplicate_events + second.holder.counters.duplicate_events == 2
+
+
+async def test_redis_remembers_an_event_atomically_and_forgets_it_after_the_ttl(redis_url: str) -> None:
+    seen = RedisSeen(redis_url, ttl=30)
+    try:
+        results = await asyncio.gather(*(seen.first("T1:Ev1") for _ in range(20)))
+        assert results.count(True) == 1
+        client = redis.asyncio.Redis.from_url(redis_url)
+        assert 0 < await client.ttl(KEY_PREFIX + "T1:Ev1") <= 30
+        await client.aclose()
+    finally:
+        await seen.close()
+
+
+async def test_without_redis_reachable_events_are_still_answered(fake: FakeSlack, kb) -> None:
+    slack = await start_slack(fake, kb, redis_url=f"redis://127.0.0.1:{_free_port()}/0")
+    try:
+        await fake.mention(LICENSING_Q)
+        await fake.wait_for("chat.postMessage")
+    finally:
+        await slack.runner.cleanup()
