@@ -101,7 +101,10 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
     """Attach every listener to `app` (`slash`: the command's name); each reads `holder.current` when it runs."""
 
     @app.event("app_mention")
-    async def on_mention(event: dict, body: dict, client: AsyncWebClient) -> None:
+    async def on_mention(event: dict, body: dict, context: dict, client: AsyncWebClient) -> None:
+        if (event.get("subtype") or event.get("bot_id") or not event.get("user")
+                or event.get("user") == context.get("bot_user_id")):
+            return  # bots (itself included) never get an answer: no loops between bots
         question = Question(event.get("text", ""), "mention", event.get("user"), event["channel"], body.get("team_id"))
         reply = handle_question(holder.current, question, slash)
         # Always in a thread: the mention's own, or a new one under it.
