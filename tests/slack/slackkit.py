@@ -73,3 +73,31 @@ def all_text(blocks: list[dict[str, Any]]) -> str:
             text = element.get("text")
             parts.append(text if isinstance(text, str) else text["text"])
     return "\n".join(parts)
+
+
+PINGS = ("<!channel", "<!here", "<!everyone", "<@U", "<@W", "<!subteam")
+
+
+def assert_sendable(args: dict[str, Any]) -> None:
+    """A reply Slack would accept and that pings nobody: Block Kit's limits, no special mention."""
+    from bot import blocks as kit
+
+    blocks = args["blocks"]
+    assert 1 <= len(blocks) <= kit.MAX_BLOCKS
+    assert 0 < len(args["text"]) <= kit.MAX_FALLBACK_TEXT
+    for block in blocks:
+        assert len(block.get("block_id", "")) <= kit.MAX_ID
+        if isinstance(block.get("text"), dict):
+            assert 0 < len(block["text"]["text"]) <= kit.MAX_SECTION_TEXT
+        if block["type"] == "context":
+            assert len(block["elements"]) <= kit.MAX_CONTEXT_ELEMENTS
+            assert all(len(e["text"]) <= kit.MAX_SECTION_TEXT for e in block["elements"])
+        if block["type"] == "actions":
+            assert len(block["elements"]) <= kit.MAX_ACTIONS_ELEMENTS
+            for button in block["elements"]:
+                assert 0 < len(button["text"]["text"]) <= kit.MAX_BUTTON_TEXT
+                assert len(button.get("value", "")) <= kit.MAX_BUTTON_VALUE
+                assert 0 < len(button["action_id"]) <= kit.MAX_ID
+    shown = all_text(blocks) + args["text"]
+    for ping in PINGS:
+        assert ping not in shown, ping
