@@ -18,6 +18,7 @@ from knowledge import KnowledgeBase
 
 from .app import KnowledgeHolder, create_app, web_application
 from .config import Config, ConfigError, Mode
+from .reload import Reloader, Source
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,40 @@ async def check_bot_token(app: AsyncApp) -> None:
                           "and SLACK_API_URL") from None
 
 
-def _stop_on_signals() -> asyncio.Event:
+def _stop_on_signals(reloader: Reloader | None = None) -> asyncio.Event:
+    """An event set on SIGINT or SIGTERM; SIGHUP reloads the FAQ."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reloader is not None:
+        reloads: set[asyncio.Task] = set()
+
+        def reload() -> None:
+            task = loop.create_task(reloader.reload("SIGHUP"))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
     return stop
 
 
-async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int) -> tuple[web.AppRunner, str]:
+async def finish_in_flight(grace: float) -> bool:
+    """Wait up to `grace` seconds for every other task (replies being sent); False if some were still running."""
+    others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+    if not others:
+        return True
+    log.info("finishing %d task(s) in flight, for up to %g s", len(others), grace)
+    _, pending = await asyncio.wait(others, timeout=grace)
+    if pending:
+        log.warning("%d task(s) still running after %g s: stopping anyway", len(pending), grace)
+    return not pending
+
+
+async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int,
+                     shutdown_timeout: float = 10.0) -> tuple[web.AppRunner, str]:
     """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
-    runner = web.AppRunner(web_application(app, holder))
+    runner = web.AppRunner(web_application(app, holder), shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -79,17 +103,31 @@ async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: in
     return runner, f"http://{bound_host}:{bound_port}"
 
 
-async def run_http(config: Config, holder: KnowledgeHolder) -> None:
+def _watch(reloader: Reloader | None) -> asyncio.Task | None:
+    return asyncio.get_running_loop().create_task(reloader.watch()) if reloader is not None else None
+
+
+async def _stop_watching(watcher: asyncio.Task | None) -> None:
+    if watcher is not None:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None) -> None:
     app = create_app(config, holder)
     await check_bot_token(app)
-    runner, _ = await start_http(app, holder, "0.0.0.0", config.port)
+    runner, _ = await start_http(app, holder, "0.0.0.0", config.port, shutdown_timeout=config.shutdown_grace)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
-    await _stop_on_signals().wait()
-    log.info("stopping")
-    await runner.cleanup()
+    watcher = _watch(reloader)
+    await _stop_on_signals(reloader).wait()
+    log.info("stopping: no new requests")
+    await _stop_watching(watcher)
+    await runner.cleanup()  # closes the listening socket, lets requests being read finish
+    await finish_in_flight(config.shutdown_grace)
+    log.info("stopped")
 
 
-async def run_socket(config: Config, holder: KnowledgeHolder) -> None:
+async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None) -> None:
     app = create_app(config, holder)
     await check_bot_token(app)
     handler = socket_handler(app, config)
@@ -102,19 +140,28 @@ async def run_socket(config: Config, holder: KnowledgeHolder) -> None:
         raise ConfigError(f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use an "
                           "app-level token with the connections:write scope, and turn Socket Mode on") from None
     log.info("connected to Slack in Socket Mode")
-    await _stop_on_signals().wait()
-    log.info("stopping")
+    watcher = _watch(reloader)
+    await _stop_on_signals(reloader).wait()
+    log.info("stopping: no new envelopes")
+    await _stop_watching(watcher)
     await handler.close_async()
+    await finish_in_flight(config.shutdown_grace)
+    log.info("stopped")
 
 
-def serve(mode: Mode, kb: KnowledgeBase) -> int:
-    """Serve until stopped; 2 with one line on stderr when the configuration is wrong."""
+def serve(mode: Mode, kb: KnowledgeBase, faq_dir: str | None = None) -> int:
+    """Serve until stopped; 2 with one line on stderr when the configuration is wrong. The FAQ in `faq_dir`
+    (default: $KNOWLEDGE_DIR or the shipped one) is reloaded when its files change or on SIGHUP."""
     try:
         config = Config.from_env(mode)
         configure_logging(config.log_level)
+        holder = KnowledgeHolder(kb)
+        source = Source.from_env(faq_dir)
+        reloader = Reloader(holder, source.load, source.watched())
         runner = run_socket if mode == "socket" else run_http
-        asyncio.run(runner(config, KnowledgeHolder(kb)))
+        asyncio.run(runner(config, holder, reloader))
     except ConfigError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 2
     return 0
+

@@ -1,0 +1,108 @@
+"""Reloading the FAQ without downtime: when its files change (polled) or on SIGHUP, load and validate the new
+FAQ in full, then swap it in; an invalid edit is logged with every `file:line: reason` and the bot keeps
+answering from the last good FAQ."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, KnowledgeError, Thresholds
+from knowledge.analysis import SYNONYMS_FILE
+
+from .app import KnowledgeHolder
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 2.0
+Snapshot = dict[str, tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the FAQ is read from, and how to build it: what `openllm-bot serve` loaded at start-up."""
+
+    faq_dir: Path
+    seeds_dir: Path
+    thresholds: Thresholds | None = None
+    source_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, faq_dir: str | Path | None = None) -> Source:
+        """The same folders and settings as `bot.cli.load_kb`: `--faq`, else KNOWLEDGE_DIR, SEEDS_DIR..."""
+        from .cli import _thresholds
+
+        return cls(Path(faq_dir or os.environ.get("KNOWLEDGE_DIR") or DEFAULT_FAQ_DIR),
+                   Path(os.environ.get("SEEDS_DIR") or DEFAULT_SEEDS_DIR), _thresholds(),
+                   os.environ.get("SOURCE_BASE_URL") or None)
+
+    def load(self) -> KnowledgeBase:
+        """Load and validate in full; raises `KnowledgeError` listing every problem."""
+        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url)
+
+    def watched(self) -> Iterable[Path]:
+        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE)
+
+
+def snapshot(paths: Iterable[Path]) -> Snapshot:
+    """(mtime, size) of every file under `paths`: any edit, addition, removal or rename changes it."""
+    found: Snapshot = {}
+    for path in paths:
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            found[str(file)] = (stat.st_mtime_ns, stat.st_size)
+    return found
+
+
+class Reloader:
+    """Swaps `holder.current` for a freshly loaded FAQ, only when the new one is valid."""
+
+    def __init__(self, holder: KnowledgeHolder, load: Callable[[], KnowledgeBase], watched: Iterable[Path] = ()
+                 ) -> None:
+        self.holder, self._load, self.watched = holder, load, list(watched)
+        self._last = snapshot(self.watched)
+        self._lock = asyncio.Lock()
+
+    async def reload(self, why: str) -> bool:
+        """Load the FAQ (off the event loop, so that requests keep being answered); True if it replaced the old."""
+        async with self._lock:
+            try:
+                kb = await asyncio.to_thread(self._load)
+            except KnowledgeError as exc:
+                self.holder.counters.reload_failures += 1
+                log.error("FAQ reload (%s) rejected, still answering from the last good FAQ; %d problem(s):\n%s",
+                          why, len(exc.problems), "\n".join(f"  {p}" for p in exc.problems))
+                return False
+            except Exception as exc:  # unreadable files and the like: same outcome, never a crash
+                self.holder.counters.reload_failures += 1
+                log.error("FAQ reload (%s) failed, still answering from the last good FAQ: %s: %s", why,
+                          exc.__class__.__name__, exc)
+                return False
+            self.holder.current = kb
+            log.info("FAQ reloaded (%s): %d entries", why, len(kb.knowledge.entries))
+            return True
+
+    async def check(self) -> bool | None:
+        """Reload if any watched file changed since the last look; None when nothing changed."""
+        current = await asyncio.to_thread(snapshot, self.watched)
+        if current == self._last:
+            return None
+        self._last = current
+        return await self.reload("files changed")
+
+    async def watch(self, interval: float = POLL_SECONDS) -> None:
+        """Poll until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.check()
+            except Exception:
+                log.exception("FAQ watch failed; trying again in %.0f s", interval)

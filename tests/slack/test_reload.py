@@ -1,0 +1,113 @@
+"""Reloading the FAQ while serving: an edit changes the answers; an invalid edit is logged with file:line and
+the last good FAQ keeps answering; an invalid FAQ at start-up stops `serve` with exit code 1."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.fakeslack import FakeSlack
+from bot.reload import Reloader, Source
+from knowledge import DEFAULT_SEEDS_DIR
+
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, Slack, all_text, start_slack
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _until(condition, attempts: int = 1000) -> None:
+    for _ in range(attempts):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")
+
+
+@pytest.fixture
+def faq(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURE_FAQ, tmp_path / "faq")
+    return tmp_path / "faq"
+
+
+@pytest.fixture
+async def served(fake: FakeSlack, faq: Path) -> AsyncIterator[tuple[Slack, Reloader]]:
+    source = Source(faq, Path(DEFAULT_SEEDS_DIR))
+    slack = await start_slack(fake, source.load())
+    reloader = Reloader(slack.holder, source.load, [faq])
+    watcher = asyncio.create_task(reloader.watch(interval=0.02))
+    yield slack, reloader
+    watcher.cancel()
+    await asyncio.gather(watcher, return_exceptions=True)
+    await slack.runner.cleanup()
+
+
+async def _answer(slack: Slack, count: int) -> str:
+    await slack.fake.mention(LICENSING_Q)
+    reply = await slack.reply(count=count)
+    return all_text(reply["blocks"])
+
+
+def _edit(faq: Path, old: str, new: str) -> None:
+    path = faq / "small.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+async def test_editing_the_faq_while_serving_changes_the_answers(served, faq: Path) -> None:
+    slack, _ = served
+    assert "read the licence" in await _answer(slack, 1)
+    before = slack.holder.current
+    _edit(faq, "*read the licence*", "*ask your lawyers first*")
+    await _until(lambda: slack.holder.current is not before)
+    shown = await _answer(slack, 2)
+    assert "ask your lawyers first" in shown and "read the licence" not in shown
+
+
+async def test_an_invalid_edit_is_logged_with_file_and_line_and_the_last_good_faq_keeps_answering(
+        served, faq: Path, caplog: pytest.LogCaptureFixture) -> None:
+    slack, _ = served
+    caplog.set_level(logging.ERROR, logger="bot.reload")
+    good = slack.holder.current
+    _edit(faq, "  - id: llama\n", "  - id: licensing\n")  # a duplicate id: invalid as a whole
+    await _until(lambda: slack.holder.counters.reload_failures == 1)
+    assert slack.holder.current is good
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "small.yaml:17:" in logged, logged
+    assert "read the licence" in await _answer(slack, 1)
+    # Fixing the file is picked up again.
+    _edit(faq, "  - id: licensing\n    question: What are Meta", "  - id: llama\n    question: What are Meta")
+    await _until(lambda: slack.holder.current is not good)
+
+
+async def test_a_broken_yaml_file_is_rejected_without_interrupting_answers(served, faq: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    slack, reloader = served
+    caplog.set_level(logging.ERROR, logger="bot.reload")
+    good = slack.holder.current
+    (faq / "broken.yaml").write_text("entries:\n  - id: [unclosed\n")
+    await _until(lambda: slack.holder.counters.reload_failures == 1)
+    assert slack.holder.current is good
+    assert "broken.yaml:" in "\n".join(r.getMessage() for r in caplog.records)
+    assert "read the licence" in await _answer(slack, 1)
+    assert await reloader.reload("test") is False  # an explicit reload (SIGHUP) is refused the same way
+
+
+async def test_serve_with_an_invalid_faq_exits_1_listing_every_problem(fake: FakeSlack, faq: Path) -> None:
+    _edit(faq, "  - id: llama\n", "  - id: licensing\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(faq),
+                "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99eeefff85a5", "PORT": "0", "DOTENV_PATH": os.devnull})
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", env=env, cwd=ROOT,
+                                                   stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 1
+    assert "small.yaml:17:" in stderr.decode()
+    assert fake.calls == []  # it never got as far as talking to Slack
