@@ -26,9 +26,9 @@ class Thresholds:
     """Calibrated on the dev set (see README, Performance): answer at or above `answer` with a lead
     of at least `margin` over the runner-up; suggest at or above `suggest`; otherwise decline."""
 
-    answer: float = 0.65
-    suggest: float = 0.35
-    margin: float = 0.10
+    answer: float = 0.70
+    suggest: float = 0.40
+    margin: float = 0.04
 
 
 ANSWER_TERM_WEIGHT = 0.5  # a word found only in an entry's answer is weaker evidence than one in its phrasings

@@ -49,8 +49,8 @@ def test_unknown_rare_words_keep_a_topic_word_from_being_a_confident_answer(kb: 
 
 def test_two_entries_scoring_alike_give_suggestions_not_an_answer() -> None:
     knowledge = Knowledge(entries=(
-        _entry("model-speed", "how fast is the model", "model speed"),
-        _entry("model-size", "how big is the model", "model size"),
+        _entry("model-speed", "how zorblat is the model", "model zorblat"),
+        _entry("model-size", "how quixlar is the model", "model quixlar"),
         _entry("pricing", "what does it cost"),
     ), documents={})
     result = Matcher(knowledge).match("the model")
