@@ -101,6 +101,9 @@ class FakeSlack:
         self._clock = itertools.count(1)
         self._responses: dict[str, _ResponseTarget] = {}
         self._failures: dict[str, list[_Failure]] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+        self.delayed: list[str] = []
+        self._closing = asyncio.Event()
         self._socket: web.WebSocketResponse | None = None
         self._socket_ready = asyncio.Event()
         self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -127,6 +130,7 @@ class FakeSlack:
         return self
 
     async def close(self) -> None:
+        self._closing.set()
         if self._socket is not None:
             await self._socket.close()
         if self._http is not None:
@@ -164,6 +168,14 @@ class FakeSlack:
         `status`."""
         self._failures.setdefault(method, []).extend(_Failure(error, status, headers or {}) for _ in range(times))
 
+    def hold(self, method: str) -> None:
+        """Make calls to `method` wait, unrecorded and unanswered, until `release(method)` (a slow Slack);
+        `delayed` lists the calls that have arrived and are waiting."""
+        self._holds[method] = asyncio.Event()
+
+    def release(self, method: str) -> None:
+        self._holds.pop(method).set()
+
     def visible_messages(self, channel: str | None = None) -> list[Message]:
         return [m for m in self.messages.values() if not m.deleted and (channel is None or m.channel == channel)]
 
@@ -181,6 +193,12 @@ class FakeSlack:
                 args[key] = json.loads(args[key])
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") or args.pop("token", None)
+        held = self._holds.get(method)
+        if held is not None:
+            self.delayed.append(method)
+            closing = asyncio.ensure_future(self._closing.wait())
+            await asyncio.wait([closing, asyncio.ensure_future(held.wait())], return_when=asyncio.FIRST_COMPLETED)
+            closing.cancel()
         self.calls.append(Call(method, args, token))
         failures = self._failures.get(method)
         if failures:
