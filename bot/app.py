@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import KnowledgeBase
@@ -111,8 +113,23 @@ def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen |
 def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
     """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`."""
 
+    # Only when Bolt would ack first anyway (a server), not when the caller waits for the listener (the console).
+    verifier = (SignatureVerifier(app._signing_secret)
+                if app._signing_secret and not app.process_before_response else None)
+    dispatching: set[asyncio.Task] = set()
+
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        bolt_request = await to_bolt_request(request)
+        if (verifier is not None and bolt_request.content_type == "application/json"
+                and bolt_request.body.get("type") == "event_callback"
+                and verifier.is_valid_request(bolt_request.raw_body, dict(request.headers))):
+            # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
+            # (signature check again, deduplication, listeners) continues in the background.
+            task = asyncio.get_running_loop().create_task(app.async_dispatch(bolt_request))
+            dispatching.add(task)
+            task.add_done_callback(dispatching.discard)
+            return web.Response(status=200)
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def health(request: web.Request) -> web.Response:
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0

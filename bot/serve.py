@@ -22,6 +22,8 @@ from .reload import Reloader, Source
 
 log = logging.getLogger(__name__)
 
+# Connections waiting to be accepted: a burst of events (or a load balancer) must not find the queue full.
+BACKLOG = 1024
 _SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -95,7 +97,7 @@ async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: in
     runner = web.AppRunner(web_application(app, holder), shutdown_timeout=shutdown_timeout)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
