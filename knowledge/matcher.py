@@ -140,18 +140,23 @@ class Matcher:
         rarity = (COMMON_ZIPF - english_zipf(term.read_as.split()[0])) / (COMMON_ZIPF - RARE_ZIPF)
         return self.max_idf * min(1.0, max(MIN_UNKNOWN_SHARE, rarity))
 
-    def _score_segment(self, terms: list[Term], n_words: int, boosted: frozenset[str]) -> dict[int, _Score]:
+    def _score_segment(self, terms: list[Term], n_words: int, boosted: frozenset[str],
+                       pool: list[int] | None = None) -> tuple[dict[int, _Score], list[int]]:
+        """Scores of the best entries for one segment, and the best-bounded entries (a pool for its parts).
+
+        With `pool`, only those entries are considered: a sentence of a long message is scored against
+        the candidates of the whole message instead of the whole FAQ."""
         weights: dict[str, float] = {}
         for term in terms:
             weight = self.weight(term) * (EMPHASIS_BOOST if term.term in boosted else 1.0)
             weights[term.term] = max(weights.get(term.term, 0.0), weight)
         total = sum(weights.values())
         if not total:
-            return {}
+            return {}, []
         key = tuple(t.term for t in terms)
         if key in self._tag_owner and n_words <= len(key) + TAG_EXTRA_WORDS:
             owner = self._tag_owner[key]
-            return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}
+            return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}, [owner]
         def df(term: str) -> int:
             return len(self._strong_postings.get(term, ())) + len(self._weak_postings.get(term, ()))
 
@@ -162,6 +167,10 @@ class Matcher:
             common.remove(rare[0])
         covered: dict[int, float] = defaultdict(float)
         in_phrasings: dict[int, float] = defaultdict(float)  # idf of question terms among the entry's phrasings
+        if pool is not None:
+            rare, common = [], [*rare, *common]
+            for i in pool:
+                covered[i] = 0.0
         for term in rare:
             weight, idf = weights[term], self.idf.get(term, 0.0)
             for i in self._strong_postings.get(term, ()):
@@ -182,6 +191,8 @@ class Matcher:
         # its score: visit entries by that bound, stop once it cannot beat the third best.
         bounds = []
         for i, weight in covered.items():
+            if not weight:
+                continue
             focus_bound = min(1.0, in_phrasings.get(i, 0.0) / self._min_phrase_total[i])
             bounds.append(((weight / total) ** COVERAGE_EXPONENT * focus_bound ** (1 - COVERAGE_EXPONENT), i))
         bounds.sort(reverse=True)
@@ -199,7 +210,7 @@ class Matcher:
             score = coverage ** COVERAGE_EXPONENT * share ** (1 - COVERAGE_EXPONENT)
             scores[i] = _Score(score, coverage, share, self._phrase_text[best] if best >= 0 else "")
             top3 = sorted((*top3, score), reverse=True)[:3]
-        return scores
+        return scores, [i for _, i in bounds[:MAX_FOCUS_CANDIDATES]]
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         query = normalize(text)
@@ -210,11 +221,13 @@ class Matcher:
         boosted = frozenset(t.term for span in emphasised(text) for t in self.analyzer.terms(span, correct=True))
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
+        pool: list[int] | None = None
         for n, (segment, factor) in enumerate(pieces):
             terms, ws = self.analyzer.analyse(segment, correct=True)
+            scores, candidates = self._score_segment(terms, len(ws), boosted, pool)
             if n == 0:
-                analysed = terms
-            for i, s in self._score_segment(terms, len(ws), boosted).items():
+                analysed, pool = terms, candidates
+            for i, s in scores.items():
                 if factor != 1.0:
                     s = _Score(s.score * factor, s.coverage, s.focus, s.phrase)
                 if i not in best or s.score > best[i].score:
