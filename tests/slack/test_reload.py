@@ -17,7 +17,7 @@ from bot.fakeslack import FakeSlack
 from bot.reload import Reloader, Source
 from knowledge import DEFAULT_SEEDS_DIR
 
-from .slackkit import FIXTURE_FAQ, LICENSING_Q, Slack, all_text, start_slack
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, start_slack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,10 +104,43 @@ async def test_serve_with_an_invalid_faq_exits_1_listing_every_problem(fake: Fak
     _edit(faq, "  - id: llama\n", "  - id: licensing\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(faq),
-                "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99eeefff85a5", "PORT": "0", "DOTENV_PATH": os.devnull})
+                "SLACK_SIGNING_SECRET": SECRET, "PORT": "0", "DOTENV_PATH": os.devnull})
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", env=env, cwd=ROOT,
                                                    stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 1
     assert "small.yaml:17:" in stderr.decode()
     assert fake.calls == []  # it never got as far as talking to Slack
+
+
+async def test_serve_reloads_an_edited_faq_on_sighup_without_restarting(fake: FakeSlack, faq: Path) -> None:
+    import signal
+
+    from .test_deploy import _free_port, _serve, _wait_healthy
+
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port),
+                           KNOWLEDGE_DIR=str(faq))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+        await fake.mention(LICENSING_Q)
+        assert "read the licence" in all_text((await fake.wait_for("chat.postMessage"))[0].args["blocks"])
+        _edit(faq, "*read the licence*", "*ask your lawyers first*")
+        process.send_signal(signal.SIGHUP)
+        for count in range(2, 200):  # the same process answers from the new FAQ once it has loaded it
+            await fake.mention(LICENSING_Q)
+            latest = (await fake.wait_for("chat.postMessage", count))[-1].args
+            if "ask your lawyers first" in all_text(latest["blocks"]):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the edited FAQ was never served")
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0
+        assert b"FAQ reloaded" in await process.stderr.read()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
