@@ -90,3 +90,20 @@ def test_slack_tokens_are_redacted_from_log_lines(caplog) -> None:
         logger.info("token %s and %s", "xoxb-123-456-abcDEF", "xapp-1-A2-xyz")
     assert "xoxb-" not in caplog.text and "xapp-" not in caplog.text
     assert "[redacted]" in caplog.text
+
+
+def test_operating_settings_and_their_defaults() -> None:
+    default = Config.from_env("http", HTTP_ENV)
+    assert (default.redis_url, default.dedup_ttl, default.shutdown_grace) == (None, 3600, 10.0)
+    env = {**HTTP_ENV, "REDIS_URL": "redis://cache:6379/1", "DEDUP_TTL_SECONDS": "600",
+           "SHUTDOWN_GRACE_SECONDS": "2.5"}
+    config = Config.from_env("http", env)
+    assert (config.redis_url, config.dedup_ttl, config.shutdown_grace) == ("redis://cache:6379/1", 600, 2.5)
+    assert "cache" not in repr(config)  # a Redis URL may hold a password
+
+
+@pytest.mark.parametrize(("name", "value"), [("REDIS_URL", "cache:6379"), ("DEDUP_TTL_SECONDS", "soon"),
+                                             ("DEDUP_TTL_SECONDS", "0"), ("SHUTDOWN_GRACE_SECONDS", "-1")])
+def test_malformed_operating_settings_are_refused_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env("http", {**HTTP_ENV, name: value})
