@@ -180,6 +180,16 @@ class Matcher:
                 covered[i] += ANSWER_TERM_WEIGHT * weight
         for term in common:
             weight, idf = weights[term], self.idf.get(term, 0.0)
+            strong, weak = self._strong_postings.get(term, ()), self._weak_postings.get(term, ())
+            if len(strong) + len(weak) < len(covered):  # walk whichever side is shorter
+                for i in strong:
+                    if i in covered:
+                        covered[i] += weight
+                        in_phrasings[i] += idf
+                for i in weak:
+                    if i in covered:
+                        covered[i] += ANSWER_TERM_WEIGHT * weight
+                continue
             for i in covered:
                 ix = self._entries[i]
                 if term in ix.strong:
