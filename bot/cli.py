@@ -108,7 +108,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(args.mode, load_kb(args.faq))
+    return serve(args.mode, load_kb(args.faq), args.faq)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
