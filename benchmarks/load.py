@@ -29,7 +29,7 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.fakeslack import FakeSlack  # noqa: E402
+from bot.fakeslack import FakeSlack, wait_until_healthy  # noqa: E402
 from knowledge import KnowledgeBase  # noqa: E402
 
 SECRET = "8f742231b10e8888abcd99eeefff85a5"
@@ -68,17 +68,8 @@ def questions(faq: str | None) -> list[str]:
 
 
 async def _healthy(url: str, process: asyncio.subprocess.Process, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline and process.returncode is None:
-            try:
-                async with http.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise SystemExit("load: the server never became healthy")
+    if not await wait_until_healthy(url, process, timeout):
+        raise SystemExit("load: the server never became healthy")
 
 
 async def run(events: int, channels: int, faq: str | None, timeout: float, warm: bool = False) -> dict[str, Any]:

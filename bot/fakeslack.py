@@ -423,3 +423,18 @@ class FakeSlack:
     async def open_home(self, user: str = "UALICE", tab: str = "home") -> tuple[int, str]:
         return await self._deliver("events_api", self._event(
             {"type": "app_home_opened", "user": user, "channel": "DALICE", "tab": tab, "event_ts": self._ts()}))
+
+
+async def wait_until_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> bool:
+    """Poll `url/healthz` until it answers 200 (True), the process exits or `timeout` passes (False)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline and process.returncode is None:
+            try:
+                async with http.get(url + "/healthz") as response:
+                    if response.status == 200:
+                        return True
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    return False

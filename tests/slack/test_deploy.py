@@ -8,15 +8,13 @@ import re
 import signal
 import socket
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 import yaml
 
-from bot.fakeslack import FakeSlack
+from bot.fakeslack import FakeSlack, wait_until_healthy
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
 
@@ -55,17 +53,8 @@ async def http_process(fake: FakeSlack) -> AsyncIterator[tuple[asyncio.subproces
 
 
 async def _wait_healthy(url: str, process: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    async with aiohttp.ClientSession() as http:
-        while time.monotonic() < deadline and process.returncode is None:
-            try:
-                async with http.get(url + "/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("the server never became healthy")
+    if not await wait_until_healthy(url, process, STARTUP_SECONDS):
+        raise AssertionError("the server never became healthy")
 
 
 async def test_serve_http_answers_signed_events_and_stops_cleanly_on_sigterm(http_process, fake: FakeSlack) -> None:
