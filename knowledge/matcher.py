@@ -44,6 +44,7 @@ TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most thi
 COMMON_TERM_SHARE, MIN_COMMON_DF = 0.05, 200
 MAX_FOCUS_CANDIDATES = 256  # at most this many best-bounded entries get their phrasings compared
 MAX_SEGMENTS = 16
+MIN_PART_TERMS = 2  # a one-word fragment of a longer message ("Anyway,") is not a question on its own
 ASIDE_FACTOR = 0.9  # in a message with a question sentence, the rest (and the whole) counts a little less
 EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
 
@@ -234,6 +235,8 @@ class Matcher:
         pool: list[int] | None = None
         for n, (segment, factor) in enumerate(pieces):
             terms, ws = self.analyzer.analyse(segment, correct=True)
+            if n and len(terms) < MIN_PART_TERMS:
+                continue
             scores, candidates = self._score_segment(terms, len(ws), boosted, pool)
             if n == 0:
                 analysed, pool = terms, candidates

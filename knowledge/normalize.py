@@ -22,7 +22,7 @@ _CONTROL = {cat for cat in ("Cc", "Cf", "Co", "Cs")}
 FILLER = frozenset("""
 hey hi hello hiya yo heya howdy greetings bot openllm pls plz please thanks thank thx ty cheers
 ok okay k lol haha hmm um uh btw fyi quick dumb silly stupid question q folks guys team all anyone
-someone somebody everyone
+someone somebody everyone anyway anyways btw basically honestly
 """.split())
 
 

@@ -76,3 +76,14 @@ def test_explain_names_the_terms_and_the_winning_phrasing(kb: KnowledgeBase) -> 
 def test_zero_thresholds_with_no_candidate_decline_instead_of_failing(kb: KnowledgeBase) -> None:
     result = Matcher(kb.knowledge, Thresholds(answer=0.0, suggest=0.0, margin=0.0)).match("zzzz qqqq")
     assert result.status == "none"
+
+
+def test_a_one_word_aside_in_a_long_message_does_not_decide_the_answer() -> None:
+    knowledge = Knowledge(entries=(
+        _entry("aside", "what is a model anyhow", "model anyhow"),
+        _entry("topic", "how are model projects governed", "model governance"),
+        _entry("pricing", "what does a model cost", "model pricing"),
+    ), documents={})
+    result = Matcher(knowledge).match("I read about model projects run by one firm. "
+                                      "Does decentralising splinter them? Anyhow, thanks.")
+    assert result.candidates[0].id == "topic"
