@@ -7,39 +7,23 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from dotenv import load_dotenv
 
-from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, KnowledgeError, Thresholds
+from knowledge import KnowledgeBase, KnowledgeError
 from knowledge.evaluation import evaluate, format_report, load_cases
 
+from .faq_source import Source
 from .plaintext import result_text
-
-
-def _thresholds() -> Thresholds:
-    defaults = Thresholds()
-    values = {}
-    for name, var in (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"),
-                      ("margin", "MATCH_MARGIN")):
-        raw = os.environ.get(var)
-        if raw:
-            try:
-                values[name] = float(raw)
-            except ValueError:
-                raise SystemExit(f"openllm-bot: {var}={raw!r} is not a number; set it to e.g. "
-                                 f"{getattr(defaults, name)} or unset it") from None
-    return Thresholds(**{**defaults.__dict__, **values})
 
 
 def load_kb(faq_dir: str | None = None) -> KnowledgeBase:
     """The knowledge base named by the arguments or environment; exits 1 listing every problem."""
-    faq = Path(faq_dir or os.environ.get("KNOWLEDGE_DIR") or DEFAULT_FAQ_DIR)
-    seeds = Path(os.environ.get("SEEDS_DIR") or DEFAULT_SEEDS_DIR)
+    source = Source.from_env(faq_dir)
     try:
-        return KnowledgeBase.load(faq, seeds, _thresholds(), os.environ.get("SOURCE_BASE_URL") or None)
+        return source.load()
     except KnowledgeError as exc:
-        print(f"openllm-bot: the FAQ in {faq} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
+        print(f"openllm-bot: the FAQ in {source.faq_dir} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(1) from None

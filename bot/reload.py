@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, KnowledgeError, Thresholds
-from knowledge.analysis import SYNONYMS_FILE
+from knowledge import KnowledgeBase, KnowledgeError
 
 from .app import KnowledgeHolder
 
@@ -20,32 +17,6 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
 Snapshot = dict[str, tuple[int, int]]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the FAQ is read from, and how to build it: what `openllm-bot serve` loaded at start-up."""
-
-    faq_dir: Path
-    seeds_dir: Path
-    thresholds: Thresholds | None = None
-    source_base_url: str | None = None
-
-    @classmethod
-    def from_env(cls, faq_dir: str | Path | None = None) -> Source:
-        """The same folders and settings as `bot.cli.load_kb`: `--faq`, else KNOWLEDGE_DIR, SEEDS_DIR..."""
-        from .cli import _thresholds
-
-        return cls(Path(faq_dir or os.environ.get("KNOWLEDGE_DIR") or DEFAULT_FAQ_DIR),
-                   Path(os.environ.get("SEEDS_DIR") or DEFAULT_SEEDS_DIR), _thresholds(),
-                   os.environ.get("SOURCE_BASE_URL") or None)
-
-    def load(self) -> KnowledgeBase:
-        """Load and validate in full; raises `KnowledgeError` listing every problem."""
-        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url)
-
-    def watched(self) -> Iterable[Path]:
-        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE)
 
 
 def snapshot(paths: Iterable[Path]) -> Snapshot:

@@ -18,7 +18,8 @@ from knowledge import KnowledgeBase
 
 from .app import KnowledgeHolder, create_app, web_application
 from .config import Config, ConfigError, Mode
-from .reload import Reloader, Source
+from .faq_source import Source
+from .reload import Reloader
 
 log = logging.getLogger(__name__)
 

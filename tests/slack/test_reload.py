@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.fakeslack import FakeSlack
-from bot.reload import Reloader, Source
+from bot.faq_source import Source
+from bot.reload import Reloader
 from knowledge import DEFAULT_SEEDS_DIR
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, start_slack
