@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -101,3 +104,13 @@ def assert_sendable(args: dict[str, Any]) -> None:
     shown = all_text(blocks) + args["text"]
     for ping in PINGS:
         assert ping not in shown, ping
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]], attempts: int = 2000) -> None:
+    """Poll `condition` (plain or async) every 10 ms until it holds; fail after `attempts` tries."""
+    for _ in range(attempts):
+        result = condition()
+        if await result if inspect.isawaitable(result) else result:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition never became true")

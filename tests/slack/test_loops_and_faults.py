@@ -3,7 +3,6 @@ backoff; a reply that still fails is logged with its event id and counted)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import aiohttp
@@ -11,7 +10,7 @@ import pytest
 
 from bot.fakeslack import FakeSlack
 
-from .slackkit import LICENSING_Q, LLAMA_Q, Slack
+from .slackkit import LICENSING_Q, LLAMA_Q, Slack, until
 
 BOT_MENTIONS = {
     "other bot": {"bot_id": "BOTHER", "user": "UOTHERBOT"},
@@ -50,7 +49,7 @@ async def test_a_reply_that_keeps_failing_is_logged_with_its_event_id_and_counte
     await fake.send_event(payload)
     await fake.wait_for("chat.postMessage", 3)  # the first try and two retries, then it gives up
     event_id = payload["event_id"]
-    await _until(lambda: slack.holder.counters.failed_replies == 1)
+    await until(lambda: slack.holder.counters.failed_replies == 1)
     assert any(event_id in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
     assert len(fake.calls_to("chat.postMessage")) == 3  # bounded: no endless retrying
     async with aiohttp.ClientSession() as http, http.get(slack.url + "/healthz") as response:
@@ -63,14 +62,8 @@ async def test_a_reply_refused_by_slack_is_logged_and_counted(slack: Slack, fake
     caplog.set_level(logging.ERROR, logger="bot.app")
     payload = fake.mention_payload(LICENSING_Q)
     await fake.send_event(payload)
-    await _until(lambda: slack.holder.counters.failed_replies == 1)
+    await until(lambda: slack.holder.counters.failed_replies == 1)
     assert any(payload["event_id"] in r.getMessage() and "channel_not_found" in r.getMessage()
                for r in caplog.records)
 
 
-async def _until(condition, attempts: int = 500) -> None:
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")

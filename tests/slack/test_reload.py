@@ -18,17 +18,11 @@ from bot.faq_source import Source
 from bot.reload import Reloader
 from knowledge import DEFAULT_SEEDS_DIR
 
-from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, start_slack
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, start_slack, until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _until(condition, attempts: int = 1000) -> None:
-    for _ in range(attempts):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
 
 
 @pytest.fixture
@@ -67,7 +61,7 @@ async def test_editing_the_faq_while_serving_changes_the_answers(served, faq: Pa
     assert "read the licence" in await _answer(slack, 1)
     before = slack.holder.current
     _edit(faq, "*read the licence*", "*ask your lawyers first*")
-    await _until(lambda: slack.holder.current is not before)
+    await until(lambda: slack.holder.current is not before)
     shown = await _answer(slack, 2)
     assert "ask your lawyers first" in shown and "read the licence" not in shown
 
@@ -78,14 +72,14 @@ async def test_an_invalid_edit_is_logged_with_file_and_line_and_the_last_good_fa
     caplog.set_level(logging.ERROR, logger="bot.reload")
     good = slack.holder.current
     _edit(faq, "  - id: llama\n", "  - id: licensing\n")  # a duplicate id: invalid as a whole
-    await _until(lambda: slack.holder.counters.reload_failures == 1)
+    await until(lambda: slack.holder.counters.reload_failures == 1)
     assert slack.holder.current is good
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "small.yaml:17:" in logged, logged
     assert "read the licence" in await _answer(slack, 1)
     # Fixing the file is picked up again.
     _edit(faq, "  - id: licensing\n    question: What are Meta", "  - id: llama\n    question: What are Meta")
-    await _until(lambda: slack.holder.current is not good)
+    await until(lambda: slack.holder.current is not good)
 
 
 async def test_a_broken_yaml_file_is_rejected_without_interrupting_answers(served, faq: Path,
@@ -94,7 +88,7 @@ async def test_a_broken_yaml_file_is_rejected_without_interrupting_answers(serve
     caplog.set_level(logging.ERROR, logger="bot.reload")
     good = slack.holder.current
     (faq / "broken.yaml").write_text("entries:\n  - id: [unclosed\n")
-    await _until(lambda: slack.holder.counters.reload_failures == 1)
+    await until(lambda: slack.holder.counters.reload_failures == 1)
     assert slack.holder.current is good
     assert "broken.yaml:" in "\n".join(r.getMessage() for r in caplog.records)
     assert "read the licence" in await _answer(slack, 1)
