@@ -23,6 +23,7 @@ from knowledge import KnowledgeBase
 from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
 from .listeners import register
+from .recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Counters:
     failed_replies: int = 0
     duplicate_events: int = 0
     reload_failures: int = 0
+    store_failures: int = 0  # questions or votes that could not be recorded
 
 
 class KnowledgeHolder:
@@ -81,10 +83,17 @@ _bolt_logger = logging.getLogger("bot.bolt")
 _bolt_logger.addFilter(_TokenWarning())
 
 
-def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen | None = None) -> AsyncApp:
+def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen | None = None,
+               recorder: Recorder | None = None) -> AsyncApp:
     """The Bolt app with every listener registered; `kb` may be a holder whose `.current` changes.
-    `seen` remembers answered events (default: Redis at `config.redis_url`, else this process)."""
+    `seen` remembers answered events (default: Redis at `config.redis_url`, else this process); questions and
+    votes go to `recorder` when given."""
     holder = kb if isinstance(kb, KnowledgeHolder) else KnowledgeHolder(kb)
+    if recorder is not None:
+        def store_failed(count: int) -> None:
+            holder.counters.store_failures += count
+
+        recorder.on_failure = store_failed
     app = AsyncApp(
         client=web_client(config),
         # Socket Mode requests are not signed; Bolt skips the check for them whatever this is.
@@ -106,7 +115,7 @@ def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen |
         holder.counters.failed_replies += 1
         log.error("reply to %s failed: %s: %s", request_name(body), error.__class__.__name__, error)
 
-    register(app, holder, config.command)
+    register(app, holder, config.command, recorder, config.admin_user_ids)
     return app
 
 

@@ -10,6 +10,8 @@ from typing import Any
 from knowledge import Entry, KnowledgeBase, MatchResult
 from knowledge.links import SourceLink
 
+from .report import Report
+
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
@@ -241,9 +243,10 @@ def documents_text(kb: KnowledgeBase) -> str:
     return "\n".join(lines)
 
 
-def home_view(kb: KnowledgeBase, command: str) -> Block:
-    """The App Home tab: what the bot knows, how to ask, where answers come from."""
+def home_view(kb: KnowledgeBase, command: str, admin: Iterable[Block] = ()) -> Block:
+    """The App Home tab: what the bot knows, how to ask, where answers come from; `admin` blocks first."""
     blocks: list[Block] = [
+        *admin,
         {"type": "header", "text": {"type": "plain_text", "text": "openllm: answers about open source LLMs"}},
         section("I answer from a FAQ written from the documents below, link every answer to its passages, "
                 "and say so when a question is outside them rather than guess.", "about"),
@@ -255,6 +258,31 @@ def home_view(kb: KnowledgeBase, command: str) -> Block:
         *sections("*Where the answers come from*\n" + documents_text(kb), "documents"),
     ]
     return {"type": "home", "blocks": fit(blocks, MAX_HOME_BLOCKS)}
+
+
+ADMIN_TOP = 5
+
+
+def admin_summary(week: Report | None) -> list[Block]:
+    """For admins: the last 7 days in brief, from the store (`None`: it could not be read)."""
+    header = {"type": "header", "text": {"type": "plain_text", "text": "Last 7 days (admins only)"}}
+    if week is None:
+        return [header, section("The question store could not be read; see the bot's log.", "admin-error"),
+                {"type": "divider"}]
+    o = week.outcomes
+    overview = (f"*{week.questions}* questions, *{100 * week.answer_rate:.0f}%* answered "
+                f"({o['suggest']} with suggestions only, {o['none']} declined); "
+                f"{week.helpful} 👍 and {week.unhelpful} 👎")
+    unanswered = [f"• {g.count}× {escape(clip(g.text, 150))}" for g in week.unanswered[:ADMIN_TOP]]
+    if week.text_not_kept:
+        unanswered.append(f"• {week.text_not_kept}× (text not kept)")
+    disliked = [f"• `{escape(e.id)}`: {e.unhelpful} 👎, {e.helpful} 👍" for e in week.least_helpful(ADMIN_TOP)]
+    return [header, section(overview, "admin-overview"),
+            section("*Top unanswered*\n" + ("\n".join(unanswered) or "None: every question got an answer."),
+                    "admin-unanswered"),
+            section("*Least helpful answers*\n" + ("\n".join(disliked) or "No 👎 votes."), "admin-unhelpful"),
+            context(["All of it: `openllm-bot report --since 7d --format html -o report.html`"], "admin-more"),
+            {"type": "divider"}]
 
 
 def feedback_reply() -> Reply:

@@ -7,14 +7,22 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dotenv import load_dotenv
 
 from knowledge import KnowledgeBase, KnowledgeError
 from knowledge.evaluation import evaluate, format_report, load_cases
 
+from .config import ConfigError, StoreSettings
 from .faq_source import Source
 from .plaintext import result_text
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
+
+FORMATS = ("text", "csv", "html")
 
 
 def load_kb(faq_dir: str | None = None) -> KnowledgeBase:
@@ -83,10 +91,55 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_store_recorder() -> Recorder | None:
+    """The recorder the environment asks for (None: recording off); exits 2 on a malformed setting."""
+    from .recorder import open_recorder
+
+    try:
+        return open_recorder(StoreSettings.from_env())
+    except ConfigError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from .console import run_console
 
-    return run_console(load_kb(args.faq), sys.stdin, sys.stdout)
+    kb = load_kb(args.faq)
+    return run_console(kb, sys.stdin, sys.stdout, open_store_recorder())
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .report import parse_since, report_from_store
+    from .report_formats import render
+    from .store import Store, StoreError, describe
+
+    try:
+        since = parse_since(args.since)
+        settings = StoreSettings.from_env()
+    except (ValueError, ConfigError) as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 2
+    if settings.url is None:
+        print("openllm-bot: STORE_ENABLED=false: there is no store to report on", file=sys.stderr)
+        return 2
+    store = Store(settings.url)
+    try:
+        report = report_from_store(store, since, entry_ids=[e.id for e in load_kb(args.faq).knowledge.entries])
+    except (StoreError, SQLAlchemyError) as exc:
+        print(f"openllm-bot: cannot read {describe(store.url)}: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    text = render(report, args.format)
+    if args.output and args.output != "-":
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: {report.questions} questions since {since:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -128,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     cov = sub.add_parser("coverage", help="which paragraphs of each document the FAQ cites")
     cov.add_argument("--summary", action="store_true", help="percentages only, without the uncited paragraphs")
     cov.set_defaults(func=cmd_coverage)
+
+    rep = sub.add_parser("report", help="what people asked: unanswered questions, votes per entry, volume")
+    rep.add_argument("--since", default="7d", help="a span (7d, 12h, 2w) or a date (2026-11-01); default 7d")
+    rep.add_argument("--format", choices=FORMATS, default="text", help="text (default), csv or html")
+    rep.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    rep.set_defaults(func=cmd_report)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)
 

@@ -36,6 +36,8 @@ class Config:
     dedup_ttl: int = 3600
     # How long SIGTERM waits for replies in flight before the process exits.
     shutdown_grace: float = 10.0
+    # Whose App Home also shows the last 7 days of questions and votes.
+    admin_user_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
@@ -53,7 +55,63 @@ class Config:
         return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, port=_port(env),
                    api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
                    redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
-                   shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0))
+                   shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
+                   admin_user_ids=admin_user_ids(env))
+
+
+DEFAULT_STORE_PATH = "openllm-bot.sqlite3"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where questions and votes are recorded (`url` None: nowhere), and how."""
+
+    url: str | None = field(default=None, repr=False)
+    hash_key: str | None = field(default=None, repr=False)
+    keep_text: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
+        env = os.environ if env is None else env
+        if not _flag(env, "STORE_ENABLED", True):
+            return cls()
+        hash_key = env.get("STORE_HASH_KEY", "").strip() or None
+        if hash_key is not None and len(hash_key) < 16:
+            raise ConfigError("STORE_HASH_KEY is too short: set it to a random string of 16 characters or more "
+                              "(e.g. the output of `openssl rand -hex 32`)")
+        keep_text = _flag(env, "STORE_QUESTION_TEXT", True)
+        database = env.get("DATABASE_URL", "").strip()
+        if database:
+            if not re.match(r"^(?:postgres(?:ql)?(?:\+\w+)?|sqlite)://", database):
+                raise ConfigError("DATABASE_URL is not a postgres:// or sqlite:// URL: set it to e.g. "
+                                  "postgres://user:password@host:5432/db or unset it for a SQLite file")
+            if hash_key is None and not database.startswith("sqlite"):
+                raise ConfigError("STORE_HASH_KEY is not set: with DATABASE_URL, set it to a random string "
+                                  "(e.g. `openssl rand -hex 32`) so that user ids are hashed the same way by "
+                                  "every replica and after every restart")
+            return cls(database, hash_key, keep_text)
+        path = env.get("STORE_PATH", "").strip() or DEFAULT_STORE_PATH
+        return cls(f"sqlite:///{path}", hash_key, keep_text)
+
+
+def admin_user_ids(env: Mapping[str, str]) -> frozenset[str]:
+    ids = [part.strip() for part in re.split(r"[,\s]+", env.get("ADMIN_USER_IDS", "")) if part.strip()]
+    for user in ids:
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
+            raise ConfigError(f"ADMIN_USER_IDS has {user!r}, which is not a Slack user id: list ids like U012AB3CD, "
+                              "separated by commas (in Slack: a profile's ⋮ menu, Copy member ID)")
+    return frozenset(ids)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not true or false: set it to true or false, or unset it")
 
 
 def _required(env: Mapping[str, str], name: str, what: str) -> str:

@@ -18,6 +18,7 @@ from knowledge import KnowledgeBase
 from .app import EVENTS_PATH, KnowledgeHolder, create_app
 from .config import Config
 from .fakeslack import Effect, FakeSlack, Message
+from .recorder import Recorder
 from .serve import start_http
 
 COMMAND = "/openllm"
@@ -45,8 +46,9 @@ def mrkdwn_to_text(text: str) -> str:
 
 
 class Console:
-    def __init__(self, kb: KnowledgeBase, stdout: TextIO) -> None:
+    def __init__(self, kb: KnowledgeBase, stdout: TextIO, recorder: Recorder | None = None) -> None:
         self.kb = kb
+        self.recorder = recorder
         self.out = stdout
         self.fake = FakeSlack()
         self.buttons: dict[int, tuple[Message, str]] = {}
@@ -56,15 +58,19 @@ class Console:
         await self.fake.start()
         secret = secrets.token_hex(16)
         # Each listener finishes before the request returns, so everything it did can be printed at once.
+        # Whoever runs the console sees the store's summary in /home, as an admin would in Slack.
         config = Config(bot_token="xoxb-console", signing_secret=secret, api_url=self.fake.api_url,
-                        command=COMMAND, process_before_response=True)
+                        command=COMMAND, process_before_response=True, admin_user_ids=frozenset({USER}))
         holder = KnowledgeHolder(self.kb)
-        self.runner, url = await start_http(create_app(config, holder), holder, "127.0.0.1", 0)
+        app = create_app(config, holder, recorder=self.recorder)
+        self.runner, url = await start_http(app, holder, "127.0.0.1", 0)
         self.fake.send_over_http(url + EVENTS_PATH, secret)
 
     async def close(self) -> None:
         await self.runner.cleanup()
         await self.fake.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
     async def handle(self, line: str) -> bool:
         """Act on one input line; False to stop."""
@@ -148,8 +154,8 @@ class Console:
         self.out.flush()
 
 
-async def _run(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO) -> int:
-    console = Console(kb, stdout)
+async def _run(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO, recorder: Recorder | None) -> int:
+    console = Console(kb, stdout, recorder)
     await console.start()
     try:
         console.write(HELP + "\n> ")
@@ -163,5 +169,6 @@ async def _run(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO) -> int:
     return 0
 
 
-def run_console(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO) -> int:
-    return asyncio.run(_run(kb, stdin, stdout))
+def run_console(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO, recorder: Recorder | None = None) -> int:
+    """Read lines from `stdin` until it ends or /quit; questions and votes go to `recorder` when given."""
+    return asyncio.run(_run(kb, stdin, stdout, recorder))

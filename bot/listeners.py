@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from slack_bolt.async_app import AsyncApp
@@ -17,14 +18,17 @@ from knowledge.normalize import FILLER, normalize, words
 
 from . import blocks
 from .blocks import Reply
+from .recorder import Asked, Recorder
+from .report import report_from_store
+from .store import Outcome, Surface, utcnow
 
 if TYPE_CHECKING:
     from .app import KnowledgeHolder
 
 log = logging.getLogger(__name__)
 
-Surface = Literal["mention", "dm", "slash"]
 MAX_TOPIC_CHOICES = 10
+ADMIN_PERIOD = timedelta(days=7)
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -41,27 +45,43 @@ class Question:
     team: str | None = None
 
 
-def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Reply:
+@dataclass(frozen=True)
+class Handled:
+    """The reply to a question, and what was matched when it was a question for the FAQ (not `help`,
+    `topics` or an empty mention)."""
+
+    reply: Reply
+    outcome: Outcome | None = None
+    entry_id: str | None = None
+    score: float | None = None
+    query: str = ""
+
+
+def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Handled:
     """The one path from a question to its reply, for every surface."""
     text = normalize(question.text)
     meaningful = [w for w in words(text) if w not in FILLER]
     if not meaningful:
         if question.surface == "slash":
-            return blocks.usage_reply(kb, command)
-        return blocks.intro_reply(kb, command)
+            return Handled(blocks.usage_reply(kb, command))
+        return Handled(blocks.intro_reply(kb, command))
     if text in ("help", "?"):
-        return blocks.usage_reply(kb, command)
+        return Handled(blocks.usage_reply(kb, command))
     if text in ("topics", "topic", "list topics"):
-        return blocks.topics_reply(kb, command)
+        return Handled(blocks.topics_reply(kb, command))
     shareable = question.surface == "slash"
     result = kb.ask(question.text)
+    best = result.id or (result.candidates[0].id if result.candidates else None)
     if result.status != "answer" and (entries := kb.knowledge.by_tag().get(text)):
         # A bare topic word with several entries: offer them all rather than guess between them.
         if len(entries) == 1:
-            return blocks.entry_blocks(kb, entries[0], shareable=shareable)
+            return Handled(blocks.entry_blocks(kb, entries[0], shareable=shareable), "answer", entries[0].id,
+                           result.score, result.query)
         ids = [e.id for e in entries[:MAX_TOPIC_CHOICES]]
-        return blocks.suggest_blocks(kb, ids, f"Here's what I know about *{blocks.escape(text)}*:")
-    return blocks.result_blocks(kb, result, command, shareable=shareable)
+        return Handled(blocks.suggest_blocks(kb, ids, f"Here's what I know about *{blocks.escape(text)}*:"),
+                       "suggest", ids[0], result.score, result.query)
+    return Handled(blocks.result_blocks(kb, result, command, shareable=shareable), result.status,
+                   best if result.status != "none" else None, result.score, result.query)
 
 
 def _user_mention(user_id: str) -> str:
@@ -97,8 +117,17 @@ def _gone() -> Reply:
     return Reply(text, [blocks.section(text, "gone")])
 
 
-def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
-    """Attach every listener to `app` (`slash`: the command's name); each reads `holder.current` when it runs."""
+def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recorder | None = None,
+             admins: frozenset[str] = frozenset()) -> None:
+    """Attach every listener to `app` (`slash`: the command's name); each reads `holder.current` when it runs.
+    Questions and votes go to `recorder` when there is one; `admins` see its last 7 days in their App Home."""
+
+    def record(question: Question, handled: Handled) -> None:
+        # Called once the reply is on its way; the recorder only queues, so this never delays anything.
+        if recorder is None or handled.outcome is None:
+            return
+        recorder.question(Asked(question.surface, handled.outcome, handled.query, question.team,
+                                question.channel, question.user, handled.entry_id, handled.score))
 
     @app.event("app_mention")
     async def on_mention(event: dict, body: dict, context: dict, client: AsyncWebClient) -> None:
@@ -106,10 +135,13 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
                 or event.get("user") == context.get("bot_user_id")):
             return  # bots (itself included) never get an answer: no loops between bots
         question = Question(event.get("text", ""), "mention", event.get("user"), event["channel"], body.get("team_id"))
-        reply = handle_question(holder.current, question, slash)
-        # Always in a thread: the mention's own, or a new one under it.
-        await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
-                                      **reply.as_kwargs())
+        handled = handle_question(holder.current, question, slash)
+        try:
+            # Always in a thread: the mention's own, or a new one under it.
+            await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
+                                          **handled.reply.as_kwargs())
+        finally:
+            record(question, handled)
 
     # Every message event comes here, so that Slack gets an ack even for the ones ignored.
     @app.event("message")
@@ -118,16 +150,23 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
                 or not event.get("user") or event.get("user") == context.get("bot_user_id")):
             return
         question = Question(event.get("text", ""), "dm", event["user"], event["channel"], body.get("team_id"))
-        reply = handle_question(holder.current, question, slash)
-        await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"), **reply.as_kwargs())
+        handled = handle_question(holder.current, question, slash)
+        try:
+            await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"),
+                                          **handled.reply.as_kwargs())
+        finally:
+            record(question, handled)
 
     @app.command(slash)
     async def on_command(ack: Any, command: dict, respond: Any) -> None:
         await ack()
         question = Question(command.get("text", ""), "slash", command.get("user_id"), command.get("channel_id"),
                             command.get("team_id"))
-        reply = handle_question(holder.current, question, slash)
-        await respond(response_type="ephemeral", **reply.as_kwargs())
+        handled = handle_question(holder.current, question, slash)
+        try:
+            await respond(response_type="ephemeral", **handled.reply.as_kwargs())
+        finally:
+            record(question, handled)
 
     async def clicked_entry(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any
                             ) -> tuple[KnowledgeBase, Entry] | None:
@@ -157,9 +196,11 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
         await answer_click(ack, body, action, client, respond, "new")
 
     @app.action(re.compile(rf"^(?:{blocks.HELPFUL}|{blocks.NOT_HELPFUL}):"))
-    async def on_feedback(ack: Any, body: dict, client: AsyncWebClient, respond: Any) -> None:
+    async def on_feedback(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
         await ack()
-        # Votes are not stored yet; the acknowledgement shows the click did something.
+        if recorder is not None and (entry_id := action.get("value")):
+            recorder.vote(reply_key(body), team_id(body), body["user"]["id"], entry_id,
+                          helpful=action["action_id"].startswith(f"{blocks.HELPFUL}:"))
         await reply_to_click(body, client, respond, blocks.feedback_reply(), "private")
 
     @app.action(re.compile(rf"^{blocks.SHARE}:"))
@@ -181,4 +222,27 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str) -> None:
     async def on_home(event: dict, client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        await client.views_publish(user_id=event["user"], view=blocks.home_view(holder.current, slash))
+        kb = holder.current
+        admin: list[blocks.Block] = []
+        if recorder is not None and event.get("user") in admins:
+            ids = [e.id for e in kb.knowledge.entries]
+            try:
+                week = await recorder.read(lambda store: report_from_store(store, utcnow() - ADMIN_PERIOD,
+                                                                           entry_ids=ids))
+            except Exception as exc:  # the store is down: the Home still opens, saying so
+                log.error("store: the admin summary could not be read: %s: %s", exc.__class__.__name__, exc)
+                week = None
+            admin = blocks.admin_summary(week)
+        await client.views_publish(user_id=event["user"], view=blocks.home_view(kb, slash, admin))
+
+
+def reply_key(body: dict[str, Any]) -> str:
+    """Which reply a click was on: its channel and message time stamp (one vote per person per reply)."""
+    container = body.get("container", {})
+    channel = container.get("channel_id") or body.get("channel", {}).get("id", "")
+    ts = container.get("message_ts") or body.get("message", {}).get("ts", "")
+    return f"{channel}:{ts}"
+
+
+def team_id(body: dict[str, Any]) -> str | None:
+    return (body.get("team") or {}).get("id") or body.get("user", {}).get("team_id")

@@ -23,7 +23,7 @@ MESSAGES = st.lists(st.one_of(st.text(max_size=60), SLACKISH), max_size=40).map(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MESSAGES, st.sampled_from(["mention", "dm", "slash"]), st.booleans())
 def test_any_message_renders_a_sendable_reply_without_pings(text: str, surface: str, sure: bool) -> None:
-    reply = handle_question(SURE if sure else UNSURE, Question(text, surface), COMMAND)  # type: ignore[arg-type]
+    reply = handle_question(SURE if sure else UNSURE, Question(text, surface), COMMAND).reply  # type: ignore[arg-type]
     assert_sendable(reply.as_kwargs())
 
 
@@ -31,4 +31,4 @@ def test_any_message_renders_a_sendable_reply_without_pings(text: str, surface: 
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # large inputs are the point
 @given(st.text(min_size=3000, max_size=50_000))
 def test_very_long_messages_render_within_limits(text: str) -> None:
-    assert_sendable(handle_question(UNSURE, Question(text, "mention"), COMMAND).as_kwargs())
+    assert_sendable(handle_question(UNSURE, Question(text, "mention"), COMMAND).reply.as_kwargs())

@@ -1,0 +1,173 @@
+"""The bot's way into the store: records are queued and written on a background thread, so a reply never
+waits for the database, and a failing database is logged and counted but never stops an answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import queue
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.engine import make_url
+
+from .config import StoreSettings
+from .store import Outcome, QuestionRecord, Store, Surface, VoteRecord, describe, user_hash, utcnow
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# Records waiting to be written; beyond this (the database down for long under heavy use) they are counted
+# and dropped rather than let memory grow without bound.
+QUEUE_LIMIT = 10_000
+BATCH = 200
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One question and what the bot made of it, as the listeners see it."""
+
+    surface: Surface
+    outcome: Outcome
+    text: str
+    team: str | None = None
+    channel: str | None = None
+    user: str | None = None
+    entry_id: str | None = None
+    score: float | None = None
+
+
+@dataclass
+class _Flush:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Recorder:
+    """Queue questions and votes for `store`; user ids are kept only as hashes keyed with `hash_key`, and the
+    question text only when `keep_text`. `on_failure(n)` is told of every n records that could not be written."""
+
+    def __init__(self, store: Store, hash_key: bytes, keep_text: bool = True,
+                 on_failure: Callable[[int], None] | None = None) -> None:
+        self.store = store
+        self.hash_key = hash_key
+        self.keep_text = keep_text
+        self.on_failure = on_failure or (lambda n: None)
+        self._queue: queue.Queue[object] = queue.Queue(QUEUE_LIMIT)
+        self._thread = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._thread.start()
+
+    def question(self, asked: Asked) -> None:
+        user = user_hash(self.hash_key, asked.team, asked.user) if asked.user else None
+        record = QuestionRecord(asked_at=utcnow(), surface=asked.surface, outcome=asked.outcome, team=asked.team,
+                                channel=asked.channel, user_hash=user, entry_id=asked.entry_id,
+                                score=asked.score, text=asked.text if self.keep_text else None)
+        self._put(record)
+
+    def vote(self, reply: str, team: str | None, user: str, entry_id: str, helpful: bool) -> None:
+        self._put(VoteRecord(reply=reply, user_hash=user_hash(self.hash_key, team, user), entry_id=entry_id,
+                             helpful=helpful, voted_at=utcnow()))
+
+    async def read(self, query: Callable[[Store], T]) -> T:
+        """`query(store)` on a worker thread, so that the event loop goes on serving meanwhile."""
+        return await asyncio.to_thread(query, self.store)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far has been written (or has failed); False on timeout."""
+        marker = _Flush()
+        try:
+            self._queue.put(marker, timeout=timeout)
+        except queue.Full:
+            return False
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (for up to `timeout` seconds), then let the database go."""
+        if self._thread.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(_STOP, timeout=timeout)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("store: %d record(s) still queued at shutdown were not written", self._queue.qsize())
+        self.store.close()
+
+    def _put(self, record: object) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            log.error("store: queue full (%d records waiting): one record dropped", QUEUE_LIMIT)
+            self.on_failure(1)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            batch = [item]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = False
+            pending: list[QuestionRecord] = []
+            for item in batch:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, QuestionRecord):
+                    pending.append(item)
+                else:
+                    self._write(pending)
+                    pending = []
+                    if isinstance(item, VoteRecord):
+                        self._attempt(lambda vote=item: self.store.add_vote(vote), 1)
+                    elif isinstance(item, _Flush):
+                        item.done.set()
+            self._write(pending)
+            if stop:
+                return
+
+    def _write(self, records: list[QuestionRecord]) -> None:
+        if records:
+            self._attempt(lambda: self.store.add_questions(records), len(records))
+
+    def _attempt(self, write: Callable[[], None], count: int) -> None:
+        try:
+            write()
+        except Exception as exc:  # any database error: the bot answers on, without this record
+            log.error("store: %d record(s) could not be written to %s: %s: %s", count, describe(self.store.url),
+                      exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
+            self.on_failure(count)
+
+
+def hash_key_for(url: str, configured: str | None) -> bytes:
+    """The key user ids are hashed with: `STORE_HASH_KEY`, or for a SQLite store a random key kept in a file
+    beside it (created on first start, readable by its owner only)."""
+    if configured:
+        return configured.encode()
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return secrets.token_bytes(32)
+    path = Path(parsed.database).expanduser().with_name(Path(parsed.database).name + ".key")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+    return path.read_bytes().strip()
+
+
+def open_recorder(settings: StoreSettings) -> Recorder | None:
+    """A recorder for the store `settings` name, or None when recording is off. The database itself is reached
+    on the first write, so a database that is down at start-up delays nothing (it is logged and counted)."""
+    if settings.url is None:
+        return None
+    store = Store(settings.url)
+    log.info("recording questions and votes in %s", describe(store.url))
+    return Recorder(store, hash_key_for(store.url, settings.hash_key), settings.keep_text)

@@ -1,0 +1,171 @@
+"""What the store says about the FAQ over a period: unanswered questions (near-duplicates grouped), how each
+entry fared, volume per day and per surface. Pure: built from records, rendered by `bot.report_formats`."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from rapidfuzz import fuzz, process
+
+from knowledge.analysis import STOPWORDS
+from knowledge.normalize import FILLER, words
+
+from .store import QuestionRecord, Store, VoteRecord, as_utc, utcnow
+
+OUTCOMES = ("answer", "suggest", "none")
+SURFACES = ("mention", "dm", "slash")
+# Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
+SAME_QUESTION = 85
+_SINCE = re.compile(r"^(\d+)\s*([hdw])$")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Unanswered questions that are near-duplicates of each other."""
+
+    text: str  # the wording asked most
+    count: int
+    wordings: tuple[str, ...]  # every distinct wording, most asked first
+    suggested: int
+    declined: int
+    guess: str | None  # the entry most often offered as a suggestion for them
+
+
+@dataclass(frozen=True)
+class EntryUse:
+    id: str
+    answered: int
+    helpful: int
+    unhelpful: int
+
+    @property
+    def votes(self) -> int:
+        return self.helpful + self.unhelpful
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    answer: int = 0
+    suggest: int = 0
+    none: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.answer + self.suggest + self.none
+
+
+@dataclass(frozen=True)
+class Report:
+    since: datetime
+    until: datetime
+    questions: int
+    outcomes: dict[str, int]
+    surfaces: dict[str, int]
+    days: tuple[Day, ...]
+    unanswered: tuple[Group, ...]
+    entries: tuple[EntryUse, ...]
+    helpful: int
+    unhelpful: int
+    text_not_kept: int  # unanswered questions recorded without their text (STORE_QUESTION_TEXT=false)
+
+    @property
+    def answer_rate(self) -> float:
+        return self.outcomes["answer"] / self.questions if self.questions else 0.0
+
+    def least_helpful(self, limit: int = 5) -> list[EntryUse]:
+        """Entries with a Not helpful vote, worst share first."""
+        disliked = [e for e in self.entries if e.unhelpful]
+        disliked.sort(key=lambda e: (-e.unhelpful / e.votes, -e.unhelpful, e.id))
+        return disliked[:limit]
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`7d`, `12h`, `2w` before `now`, or a date (`2026-11-01`) or ISO time; as naive UTC."""
+    now = now or utcnow()
+    if match := _SINCE.match(text.strip().lower()):
+        amount, unit = int(match.group(1)), match.group(2)
+        return now - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+    try:
+        return as_utc(datetime.fromisoformat(text.strip()))
+    except ValueError:
+        raise ValueError(f"--since {text!r}: give a span like 7d, 12h or 2w, or a date like 2026-11-01") from None
+
+
+def content_words(text: str) -> str:
+    """`text` without stop words or filler: "how do I bake bread?" and "how to bake bread" are alike."""
+    found = words(text)
+    kept = [w for w in found if w not in STOPWORDS and w not in FILLER]
+    return " ".join(kept or found)
+
+
+def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTION) -> list[Group]:
+    """Group near-duplicate wordings (most asked first, each joining the first group it is close enough to),
+    ranked by how often the group was asked."""
+    by_text: dict[str, list[QuestionRecord]] = defaultdict(list)
+    for record in records:
+        if record.text:
+            by_text[record.text].append(record)
+    wordings = sorted(by_text, key=lambda t: (-len(by_text[t]), t))
+    heads: list[str] = []
+    keys: list[str] = []  # each head's content words, what the comparison is made on
+    members: dict[str, list[str]] = {}
+    for text in wordings:
+        key = content_words(text)
+        found = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff)
+        if found is None:
+            heads.append(text)
+            keys.append(key)
+            members[text] = [text]
+        else:
+            members[heads[found[2]]].append(text)
+    groups = []
+    for head in heads:
+        asked = [r for text in members[head] for r in by_text[text]]
+        guesses = Counter(r.entry_id for r in asked if r.outcome == "suggest" and r.entry_id)
+        groups.append(Group(text=head, count=len(asked), wordings=tuple(members[head]),
+                            suggested=sum(r.outcome == "suggest" for r in asked),
+                            declined=sum(r.outcome == "none" for r in asked),
+                            guess=guesses.most_common(1)[0][0] if guesses else None))
+    groups.sort(key=lambda g: (-g.count, g.text))
+    return groups
+
+
+def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since: datetime,
+                 until: datetime | None = None, entry_ids: Iterable[str] = ()) -> Report:
+    """The report on `questions` and `votes` between `since` and `until` (naive UTC); `entry_ids` (the FAQ's)
+    are listed even when nobody got them."""
+    until = until or utcnow()
+    questions = [q for q in questions if since <= q.asked_at <= until]
+    votes = [v for v in votes if since <= v.voted_at <= until]
+    outcomes = Counter(q.outcome for q in questions)
+    surfaces = Counter(q.surface for q in questions)
+    per_day: dict[date, Counter[str]] = defaultdict(Counter)
+    for q in questions:
+        per_day[q.asked_at.date()][q.outcome] += 1
+    days = []
+    day = since.date()
+    while day <= until.date():
+        days.append(Day(day, **{o: per_day[day][o] for o in OUTCOMES}))
+        day += timedelta(days=1)
+    answered = Counter(q.entry_id for q in questions if q.outcome == "answer" and q.entry_id)
+    helpful = Counter(v.entry_id for v in votes if v.helpful)
+    unhelpful = Counter(v.entry_id for v in votes if not v.helpful)
+    ids = dict.fromkeys([*entry_ids, *answered, *helpful, *unhelpful])
+    entries = [EntryUse(i, answered[i], helpful[i], unhelpful[i]) for i in ids]
+    entries.sort(key=lambda e: (-e.answered, -e.votes, e.id))
+    unanswered = [q for q in questions if q.outcome != "answer"]
+    return Report(since=since, until=until, questions=len(questions),
+                  outcomes={o: outcomes[o] for o in OUTCOMES}, surfaces={s: surfaces[s] for s in SURFACES},
+                  days=tuple(days), unanswered=tuple(group_questions(unanswered)), entries=tuple(entries),
+                  helpful=sum(helpful.values()), unhelpful=sum(unhelpful.values()),
+                  text_not_kept=sum(1 for q in unanswered if not q.text))
+
+
+def report_from_store(store: Store, since: datetime, until: datetime | None = None,
+                      entry_ids: Iterable[str] = ()) -> Report:
+    return build_report(store.questions_since(since), store.votes_since(since), since, until, entry_ids)

@@ -1,0 +1,223 @@
+"""What people asked and how they voted, kept through SQLAlchemy Core: a SQLite file by default,
+PostgreSQL when `DATABASE_URL` says so. Blocking calls; the bot reaches it through `bot.recorder`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+Surface = Literal["mention", "dm", "slash"]
+Outcome = Literal["answer", "suggest", "none"]
+
+# Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS.
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+meta = Table(
+    "openllm_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+questions = Table(
+    "openllm_questions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("asked_at", DateTime, nullable=False, index=True),  # UTC, without a zone: SQLite keeps none
+    Column("surface", String(16), nullable=False),
+    Column("team", String(32)),
+    Column("channel", String(32)),
+    Column("user_hash", String(64)),
+    Column("outcome", String(16), nullable=False),
+    Column("entry_id", String(128)),
+    Column("score", Float),
+    Column("text", Text),
+)
+votes = Table(
+    "openllm_votes", metadata,
+    # One vote per person per reply: a second click replaces the first.
+    Column("reply", String(128), primary_key=True),
+    Column("user_hash", String(64), primary_key=True),
+    Column("entry_id", String(128), nullable=False),
+    Column("helpful", Boolean, nullable=False),
+    Column("voted_at", DateTime, nullable=False, index=True),
+)
+
+# version -> the step that brings a store at version-1 to it; run in order inside one transaction.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used as it is (e.g. it was written by a newer version)."""
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    asked_at: datetime
+    surface: Surface
+    outcome: Outcome
+    team: str | None = None
+    channel: str | None = None
+    user_hash: str | None = None
+    entry_id: str | None = None
+    score: float | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    reply: str
+    user_hash: str
+    entry_id: str
+    helpful: bool
+    voted_at: datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` as naive UTC, the form the tables hold."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def user_hash(key: bytes, team: str | None, user: str) -> str:
+    """A keyed hash of a Slack user: the same person gives the same value, which cannot be turned back into
+    the id without the key (user ids are short enough to try them all)."""
+    return hmac.new(key, f"{team or ''}:{user}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def database_url(url: str) -> str:
+    """SQLAlchemy's form of `url`: PaaS providers hand out `postgres://`, which it no longer accepts."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def describe(url: str) -> str:
+    """`url` fit for a log line: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class Store:
+    """The tables behind one database URL; created (or upgraded) on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = database_url(url)
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def open(self) -> Store:
+        """Create the tables, or upgrade them to SCHEMA_VERSION; refuse a store written by a newer version."""
+        with self._lock:
+            if not self._ready:
+                try:
+                    self._create_or_upgrade()
+                except DBAPIError:
+                    # Another process (a replica starting at the same moment) may have been creating them too.
+                    self._create_or_upgrade()
+                self._ready = True
+        return self
+
+    def _create_or_upgrade(self) -> None:
+        with self.engine.begin() as conn:
+            metadata.create_all(conn, tables=[meta], checkfirst=True)
+            found = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+            version = int(found) if found is not None else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{describe(self.url)} holds schema version {version}, newer than this "
+                                 f"openllm-bot's {SCHEMA_VERSION}: upgrade openllm-bot rather than lose data")
+            if version == 0:
+                metadata.create_all(conn, checkfirst=True)
+                conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            else:
+                for step in range(version + 1, SCHEMA_VERSION + 1):
+                    MIGRATIONS[step](conn)
+                if version < SCHEMA_VERSION:
+                    conn.execute(meta.update().where(meta.c.key == "schema_version")
+                                 .values(value=str(SCHEMA_VERSION)))
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar_one())
+
+    def add_questions(self, records: list[QuestionRecord]) -> None:
+        if not records:
+            return
+        self.open()
+        rows = [{**vars(r), "asked_at": as_utc(r.asked_at)} for r in records]
+        with self.engine.begin() as conn:
+            conn.execute(insert(questions), rows)
+
+    def add_vote(self, vote: VoteRecord) -> None:
+        """Record `vote`, replacing that person's earlier vote on the same reply."""
+        self.open()
+        upsert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(votes)
+        row = {**vars(vote), "voted_at": as_utc(vote.voted_at)}
+        statement = upsert.values(row).on_conflict_do_update(
+            index_elements=[votes.c.reply, votes.c.user_hash],
+            set_={"entry_id": row["entry_id"], "helpful": row["helpful"], "voted_at": row["voted_at"]})
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def questions_since(self, since: datetime) -> list[QuestionRecord]:
+        self.open()
+        query = select(*[questions.c[name] for name in QuestionRecord.__dataclass_fields__]).where(
+            questions.c.asked_at >= as_utc(since)).order_by(questions.c.asked_at, questions.c.id)
+        with self.engine.connect() as conn:
+            return [QuestionRecord(**row._mapping) for row in conn.execute(query)]
+
+    def votes_since(self, since: datetime) -> list[VoteRecord]:
+        self.open()
+        query = select(*[votes.c[name] for name in VoteRecord.__dataclass_fields__]).where(
+            votes.c.voted_at >= as_utc(since)).order_by(votes.c.voted_at)
+        with self.engine.connect() as conn:
+            return [VoteRecord(**row._mapping) for row in conn.execute(query)]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(connection: object, _record: object) -> None:
+    # WAL lets the report read while the bot writes; the timeout rides out another process's write.
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
