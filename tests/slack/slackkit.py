@@ -14,6 +14,7 @@ from aiohttp import web
 from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
 from bot.config import Config
 from bot.fakeslack import FakeSlack, Message
+from bot.recorder import Recorder
 from bot.serve import start_http
 from knowledge import KnowledgeBase
 
@@ -49,10 +50,12 @@ def make_config(fake: FakeSlack, **changes: Any) -> Config:
     return replace(config, **changes)
 
 
-async def start_slack(fake: FakeSlack, kb: KnowledgeBase, **config_changes: Any) -> Slack:
+async def start_slack(fake: FakeSlack, kb: KnowledgeBase, recorder: Recorder | None = None,
+                      **config_changes: Any) -> Slack:
     """Serve the app over HTTP on a free loopback port, and have `fake` send to it."""
     holder = KnowledgeHolder(kb)
-    runner, url = await start_http(create_app(make_config(fake, **config_changes), holder), holder, "127.0.0.1", 0)
+    app = create_app(make_config(fake, **config_changes), holder, recorder=recorder)
+    runner, url = await start_http(app, holder, "127.0.0.1", 0)
     fake.send_over_http(url + EVENTS_PATH, SECRET)
     return Slack(fake, url, holder, runner)
 

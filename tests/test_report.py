@@ -1,0 +1,181 @@
+"""`openllm-bot report` on a seeded store with known counts, in text, CSV and HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from repo_paths import FIXTURE_FAQ, ROOT
+
+from bot.report import Report, build_report, group_questions, parse_since, report_from_store
+from bot.report_formats import as_csv, as_html, as_text
+from bot.store import QuestionRecord, Store, VoteRecord, utcnow
+
+NOW = datetime(2026, 11, 20, 12, 0)
+DAY = timedelta(days=1)
+
+
+def q(text: str | None, outcome: str, days_ago: float = 0, surface: str = "mention",
+      entry: str | None = None) -> QuestionRecord:
+    return QuestionRecord(NOW - days_ago * DAY, surface, outcome, "T1", "C1", "h", entry, 0.5, text)  # type: ignore[arg-type]
+
+
+SEED = [
+    # three wordings of one unanswered question, asked four times
+    q("can i run llama on my phone", "none", 1),
+    q("can i run llama on my phone", "none", 2),
+    q("can llama run on phones?", "suggest", 2, "dm", "hardware"),
+    q("can i run llama on a phone", "suggest", 3, "slash", "hardware"),
+    # another, asked twice
+    q("what's the weather in berlin", "none", 1),
+    q("whats the weather in berlin?", "none", 1, "dm"),
+    # a lone one with its text not kept
+    q(None, "none", 1),
+    # answers
+    q("licence terms", "answer", 0, entry="licensing"),
+    q("can we sell a llama product", "answer", 1, "slash", "licensing"),
+    q("who made llama", "answer", 2, "dm", "llama"),
+    # outside the period
+    q("ancient question", "none", 30),
+]
+VOTES = [
+    VoteRecord("C1:1", "alice", "licensing", True, NOW),
+    VoteRecord("C1:1", "bob", "licensing", False, NOW),
+    VoteRecord("C1:2", "bob", "licensing", False, NOW - DAY),
+    VoteRecord("C1:3", "carol", "llama", True, NOW - DAY),
+]
+
+
+@pytest.fixture
+def report() -> Report:
+    return build_report(SEED, VOTES, NOW - 7 * DAY, NOW, entry_ids=["licensing", "llama", "hardware"])
+
+
+def test_counts_per_outcome_surface_and_vote(report: Report) -> None:
+    assert report.questions == 10
+    assert report.outcomes == {"answer": 3, "suggest": 2, "none": 5}
+    assert report.surfaces == {"mention": 5, "dm": 3, "slash": 2}
+    assert (report.helpful, report.unhelpful) == (2, 2)
+
+
+def test_unanswered_near_duplicates_are_grouped_and_ranked_by_how_often_asked(report: Report) -> None:
+    first, second = report.unanswered
+    assert (first.text, first.count, first.declined, first.suggested, first.guess) == (
+        "can i run llama on my phone", 4, 2, 2, "hardware")
+    assert set(first.wordings) == {"can i run llama on my phone", "can llama run on phones?",
+                                   "can i run llama on a phone"}
+    assert (second.count, len(second.wordings)) == (2, 2)
+    assert report.text_not_kept == 1
+
+
+def test_distinct_questions_are_not_grouped_together() -> None:
+    groups = group_questions([q("what is mistral", "none"), q("what is falcon", "none"),
+                              q("llama", "none"), q("llama on a phone", "none")])
+    assert len(groups) == 4
+
+
+def test_per_entry_answers_and_votes_including_entries_nobody_got(report: Report) -> None:
+    entries = {e.id: (e.answered, e.helpful, e.unhelpful) for e in report.entries}
+    assert entries == {"licensing": (2, 1, 2), "llama": (1, 1, 0), "hardware": (0, 0, 0)}
+    assert [e.id for e in report.least_helpful()] == ["licensing"]
+
+
+def test_every_day_of_the_period_is_listed_with_its_outcomes(report: Report) -> None:
+    assert len(report.days) == 8
+    by_day = {d.day.isoformat(): (d.answer, d.suggest, d.none) for d in report.days}
+    assert by_day["2026-11-19"] == (1, 0, 4) and by_day["2026-11-18"] == (1, 1, 1)
+    assert by_day["2026-11-15"] == (0, 0, 0)
+    assert sum(d.total for d in report.days) == report.questions
+
+
+def test_text_report(report: Report) -> None:
+    text = as_text(report)
+    assert "Questions: 10 (answered 3, 30%; suggested 2; declined 5)" in text
+    assert "By surface: mention 5, dm 3, slash 2" in text
+    assert '4x  "can i run llama on my phone"  (declined 2, suggested 2, did you mean: hardware)' in text
+    assert "(text not kept: STORE_QUESTION_TEXT=false)" in text
+    assert "ancient question" not in text
+    assert [line.split() for line in text.splitlines() if line.strip().startswith("licensing")] == [
+        ["licensing", "2", "1", "2"]]
+
+
+def test_csv_report_is_one_table_with_a_section_per_kind_of_row(report: Report) -> None:
+    rows = list(csv.DictReader(io.StringIO(as_csv(report))))
+    sections = {r["section"] for r in rows}
+    assert sections == {"unanswered", "entry", "day", "surface"}
+    [phone] = [r for r in rows if r["item"] == "can i run llama on my phone"]
+    assert (phone["count"], phone["declined"], phone["suggested"]) == ("4", "2", "2")
+    [licensing] = [r for r in rows if r["section"] == "entry" and r["item"] == "licensing"]
+    assert (licensing["answered"], licensing["helpful"], licensing["not_helpful"]) == ("2", "1", "2")
+    assert sum(int(r["count"]) for r in rows if r["section"] == "day") == 10
+    assert sum(int(r["count"]) for r in rows if r["section"] == "surface") == 10
+
+
+def test_html_report_is_self_contained_and_escapes_what_people_typed() -> None:
+    hostile = [q('<script>alert("x")</script> & <img src=http://evil.test/x>', "none")]
+    page = as_html(build_report(hostile, [], NOW - DAY, NOW))
+    assert "<script>alert" not in page and "&lt;script&gt;" in page
+    assert "http://evil.test" not in page.replace("src=http://evil.test", "")  # only as escaped text
+    assert "<img" not in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+    for fetching in ("<script", "<link", "@import", "url("):
+        assert fetching not in page
+
+
+def test_html_chart_has_a_bar_per_outcome_and_day(report: Report) -> None:
+    page = as_html(report)
+    assert page.count('class="bar answer"') == 3  # three days with answers
+    assert page.count('class="bar none"') == 2 and page.count('class="bar suggest"') == 2
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("7d", NOW - 7 * DAY), ("12h", NOW - timedelta(hours=12)), ("2w", NOW - 14 * DAY),
+    ("2026-11-01", datetime(2026, 11, 1)), ("2026-11-01T10:00:00+01:00", datetime(2026, 11, 1, 9)),
+])
+def test_since_takes_a_span_or_a_date(given: str, expected: datetime) -> None:
+    assert parse_since(given, NOW) == expected
+
+
+def test_since_that_is_neither_says_what_it_takes() -> None:
+    with pytest.raises(ValueError, match="7d, 12h or 2w"):
+        parse_since("last tuesday", NOW)
+
+
+def test_report_from_a_store_matches_the_records_it_holds(store_url: str) -> None:
+    store = Store(store_url)
+    store.add_questions(SEED)
+    for vote in VOTES:
+        store.add_vote(vote)
+    from_store = report_from_store(store, NOW - 7 * DAY, NOW, ["licensing", "llama", "hardware"])
+    store.close()
+    assert from_store == build_report(SEED, VOTES, NOW - 7 * DAY, NOW, ["licensing", "llama", "hardware"])
+
+
+def run_report(store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "STORE_PATH": str(store), "HOME": str(store.parent)}
+    return subprocess.run([sys.executable, "-m", "bot", "--faq", str(FIXTURE_FAQ), "report", *args],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+
+
+def test_report_command_writes_each_format(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    recent = [QuestionRecord(utcnow() - timedelta(hours=h), "mention", "none", text="how do i bake bread")
+              for h in (1, 2)]
+    store = Store(f"sqlite:///{path}")
+    store.add_questions(recent)
+    store.close()
+    text = run_report(path)
+    assert text.returncode == 0, text.stderr
+    assert '2x  "how do i bake bread"' in text.stdout and "licensing" in text.stdout
+    out = tmp_path / "report.html"
+    html = run_report(path, "--since", "2d", "--format", "html", "-o", str(out))
+    assert html.returncode == 0 and "wrote" in html.stderr
+    assert "how do i bake bread" in out.read_text()
+    assert run_report(path, "--format", "csv").stdout.startswith("section,item,count,")
+    bad = run_report(path, "--since", "yesterday")
+    assert bad.returncode == 2 and "--since 'yesterday'" in bad.stderr
