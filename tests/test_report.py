@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from browser import open_in_chromium
 from repo_paths import FIXTURE_FAQ, ROOT
 
 from bot.report import Report, build_report, group_questions, parse_since, report_from_store
@@ -179,3 +180,23 @@ def test_report_command_writes_each_format(tmp_path: Path) -> None:
     assert run_report(path, "--format", "csv").stdout.startswith("section,item,count,")
     bad = run_report(path, "--since", "yesterday")
     assert bad.returncode == 2 and "--since 'yesterday'" in bad.stderr
+
+
+async def test_html_report_draws_its_chart_in_chromium_and_asks_for_nothing_outside_the_file(
+        report: Report, tmp_path: Path, chromium: str) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(as_html(report), encoding="utf-8")
+    # What a person sees: the chart laid out with bars of real size, one per day and outcome.
+    script = """(() => {
+        const chart = document.getElementById('volume-chart');
+        const box = chart.getBoundingClientRect();
+        const bars = [...chart.querySelectorAll('rect.bar')].map(r => r.getBBox());
+        return {width: box.width, height: box.height, bars: bars.length,
+                drawn: bars.filter(b => b.width > 0 && b.height > 0).length,
+                tables: document.querySelectorAll('table').length};
+    })()"""
+    result = await open_in_chromium(page, script, binary=chromium)
+    assert result.value["width"] > 300 and result.value["height"] > 100
+    assert result.value["bars"] == result.value["drawn"] == 7  # 3 answer + 2 suggest + 2 none
+    assert result.value["tables"] == 4
+    assert result.external_requests == [] and result.failed == [] and result.errors == []
