@@ -6,13 +6,18 @@ from dataclasses import dataclass
 
 from .model import Knowledge
 
-# A paragraph is a line of prose: long enough, or a sentence. Shorter lines are headings and page furniture.
-PARAGRAPH_WORDS, SENTENCE_WORDS = 8, 5
+# A paragraph is a line of prose: long, or a statement. Shorter lines are headings (questions among them) and
+# page furniture such as breadcrumbs.
+PARAGRAPH_WORDS, SENTENCE_WORDS = 12, 5
+_FURNITURE = ("»", "›", " | ")
 
 
-def is_paragraph(line: str) -> bool:
-    n = len(line.split())
-    return n >= PARAGRAPH_WORDS or (n >= SENTENCE_WORDS and line.rstrip().endswith((".", "!", "?")))
+def is_paragraph(line: str, title: str = "") -> bool:
+    text = line.strip()
+    if any(mark in text for mark in _FURNITURE) or (title and text.casefold() == title.strip().casefold()):
+        return False
+    n = len(text.split())
+    return n >= PARAGRAPH_WORDS or (n >= SENTENCE_WORDS and text.endswith((".", "!")))
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ def coverage(knowledge: Knowledge) -> list[DocumentCoverage]:
         paragraphs = tuple(
             Paragraph(n, text.strip(), tuple(cited.get((document.file, n), ())))
             for n, text in enumerate(document.text.splitlines(), start=1)
-            if is_paragraph(text)
+            if is_paragraph(text, document.title)
         )
         report.append(DocumentCoverage(document.file, document.title, paragraphs))
     return report

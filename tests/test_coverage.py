@@ -11,6 +11,10 @@ from knowledge.coverage import coverage, format_coverage, is_paragraph
 def test_headings_are_not_paragraphs() -> None:
     assert not is_paragraph("Bias and Safety Concerns")
     assert not is_paragraph("Get AI news in your inbox")
+    assert not is_paragraph("What Exactly Are Open Source LLMs?")
+    assert not is_paragraph("Home » The Future of LLM Development is Open Source")
+    title = "The Future of LLM Development is Open Source"
+    assert not is_paragraph(title, title)
     assert is_paragraph("Large Language Models are a type of artificial intelligence trained on text.")
 
 
