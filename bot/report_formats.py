@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from html import escape
 
-from .report import Day, Report
+from .report import Day, EntryUse, Report
 
 COLOURS = {"answer": "#2e7d32", "suggest": "#f9a825", "none": "#c62828"}
 LABELS = {"answer": "answered", "suggest": "suggested", "none": "declined"}
@@ -44,6 +45,15 @@ def _others(wordings: tuple[str, ...]) -> str:
     return f"also: {shown}{more}"
 
 
+def _used(report: Report) -> list[EntryUse]:
+    return [e for e in report.entries if e.answered or e.votes]
+
+
+def _idle(report: Report) -> list[str]:
+    """Entries nobody got in the period: listed in one line rather than as rows of zeros."""
+    return [e.id for e in report.entries if not (e.answered or e.votes)]
+
+
 def as_text(report: Report) -> str:
     lines = [f"openllm-bot report, {_period(report)}", *_summary(report), ""]
     lines.append("Unanswered questions (declined or only suggestions), near-duplicates grouped, most asked first:")
@@ -57,7 +67,10 @@ def as_text(report: Report) -> str:
     if report.text_not_kept:
         lines.append(f"  {report.text_not_kept:>4}x  (text not kept: STORE_QUESTION_TEXT=false)")
     lines += ["", "Per entry:", f"  {'entry':<32} {'answered':>8} {'helpful':>8} {'not helpful':>12}"]
-    lines += [f"  {e.id:<32} {e.answered:>8} {e.helpful:>8} {e.unhelpful:>12}" for e in report.entries]
+    lines += [f"  {e.id:<32} {e.answered:>8} {e.helpful:>8} {e.unhelpful:>12}" for e in _used(report)]
+    if idle := _idle(report):
+        lines += textwrap.wrap("Not answered and no votes: " + ", ".join(idle), width=100,
+                               initial_indent="  ", subsequent_indent="    ")
     lines += ["", "Per day:", f"  {'day':<10} {'total':>6} {'answered':>9} {'suggested':>10} {'declined':>9}"]
     lines += [f"  {d.day.isoformat():<10} {d.total:>6} {d.answer:>9} {d.suggest:>10} {d.none:>9}"
               for d in report.days]
@@ -152,7 +165,8 @@ def as_html(report: Report) -> str:
 <h2>Unanswered questions</h2><p>Declined or answered only with suggestions; near-duplicates grouped, most asked
 first.</p>{_table(["question", "asked", "declined", "suggested", "did you mean"], unanswered_rows)}
 <h2>Per entry</h2>{_table(["entry", "answered", "helpful", "not helpful"],
-                           [[e.id, e.answered, e.helpful, e.unhelpful] for e in report.entries])}
+                           [[e.id, e.answered, e.helpful, e.unhelpful] for e in _used(report)])}
+{f"<p>Not answered and no votes: {escape(', '.join(_idle(report)))}</p>" if _idle(report) else ""}
 <h2>Per day</h2>{_table(["day", "total", "answered", "suggested", "declined"],
                          [[d.day.isoformat(), d.total, d.answer, d.suggest, d.none] for d in report.days])}
 <h2>Per surface</h2>{_table(["surface", "questions"], [[s, n] for s, n in report.surfaces.items()])}

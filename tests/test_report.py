@@ -103,6 +103,7 @@ def test_text_report(report: Report) -> None:
     assert "ancient question" not in text
     assert [line.split() for line in text.splitlines() if line.strip().startswith("licensing")] == [
         ["licensing", "2", "1", "2"]]
+    assert "  Not answered and no votes: hardware" in text  # one line, not a row of zeros
 
 
 def test_csv_report_is_one_table_with_a_section_per_kind_of_row(report: Report) -> None:
