@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import stat
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, insert, select, update
+from stuck_store import StuckStore
 
 from bot.config import ConfigError, StoreSettings
 from bot.recorder import Asked, Recorder, hash_key_for
@@ -145,20 +145,8 @@ def test_recorder_writes_everything_queued_before_it_closes(store: Store) -> Non
     reopened.close()
 
 
-class _StuckStore(Store):
-    """A real SQLite store whose writes wait for `release`: the database at its slowest."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.release = threading.Event()
-
-    def add_questions(self, records: list[QuestionRecord]) -> None:
-        self.release.wait(10)
-        super().add_questions(records)
-
-
 def test_recording_never_waits_for_the_database(tmp_path: Path) -> None:
-    store = _StuckStore(f"sqlite:///{tmp_path / 'slow.sqlite3'}")
+    store = StuckStore(f"sqlite:///{tmp_path / 'slow.sqlite3'}")
     recorder = Recorder(store, KEY)
     started = time.monotonic()
     for _ in range(100):

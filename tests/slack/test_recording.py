@@ -3,12 +3,12 @@ admins see the last 7 days in their App Home."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator
 from datetime import datetime
 
 import aiohttp
 import pytest
+from stuck_store import StuckStore
 
 from bot.fakeslack import FakeSlack
 from bot.recorder import Recorder
@@ -118,20 +118,8 @@ async def test_vote_on_a_private_slash_reply_is_stored_and_thanked_through_the_r
     assert (vote.entry_id, vote.helpful) == ("llama", False)
 
 
-class _StuckStore(Store):
-    """A real store whose writes hang until released: the database at its slowest."""
-
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
-        self.release = threading.Event()
-
-    def add_questions(self, records: list[QuestionRecord]) -> None:
-        self.release.wait(20)
-        super().add_questions(records)
-
-
 async def test_a_hung_database_does_not_hold_up_replies(fake: FakeSlack, kb: KnowledgeBase, tmp_path) -> None:
-    store = _StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}")
+    store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}")
     recorder = Recorder(store, KEY)
     slack = await start_slack(fake, kb, recorder)
     try:
