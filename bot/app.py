@@ -122,10 +122,17 @@ def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen |
 def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
     """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`."""
 
+    from .pacing import Turns  # here, not at the top: this function is the only part of the module it concerns
+
     # Only when Bolt would ack first anyway (a server), not when the caller waits for the listener (the console).
     verifier = (SignatureVerifier(app._signing_secret)
                 if app._signing_secret and not app.process_before_response else None)
     dispatching: set[asyncio.Task] = set()
+    turns = Turns()
+
+    async def dispatch_in_turn(bolt_request: Any) -> None:
+        await turns.wait()
+        await app.async_dispatch(bolt_request)
 
     async def events(request: web.Request) -> web.Response:
         bolt_request = await to_bolt_request(request)
@@ -133,8 +140,10 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
                 and bolt_request.body.get("type") == "event_callback"
                 and verifier.is_valid_request(bolt_request.raw_body, dict(request.headers))):
             # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
-            # (signature check again, deduplication, listeners) continues in the background.
-            task = asyncio.get_running_loop().create_task(app.async_dispatch(bolt_request))
+            # (signature check again, deduplication, listeners) continues in the background, one event starting
+            # per pass of the loop so that a burst's acknowledgements are not queued behind its replies
+            # (bot/pacing.py). Each is a task from now on, so a graceful shutdown waits for those not yet started.
+            task = asyncio.get_running_loop().create_task(dispatch_in_turn(bolt_request))
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
             return web.Response(status=200)

@@ -7,6 +7,8 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
@@ -80,16 +82,42 @@ def _stop_on_signals(reloader: Reloader | None = None) -> asyncio.Event:
     return stop
 
 
+def _others() -> set[asyncio.Task]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
 async def finish_in_flight(grace: float) -> bool:
-    """Wait up to `grace` seconds for every other task (replies being sent); False if some were still running."""
-    others = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+    """Wait up to `grace` seconds for every other task (replies being sent), and for the tasks those start in turn
+    (an acknowledged event still waiting its turn starts Bolt's dispatch, which starts the listener); False if some
+    were still running."""
+    others = _others()
     if not others:
         return True
     log.info("finishing %d task(s) in flight, for up to %g s", len(others), grace)
-    _, pending = await asyncio.wait(others, timeout=grace)
-    if pending:
-        log.warning("%d task(s) still running after %g s: stopping anyway", len(pending), grace)
-    return not pending
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while others:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("%d task(s) still running after %g s: stopping anyway", len(others), grace)
+            return False
+        await asyncio.wait(others, timeout=remaining)
+        others = _others()
+    return True
+
+
+@asynccontextmanager
+async def kept_alive_to_slack(app: AsyncApp) -> AsyncIterator[None]:
+    """Every Web API call of `app` on one pool of kept-alive connections. Without a session of its own, slack_sdk
+    opens a new one, so a new connection (and TLS handshake), for every call: under a burst that costs the server
+    more than the replies themselves."""
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=app.client.timeout))
+    app.client.session = session  # Bolt hands it on to the client of each request
+    try:
+        yield
+    finally:
+        app.client.session = None
+        await session.close()
 
 
 async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int,
@@ -118,6 +146,12 @@ async def _stop_watching(watcher: asyncio.Task | None) -> None:
 
 async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None) -> None:
     app = create_app(config, holder)
+    async with kept_alive_to_slack(app):
+        await _serve_http(app, config, holder, reloader)
+    log.info("stopped")
+
+
+async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, reloader: Reloader | None) -> None:
     await check_bot_token(app)
     runner, _ = await start_http(app, holder, "0.0.0.0", config.port, shutdown_timeout=config.shutdown_grace)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
@@ -127,11 +161,16 @@ async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader |
     await _stop_watching(watcher)
     await runner.cleanup()  # closes the listening socket, lets requests being read finish
     await finish_in_flight(config.shutdown_grace)
-    log.info("stopped")
 
 
 async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None) -> None:
     app = create_app(config, holder)
+    async with kept_alive_to_slack(app):
+        await _serve_socket(app, config, reloader)
+    log.info("stopped")
+
+
+async def _serve_socket(app: AsyncApp, config: Config, reloader: Reloader | None) -> None:
     await check_bot_token(app)
     handler = socket_handler(app, config)
     try:
@@ -149,7 +188,6 @@ async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader
     await _stop_watching(watcher)
     await handler.close_async()
     await finish_in_flight(config.shutdown_grace)
-    log.info("stopped")
 
 
 def serve(mode: Mode, kb: KnowledgeBase, faq_dir: str | None = None) -> int:

@@ -15,6 +15,8 @@ from bot.fakeslack import FakeSlack
 from .slackkit import LICENSING_Q, SECRET, until
 from .test_deploy import STARTUP_SECONDS, _free_port, _serve, _wait_healthy
 
+BURST = 50
+
 
 async def _refused(url: str) -> bool:
     try:
@@ -59,3 +61,35 @@ async def test_sigterm_gives_up_on_a_stuck_reply_after_the_grace_period(fake: Fa
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), STARTUP_SECONDS) == 0
         assert b"still running after 0.5 s" in await process.stderr.read()
+
+
+async def test_sigterm_right_after_a_burst_answers_every_acknowledged_event_once_and_exits_0(fake: FakeSlack) -> None:
+    # Acknowledged events wait their turn (bot/pacing.py), then Bolt's dispatch starts the listener as a task of its
+    # own: the shutdown waits for those tasks too, not only for the ones there were when SIGTERM came. Holding
+    # auth.test (Bolt's first check of the token, made by the first dispatches) keeps every dispatch from getting
+    # that far before the SIGTERM; holding chat.postMessage keeps the listeners they start busy after it.
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), SHUTDOWN_GRACE_SECONDS="60")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+        fake.hold("auth.test")
+        fake.hold("chat.postMessage")
+        channels = [f"C{i:03d}" for i in range(BURST)]
+        await asyncio.gather(*(fake.mention(LICENSING_Q, channel=c) for c in channels))
+        await until(lambda: "auth.test" in fake.delayed)
+        process.send_signal(signal.SIGTERM)
+        await until(lambda: _refused(url))
+        fake.release("auth.test")
+        # Every reply is now being sent by a task started after the SIGTERM: the server waits for them all.
+        await until(lambda: fake.delayed.count("chat.postMessage") == BURST)
+        await asyncio.sleep(0.3)
+        assert process.returncode is None and fake.calls_to("chat.postMessage") == []
+        fake.release("chat.postMessage")
+        assert await asyncio.wait_for(process.wait(), STARTUP_SECONDS) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert sorted(call.args["channel"] for call in fake.calls_to("chat.postMessage")) == channels

@@ -1,0 +1,137 @@
+"""Acknowledgements first (bot/pacing.py): the work behind acknowledged events starts one event per pass of the
+event loop, oldest first, so that a burst's acknowledgements are not queued behind its replies; and the Web API
+calls share kept-alive connections (bot/serve.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
+from bot.fakeslack import FakeSlack
+from bot.pacing import Turns
+from bot.serve import start_http
+from knowledge import KnowledgeBase
+
+from .slackkit import LICENSING_Q, LLAMA_Q, SECRET, make_config
+from .test_deploy import _free_port, _serve, _stop, _wait_healthy
+
+BURST = 40
+
+
+class _Passes:
+    """Counts the passes of the running loop: a callback that schedules itself again runs once per pass."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._handle: asyncio.Handle | None = None
+
+    def _tick(self) -> None:
+        self.count += 1
+        self._handle = asyncio.get_running_loop().call_soon(self._tick)
+
+    def __enter__(self) -> _Passes:
+        self._handle = asyncio.get_running_loop().call_soon(self._tick)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._handle is not None
+        self._handle.cancel()
+
+
+async def test_turns_let_one_waiter_through_per_pass_of_the_loop_oldest_first() -> None:
+    turns, started = Turns(), []
+
+    async def work(name: int) -> None:
+        await turns.wait()
+        started.append((name, passes.count))
+
+    with _Passes() as passes:
+        tasks = [asyncio.create_task(work(i)) for i in range(5)]
+        await asyncio.gather(*tasks)
+    assert [name for name, _ in started] == [0, 1, 2, 3, 4]
+    when = [count for _, count in started]
+    assert when == sorted(set(when)), when  # each on a later pass than the one before
+    assert len(turns) == 0
+
+
+async def test_a_cancelled_waiter_gives_up_its_turn_and_the_rest_still_go_through() -> None:
+    turns, started = Turns(), []
+
+    async def work(name: int) -> None:
+        await turns.wait()
+        started.append(name)
+
+    tasks = [asyncio.create_task(work(i)) for i in range(3)]
+    await asyncio.sleep(0)  # all three are waiting
+    tasks[0].cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert started == [1, 2]
+    # Idle again: a new waiter is let through too.
+    await asyncio.wait_for(work(9), 1)
+    assert started == [1, 2, 9]
+
+
+async def test_a_burst_is_acknowledged_and_answered_exactly_once_one_dispatch_starting_per_pass(
+        fake: FakeSlack, kb: KnowledgeBase, monkeypatch: Any) -> None:
+    holder = KnowledgeHolder(kb)
+    app = create_app(make_config(fake), holder)
+    dispatch, starts = app.async_dispatch, []
+
+    async def counted(request: Any) -> Any:
+        starts.append(passes.count)
+        return await dispatch(request)
+
+    monkeypatch.setattr(app, "async_dispatch", counted)
+    runner, url = await start_http(app, holder, "127.0.0.1", 0)
+    fake.send_over_http(url + EVENTS_PATH, SECRET)
+    try:
+        with _Passes() as passes:
+            payloads = [fake.mention_payload(LICENSING_Q if i % 2 else LLAMA_Q, channel=f"C{i:03d}")
+                        for i in range(BURST)]
+            acks = await asyncio.gather(*(fake.send_event(p) for p in payloads))
+            retry = await fake.send_event(payloads[0], retry=1)  # Slack's redelivery: acknowledged, not answered
+            await fake.wait_for("chat.postMessage", BURST)
+            await asyncio.sleep(0.2)  # a second answer would show up here
+    finally:
+        await runner.cleanup()
+    assert [status for status, _ in acks] == [200] * BURST and retry[0] == 200
+    assert len(starts) == BURST + 1 and len(set(starts)) == len(starts)  # never two in one pass
+    answered = Counter(call.args["channel"] for call in fake.calls_to("chat.postMessage"))
+    assert answered == Counter(f"C{i:03d}" for i in range(BURST))
+
+
+class _PeerSlack(FakeSlack):
+    """The fake Slack, noting from which client port (so over which connection) each Web API call came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peers: list[tuple[str, int]] = []
+
+    async def _api(self, request: web.Request) -> web.Response:
+        self.peers.append(request.transport.get_extra_info("peername")[:2])
+        return await super()._api(request)
+
+
+async def test_serve_keeps_its_connections_to_slack_alive_across_calls() -> None:
+    fake = await _PeerSlack().start()
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+        for i in range(4):  # one after the other: each reply could reuse the connection of the one before
+            await fake.mention(LICENSING_Q, channel=f"C{i}")
+            await fake.wait_for("chat.postMessage", i + 1)
+        assert len(fake.peers) >= 5  # auth.test, then four replies
+        assert len(set(fake.peers)) <= 2, fake.peers  # not a new connection per call
+        assert await _stop(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await fake.close()
