@@ -19,8 +19,9 @@ from slack_sdk.errors import SlackApiError
 from knowledge import KnowledgeBase
 
 from .app import KnowledgeHolder, create_app, web_application
-from .config import Config, ConfigError, Mode
+from .config import Config, ConfigError, Mode, StoreSettings
 from .faq_source import Source
+from .recorder import Recorder, open_recorder
 from .reload import Reloader
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,9 @@ async def _stop_watching(watcher: asyncio.Task | None) -> None:
         await asyncio.gather(watcher, return_exceptions=True)
 
 
-async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None) -> None:
-    app = create_app(config, holder)
+async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
+                   recorder: Recorder | None = None) -> None:
+    app = create_app(config, holder, recorder=recorder)
     async with kept_alive_to_slack(app):
         await _serve_http(app, config, holder, reloader)
     log.info("stopped")
@@ -163,8 +165,9 @@ async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, re
     await finish_in_flight(config.shutdown_grace)
 
 
-async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None) -> None:
-    app = create_app(config, holder)
+async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
+                     recorder: Recorder | None = None) -> None:
+    app = create_app(config, holder, recorder=recorder)
     async with kept_alive_to_slack(app):
         await _serve_socket(app, config, reloader)
     log.info("stopped")
@@ -192,17 +195,28 @@ async def _serve_socket(app: AsyncApp, config: Config, reloader: Reloader | None
 
 def serve(mode: Mode, kb: KnowledgeBase, faq_dir: str | None = None) -> int:
     """Serve until stopped; 2 with one line on stderr when the configuration is wrong. The FAQ in `faq_dir`
-    (default: $KNOWLEDGE_DIR or the shipped one) is reloaded when its files change or on SIGHUP."""
+    (default: $KNOWLEDGE_DIR or the shipped one) is reloaded when its files change or on SIGHUP. Questions and
+    votes go to the store the environment names; what is queued is written before the process exits."""
     try:
         config = Config.from_env(mode)
+        store_settings = StoreSettings.from_env()
         configure_logging(config.log_level)
         holder = KnowledgeHolder(kb)
         source = Source.from_env(faq_dir)
         reloader = Reloader(holder, source.load, source.watched())
         runner = run_socket if mode == "socket" else run_http
-        asyncio.run(runner(config, holder, reloader))
     except ConfigError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 2
+    try:
+        recorder = open_recorder(store_settings)
+    except OSError as exc:  # e.g. STORE_PATH in a folder it may not write to: answer on, unrecorded
+        log.error("store: cannot record questions: %s", exc)
+        recorder = None
+    try:
+        asyncio.run(runner(config, holder, reloader, recorder))
+    finally:
+        if recorder is not None:
+            recorder.close()
     return 0
 

@@ -9,12 +9,14 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.fakeslack import FakeSlack, wait_until_healthy
+from bot.store import Store
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
 
@@ -31,7 +33,7 @@ def _free_port() -> int:
 async def _serve(fake: FakeSlack, mode: str, **env: str) -> asyncio.subprocess.Process:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
     base.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(FIXTURE_FAQ),
-                 "DOTENV_PATH": os.devnull, **env})
+                 "DOTENV_PATH": os.devnull, "STORE_ENABLED": "false", **env})
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", f"--{mode}", env=base,
                                                 cwd=ROOT, stderr=asyncio.subprocess.PIPE)
 
@@ -66,6 +68,32 @@ async def test_serve_http_answers_signed_events_and_stops_cleanly_on_sigterm(htt
     assert reply["thread_ts"] == ts and "read the licence" in all_text(reply["blocks"])
     assert await _stop(process) == 0
     assert b"xoxb-test" not in await process.stderr.read()
+
+
+async def test_serve_records_each_question_in_the_store_and_writes_it_before_exiting(fake: FakeSlack,
+                                                                                  tmp_path: Path) -> None:
+    port, path = _free_port(), tmp_path / "questions.sqlite3"
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), STORE_ENABLED="true",
+                           STORE_PATH=str(path))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+        await fake.mention(LICENSING_Q, channel="CREC", user="UASKER")
+        await fake.wait_for("chat.postMessage")
+        assert await _stop(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    store = Store(f"sqlite:///{path}")
+    try:
+        [asked] = store.questions_since(datetime(2000, 1, 1, tzinfo=UTC))
+    finally:
+        store.close()
+    assert (asked.surface, asked.outcome, asked.channel) == ("mention", "answer", "CREC")
+    assert asked.entry_id and asked.text and asked.user_hash and "UASKER" not in asked.user_hash
+    assert (tmp_path / "questions.sqlite3.key").exists()
 
 
 async def test_serve_socket_answers_envelopes_and_stops_cleanly_on_sigterm(fake: FakeSlack) -> None:
