@@ -49,6 +49,9 @@ class _Flush:
     done: threading.Event = field(default_factory=threading.Event)
 
 
+READ_FLUSH_SECONDS = 2.0
+
+
 class Recorder:
     """Queue questions and votes for `store`; user ids are kept only as hashes keyed with `hash_key`, and the
     question text only when `keep_text`. `on_failure(n)` is told of every n records that could not be written."""
@@ -75,8 +78,14 @@ class Recorder:
                              helpful=helpful, voted_at=utcnow()))
 
     async def read(self, query: Callable[[Store], T]) -> T:
-        """`query(store)` on a worker thread, so that the event loop goes on serving meanwhile."""
-        return await asyncio.to_thread(query, self.store)
+        """`query(store)` on a worker thread, so that the event loop goes on serving meanwhile; what was queued
+        before is written first (waiting up to READ_FLUSH_SECONDS), so the answer includes the latest questions."""
+
+        def flushed_query() -> T:
+            self.flush(READ_FLUSH_SECONDS)
+            return query(self.store)
+
+        return await asyncio.to_thread(flushed_query)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been written (or has failed); False on timeout."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 import time
@@ -155,6 +156,28 @@ def test_recording_never_waits_for_the_database(tmp_path: Path) -> None:
     store.release.set()
     assert recorder.flush()
     assert len(store.questions_since(datetime(2000, 1, 1))) == 100
+    recorder.close()
+
+
+async def test_reading_through_the_recorder_includes_what_was_just_queued(tmp_path: Path) -> None:
+    store = StuckStore(f"sqlite:///{tmp_path / 'slow.sqlite3'}", wait=0.3)  # each write takes 0.3 s
+    recorder = Recorder(store, KEY)
+    for n in range(3):
+        recorder.question(asked(f"question {n}"))
+    read = await recorder.read(lambda s: s.questions_since(datetime(2000, 1, 1)))
+    recorder.close()
+    assert [q.text for q in read] == ["question 0", "question 1", "question 2"]
+
+
+async def test_reading_through_the_recorder_does_not_wait_long_for_a_hung_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.recorder.READ_FLUSH_SECONDS", 0.2)
+    store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}")
+    recorder = Recorder(store, KEY)
+    recorder.question(asked())
+    read = await asyncio.wait_for(recorder.read(lambda s: s.questions_since(datetime(2000, 1, 1))), 5)
+    assert read == []  # what was written so far: nothing
+    store.release.set()
     recorder.close()
 
 
