@@ -178,5 +178,6 @@ def open_recorder(settings: StoreSettings) -> Recorder | None:
     if settings.url is None:
         return None
     store = Store(settings.url)
-    log.info("recording questions and votes in %s", describe(store.url))
+    # Debug, not info: serve opens the store before checking the token, whose error must stay the only line.
+    log.debug("recording questions and votes in %s", describe(store.url))
     return Recorder(store, hash_key_for(store.url, settings.hash_key), settings.keep_text)

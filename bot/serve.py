@@ -215,6 +215,9 @@ def serve(mode: Mode, kb: KnowledgeBase, faq_dir: str | None = None) -> int:
         recorder = None
     try:
         asyncio.run(runner(config, holder, reloader, recorder))
+    except ConfigError as exc:  # the token, refused by Slack at start-up
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 2
     finally:
         if recorder is not None:
             recorder.close()

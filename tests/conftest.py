@@ -10,6 +10,15 @@ from browser import find_chromium
 from repo_paths import FIXTURE_FAQ
 
 
+@pytest.fixture(autouse=True)
+def store_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Whatever a test starts records questions in a store of the test's own, never in the repository."""
+    path = tmp_path / "store.sqlite3"
+    monkeypatch.setenv("STORE_PATH", str(path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return path
+
+
 @pytest.fixture
 def fixture_faq_text() -> str:
     return (FIXTURE_FAQ / "small.yaml").read_text(encoding="utf-8")

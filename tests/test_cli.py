@@ -7,17 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from repo_paths import FIXTURE_FAQ, ROOT
-
-
-@pytest.fixture(autouse=True)
-def store_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Questions asked through the command line go to a store of the test's own, not the repository."""
-    path = tmp_path / "store.sqlite3"
-    monkeypatch.setenv("STORE_PATH", str(path))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    return path
 
 
 def run(*args: str, stdin: str | None = None, env_faq: Path = FIXTURE_FAQ) -> subprocess.CompletedProcess[str]:

@@ -19,11 +19,16 @@ BURST = 50
 
 
 async def _refused(url: str) -> bool:
+    # A probe that connects just as the server stops listening may never be answered: after a short wait it
+    # counts as not refused yet, and the next probe finds the socket closed.
     try:
-        async with aiohttp.ClientSession() as http, http.get(url + "/healthz"):
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as http, \
+                http.get(url + "/healthz"):
             return False
     except aiohttp.ClientConnectionError:
         return True
+    except TimeoutError:
+        return False
 
 
 @asynccontextmanager
