@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -130,23 +132,37 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
     dispatching: set[asyncio.Task] = set()
     turns = Turns()
 
-    async def dispatch_in_turn(bolt_request: Any) -> None:
+    async def dispatch_in_turn(body: str, query: str, headers: Any) -> None:
         await turns.wait()
-        await app.async_dispatch(bolt_request)
+        await app.async_dispatch(AsyncBoltRequest(body=body, query=query, headers=headers))
+
+    def signed_event(request: web.Request, body: str) -> bool:
+        # The signature and timestamp first, on the raw body: nothing else is done with a request that fails them.
+        if verifier is None or request.headers.get("Content-Type", "").split(";")[0] != "application/json":
+            return False
+        try:
+            if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp"),
+                                     request.headers.get("X-Slack-Signature")):
+                return False
+            payload = json.loads(body)
+        except ValueError:  # a timestamp or a body that is not what it should be: Bolt answers it
+            return False
+        return isinstance(payload, dict) and payload.get("type") == "event_callback"
 
     async def events(request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        if (verifier is not None and bolt_request.content_type == "application/json"
-                and bolt_request.body.get("type") == "event_callback"
-                and verifier.is_valid_request(bolt_request.raw_body, dict(request.headers))):
+        body = await request.text()
+        if signed_event(request, body):
             # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
-            # (signature check again, deduplication, listeners) continues in the background, one event starting
-            # per pass of the loop so that a burst's acknowledgements are not queued behind its replies
-            # (bot/pacing.py). Each is a task from now on, so a graceful shutdown waits for those not yet started.
-            task = asyncio.get_running_loop().create_task(dispatch_in_turn(bolt_request))
+            # (building its request, signature check again, deduplication, listeners) continues in the background,
+            # one event starting per pass of the loop so that a burst's acknowledgements are not queued behind its
+            # replies (bot/pacing.py). Each is a task from now on, so a graceful shutdown waits for those not yet
+            # started.
+            task = asyncio.get_running_loop().create_task(
+                dispatch_in_turn(body, request.query_string, request.headers))
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
             return web.Response(status=200)
+        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)
         return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def health(request: web.Request) -> web.Response:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import gc
 import logging
+import os
 import re
+import resource
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -28,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Connections waiting to be accepted: a burst of events (or a load balancer) must not find the queue full.
 BACKLOG = 1024
+# File descriptors the process has room for from the start (see ready_for_bursts): the backlog, with as many again
+# for connections to Slack, the store and the rest.
+DESCRIPTORS = 4 * BACKLOG
 _SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -121,6 +128,32 @@ async def kept_alive_to_slack(app: AsyncApp) -> AsyncIterator[None]:
         await session.close()
 
 
+def ready_for_bursts(descriptors: int = DESCRIPTORS) -> None:
+    """Once the server is set up, do now what would otherwise stall the event loop in the middle of the first burst
+    of requests (measured with 500 new connections at once: 70-80 ms of a 140 ms acknowledgement):
+
+    - Freeze what start-up created (modules, the app, the FAQ) out of the garbage collector's sight. Otherwise the
+      objects a burst allocates soon set off a full collection, which walks all of them: ~50 ms with the loop
+      standing still. What is frozen is still freed once no longer referenced (the FAQ a reload replaces), unless
+      it is part of a reference cycle.
+    - Grow the table of file descriptors to `descriptors` (within the soft RLIMIT_NOFILE). Linux grows it by
+      doubling as descriptors are taken, and in a process with threads (the store writer) each growth waits for
+      an RCU grace period: accepting hundreds of connections grew it several times, ~20 ms asleep in accept().
+      A table never shrinks, so taking a high descriptor once and closing it keeps the room."""
+    gc.collect()
+    gc.freeze()
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = (descriptors if soft == resource.RLIM_INFINITY else min(descriptors, soft)) - 1
+    spare = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if highest > spare:
+            os.close(fcntl.fcntl(spare, fcntl.F_DUPFD_CLOEXEC, highest))  # the lowest free descriptor >= highest
+    except OSError as exc:  # not worth failing start-up for
+        log.debug("could not reserve %d file descriptors: %s", descriptors, exc)
+    finally:
+        os.close(spare)
+
+
 async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int,
                      shutdown_timeout: float = 10.0) -> tuple[web.AppRunner, str]:
     """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
@@ -157,6 +190,7 @@ async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, re
     await check_bot_token(app)
     runner, _ = await start_http(app, holder, "0.0.0.0", config.port, shutdown_timeout=config.shutdown_grace)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
+    ready_for_bursts()
     watcher = _watch(reloader)
     await _stop_on_signals(reloader).wait()
     log.info("stopping: no new requests")

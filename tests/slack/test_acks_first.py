@@ -1,23 +1,33 @@
-"""Acknowledgements first (bot/pacing.py): the work behind acknowledged events starts one event per pass of the
-event loop, oldest first, so that a burst's acknowledgements are not queued behind its replies; and the Web API
-calls share kept-alive connections (bot/serve.py)."""
+"""Acknowledgements first (bot/pacing.py): an event is acknowledged as soon as its signature is checked, before
+Bolt so much as builds its request; the work behind acknowledged events starts one event per pass of the event loop,
+oldest first, so that a burst's acknowledgements are not queued behind its replies; the Web API calls share
+kept-alive connections; and `serve` does at start-up what would otherwise stall the loop in the middle of the first
+burst (bot/serve.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import resource
+import sys
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
+from slack_bolt.request.async_request import AsyncBoltRequest
 
+import bot.app
 from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
 from bot.fakeslack import FakeSlack
 from bot.pacing import Turns
-from bot.serve import start_http
+from bot.serve import DESCRIPTORS, start_http
 from knowledge import KnowledgeBase
 
-from .slackkit import LICENSING_Q, LLAMA_Q, SECRET, make_config
-from .test_deploy import _free_port, _serve, _stop, _wait_healthy
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, LLAMA_Q, SECRET, make_config
+from .test_deploy import ROOT, STARTUP_SECONDS, _free_port, _serve, _stop, _wait_healthy
 
 BURST = 40
 
@@ -135,3 +145,76 @@ async def test_serve_keeps_its_connections_to_slack_alive_across_calls() -> None
             process.kill()
             await process.wait()
         await fake.close()
+
+
+async def test_an_event_is_acknowledged_before_bolt_builds_its_request(
+        fake: FakeSlack, kb: KnowledgeBase, monkeypatch: Any) -> None:
+    holder = KnowledgeHolder(kb)
+    app = create_app(make_config(fake), holder)
+    turn, wait = asyncio.Event(), Turns.wait
+    built: list[str] = []
+
+    async def held(self: Turns) -> None:  # the event's turn comes only when the test says so
+        await turn.wait()
+        await wait(self)
+
+    class Counted(AsyncBoltRequest):
+        def __init__(self, **kwargs: Any) -> None:
+            built.append(kwargs["body"])
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(Turns, "wait", held)
+    monkeypatch.setattr(bot.app, "AsyncBoltRequest", Counted)
+    runner, url = await start_http(app, holder, "127.0.0.1", 0)
+    fake.send_over_http(url + EVENTS_PATH, SECRET)
+    try:
+        payload = fake.mention_payload(LICENSING_Q)
+        assert (await fake.send_event(payload))[0] == 200
+        assert built == []  # acknowledged on the signature check alone: nothing of Bolt's ran for it yet
+        turn.set()
+        await fake.wait_for("chat.postMessage")
+        assert len(built) == 1 and payload["event_id"] in built[0]  # then Bolt got the very body that was signed
+    finally:
+        await runner.cleanup()
+
+
+# `openllm-bot serve --http`, noting on stdout how many objects it freezes out of the garbage collector's sight.
+_NOTING_FREEZE = """
+import gc, runpy, sys
+freeze = gc.freeze
+def noted():
+    freeze()
+    print("frozen", gc.get_freeze_count(), flush=True)
+gc.freeze = noted
+sys.argv = ["bot", "serve", "--http"]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+async def test_serve_is_ready_for_a_burst_before_its_first_request(fake: FakeSlack) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
+    env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.api_url, "SLACK_SIGNING_SECRET": SECRET,
+                "PORT": str(port), "KNOWLEDGE_DIR": str(FIXTURE_FAQ), "DOTENV_PATH": os.devnull,
+                "STORE_ENABLED": "false"})
+    process = await asyncio.create_subprocess_exec(sys.executable, "-c", _NOTING_FREEZE, env=env, cwd=ROOT,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    try:
+        await _wait_healthy(f"http://127.0.0.1:{port}", process)
+        # Start-up's objects (modules, the app, the FAQ) frozen before a request could be answered: a burst's
+        # allocations then set off no collection that walks them all.
+        frozen = await asyncio.wait_for(process.stdout.readline(), STARTUP_SECONDS)
+        assert frozen.startswith(b"frozen ") and int(frozen.split()[1]) > 10_000, frozen
+        # Room for a burst's connections in the descriptor table from the start: accepting them never waits for
+        # the table to grow.
+        status = Path(f"/proc/{process.pid}/status")
+        if not status.exists():
+            pytest.skip("no /proc to read the descriptor table's size from")
+        size = int(re.search(r"^FDSize:\s+(\d+)", status.read_text(), re.MULTILINE).group(1))
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert size >= (DESCRIPTORS if soft == resource.RLIM_INFINITY else min(DESCRIPTORS, soft)), size
+        assert await _stop(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
