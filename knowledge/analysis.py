@@ -27,10 +27,11 @@ kind know let lets like likely me mean might more most much must my myself no no
 or other others our ours ourselves out over own per pretty quite rather re really right same say says see seem shall
 she should shouldnt so some something such sure tell than that thats the their theirs them themselves then there
 theres these they theyre thing things think this those though through to too under until up us
-very vs via want wants was wasnt way we well were werent weve what whats when whens where wheres whether which while
-who whos whom whose why whys will with within without wonder wondering would wouldnt yes yet you youd youll your
+very vs via want wants was wasnt way we well were werent weve what whats when whens whether which while
+who whos whom whose will with within without wonder wondering would wouldnt yes yet you youd youll your
 youre yours yourself yourselves
 wat wht waht abt hw u ur r ya gud ppl pple plz tho
+exactly literally precisely truly simply curious
 """.split())
 
 _stemmer = snowballstemmer.stemmer("english")

@@ -64,12 +64,15 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+# Idioms whose words would otherwise count as topic words ("place", "day", "honest").
+FILLER_PHRASES = re.compile(r"\b(?:in the first place|at the end of the day|to be honest|out of curiosity"
+                            r"|for what its worth|if you ask me|as far as i know)\b")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 def words(text: str) -> list[str]:
     """The words of normalised text, without filler; apostrophes inside a word are dropped."""
-    text = text.replace("'", "").replace("’", "")
+    text = FILLER_PHRASES.sub(" ", text.replace("'", "").replace("’", ""))
     return [word for word in _WORD.findall(text) if word not in FILLER]
 
 

@@ -1,0 +1,46 @@
+"""Which words of a question count: idioms and intensifiers say nothing about the topic, while
+"why" and "where" tell a reason or a place apart from a definition."""
+
+from __future__ import annotations
+
+from knowledge import Entry, Knowledge, Matcher
+from knowledge.analysis import Analyzer, load_synonyms
+from knowledge.normalize import normalize, words
+
+
+def _entry(entry_id: str, question: str, *alternates: str) -> Entry:
+    return Entry(entry_id, question, alternates, (), question, (), ())
+
+
+def _terms(text: str) -> list[str]:
+    analyzer = Analyzer(load_synonyms())
+    analyzer.set_vocabulary(["release", "model", "download"])
+    return [t.read_as for t in analyzer.terms(text, correct=True)]
+
+
+def test_idioms_are_filler_wherever_they_stand() -> None:
+    assert words(normalize("Why release it in the first place? To be honest, out of curiosity")) == [
+        "why", "release", "it"]
+
+
+def test_an_idiom_inside_a_longer_word_is_kept() -> None:
+    assert "firstplace" in words(normalize("the firstplace team"))
+
+
+def test_intensifiers_are_stop_words() -> None:
+    assert _terms("what exactly is a model, literally") == ["model"]
+
+
+def test_why_and_where_are_words_of_the_question() -> None:
+    assert _terms("why publish a model, where's the download") == ["why", "publish", "model", "wheres", "download"]
+
+
+def test_a_why_question_prefers_the_entry_that_gives_reasons() -> None:
+    knowledge = Knowledge(entries=(
+        _entry("motives", "why do labs release their models", "why publish a model"),
+        _entry("contents", "which parts of a model do labs release", "what gets released with a model"),
+        _entry("places", "where do labs release their models", "where to download a model"),
+    ), documents={})
+    matcher = Matcher(knowledge)
+    assert matcher.match("why would a lab release its model in the first place").id == "motives"
+    assert matcher.match("where can I download a model").id == "places"
