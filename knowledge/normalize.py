@@ -21,7 +21,7 @@ _CONTROL = {cat for cat in ("Cc", "Cf", "Co", "Cs")}
 # Chat filler that says nothing about the question ("hey bot, pls ... thx!").
 FILLER = frozenset("""
 hey hi hello hiya yo heya howdy greetings bot openllm pls plz please thanks thank thx ty cheers
-ok okay k lol haha hmm um uh btw fyi quick dumb silly stupid question q folks guys team all anyone
+ok okay k lol haha hmm um uh btw fyi quick dumb silly stupid question q folks guys all anyone
 someone somebody everyone anyway anyways btw basically honestly
 """.split())
 
@@ -65,8 +65,9 @@ def normalize(text: str) -> str:
 
 
 # Idioms whose words would otherwise count as topic words ("place", "day", "honest").
-FILLER_PHRASES = re.compile(r"\b(?:in the first place|at the end of the day|to be honest|out of curiosity"
-                            r"|for what its worth|if you ask me|as far as i know)\b")
+# A greeting to the team is filler; "team" elsewhere is a word of the question ("how big a team").
+FILLER_PHRASES = re.compile(r"\b(?:(?:hi|hey|hello|morning) team|in the first place|at the end of the day"
+                            r"|to be honest|out of curiosity|for what its worth|if you ask me|as far as i know)\b")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 

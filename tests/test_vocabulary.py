@@ -23,6 +23,10 @@ def test_idioms_are_filler_wherever_they_stand() -> None:
         "why", "release", "it"]
 
 
+def test_a_greeting_to_the_team_is_filler_but_a_team_asked_about_is_not() -> None:
+    assert words(normalize("hi team, how big a team do we need")) == ["how", "big", "a", "team", "do", "we", "need"]
+
+
 def test_an_idiom_inside_a_longer_word_is_kept() -> None:
     assert "firstplace" in words(normalize("the firstplace team"))
 
