@@ -24,6 +24,7 @@ from knowledge import KnowledgeBase
 
 from .app import KnowledgeHolder, create_app, web_application
 from .config import Config, ConfigError, Mode, StoreSettings
+from .dedup import seen_store
 from .faq_source import Source
 from .recorder import Recorder, open_recorder
 from .reload import Reloader
@@ -178,10 +179,22 @@ async def _stop_watching(watcher: asyncio.Task | None) -> None:
         await asyncio.gather(watcher, return_exceptions=True)
 
 
+@asynccontextmanager
+async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorder | None = None
+                      ) -> AsyncIterator[AsyncApp]:
+    """The app `serve` runs; what it holds open (connections to Slack and to Redis) is closed when it stops."""
+    seen = seen_store(config.redis_url, config.dedup_ttl)
+    try:
+        app = create_app(config, holder, seen=seen, recorder=recorder)
+        async with kept_alive_to_slack(app):
+            yield app
+    finally:
+        await seen.close()
+
+
 async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
                    recorder: Recorder | None = None) -> None:
-    app = create_app(config, holder, recorder=recorder)
-    async with kept_alive_to_slack(app):
+    async with serving_app(config, holder, recorder) as app:
         await _serve_http(app, config, holder, reloader)
     log.info("stopped")
 
@@ -201,8 +214,7 @@ async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, re
 
 async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
                      recorder: Recorder | None = None) -> None:
-    app = create_app(config, holder, recorder=recorder)
-    async with kept_alive_to_slack(app):
+    async with serving_app(config, holder, recorder) as app:
         await _serve_socket(app, config, reloader)
     log.info("stopped")
 

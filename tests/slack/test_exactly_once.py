@@ -14,10 +14,10 @@ import pytest
 import redis
 import redis.asyncio
 
-from bot.app import KnowledgeHolder, create_app
+from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
 from bot.dedup import KEY_PREFIX, MemorySeen, RedisSeen
 from bot.fakeslack import FakeSlack
-from bot.serve import socket_handler
+from bot.serve import serving_app, socket_handler, start_http
 
 from .slackkit import LICENSING_Q, LLAMA_Q, SECRET, Slack, make_config, start_slack
 
@@ -169,3 +169,20 @@ async def test_without_redis_reachable_events_are_still_answered(fake: FakeSlack
         await fake.wait_for("chat.postMessage")
     finally:
         await slack.runner.cleanup()
+
+
+async def test_serve_closes_its_redis_connection_when_it_stops(fake: FakeSlack, kb, redis_url: str) -> None:
+    probe = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        before = len(await probe.client_list())  # this probe's connection, and any of the fixtures'
+        holder = KnowledgeHolder(kb)
+        async with serving_app(make_config(fake, redis_url=redis_url), holder) as app:
+            runner, url = await start_http(app, holder, "127.0.0.1", 0)
+            fake.send_over_http(url + EVENTS_PATH, SECRET)
+            await fake.mention(LICENSING_Q)
+            await fake.wait_for("chat.postMessage")
+            assert len(await probe.client_list()) == before + 1  # the app's connection
+            await runner.cleanup()
+        assert len(await probe.client_list()) == before
+    finally:
+        await probe.aclose()
