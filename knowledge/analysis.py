@@ -37,9 +37,13 @@ exactly literally precisely truly simply curious
 _stemmer = snowballstemmer.stemmer("english")
 
 
+# Words the stemmer would merge with an unrelated word ("customer" and "custom").
+STEM_EXCEPTIONS = {"customer": "customer", "customers": "customer"}
+
+
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    return STEM_EXCEPTIONS.get(word) or _stemmer.stemWord(word)
 
 
 @lru_cache(maxsize=1)

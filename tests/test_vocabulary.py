@@ -48,3 +48,8 @@ def test_a_why_question_prefers_the_entry_that_gives_reasons() -> None:
     matcher = Matcher(knowledge)
     assert matcher.match("why would a lab release its model in the first place").id == "motives"
     assert matcher.match("where can I download a model").id == "places"
+
+
+def test_a_customer_is_not_customisation() -> None:
+    analyzer = Analyzer(load_synonyms())
+    assert len({t.term for t in analyzer.terms("customer custom customers")}) == 2
