@@ -12,8 +12,12 @@ the question it explains (coverage) and how completely one of its phrasings is m
 from __future__ import annotations
 
 import math
+from array import array
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
+from typing import NamedTuple
 
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
 from .model import Knowledge
@@ -33,6 +37,7 @@ class Thresholds:
 
 ANSWER_TERM_WEIGHT = 0.5  # a word found only in an entry's answer is weaker evidence than one in its phrasings
 COVERAGE_EXPONENT = 0.7
+FOCUS_EXPONENT = 1 - COVERAGE_EXPONENT
 COMMON_ZIPF, RARE_ZIPF = 5.5, 4.0  # English frequency band over which an unknown word goes from light to full weight
 MIN_UNKNOWN_SHARE = 0.2
 # A word in only one entry has the highest IDF even when it is everyday English ("worth", "inside");
@@ -58,8 +63,7 @@ class _Indexed:
     tags: frozenset[tuple[str, ...]]
 
 
-@dataclass(frozen=True)
-class _Score:
+class _Score(NamedTuple):
     score: float
     coverage: float
     focus: float
@@ -114,23 +118,34 @@ class Matcher:
             for term in indexed.weak:
                 self._weak_postings[term].append(i)
         df = {t: len(p) for t, p in self._weak_postings.items()}
+        self._postings_size = df.copy()  # entries a term is in, by phrasings or answer: rare or common
+        for t, p in self._strong_postings.items():
+            self._postings_size[t] = self._postings_size.get(t, 0) + len(p)
         df.update((t, len(p)) for t, p in self._strong_postings.items())
         self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0)) for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
         self._common_df = max(MIN_COMMON_DF, int(COMMON_TERM_SHARE * n))
+        # Sets for the few common terms, so that their entries among those already reached are found by
+        # one intersection, whichever is smaller.
+        self._common_postings = {t: (frozenset(self._strong_postings.get(t, ())),
+                                     frozenset(self._weak_postings.get(t, ())))
+                                 for t, size in self._postings_size.items() if size > self._common_df}
         self._entry_phrases: list[list[int]] = [[] for _ in self._entries]
-        self._min_phrase_total: list[float] = [math.inf for _ in self._entries]
+        # Arrays rather than lists of floats: scoring reads them at scattered entries, and one compact block
+        # stays in the CPU's cache where float objects spread over the heap do not.
+        self._min_phrase_total = array("d", [math.inf]) * len(self._entries)
         self._phrase_terms: list[frozenset[str]] = []
         self._phrase_text: list[str] = []
-        self._phrase_total: list[float] = []
+        self._phrase_total = array("d")
         for i, indexed in enumerate(self._entries):
             for text, phrase in indexed.phrases:
                 total = sum(map(self.idf.__getitem__, phrase))
                 if not total:
                     continue
                 self._entry_phrases[i].append(len(self._phrase_total))
-                self._min_phrase_total[i] = min(self._min_phrase_total[i], total)
+                if total < self._min_phrase_total[i]:
+                    self._min_phrase_total[i] = total
                 self._phrase_terms.append(phrase)
                 self._phrase_text.append(text)
                 self._phrase_total.append(total)
@@ -142,11 +157,12 @@ class Matcher:
         return self.max_idf * min(1.0, max(MIN_UNKNOWN_SHARE, rarity))
 
     def _score_segment(self, terms: list[Term], n_words: int, boosted: frozenset[str],
-                       pool: list[int] | None = None) -> tuple[dict[int, _Score], list[int]]:
+                       pool: frozenset[int] | None = None) -> tuple[dict[int, _Score], list[int]]:
         """Scores of the best entries for one segment, and the best-bounded entries (a pool for its parts).
 
         With `pool`, only those entries are considered: a sentence of a long message is scored against
-        the candidates of the whole message instead of the whole FAQ."""
+        the candidates of the whole message instead of the whole FAQ (and the entries returned with
+        the scores are then only those visited)."""
         weights: dict[str, float] = {}
         for term in terms:
             weight = self.weight(term) * (EMPHASIS_BOOST if term.term in boosted else 1.0)
@@ -158,70 +174,89 @@ class Matcher:
         if key in self._tag_owner and n_words <= len(key) + TAG_EXTRA_WORDS:
             owner = self._tag_owner[key]
             return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}, [owner]
-        def df(term: str) -> int:
-            return len(self._strong_postings.get(term, ())) + len(self._weak_postings.get(term, ()))
-
-        rare = [t for t in weights if df(t) <= self._common_df]
-        common = [t for t in weights if df(t) > self._common_df]
+        size = self._postings_size
+        rare = [t for t in weights if size.get(t, 0) <= self._common_df]
+        common = [t for t in weights if size.get(t, 0) > self._common_df]
         if not rare and common:
-            rare = [min(common, key=df)]
+            rare = [min(common, key=size.__getitem__)]
             common.remove(rare[0])
-        covered: dict[int, float] = defaultdict(float)
-        in_phrasings: dict[int, float] = defaultdict(float)  # idf of question terms among the entry's phrasings
         if pool is not None:
             rare, common = [], [*rare, *common]
-            for i in pool:
-                covered[i] = 0.0
-        for term in rare:
-            weight, idf = weights[term], self.idf.get(term, 0.0)
-            for i in self._strong_postings.get(term, ()):
+        # Per entry, in the order of the question's terms (so the sums are the same to the last bit
+        # whichever way the entries are found): the weight of the question it covers, and the idf of
+        # the question's terms among its phrasings. Lists indexed by entry are the cheapest to add to.
+        strong_postings, weak_postings, idf = self._strong_postings, self._weak_postings, self.idf
+        walks = [(t, strong_postings.get(t, ()), weak_postings.get(t, ())) for t in rare]
+        reached = pool if pool is not None else frozenset().union(*(w[1] for w in walks), *(w[2] for w in walks))
+        # A common term only adds to the entries that rarer terms reached.
+        for t in common:
+            strong, weak = self._common_postings.get(t) or (strong_postings.get(t, ()), weak_postings.get(t, ()))
+            walks.append((t, reached.intersection(strong), reached.intersection(weak)))
+        covered = [0.0] * len(self._entries)
+        in_phrasings = [0.0] * len(self._entries)
+        phrased: set[int] = set()  # entries with some of the question's terms in their phrasings
+        for term, strong, weak in walks:
+            weight, term_idf = weights[term], idf.get(term, 0.0)
+            for i in strong:
                 covered[i] += weight
-                in_phrasings[i] += idf
-            for i in self._weak_postings.get(term, ()):
-                covered[i] += ANSWER_TERM_WEIGHT * weight
-        for term in common:
-            weight, idf = weights[term], self.idf.get(term, 0.0)
-            strong, weak = self._strong_postings.get(term, ()), self._weak_postings.get(term, ())
-            if len(strong) + len(weak) < len(covered):  # walk whichever side is shorter
-                for i in strong:
-                    if i in covered:
-                        covered[i] += weight
-                        in_phrasings[i] += idf
-                for i in weak:
-                    if i in covered:
-                        covered[i] += ANSWER_TERM_WEIGHT * weight
-                continue
-            for i in covered:
-                ix = self._entries[i]
-                if term in ix.strong:
-                    covered[i] += weight
-                    in_phrasings[i] += idf
-                elif term in ix.weak:
-                    covered[i] += ANSWER_TERM_WEIGHT * weight
-        # An entry's focus is at most min(1, in_phrasings / its shortest phrasing's weight), which bounds
-        # its score: visit entries by that bound, stop once it cannot beat the third best.
-        bounds = []
-        for i, weight in covered.items():
-            if not weight:
-                continue
-            focus_bound = min(1.0, in_phrasings.get(i, 0.0) / self._min_phrase_total[i])
-            bounds.append(((weight / total) ** COVERAGE_EXPONENT * focus_bound ** (1 - COVERAGE_EXPONENT), i))
-        bounds.sort(reverse=True)
+                in_phrasings[i] += term_idf
+            weak_weight = ANSWER_TERM_WEIGHT * weight
+            for i in weak:
+                covered[i] += weak_weight
+            phrased.update(strong)
+        ranked = self._best_bounded(covered, in_phrasings, phrased, reached, total)
         scores: dict[int, _Score] = {}
+        candidates: list[int] = []
         top3: list[float] = []
-        for bound, i in bounds[:MAX_FOCUS_CANDIDATES]:
+        query = frozenset(weights)
+        entry_phrases, phrase_terms, phrase_total = self._entry_phrases, self._phrase_terms, self._phrase_total
+        idf_of, asked = idf.__getitem__, weights.__contains__
+        for bound, i in ranked:  # best bound first, until none left can beat the third best score
+            candidates.append(i)
             if len(top3) == 3 and bound <= top3[-1]:
                 break
             share, best = 0.0, -1
-            for p in self._entry_phrases[i]:
-                hit = sum(self.idf[t] for t in self._phrase_terms[p] if t in weights) / self._phrase_total[p]
+            for p in entry_phrases[i]:
+                phrase = phrase_terms[p]
+                if phrase.isdisjoint(query):  # would score 0, which never beats `share`
+                    continue
+                hit = sum(map(idf_of, filter(asked, phrase))) / phrase_total[p]
                 if hit > share:
                     share, best = hit, p
             coverage = covered[i] / total
-            score = coverage ** COVERAGE_EXPONENT * share ** (1 - COVERAGE_EXPONENT)
+            score = coverage ** COVERAGE_EXPONENT * share ** FOCUS_EXPONENT
             scores[i] = _Score(score, coverage, share, self._phrase_text[best] if best >= 0 else "")
             top3 = sorted((*top3, score), reverse=True)[:3]
-        return scores, [i for _, i in bounds[:MAX_FOCUS_CANDIDATES]]
+        if pool is None:  # the parts of a message only need the pool of the whole
+            candidates += (i for _, i in ranked)
+        return scores, candidates
+
+    def _best_bounded(self, covered: list[float], in_phrasings: list[float], phrased: set[int],
+                      reached: frozenset[int], total: float) -> Iterator[tuple[float, int]]:
+        """The MAX_FOCUS_CANDIDATES entries of highest (bound, index), best first, with their bounds.
+
+        An entry's focus is at most min(1, in_phrasings / its shortest phrasing's weight), which bounds
+        its score. Only entries with question terms in their phrasings can have a bound above 0; the
+        others reached (with some covered weight) come after them, as sorting every (bound, index) would
+        place them: by index, largest first. They are rarely needed, so they are sorted only if asked for."""
+        min_total = self._min_phrase_total
+        ids = list(phrased)
+        values = [(covered[i] / total) ** COVERAGE_EXPONENT  # (q if q < 1.0 else 1.0) is min(1.0, q) without a call
+                  * (q if (q := in_phrasings[i] / min_total[i]) < 1.0 else 1.0) ** FOCUS_EXPONENT for i in ids]
+        if len(values) > MAX_FOCUS_CANDIDATES:
+            cut = sorted(values, reverse=True)[MAX_FOCUS_CANDIDATES - 1]
+            if cut > 0.0:
+                best = [(b, i) for b, i in zip(values, ids, strict=True) if b >= cut]
+                return iter(sorted(best, reverse=True)[:MAX_FOCUS_CANDIDATES])
+        positive = sorted([(b, i) for b, i in zip(values, ids, strict=True) if b > 0.0], reverse=True)
+
+        def zero_bounded() -> Iterator[tuple[float, int]]:  # a generator: runs only once `positive` is used up
+            seen = {i for _, i in positive}
+            zero = sorted((i for i in reached if covered[i] and i not in seen), reverse=True)
+            for i in zero[:MAX_FOCUS_CANDIDATES - len(positive)]:
+                yield 0.0, i
+
+        return chain(positive, zero_bounded())
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         query = normalize(text)
@@ -232,14 +267,14 @@ class Matcher:
         boosted = frozenset(t.term for span in emphasised(text) for t in self.analyzer.terms(span, correct=True))
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
-        pool: list[int] | None = None
+        pool: frozenset[int] | None = None
         for n, (segment, factor) in enumerate(pieces):
             terms, ws = self.analyzer.analyse(segment, correct=True)
             if n and len(terms) < MIN_PART_TERMS:
                 continue
             scores, candidates = self._score_segment(terms, len(ws), boosted, pool)
             if n == 0:
-                analysed, pool = terms, candidates
+                analysed, pool = terms, frozenset(candidates)
             for i, s in scores.items():
                 if factor != 1.0:
                     s = _Score(s.score * factor, s.coverage, s.focus, s.phrase)
