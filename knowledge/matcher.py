@@ -49,7 +49,7 @@ TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most thi
 COMMON_TERM_SHARE, MIN_COMMON_DF = 0.05, 200
 MAX_FOCUS_CANDIDATES = 256  # at most this many best-bounded entries get their phrasings compared
 MAX_SEGMENTS = 16
-MIN_PART_TERMS = 2  # a one-word fragment of a longer message ("Anyway,") is not a question on its own
+MIN_PART_TERMS = 2  # a one-word fragment ("Anyway,") is not a question on its own, unless it asks ("LLM?")
 ASIDE_FACTOR = 0.9  # in a message with a question sentence, the rest (and the whole) counts a little less
 EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
 
@@ -262,15 +262,15 @@ class Matcher:
         query = normalize(text)
         parts = segments(text)[:MAX_SEGMENTS]
         has_question = any(question for _, question in parts)
-        pieces = [(text, ASIDE_FACTOR if has_question and len(parts) > 1 else 1.0)]
-        pieces += [(part, 1.0 if question or not has_question else ASIDE_FACTOR) for part, question in parts]
+        pieces = [(text, ASIDE_FACTOR if has_question and len(parts) > 1 else 1.0, False)]
+        pieces += [(part, 1.0 if question or not has_question else ASIDE_FACTOR, question) for part, question in parts]
         boosted = frozenset(t.term for span in emphasised(text) for t in self.analyzer.terms(span, correct=True))
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
         pool: frozenset[int] | None = None
-        for n, (segment, factor) in enumerate(pieces):
+        for n, (segment, factor, question) in enumerate(pieces):
             terms, ws = self.analyzer.analyse(segment, correct=True)
-            if n and len(terms) < MIN_PART_TERMS:
+            if n and len(terms) < MIN_PART_TERMS and not question:
                 continue
             scores, candidates = self._score_segment(terms, len(ws), boosted, pool)
             if n == 0:

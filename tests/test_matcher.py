@@ -87,3 +87,13 @@ def test_a_one_word_aside_in_a_long_message_does_not_decide_the_answer() -> None
     result = Matcher(knowledge).match("I read about model projects run by one firm. "
                                       "Does decentralising splinter them? Anyhow, thanks.")
     assert result.candidates[0].id == "topic"
+
+
+def test_a_one_word_question_clause_of_a_long_message_still_counts() -> None:
+    knowledge = Knowledge(entries=(
+        _entry("what-is-an-llm", "what is an llm", "llm basics"),
+        _entry("cost", "total cost of running an llm", "llm pricing"),
+        _entry("training", "how is an llm trained", "llm training data"),
+    ), documents={})
+    result = Matcher(knowledge).match("hey bot, total newbie here, what's an LLM?")
+    assert result.candidates[0].id == "what-is-an-llm"
