@@ -14,7 +14,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from wordfreq import get_frequency_dict
 
-from .normalize import normalize, words
+from .normalize import FILLER, normalize, words
 
 SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yaml"
 
@@ -33,6 +33,9 @@ youre yours yourself yourselves
 wat wht waht abt hw u ur r ya gud ppl pple plz tho
 exactly literally precisely truly simply curious
 """.split())
+
+# Filler is dropped before analysis; here it is for a typo of it ("sombody") read as what it is.
+_NOT_TERMS = STOPWORDS | FILLER
 
 _stemmer = snowballstemmer.stemmer("english")
 
@@ -103,7 +106,7 @@ class Analyzer:
         known = set(known_words)
         for phrase in self.synonyms:
             known.update(phrase)
-        known |= STOPWORDS  # so "actualy" is read as a stop word rather than left as an unknown word
+        known |= _NOT_TERMS  # so "actualy" is read as a stop word and "sombody" as filler, not as unknown words
         self._known = frozenset(known)
         self.vocabulary = tuple(sorted(w for w in known if len(w) >= 3 and not w.isdigit()))
         by_initial: dict[str, list[str]] = {}
@@ -135,7 +138,7 @@ class Analyzer:
         if canonical is not None:
             term: Term | None = Term(word, word, stem(canonical), True)
         else:
-            term = None if word in STOPWORDS else Term(word, word, stem(word))
+            term = None if word in _NOT_TERMS else Term(word, word, stem(word))
         if len(self._singles) < 200_000:
             self._singles[word] = term
         return term

@@ -50,7 +50,7 @@ COMMON_TERM_SHARE, MIN_COMMON_DF = 0.05, 200
 MAX_FOCUS_CANDIDATES = 256  # at most this many best-bounded entries get their phrasings compared
 MAX_SEGMENTS = 16
 MIN_PART_TERMS = 2  # a one-word fragment ("Anyway,") is not a question on its own, unless it asks ("LLM?")
-ASIDE_FACTOR = 0.9  # in a message with a question sentence, the rest (and the whole) counts a little less
+ASIDE_FACTOR = 0.85  # in a message with a question sentence, the rest (and the whole) counts a little less
 EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
 
 

@@ -64,10 +64,13 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-# Idioms whose words would otherwise count as topic words ("place", "day", "honest").
+# Idioms whose words would otherwise count as topic words ("place", "day", "honest"), and requests
+# for a style of answer ("in plain english"), which say how to answer, not what about.
 # A greeting to the team is filler; "team" elsewhere is a word of the question ("how big a team").
 FILLER_PHRASES = re.compile(r"\b(?:(?:hi|hey|hello|morning) team|in the first place|at the end of the day"
-                            r"|to be honest|out of curiosity|for what its worth|if you ask me|as far as i know)\b")
+                            r"|to be honest|out of curiosity|for what its worth|if you ask me|as far as i know"
+                            r"|(?:in )?plain english|in (?:simple|plain|layman|laymans) (?:terms|words)"
+                            r"|like im (?:five|5)|eli5|in a nutshell|tl\W?dr)\b")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 

@@ -53,3 +53,18 @@ def test_a_why_question_prefers_the_entry_that_gives_reasons() -> None:
 def test_a_customer_is_not_customisation() -> None:
     analyzer = Analyzer(load_synonyms())
     assert len({t.term for t in analyzer.terms("customer custom customers")}) == 2
+
+
+def test_a_request_for_plain_words_is_filler() -> None:
+    assert words(normalize("explain attention in plain english, like I'm five")) == ["explain", "attention"]
+    assert words(normalize("tl;dr on licences in simple terms")) == ["on", "licences"]
+
+
+def test_a_misspelt_filler_word_is_read_as_filler_not_as_a_rare_word() -> None:
+    assert _terms("can sombody explain the model") == ["explain", "model"]
+
+
+def test_inflections_of_a_synonym_read_as_its_group() -> None:
+    analyzer = Analyzer(load_synonyms())
+    assert [t.term for t in analyzer.terms("patching paying catches")] == [
+        t.term for t in analyzer.terms("maintenance cost challenge")]
