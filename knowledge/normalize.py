@@ -80,6 +80,10 @@ def words(text: str) -> list[str]:
     return [word for word in _WORD.findall(text) if word not in FILLER]
 
 
+# A clause that starts by continuing the sentence and refers back with a pronoun is about what the
+# clause before it names.
+CONTINUING = frozenset("and or plus also".split())
+REFERRING = frozenset("it its they them their theirs this these those".split())
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
 _EMPHASIS = re.compile(
@@ -104,9 +108,21 @@ def segments(text: str) -> list[tuple[str, bool]]:
     for sentence in parts:
         question = sentence.rstrip().endswith("?")
         out.append((sentence, question))
-        clauses = [p.strip() for p in _CLAUSE.split(sentence) if p.strip()]
+        clauses = _self_contained([p.strip() for p in _CLAUSE.split(sentence) if p.strip()])
         if len(clauses) > 1:
             out.extend((clause, clause.endswith("?")) for clause in clauses)
+    return out
+
+
+def _self_contained(clauses: list[str]) -> list[str]:
+    """The clauses, except that one going on about the clause before it ("is gemma good, and is it
+    open?") comes joined to that one: on its own it would be a question about nothing in particular."""
+    out: list[str] = []
+    for clause in clauses:
+        ws = words(normalize(clause))
+        if out and ws and ws[0] in CONTINUING and not REFERRING.isdisjoint(ws):
+            clause = f"{out[-1]}, {clause}"
+        out.append(clause)
     return out
 
 

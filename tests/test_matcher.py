@@ -97,3 +97,13 @@ def test_a_one_word_question_clause_of_a_long_message_still_counts() -> None:
     ), documents={})
     result = Matcher(knowledge).match("hey bot, total newbie here, what's an LLM?")
     assert result.candidates[0].id == "what-is-an-llm"
+
+
+def test_an_unknown_name_in_the_clause_before_keeps_a_follow_up_clause_from_being_answered() -> None:
+    knowledge = Knowledge(entries=(
+        _entry("safety", "are open models safe to use", "is an open model safe"),
+        _entry("definition", "what makes a model open source", "open source model definition"),
+    ), documents={})
+    matcher = Matcher(knowledge)
+    assert matcher.match("is an open model safe to use").status == "answer"
+    assert matcher.match("is zorblax actually open source, and is it safe to use?").status != "answer"

@@ -91,3 +91,12 @@ def test_segments_flag_the_question_clauses_of_a_long_message() -> None:
     assert parts["Before I ask for budget"] is False
     assert parts["We have a pilot."] is False
     assert segments("one plain question") == []
+
+
+def test_a_clause_going_on_about_the_one_before_is_not_a_question_on_its_own() -> None:
+    from knowledge.normalize import segments
+
+    parts = [part for part, _ in segments("is gemma any good, and is it open weights?")]
+    assert parts == ["is gemma any good, and is it open weights?", "is gemma any good",
+                     "is gemma any good, and is it open weights?"]
+    assert "but what can it do?" in dict(segments("I gather it's AI, but what can it do?"))
