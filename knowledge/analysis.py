@@ -32,6 +32,8 @@ who whos whom whose will with within without wonder wondering would wouldnt yes 
 youre yours yourself yourselves
 wat wht waht abt hw u ur r ya gud ppl pple plz tho
 exactly literally precisely truly simply curious
+slide slides deck decks presentation presentations bullet bullets tomorrow today yesterday tonight week weeks
+month months meeting meetings boss manager managers colleague colleagues coworker coworkers thoughts ask asked asking
 """.split())
 
 # Filler is dropped before analysis; here it is for a typo of it ("sombody") read as what it is.

@@ -1,4 +1,4 @@
-"""Which words of a question count: idioms and intensifiers say nothing about the topic, while
+"""Which words of a question count: idioms, intensifiers and the asker's situation say nothing about the topic, while
 "why" and "where" tell a reason or a place apart from a definition."""
 
 from __future__ import annotations
@@ -68,3 +68,7 @@ def test_inflections_of_a_synonym_read_as_its_group() -> None:
     analyzer = Analyzer(load_synonyms())
     assert [t.term for t in analyzer.terms("patching paying catches")] == [
         t.term for t in analyzer.terms("maintenance cost challenge")]
+
+
+def test_the_askers_situation_is_not_the_topic() -> None:
+    assert _terms("my manager asked for 3 bullets on the model for a slide tomorrow, thoughts?") == ["3", "model"]
