@@ -23,7 +23,8 @@ a about above actually after again against all also am an and any anybody anythi
 before being below between both but by can cant could couldnt did didnt do does doesnt doing dont down during each
 either else even ever every few for from further get gets getting go goes going gonna got had hadnt has hasnt have
 havent having he her here hers herself him himself his how hows i id ill im ive if in into is isnt it its itself just
-kind kinds sort sorts know let lets like likely me mean might more most much must my myself no nor not now of off on once one ones only
+kind kinds sort sorts know let lets like likely me mean might more most much must my myself no nor not now of off
+on once one ones only
 or other others our ours ourselves out over own per pretty quite rather re really right same say says see seem shall
 she should shouldnt so some something such sure tell than that thats the their theirs them themselves then there
 theres these they theyre thing things think this those though through to too under until up us
