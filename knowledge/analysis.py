@@ -119,7 +119,7 @@ class Analyzer:
         self._correct.cache_clear()
 
     def _correct_uncached(self, word: str) -> str:
-        if word in self._known or word in STOPWORDS or len(word) < 4 or any(c.isdigit() for c in word):
+        if word in self._known or len(word) < 4 or any(c.isdigit() for c in word):
             return word
         # A real English word that the FAQ lacks is not a typo ("rain" is not "train").
         if english_zipf(word) >= 3.0:
