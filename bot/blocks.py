@@ -175,6 +175,11 @@ def suggest_blocks(kb: KnowledgeBase, entry_ids: Iterable[str], lead: str) -> Re
     return Reply(clip(text, MAX_FALLBACK_TEXT), blocks)
 
 
+def unsaid_lead(unsaid: str) -> str:
+    """The honest reply when the documents cover the topic but not what is asked."""
+    return f"My documents don't {unsaid}. They do cover:"
+
+
 def none_reply(command: str) -> Reply:
     text = (f"That's outside what my documents cover, so I won't guess. "
             f"Try `{command} topics` to see what I can answer.")
@@ -185,6 +190,8 @@ def result_blocks(kb: KnowledgeBase, result: MatchResult, command: str, *, share
     """The reply to a matched question, whatever the outcome."""
     if result.status == "answer" and result.id and (entry := kb.entry(result.id)):
         return entry_blocks(kb, entry, shareable=shareable)
+    if result.status == "suggest" and result.candidates and result.unsaid:
+        return suggest_blocks(kb, [c.id for c in result.candidates[:1]], unsaid_lead(result.unsaid))
     if result.status == "suggest" and result.candidates:
         return suggest_blocks(kb, [c.id for c in result.candidates[:3]],
                               "I'm not sure I understood; did you mean...")

@@ -20,6 +20,8 @@ from .faq_source import Source
 from .plaintext import result_text
 
 if TYPE_CHECKING:
+    from knowledge.calibration import Calibration
+
     from .recorder import Recorder
 
 FORMATS = ("text", "csv", "html")
@@ -81,6 +83,50 @@ def cmd_eval(args: argparse.Namespace) -> int:
     kb = load_kb(args.faq)
     tallies = evaluate(load_cases(args.file), kb.ask)
     print(format_report(tallies, show_failures=not args.quiet))
+    return 0
+
+
+def _set_paths(files: Sequence[str]) -> list[Path]:
+    from knowledge.calibration import labelled_sets
+
+    paths = [Path(f) for f in files] if files else labelled_sets()
+    for path in paths:
+        if not path.is_file():
+            raise SystemExit(f"openllm-bot: {path}: no such evaluation file")
+    return paths
+
+
+def _calibration_report(calibration: Calibration) -> str:
+    lines = ["out of fold (each question decided by a policy fitted without it):", ""]
+    by_set = calibration.tallies()
+    header = f"{'set':<16}{'cases':>6}{'answer acc':>12}{'rescues':>9}{'wrong':>8}{'oos false':>11}{'combined':>10}"
+    lines += [header, "-" * len(header)]
+    for name, t in by_set.items():
+        acc = f"{100 * t.correct / t.in_scope:5.1f}%" if t.in_scope else "    -"
+        wrong = f"{100 * t.wrong / t.in_scope:5.1f}%" if t.in_scope else "    -"
+        oos = f"{t.oos_answered}/{t.out_of_scope}" if t.out_of_scope else "-"
+        lines.append(f"{name:<16}{t.cases:>6}{acc:>12}{t.rescued:>9}{wrong:>8}{oos:>11}{t.combined:>10.3f}")
+    lines += ["", "by kind:", format_report(calibration.tallies_by_kind(), show_failures=False)]
+    return "\n".join(lines)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the decision policy on the labelled sets; print the out-of-fold figures; --write saves it."""
+    from knowledge.calibration import calibrate
+    from knowledge.decide import POLICY_FILE, dump_policy
+
+    kb = load_kb(args.faq)
+    calibration = calibrate(kb.matcher, _set_paths(args.files), folds=args.folds)
+    print(_calibration_report(calibration))
+    if not args.quiet:
+        failures = calibration.tallies()["all"].failures
+        print("\nnot answered correctly (out of fold):" if failures else "")
+        print("\n".join("  " + f for f in failures))
+    policy = calibration.policy
+    print(f"\npolicy fitted on all of them: answer at p >= {policy.answer:.2f}, suggest at p >= {policy.suggest:.2f}")
+    if args.write:
+        POLICY_FILE.write_text(dump_policy(policy), encoding="utf-8")
+        print(f"wrote {POLICY_FILE}")
     return 0
 
 
@@ -177,6 +223,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("file", help="evaluation YAML (format of shared/eval/dev.yaml)")
     ev.add_argument("--quiet", action="store_true", help="figures only, without the failing cases")
     ev.set_defaults(func=cmd_eval)
+
+    cal = sub.add_parser("calibrate", help="fit the decision policy on labelled sets; print out-of-fold figures")
+    cal.add_argument("files", nargs="*", help="labelled sets (default: eval/*.yaml and ../shared/eval/dev.yaml)")
+    cal.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
+    cal.add_argument("--write", action="store_true", help="save the policy to knowledge/policy.yaml")
+    cal.add_argument("--quiet", action="store_true", help="figures only, without the failing cases")
+    cal.set_defaults(func=cmd_calibrate)
 
     cov = sub.add_parser("coverage", help="which paragraphs of each document the FAQ cites")
     cov.add_argument("--summary", action="store_true", help="percentages only, without the uncited paragraphs")

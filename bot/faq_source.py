@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,24 +10,34 @@ from pathlib import Path
 
 from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Thresholds
 from knowledge.analysis import SYNONYMS_FILE
+from knowledge.decide import POLICY_FILE, load_policy
+from knowledge.phrasings import OUT_OF_SCOPE_FILE
 
-_THRESHOLD_VARIABLES = (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"),
-                        ("margin", "MATCH_MARGIN"))
+_THRESHOLD_VARIABLES = (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"))
 
 
-def thresholds_from_env() -> Thresholds:
-    """The calibrated thresholds, overridden by MATCH_* variables; exits naming a malformed one."""
-    defaults = Thresholds()
-    values = {}
+def thresholds_from_env() -> Thresholds | None:
+    """The calibrated thresholds (policy.yaml) overridden by MATCH_* variables, or None when none is set;
+    exits naming a malformed one."""
+    raws = {name: os.environ.get(var) for name, var in _THRESHOLD_VARIABLES}
+    if not any(raws.values()):
+        return None
+    policy = load_policy()
+    values = {"answer": policy.answer, "suggest": policy.suggest}
     for name, var in _THRESHOLD_VARIABLES:
-        raw = os.environ.get(var)
+        raw = raws[name]
         if raw:
             try:
-                values[name] = float(raw)
+                value = float(raw)
             except ValueError:
-                raise SystemExit(f"openllm-bot: {var}={raw!r} is not a number; set it to e.g. "
-                                 f"{getattr(defaults, name)} or unset it") from None
-    return Thresholds(**{**defaults.__dict__, **values})
+                value = math.nan
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise SystemExit(f"openllm-bot: {var}={raw!r} is not a number from 0 to 1; set it to e.g. "
+                                 f"{values[name]:.2f} or unset it")
+            values[name] = value
+    if values["suggest"] > values["answer"]:
+        raise SystemExit("openllm-bot: MATCH_SUGGEST_THRESHOLD must not be above MATCH_ANSWER_THRESHOLD")
+    return Thresholds(answer=values["answer"], suggest=values["suggest"])
 
 
 @dataclass(frozen=True)
@@ -46,8 +57,9 @@ class Source:
                    os.environ.get("SOURCE_BASE_URL") or None)
 
     def watched(self) -> Iterable[Path]:
-        """Where a change means a reload: the FAQ, the documents and the synonym list."""
-        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE)
+        """Where a change means a reload: the FAQ, the documents, the synonym list, the out-of-scope
+        examples and the decision policy."""
+        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, POLICY_FILE)
 
     def load(self) -> KnowledgeBase:
         """Load and validate in full; raises `KnowledgeError` listing every problem."""

@@ -23,7 +23,8 @@ def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
             lines += ["", "Related: " + ", ".join(entry.related)]
         return "\n".join(lines)
     if result.status == "suggest":
-        lines = ["I'm not sure I understood. Did you mean:"]
+        lines = [f"My documents don't {result.unsaid}. They do cover:" if result.unsaid
+                 else "I'm not sure I understood. Did you mean:"]
         lines += [f"  - {kb.knowledge[c.id].question} [{c.id}]" for c in result.candidates]
         return "\n".join(lines)
     return ("That's outside what my documents cover, so I won't guess. "

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .decide import load_policy
+from .hybrid import HybridMatcher
 from .links import SourceLink, source_link
 from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
-from .matcher import Matcher, Thresholds
+from .matcher import Thresholds
 from .model import Entry, Knowledge
 from .result import MatchResult
 
@@ -15,15 +17,20 @@ from .result import MatchResult
 @dataclass(frozen=True)
 class KnowledgeBase:
     knowledge: Knowledge
-    matcher: Matcher
+    matcher: HybridMatcher
     source_base_url: str | None = None
 
     @classmethod
     def load(cls, faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR,
              thresholds: Thresholds | None = None, source_base_url: str | None = None) -> KnowledgeBase:
-        """Load, validate and index; raises `KnowledgeError` on an invalid FAQ."""
+        """Load, validate and train the matcher; raises `KnowledgeError` on an invalid FAQ.
+
+        `thresholds` overrides the calibrated policy's answer and suggest thresholds."""
         knowledge = load_knowledge(faq_dir, seeds_dir)
-        return cls(knowledge, Matcher(knowledge, thresholds or Thresholds()), source_base_url)
+        policy = load_policy()
+        if thresholds is not None:
+            policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
+        return cls(knowledge, HybridMatcher(knowledge, policy=policy), source_base_url)
 
     def ask(self, text: str, explain: bool = False) -> MatchResult:
         return self.matcher.match(text, explain=explain)

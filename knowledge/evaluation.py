@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +84,12 @@ def evaluate(cases: Iterable[Case], ask: Callable[[str], MatchResult]) -> dict[s
         tallies["all"].add(case, result)
         tallies.setdefault(case.kind, Tally()).add(case, result)
     return tallies
+
+
+def evaluate_results(cases: Sequence[Case], results: Sequence[MatchResult]) -> dict[str, Tally]:
+    """As `evaluate`, for results already decided (out of fold)."""
+    by_question = iter(results)
+    return evaluate(cases, lambda _: next(by_question))
 
 
 def _pct(part: int, whole: int) -> str:

@@ -19,7 +19,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_FAQ_DIR = PACKAGE_DIR / "faq"
 DEFAULT_SEEDS_DIR = PACKAGE_DIR.parent / "seeds"
 
-FIELDS = ("id", "question", "alternates", "tags", "answer", "sources", "related")
+REQUIRED_FIELDS = ("id", "question", "alternates", "tags", "answer", "sources", "related")
+OPTIONAL_FIELDS = ("near_misses",)
+FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
@@ -138,7 +140,7 @@ class _FileReader:
             return None
         self.fields.append((self.display, fields))
         ok = True
-        for name in FIELDS:
+        for name in REQUIRED_FIELDS:
             if name not in fields:
                 self.problem(node, f"entry is missing field '{name}'")
                 ok = False
@@ -157,14 +159,15 @@ class _FileReader:
         alternates = self.strings(fields["alternates"], "alternates")
         tags = self.strings(fields["tags"], "tags")
         related = self.strings(fields["related"], "related")
+        near_misses = self.strings(fields["near_misses"], "near_misses") if "near_misses" in fields else ()
         sources = self.sources(fields["sources"])
-        values = (entry_id, question, answer, alternates, tags, related, sources)
+        values = (entry_id, question, answer, alternates, tags, related, sources, near_misses)
         if any(v is None for v in values):
             return None
         entry = Entry(
             id=entry_id, question=question, alternates=alternates,  # type: ignore[arg-type]
             tags=tuple(t.strip().lower() for t in tags), answer=answer.strip(),  # type: ignore[union-attr]
-            sources=sources, related=related,  # type: ignore[arg-type]
+            sources=sources, related=related, near_misses=near_misses,  # type: ignore[arg-type]
             file=self.display, line=_line(node),
         )
         return entry
@@ -235,6 +238,20 @@ def _cross_check(entries: list[tuple[str, dict[str, Node]]]) -> list[Problem]:
                     problems.append(Problem(file, _line(item),
                                             f"{kind[:-1]} '{item.value}' is shared with entry '{owner[key]}'"))
                 owner.setdefault(key, entry_id)
+    # A phrasing is either answered by one entry or not answered: never both, never by two entries.
+    phrasing_owner: dict[str, tuple[str | None, str]] = {}
+    for kind in ("question", "alternates", "near_misses"):
+        for (file, fields), entry_id in zip(entries, ids, strict=True):
+            for item in _scalars(fields, kind) if "id" in fields and kind in fields else ():
+                key = _key(item.value)
+                if key not in phrasing_owner:
+                    phrasing_owner[key] = (entry_id, kind)
+                    continue
+                other, other_kind = phrasing_owner[key]
+                if kind == "near_misses" and (other != entry_id or other_kind != kind):
+                    where = "entry" if other == entry_id else f"entry '{other}'"
+                    problems.append(Problem(file, _line(item), f"near miss '{item.value}' is also a "
+                                            f"{other_kind.rstrip('s').replace('_', ' ')} of {where}"))
     for file, fields in entries:
         for item in _scalars(fields, "related") if "related" in fields else ():
             if item.value not in first_id:

@@ -258,8 +258,28 @@ class Matcher:
 
         return chain(positive, zero_bounded())
 
+    def ranked(self, text: str) -> list[tuple[str, float]]:
+        """Every entry the question reaches, best first, with its lexical score."""
+        ranked, _ = self._rank(text)
+        return [(self._entries[i].id, s.score) for i, s in ranked]
+
     def match(self, text: str, explain: bool = False) -> MatchResult:
         query = normalize(text)
+        ranked, analysed = self._rank(text)
+        candidates = tuple(Candidate(self._entries[i].id, s.score) for i, s in ranked[:3])
+        top = ranked[0][1].score if ranked else 0.0
+        second = ranked[1][1].score if len(ranked) > 1 else 0.0
+        t = self.thresholds
+        if ranked and top >= t.answer and top - second >= t.margin:
+            status, entry_id = "answer", self._entries[ranked[0][0]].id
+        elif ranked and top >= t.suggest:
+            status, entry_id = "suggest", None
+        else:
+            status, entry_id, candidates = "none", None, candidates if top > 0 else ()
+        lines = self._explain(analysed, ranked) if explain else ()
+        return MatchResult(status, entry_id, top, candidates if status != "none" else (), query, lines)
+
+    def _rank(self, text: str) -> tuple[list[tuple[int, _Score]], list[Term]]:
         parts = segments(text)[:MAX_SEGMENTS]
         has_question = any(question for _, question in parts)
         pieces = [(text, ASIDE_FACTOR if has_question and len(parts) > 1 else 1.0, False)]
@@ -281,18 +301,7 @@ class Matcher:
                 if i not in best or s.score > best[i].score:
                     best[i] = s
         ranked = sorted(best.items(), key=lambda kv: kv[1].score, reverse=True)
-        candidates = tuple(Candidate(self._entries[i].id, s.score) for i, s in ranked[:3])
-        top = ranked[0][1].score if ranked else 0.0
-        second = ranked[1][1].score if len(ranked) > 1 else 0.0
-        t = self.thresholds
-        if ranked and top >= t.answer and top - second >= t.margin:
-            status, entry_id = "answer", self._entries[ranked[0][0]].id
-        elif ranked and top >= t.suggest:
-            status, entry_id = "suggest", None
-        else:
-            status, entry_id, candidates = "none", None, candidates if top > 0 else ()
-        lines = self._explain(analysed, ranked) if explain else ()
-        return MatchResult(status, entry_id, top, candidates if status != "none" else (), query, lines)
+        return ranked, analysed
 
     def _explain(self, terms: list[Term], ranked: list[tuple[int, _Score]]) -> tuple[str, ...]:
         lines = ["terms: " + ", ".join(

@@ -40,6 +40,7 @@ class Entry:
     answer: str
     sources: tuple[Source, ...]
     related: tuple[str, ...]
+    near_misses: tuple[str, ...] = ()  # asked about this topic, but the documents do not answer it
     file: str = ""
     line: int = 0
 

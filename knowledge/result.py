@@ -17,7 +17,9 @@ class Candidate:
 @dataclass(frozen=True)
 class MatchResult:
     """`answer`: `id` is the entry to answer; `suggest`: `candidates` (at most three)
-    are the best guesses; `none`: out of scope. `query` is the normalised text."""
+    are the best guesses; `none`: out of scope. `query` is the normalised text. `unsaid`, with
+    `suggest`, completes "My documents don't ..." (the question asks for something the documents do
+    not hold, and `candidates` holds the entry about its topic)."""
 
     status: Status
     id: str | None
@@ -25,11 +27,15 @@ class MatchResult:
     candidates: tuple[Candidate, ...]
     query: str
     explanation: tuple[str, ...] = field(default=(), compare=False)
+    unsaid: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "status": self.status,
             "id": self.id,
             "score": round(self.score, 4),
             "candidates": [{"id": c.id, "score": round(c.score, 4)} for c in self.candidates],
         }
+        if self.unsaid:
+            out["unsaid"] = self.unsaid
+        return out

@@ -54,7 +54,7 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     ("    tags: [attention]\n", "", "- id: attention", "entry is missing field 'tags'"),
     ("tags: [attention]", "tags: attention", "tags: attention", "'tags' must be a list of strings"),
     ("    tags: [attention]\n", "    tags: [attention]\n    owner: me\n", "owner: me",
-     "unknown field 'owner' (allowed: id, question, alternates, tags, answer, sources, related)"),
+     "unknown field 'owner' (allowed: id, question, alternates, tags, answer, sources, related, near_misses)"),
     ("related: [llama]\n", "related: [llamas]\n", "related: [llamas]", "related id 'llamas' does not exist"),
     ("doc: 003_672eb0fce39da1cc.txt", "doc: 009_missing.txt", "009_missing",
      "source doc '009_missing.txt' is not in seeds/sources.yaml"),

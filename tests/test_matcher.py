@@ -25,7 +25,8 @@ def test_a_known_phrasing_is_answered(kb: KnowledgeBase) -> None:
 
 def test_a_bare_tag_is_answered_exactly(kb: KnowledgeBase) -> None:
     result = kb.ask("/openllm licence")
-    assert (result.status, result.id, result.score) == ("answer", "licensing", 1.0)
+    assert (result.status, result.id) == ("answer", "licensing")
+    assert result.score > 0.95
 
 
 def test_slack_markup_and_typos_do_not_stop_an_answer(kb: KnowledgeBase) -> None:
@@ -68,8 +69,11 @@ def test_thresholds_are_configurable(kb: KnowledgeBase) -> None:
 
 def test_explain_names_the_terms_and_the_winning_phrasing(kb: KnowledgeBase) -> None:
     result = kb.ask("who made llama", explain=True)
-    assert result.explanation[0].startswith("terms: made")
-    assert any(line.startswith("llama: score") and "'who made llama'" in line for line in result.explanation)
+    assert result.explanation[0] == "asks for: nothing in particular"
+    assert any(line.startswith("llama: rank") and "classifier" in line for line in result.explanation)
+    assert any(line.startswith("decision for llama: p(right)") for line in result.explanation)
+    assert any(line.startswith("lexical terms: made") for line in result.explanation)
+    assert any(line.startswith("lexical llama: score") and "'who made llama'" in line for line in result.explanation)
     assert kb.ask("who made llama").explanation == ()
 
 

@@ -1,0 +1,219 @@
+"""Fitting the decision policy on labelled questions, and measuring it honestly (out of fold).
+
+The classifier learns from the FAQ alone; the labelled questions (eval/*.yaml and the shared dev
+set) only fit the policy: two logistic models of a handful of weights, and two thresholds. The
+thresholds are chosen on out-of-fold predictions, to keep wrong answers and out-of-scope answers
+rare. `cross_validate` refits everything per fold (thresholds by an inner cross-validation), so
+each question is decided by a policy that never saw it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+
+from .decide import LinearModel, Policy, decide, rank
+from .evaluation import Case, Tally, evaluate_results, load_cases
+from .hybrid import HybridMatcher
+from .loader import PACKAGE_DIR
+from .model import Knowledge
+from .phrasings import GROUPS, Phrasing
+from .result import MatchResult
+from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, Signals
+
+MAX_WRONG = 0.02  # of in-scope questions answered wrongly, on the data the thresholds are chosen on
+MAX_OUT_OF_SCOPE = 0.03  # of out-of-scope questions answered
+SUGGESTION_COST = 0.5  # an out-of-scope question offered suggestions, against one in-scope question rescued
+GRID = np.round(np.arange(0.05, 0.99, 0.01), 2)
+
+
+@dataclass(frozen=True)
+class Labelled:
+    signals: Signals
+    expect: tuple[str, ...]  # empty: out of scope
+
+
+def neutral_policy() -> Policy:
+    """A policy with no weights: enough to gather signals before any policy is fitted."""
+    return Policy(LinearModel(CANDIDATE_FEATURES, (0.0,) * len(CANDIDATE_FEATURES), 0.0),
+                  LinearModel(QUESTION_FEATURES, (0.0,) * len(QUESTION_FEATURES), 0.0), 1.0, 1.0)
+
+
+def faq_rows(knowledge: Knowledge, out_of_scope: tuple[Phrasing, ...], folds: int = 5,
+             seed: int = 0) -> list[Labelled]:
+    """The FAQ's own alternates, near misses and out-of-scope examples as labelled questions, each with
+    the signals of a matcher trained without it (cross-fitting): many more examples of what is and is not
+    answered than the labelled sets hold, near misses above all, with no labelled question among them."""
+    held: list[tuple[str, str | None, Phrasing | None]] = []  # (text, entry it belongs to or None, oos item)
+    for entry in knowledge.entries:
+        held.extend((text, entry.id, None) for text in entry.alternates)
+        held.extend((text, None, Phrasing(text, "", "near_miss", entry.id)) for text in entry.near_misses)
+    held.extend((p.text, None, p) for p in out_of_scope)
+    rows: list[Labelled] = []
+    for _, test in KFold(folds, shuffle=True, random_state=seed).split(np.arange(len(held))):
+        out = {held[i][0] for i in test}
+        reduced = Knowledge(tuple(replace(e, alternates=tuple(a for a in e.alternates if a not in out),
+                                          near_misses=tuple(n for n in e.near_misses if n not in out))
+                                  for e in knowledge.entries), knowledge.documents)
+        matcher = HybridMatcher(reduced, policy=neutral_policy(),
+                                out_of_scope=tuple(p for p in out_of_scope if p.text not in out))
+        for i in test:
+            text, entry_id, _ = held[i]
+            rows.append(Labelled(matcher.signals(text), (entry_id,) if entry_id else ()))
+    return rows
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], c: float = 1.0) -> LinearModel:
+    if len(set(y.tolist())) < 2:  # nothing to separate: a constant model
+        return LinearModel(names, (0.0,) * len(names), 6.0 if y.size and y[0] else -6.0)
+    model = LogisticRegression(C=c, max_iter=2000).fit(x, y)
+    return LinearModel(names, tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]))
+
+
+def fit_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel]:
+    """The rank model (on in-scope questions' candidates), then the decision model on its ranking."""
+    x, y = [], []
+    for row in rows:
+        if row.expect:
+            for c in row.signals.candidates:
+                x.append(c.features())
+                y.append(c.id in row.expect)
+    rank_model = _logistic(np.array(x, dtype=float).reshape(-1, len(CANDIDATE_FEATURES)), np.array(y),
+                           CANDIDATE_FEATURES)
+    provisional = Policy(rank_model, LinearModel(QUESTION_FEATURES, (0.0,) * len(QUESTION_FEATURES), 0.0), 1.0, 1.0)
+    dx, dy = [], []
+    for row in rows:
+        ranked = rank(row.signals, provisional)
+        if not ranked:
+            continue
+        (top, conf), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+        dx.append(row.signals.features(top, conf, conf - second))
+        dy.append(top.id in row.expect)
+    decision_model = _logistic(np.array(dx, dtype=float).reshape(-1, len(QUESTION_FEATURES)), np.array(dy),
+                               QUESTION_FEATURES)
+    return rank_model, decision_model
+
+
+def _decisions(rows: Sequence[Labelled], policy: Policy) -> list[tuple[float, str, bool]]:
+    """Per row: the decision model's logit for the top entry, that entry, and whether it is blocked
+    because its answer lacks what the question asks for."""
+    out = []
+    for row in rows:
+        ranked = rank(row.signals, policy)
+        if not ranked:
+            out.append((-50.0, "", False))
+            continue
+        (top, conf), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+        logit = policy.decision.logit(row.signals.features(top, conf, conf - second))
+        out.append((logit, top.id, bool(top.unanswerable)))
+    return out
+
+
+def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[tuple[float, str, bool]]) -> tuple[float, float]:
+    """The answer threshold with the most right answers within MAX_WRONG and MAX_OUT_OF_SCOPE; then the
+    suggest threshold with the best balance of rescued questions and out-of-scope ones offered guesses."""
+    in_scope = sum(1 for r in rows if r.expect) or 1
+    out_scope = sum(1 for r in rows if not r.expect) or 1
+    best_answer, best_right = float(GRID[-1]), -1
+    for t in GRID:
+        right = wrong = oos = 0
+        for row, (p, top, blocked) in zip(rows, scored, strict=True):
+            if p >= t and not blocked:
+                if not row.expect:
+                    oos += 1
+                elif top in row.expect:
+                    right += 1
+                else:
+                    wrong += 1
+        if wrong / in_scope <= MAX_WRONG and oos / out_scope <= MAX_OUT_OF_SCOPE and right > best_right:
+            best_answer, best_right = float(t), right
+    best_suggest, best_value = best_answer, 0.0
+    for t in GRID[best_answer >= GRID]:
+        value = 0.0
+        for row, (p, top, blocked) in zip(rows, scored, strict=True):
+            if t <= p < best_answer or (blocked and p >= t):
+                value += 1.0 if row.expect and top in row.expect else (-SUGGESTION_COST if not row.expect else 0.0)
+        if value > best_value:
+            best_suggest, best_value = float(t), value
+    return best_answer, best_suggest
+
+
+def fit_policy(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[Labelled] = (), folds: int = 5,
+               seed: int = 0, note: str = "") -> Policy:
+    """Weights fitted on `rows` and `extra` (the FAQ's own, cross-fitted). The decision is then rescaled
+    (Platt scaling) so that its probability is that of being right on questions as people ask them
+    (`rows`), and the thresholds are chosen there; both on out-of-fold decisions."""
+    del says  # the thresholds are chosen on the decisions themselves
+    rank_model, decision_model = fit_models([*rows, *extra])
+    scored: list[tuple[float, str, bool]] = [(0.0, "", False)] * len(rows)
+    for train, test in KFold(min(folds, len(rows)), shuffle=True, random_state=seed).split(np.arange(len(rows))):
+        inner = Policy(*fit_models([*(rows[i] for i in train), *extra]), 1.0, 1.0)
+        for i, s in zip(test, _decisions([rows[i] for i in test], inner), strict=True):
+            scored[i] = s
+    logits = np.array([[s[0]] for s in scored])
+    right = np.array([bool(r.expect) and s[1] in r.expect for r, s in zip(rows, scored, strict=True)])
+    scale = _logistic(logits, right, ("logit",))
+    a, c = scale.weights[0], scale.bias
+    decision_model = LinearModel(decision_model.features, tuple(a * w for w in decision_model.weights),
+                                 a * decision_model.bias + c)
+    rescaled = [(1 / (1 + np.exp(-(a * s[0] + c))), s[1], s[2]) for s in scored]
+    answer, suggest = choose_thresholds(rows, rescaled)
+    return Policy(rank_model, decision_model, answer, suggest, note)
+
+
+def cross_validate(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[Labelled] = (),
+                   folds: int = 10, seed: int = 0) -> list[MatchResult]:
+    """Each row decided by a policy fitted (weights and thresholds) on the other folds only."""
+    results: list[MatchResult | None] = [None] * len(rows)
+    for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.arange(len(rows))):
+        policy = fit_policy([rows[i] for i in train], says, extra, seed=seed)
+        for i in test:
+            o = decide(rows[i].signals, policy, says)
+            results[i] = MatchResult(o.status, o.id, o.score, o.candidates, rows[i].signals.query, (), o.unsaid)
+    return [r for r in results if r is not None]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted policy and the honest figures: every labelled question decided out of fold."""
+
+    policy: Policy
+    cases: list[tuple[str, Case]]  # (set name, case)
+    out_of_fold: list[MatchResult]
+
+    def tallies(self) -> dict[str, Tally]:
+        """Per set (by file name) and 'all'."""
+        out: dict[str, Tally] = {"all": Tally()}
+        for (name, case), result in zip(self.cases, self.out_of_fold, strict=True):
+            out["all"].add(case, result)
+            out.setdefault(name, Tally()).add(case, result)
+        return out
+
+    def tallies_by_kind(self) -> dict[str, Tally]:
+        return evaluate_results([c for _, c in self.cases], self.out_of_fold)
+
+
+def calibrate(matcher: HybridMatcher, sets: Sequence[Path], folds: int = 10, seed: int = 0) -> Calibration:
+    """Fit the policy on the labelled `sets` (and the FAQ's own cross-fitted phrasings) and measure it
+    out of fold. The matcher supplies the FAQ, the out-of-scope examples and the signals."""
+    cases = [(path.name, case) for path in sets for case in load_cases(path)]
+    rows = [Labelled(matcher.signals(case.q), case.expect) for _, case in cases]
+    extra = faq_rows(matcher.knowledge, tuple(p for p in matcher.phrasings if p.kind in GROUPS), seed=seed)
+    says = {k.name: k.says for k in matcher.asks.kinds}
+    out_of_fold = cross_validate(rows, says, extra, folds=folds, seed=seed)
+    note = f"fitted on {', '.join(p.name for p in sets)} ({len(rows)} questions) and {len(extra)} FAQ phrasings"
+    policy = fit_policy(rows, says, extra, seed=seed, note=note)
+    return Calibration(policy, cases, out_of_fold)
+
+
+def labelled_sets() -> list[Path]:
+    """The labelled sets the policy is fitted on: the repository's eval/*.yaml and the shared dev set.
+    Blind sets (eval/blind/) are never among them: they are run once, to check."""
+    root = PACKAGE_DIR.parent
+    shared = root.parent / "shared" / "eval" / "dev.yaml"
+    return [*([shared] if shared.is_file() else []), *sorted((root / "eval").glob("*.yaml"))]

@@ -1,0 +1,77 @@
+"""The learned side of matching: a linear classifier over the FAQ's phrasings, and their embeddings.
+
+Each training phrasing (phrasings.py) is an example of its entry or of "out of scope". Features:
+the sentence embedding, character 3-5-grams (robust to typos) and word 1-2-grams. A linear SVM
+(one-vs-rest) fits ~1,700 phrasings in well under a second; its scores are signals, weighed
+against the lexical matcher's by the decision policy (decide.py), not probabilities themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix, hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.svm import LinearSVC
+
+from .normalize import normalize
+from .phrasings import OUT_OF_SCOPE, Phrasing
+
+NEAR_MISS_GROUP = "near miss: "  # nearest() names an entry's near misses so
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    c: float = 1.0  # the SVM's inverse regularisation
+    char_ngrams: tuple[int, int] = (3, 5)
+    word_ngrams: tuple[int, int] = (1, 2)
+
+
+class PhrasingClassifier:
+    """Scores a question against every entry and against "out of scope"; finds its nearest phrasings."""
+
+    def __init__(self, phrasings: Sequence[Phrasing], embeddings: np.ndarray,
+                 settings: ClassifierSettings | None = None) -> None:
+        settings = settings or ClassifierSettings()
+        texts = [normalize(p.text) for p in phrasings]
+        labels = [p.label for p in phrasings]
+        self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams, sublinear_tf=True,
+                                      dtype=np.float32)
+        self._words = TfidfVectorizer(analyzer="word", ngram_range=settings.word_ngrams, sublinear_tf=True,
+                                      token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
+        features = hstack([csr_matrix(embeddings), self._chars.fit_transform(texts),
+                           self._words.fit_transform(texts)]).tocsr()
+        self._svm = LinearSVC(C=settings.c).fit(features, labels)
+        self.classes: tuple[str, ...] = tuple(str(c) for c in self._svm.classes_)
+        self._binary = len(self.classes) == 2  # a binary SVM gives one score, for the second class
+        self.out_of_scope_index = self.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.classes else -1
+        # Phrasings grouped by what they are examples of, for the nearest phrasing of each entry (its
+        # own), of each entry's near misses, and of the out-of-scope examples.
+        self._embeddings = embeddings
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(phrasings):
+            key = p.label if p.label != OUT_OF_SCOPE else (NEAR_MISS_GROUP + p.entry if p.entry else OUT_OF_SCOPE)
+            groups.setdefault(key, []).append(i)
+        order = [i for rows in groups.values() for i in rows]
+        self._grouped = embeddings[order]
+        self._group_names = tuple(groups)
+        self._group_starts = np.cumsum([0, *(len(rows) for rows in groups.values())])[:-1]
+
+    def scores(self, normalized: str, embedding: np.ndarray) -> dict[str, float]:
+        """The SVM's score for each class (entries and OUT_OF_SCOPE): higher is more likely."""
+        row = hstack([csr_matrix(embedding[None, :]), self._chars.transform([normalized]),
+                      self._words.transform([normalized])]).tocsr()
+        raw = self._svm.decision_function(row)
+        values = [-float(raw[0]), float(raw[0])] if self._binary else [float(v) for v in raw[0]]
+        return dict(zip(self.classes, values, strict=True))
+
+    def nearest(self, embedding: np.ndarray) -> dict[str, float]:
+        """Cosine similarity to the closest phrasing of each group: entry ids, NEAR_MISS_GROUP + id and
+        OUT_OF_SCOPE (the out-of-scope file's examples)."""
+        if not len(self._grouped):
+            return {}
+        similarities = self._grouped @ embedding
+        maxima = np.maximum.reduceat(similarities, self._group_starts)
+        return dict(zip(self._group_names, (float(v) for v in maxima), strict=True))

@@ -1,0 +1,174 @@
+"""From signals to an outcome: rank the candidates, then answer, suggest or decline.
+
+Two small logistic models, fitted on labelled questions by calibration.py and kept as data in
+policy.yaml: `rank` gives each candidate the probability that it is the right entry; `decision`
+gives the probability that answering the best one is right, from its rank confidence and what the
+question looks like (close to out-of-scope examples, or to the entry's near misses). A question
+asking for a kind of fact the entry's answer lacks (a number, a date...) is never answered with it:
+the reply says what the documents do not say and offers the entry instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+
+from .loader import PACKAGE_DIR, KnowledgeError, Problem
+from .phrasings import OUT_OF_SCOPE
+from .result import Candidate, Status
+from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, CandidateSignals, Signals
+
+POLICY_FILE = PACKAGE_DIR / "policy.yaml"
+NEAR_MISS_SAYS = "go into that"  # "My documents don't go into that."
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """A logistic model over named features."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def logit(self, values: Sequence[float]) -> float:
+        return self.bias + sum(w * v for w, v in zip(self.weights, values, strict=True))
+
+    def probability(self, values: Sequence[float]) -> float:
+        z = self.logit(values)
+        return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
+
+    def contributions(self, values: Sequence[float]) -> list[tuple[str, float, float]]:
+        """(feature, value, weight x value) for --explain."""
+        return [(n, v, w * v) for n, w, v in zip(self.features, self.weights, values, strict=True)]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How signals become an outcome; `answer` and `suggest` are thresholds on the decision probability."""
+
+    rank: LinearModel
+    decision: LinearModel
+    answer: float
+    suggest: float
+    note: str = ""  # what it was fitted on, for the file's reader
+    # A question this close (cosine) to a near miss or out-of-scope example, and closer to it than to
+    # any entry's phrasing, is taken as that example: the FAQ says the documents do not answer it.
+    near_duplicate: float = 0.9
+
+    def with_thresholds(self, answer: float | None = None, suggest: float | None = None) -> Policy:
+        return replace(self, answer=self.answer if answer is None else answer,
+                       suggest=self.suggest if suggest is None else suggest)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    id: str | None
+    score: float  # the decision probability
+    candidates: tuple[Candidate, ...]  # with their rank confidence
+    unsaid: str | None  # what the documents do not say, completing "My documents don't ..."
+    explanation: tuple[str, ...] = ()
+
+
+def rank(signals: Signals, policy: Policy) -> list[tuple[CandidateSignals, float]]:
+    """Candidates with the probability that each is the right entry, best first."""
+    scored = [(c, policy.rank.probability(c.features())) for c in signals.candidates]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0].id))
+
+
+def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool = False) -> Outcome:
+    """Answer, suggest or decline; `says` completes "My documents don't ..." for each kind of fact."""
+    ranked = rank(signals, policy)
+    if not ranked:
+        return Outcome("none", None, 0.0, (), None, ("no candidate",) if explain else ())
+    top, confidence = ranked[0]
+    margin = confidence - (ranked[1][1] if len(ranked) > 1 else 0.0)
+    values = signals.features(top, confidence, margin)
+    p = policy.decision.probability(values)
+    candidates = tuple(Candidate(c.id, round(conf, 6)) for c, conf in ranked[:3])
+    unsaid: str | None = None
+    listed = signals.closest_unanswered if signals.closest_unanswered_similarity >= policy.near_duplicate else None
+    if listed is not None:  # the FAQ lists this question as one the documents do not answer
+        status, entry_id = ("suggest" if listed != OUT_OF_SCOPE else "none"), None
+        if status == "suggest":
+            candidates, unsaid = (Candidate(listed, 1.0),), NEAR_MISS_SAYS
+    elif top.unanswerable:
+        # Would it be a match if the answer held what is asked? Then say what the documents lack.
+        held = policy.decision.probability((*values[:-1], 0.0))
+        if held >= policy.suggest:
+            status: Status = "suggest"
+            entry_id, candidates, unsaid = None, candidates[:1], says.get(top.unanswerable[0], NEAR_MISS_SAYS)
+        else:
+            status, entry_id = "none", None
+    elif p >= policy.answer:
+        status, entry_id = "answer", top.id
+    elif p >= policy.suggest:
+        status, entry_id = "suggest", None
+        if top.near_miss > top.similarity:  # closer to what the documents don't say than to what they do
+            candidates, unsaid = candidates[:1], NEAR_MISS_SAYS
+    else:
+        status, entry_id = "none", None
+    lines = _explain(signals, policy, ranked, values, p, status) if explain else ()
+    return Outcome(status, entry_id, p, candidates if status != "none" else (), unsaid, lines)
+
+
+def _explain(signals: Signals, policy: Policy, ranked: list[tuple[CandidateSignals, float]],
+             values: Sequence[float], p: float, status: Status) -> tuple[str, ...]:
+    lines = [f"asks for: {', '.join(signals.asks) or 'nothing in particular'}"]
+    for c, conf in ranked[:3]:
+        parts = ", ".join(f"{n} {v:+.2f}→{x:+.2f}" for n, v, x in policy.rank.contributions(c.features()))
+        extra = f"; answer lacks: {', '.join(c.unanswerable)}" if c.unanswerable else ""
+        lines.append(f"{c.id}: rank {conf:.3f} ({parts}){extra}")
+    parts = ", ".join(f"{n} {v:+.2f}→{x:+.2f}" for n, v, x in policy.decision.contributions(values))
+    lines.append(f"decision for {ranked[0][0].id}: p(right) {p:.3f} ({parts})")
+    if signals.closest_unanswered:
+        lines.append(f"closest listed unanswered question: {signals.closest_unanswered} "
+                     f"(cosine {signals.closest_unanswered_similarity:.3f}, closest entry phrasing "
+                     f"{signals.closest_answered:.3f}; taken as it at ≥ {policy.near_duplicate})")
+    lines.append(f"→ {status}: answer at p ≥ {policy.answer:.3f}, suggest at p ≥ {policy.suggest:.3f}"
+                 + ("; never answered: the answer lacks what is asked" if ranked[0][0].unanswerable else ""))
+    return tuple(lines)
+
+
+def load_policy(path: Path = POLICY_FILE) -> Policy:
+    """Read policy.yaml; a missing, malformed or stale file (other signals) is a KnowledgeError."""
+    display = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise KnowledgeError([Problem(display, 1, f"cannot read policy: {exc}")]) from None
+    try:
+        rank_model = _model(data["rank"], CANDIDATE_FEATURES)
+        decision_model = _model(data["decision"], QUESTION_FEATURES)
+        answer, suggest = float(data["answer"]), float(data["suggest"])
+        near_duplicate = float(data.get("near_duplicate", 0.9))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KnowledgeError([Problem(display, 1, f"malformed policy ({exc}); rerun `openllm-bot calibrate`")]) \
+            from None
+    if not (0.0 <= suggest <= answer <= 1.0):
+        raise KnowledgeError([Problem(display, 1, "thresholds must satisfy 0 <= suggest <= answer <= 1")])
+    return Policy(rank_model, decision_model, answer, suggest, str(data.get("note", "")), near_duplicate)
+
+
+def _model(data: dict, names: tuple[str, ...]) -> LinearModel:
+    weights = data["weights"]
+    if tuple(weights) != names:
+        raise ValueError(f"weights are for {', '.join(weights)}, the code has {', '.join(names)}")
+    return LinearModel(names, tuple(float(weights[n]) for n in names), float(data["bias"]))
+
+
+def dump_policy(policy: Policy) -> str:
+    def model(m: LinearModel) -> dict:
+        weights = {n: round(w, 6) for n, w in zip(m.features, m.weights, strict=True)}
+        return {"bias": round(m.bias, 6), "weights": weights}
+
+    header = ("# The decision policy: written by `openllm-bot calibrate` from the labelled questions (see README,\n"
+              "# How questions are matched). Weights of two logistic models and the thresholds on the second.\n")
+    body = {"note": policy.note, "answer": round(policy.answer, 4), "suggest": round(policy.suggest, 4),
+            "near_duplicate": policy.near_duplicate,
+            "rank": model(policy.rank), "decision": model(policy.decision)}
+    return header + yaml.safe_dump(body, sort_keys=False, width=100)

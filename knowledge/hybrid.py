@@ -1,0 +1,119 @@
+"""The matcher the bot uses: parse the question once, gather signals, decide.
+
+Signals come from a classifier trained at start-up on the FAQ's phrasings and the out-of-scope
+examples (classifier.py), from sentence embeddings (embedding.py), from the lexical matcher
+(matcher.py) and from the answerability check (asks.py); the decision policy that weighs them
+(decide.py) was fitted on labelled questions. Building takes a few seconds the first time and well
+under one with the phrasings' embeddings cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from .asks import Asks, load_asks
+from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
+from .decide import Policy, decide, load_policy
+from .embedding import Embedder, shared_embedder
+from .matcher import Matcher
+from .model import Knowledge
+from .normalize import normalize
+from .phrasings import OUT_OF_SCOPE, Phrasing, load_out_of_scope, training_phrasings
+from .result import MatchResult
+from .signals import CandidateSignals, Signals
+
+CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
+LEXICAL_CANDIDATES = 3  # and the lexical matcher's
+
+_built: OrderedDict[str, PhrasingClassifier] = OrderedDict()  # by training data: a reload of an unchanged FAQ
+_built_lock = threading.Lock()
+
+
+class HybridMatcher:
+    def __init__(self, knowledge: Knowledge, *, policy: Policy | None = None, asks: Asks | None = None,
+                 out_of_scope: tuple[Phrasing, ...] | None = None, embedder: Embedder | None = None,
+                 lexical: Matcher | None = None, settings: ClassifierSettings | None = None) -> None:
+        self.knowledge = knowledge
+        self.policy = policy or load_policy()
+        self.asks = asks or load_asks()
+        self.embedder = embedder or shared_embedder()
+        self.lexical = lexical or Matcher(knowledge)
+        if out_of_scope is None:
+            out_of_scope = load_out_of_scope(knowledge=knowledge)
+        self.phrasings = training_phrasings(knowledge, out_of_scope)
+        self.classifier = _classifier(self.phrasings, self.embedder, settings or ClassifierSettings())
+        self._held = {e.id: self.asks.held(e.answer) for e in knowledge.entries}
+        self._says = {k.name: k.says for k in self.asks.kinds}
+
+    def signals(self, text: str, embedding: np.ndarray | None = None) -> Signals:
+        query = normalize(text)
+        if embedding is None:
+            embedding = self.embedder.embed([query])[0]
+        asks = self.asks.asked(query)
+        scores = self.classifier.scores(query, embedding)
+        out_of_scope = scores.pop(OUT_OF_SCOPE, 0.0)
+        by_score = sorted(scores, key=lambda k: (-scores[k], k))
+        lexical = dict(self.lexical.ranked(text))
+        lexical_best = max(lexical.values(), default=0.0)
+        lexical_top = max(lexical, key=lambda k: (lexical[k], k)) if lexical else None
+        nearest = self.classifier.nearest(embedding)
+        ids = dict.fromkeys([*by_score[:CLASSIFIER_CANDIDATES],
+                             *sorted(lexical, key=lambda k: (-lexical[k], k))[:LEXICAL_CANDIDATES]])
+        best = scores[by_score[0]] if by_score else 0.0
+        candidates = tuple(
+            CandidateSignals(
+                id=k, classifier=scores.get(k, 0.0), classifier_gap=scores.get(k, 0.0) - best,
+                lexical=lexical.get(k, 0.0), lexical_gap=lexical.get(k, 0.0) - lexical_best,
+                lexical_best=k == lexical_top, classifier_best=bool(by_score) and k == by_score[0],
+                similarity=nearest.get(k, 0.0), near_miss=nearest.get(NEAR_MISS_GROUP + k, 0.0),
+                unanswerable=tuple(a for a in asks if a not in self._held.get(k, frozenset())))
+            for k in ids if k in self._held)
+        answered = max((v for k, v in nearest.items() if k in self._held), default=0.0)
+        unanswered = max((k for k in nearest if k not in self._held), key=lambda k: nearest[k], default=None)
+        closest = None
+        if unanswered is not None and nearest[unanswered] > answered:
+            closest = unanswered.removeprefix(NEAR_MISS_GROUP)
+        return Signals(query, asks, candidates, out_of_scope, best, lexical_best, nearest.get(OUT_OF_SCOPE, 0.0),
+                       answered, closest, nearest[unanswered] if unanswered else 0.0)
+
+    def match(self, text: str, explain: bool = False) -> MatchResult:
+        result = self._result(self.signals(text), explain)
+        if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
+            lexical = self.lexical.match(text, explain=True).explanation
+            result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
+        return result
+
+    def match_many(self, texts: Sequence[str]) -> list[MatchResult]:
+        """Several questions with their embeddings computed in one batch (a burst of mentions)."""
+        embeddings = self.embedder.embed([normalize(t) for t in texts])
+        return [self._result(self.signals(t, e)) for t, e in zip(texts, embeddings, strict=True)]
+
+    def _result(self, signals: Signals, explain: bool = False) -> MatchResult:
+        outcome = decide(signals, self.policy, self._says, explain)
+        return MatchResult(outcome.status, outcome.id, outcome.score, outcome.candidates, signals.query,
+                           outcome.explanation, outcome.unsaid)
+
+
+def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,
+                settings: ClassifierSettings) -> PhrasingClassifier:
+    digest = hashlib.sha256(repr((settings, embedder.model_sha256)).encode())
+    for p in phrasings:
+        digest.update(f"{p.label}\t{p.kind}\t{p.entry}\t{p.text}\n".encode())
+    key = digest.hexdigest()
+    with _built_lock:
+        if key in _built:
+            _built.move_to_end(key)
+            return _built[key]
+    embeddings = embedder.embed_cached([normalize(p.text) for p in phrasings])
+    classifier = PhrasingClassifier(phrasings, embeddings, settings)
+    with _built_lock:
+        _built[key] = classifier
+        while len(_built) > 4:
+            _built.popitem(last=False)
+    return classifier

@@ -1,0 +1,85 @@
+"""The learned matcher's training data: every phrasing of the FAQ, labelled with its entry or as
+out of scope (an entry's near misses, and the out-of-scope file's examples)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .documents import collapse_whitespace
+from .loader import PACKAGE_DIR, KnowledgeError, Problem
+from .model import Knowledge
+
+OUT_OF_SCOPE_FILE = PACKAGE_DIR / "out_of_scope.yaml"
+OUT_OF_SCOPE = "(out of scope)"  # the label of phrasings no entry answers; never a valid entry id
+GROUPS = ("off_topic", "other_sense", "unanswered")
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    text: str
+    label: str  # an entry id, or OUT_OF_SCOPE
+    kind: str  # question, alternate, tag, near_miss, or the out-of-scope group
+    entry: str | None = None  # for a near miss: the entry whose topic it is about
+
+
+def load_out_of_scope(path: Path = OUT_OF_SCOPE_FILE, knowledge: Knowledge | None = None) -> tuple[Phrasing, ...]:
+    """Read out_of_scope.yaml; with `knowledge`, refuse an example that is also an entry's phrasing."""
+    display = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KnowledgeError([Problem(display, 1, f"cannot read file: {exc}")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise KnowledgeError([Problem(display, mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
+    if not isinstance(root, yaml.MappingNode):
+        raise KnowledgeError([Problem(display, 1, f"expected a mapping of {', '.join(GROUPS)} to lists of text")])
+    answered: dict[str, str] = {}
+    for entry in knowledge.entries if knowledge else ():
+        for phrasing in (entry.question, *entry.alternates):
+            answered[_key(phrasing)] = entry.id
+    problems: list[Problem] = []
+    out: list[Phrasing] = []
+    seen: set[str] = set()
+    for key, value in root.value:
+        line = key.start_mark.line + 1
+        if key.value not in GROUPS:
+            problems.append(Problem(display, line, f"unknown group '{key.value}' (allowed: {', '.join(GROUPS)})"))
+            continue
+        if not isinstance(value, yaml.SequenceNode):
+            problems.append(Problem(display, line, f"'{key.value}' must be a list of text"))
+            continue
+        for item in value.value:
+            item_line = item.start_mark.line + 1
+            if not isinstance(item, yaml.ScalarNode) or item.tag != "tag:yaml.org,2002:str" or not item.value.strip():
+                problems.append(Problem(display, item_line, "an example must be non-empty text"))
+                continue
+            k = _key(item.value)
+            if k in answered:
+                problems.append(Problem(display, item_line,
+                                        f"'{item.value}' is a phrasing of entry '{answered[k]}', not out of scope"))
+            elif k not in seen:
+                seen.add(k)
+                out.append(Phrasing(item.value, OUT_OF_SCOPE, key.value))
+    if problems:
+        raise KnowledgeError(problems)
+    return tuple(out)
+
+
+def training_phrasings(knowledge: Knowledge, out_of_scope: tuple[Phrasing, ...]) -> tuple[Phrasing, ...]:
+    """Every entry's question, alternates, tags and near misses, then the out-of-scope examples."""
+    out: list[Phrasing] = []
+    for entry in knowledge.entries:
+        out.append(Phrasing(entry.question, entry.id, "question"))
+        out.extend(Phrasing(text, entry.id, "alternate") for text in entry.alternates)
+        out.extend(Phrasing(text, entry.id, "tag") for text in entry.tags)
+        out.extend(Phrasing(text, OUT_OF_SCOPE, "near_miss", entry.id) for text in entry.near_misses)
+    return (*out, *out_of_scope)
+
+
+def _key(text: str) -> str:
+    return collapse_whitespace(text).casefold()

@@ -1,0 +1,59 @@
+"""What the matcher knows about one question: each candidate entry's signals, and the question's own.
+
+Pure data. `gather` (in hybrid.py) fills it from the classifier, the embeddings and the lexical
+matcher; `decide.py` turns it into an outcome with a policy fitted on labelled questions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The names of CandidateSignals.features() and Signals.features(), in order; the policy file's
+# weights are keyed by them, so a renamed or reordered signal cannot be read with stale weights.
+CANDIDATE_FEATURES = ("classifier", "classifier_gap", "lexical", "lexical_gap", "lexical_best",
+                      "classifier_best", "similarity")
+QUESTION_FEATURES = ("rank_confidence", "rank_margin", "out_of_scope", "entry_over_out_of_scope",
+                     "out_of_scope_similarity", "similarity", "near_miss_over_phrasing", "lexical_best",
+                     "unanswerable")
+
+
+@dataclass(frozen=True)
+class CandidateSignals:
+    """How one entry fits the question."""
+
+    id: str
+    classifier: float  # the classifier's score for the entry
+    classifier_gap: float  # its score minus the best entry's (0 for the best)
+    lexical: float  # the lexical matcher's score (0 when it did not reach the entry)
+    lexical_gap: float  # minus the lexical matcher's best
+    lexical_best: bool
+    classifier_best: bool
+    similarity: float  # cosine to the entry's closest phrasing
+    near_miss: float  # cosine to the closest of the entry's near misses (0 when it has none)
+    unanswerable: tuple[str, ...]  # kinds of fact the question asks for that the entry's answer lacks
+
+    def features(self) -> tuple[float, ...]:
+        return (self.classifier, self.classifier_gap, self.lexical, self.lexical_gap, float(self.lexical_best),
+                float(self.classifier_best), self.similarity)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """The question as normalised, what it asks for, and its candidates (best classifier score first)."""
+
+    query: str
+    asks: tuple[str, ...]
+    candidates: tuple[CandidateSignals, ...]
+    out_of_scope: float  # the classifier's score for "out of scope"
+    classifier_best: float  # its best score for an entry
+    lexical_best: float
+    out_of_scope_similarity: float  # cosine to the closest out-of-scope example
+    closest_answered: float = 0.0  # cosine to the closest phrasing of any entry
+    closest_unanswered: str | None = None  # the closest near miss's entry, or OUT_OF_SCOPE, if closer than that
+    closest_unanswered_similarity: float = 0.0
+
+    def features(self, top: CandidateSignals, confidence: float, margin: float) -> tuple[float, ...]:
+        """The decision's inputs once the candidates are ranked: `top` with its rank confidence and lead."""
+        return (confidence, margin, self.out_of_scope, self.classifier_best - self.out_of_scope,
+                self.out_of_scope_similarity, top.similarity, top.near_miss - top.similarity, self.lexical_best,
+                float(bool(top.unanswerable)))
