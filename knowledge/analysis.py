@@ -32,9 +32,6 @@ very vs via want wants was wasnt way we well were werent weve what whats when wh
 who whos whom whose will with within without wonder wondering would wouldnt yes yet you youd youll your
 youre yours yourself yourselves
 wat wht waht abt hw u ur r ya gud ppl pple plz tho
-exactly literally precisely truly simply curious
-slide slides deck decks presentation presentations bullet bullets tomorrow today yesterday tonight week weeks
-month months meeting meetings boss manager managers colleague colleagues coworker coworkers thoughts ask asked asking
 """.split())
 
 # Filler is dropped before analysis; here it is for a typo of it ("sombody") read as what it is.

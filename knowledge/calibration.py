@@ -99,22 +99,25 @@ def fit_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel]:
     return rank_model, decision_model
 
 
-def _decisions(rows: Sequence[Labelled], policy: Policy) -> list[tuple[float, str, bool]]:
-    """Per row: the decision model's logit for the top entry, that entry, and whether it is blocked
-    because its answer lacks what the question asks for."""
-    out = []
+Scored = tuple[float, str, bool, frozenset[str]]
+
+
+def _decisions(rows: Sequence[Labelled], policy: Policy) -> list[Scored]:
+    """Per row: the decision model's logit for the top entry, that entry, whether it is blocked because
+    its answer lacks what the question asks for, and the three best entries (what a suggestion offers)."""
+    out: list[Scored] = []
     for row in rows:
         ranked = rank(row.signals, policy)
         if not ranked:
-            out.append((-50.0, "", False))
+            out.append((-50.0, "", False, frozenset()))
             continue
         (top, conf), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
         logit = policy.decision.logit(row.signals.features(top, conf, conf - second))
-        out.append((logit, top.id, bool(top.unanswerable)))
+        out.append((logit, top.id, bool(top.unanswerable), frozenset(c.id for c, _ in ranked[:3])))
     return out
 
 
-def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[tuple[float, str, bool]]) -> tuple[float, float]:
+def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[Scored]) -> tuple[float, float]:
     """The answer threshold with the most right answers within MAX_WRONG and MAX_OUT_OF_SCOPE; then the
     suggest threshold with the best balance of rescued questions and out-of-scope ones offered guesses."""
     in_scope = sum(1 for r in rows if r.expect) or 1
@@ -122,7 +125,7 @@ def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[tuple[float, st
     best_answer, best_right = float(GRID[-1]), -1
     for t in GRID:
         right = wrong = oos = 0
-        for row, (p, top, blocked) in zip(rows, scored, strict=True):
+        for row, (p, top, blocked, _) in zip(rows, scored, strict=True):
             if p >= t and not blocked:
                 if not row.expect:
                     oos += 1
@@ -135,9 +138,10 @@ def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[tuple[float, st
     best_suggest, best_value = best_answer, 0.0
     for t in GRID[best_answer >= GRID]:
         value = 0.0
-        for row, (p, top, blocked) in zip(rows, scored, strict=True):
+        for row, (p, top, blocked, offered) in zip(rows, scored, strict=True):
+            offered = frozenset((top,)) if blocked else offered  # "my documents don't say" offers one entry
             if t <= p < best_answer or (blocked and p >= t):
-                value += 1.0 if row.expect and top in row.expect else (-SUGGESTION_COST if not row.expect else 0.0)
+                value += 1.0 if offered & set(row.expect) else (-SUGGESTION_COST if not row.expect else 0.0)
         if value > best_value:
             best_suggest, best_value = float(t), value
     return best_answer, best_suggest
@@ -150,7 +154,7 @@ def fit_policy(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[L
     (`rows`), and the thresholds are chosen there; both on out-of-fold decisions."""
     del says  # the thresholds are chosen on the decisions themselves
     rank_model, decision_model = fit_models([*rows, *extra])
-    scored: list[tuple[float, str, bool]] = [(0.0, "", False)] * len(rows)
+    scored: list[Scored] = [(0.0, "", False, frozenset())] * len(rows)
     for train, test in KFold(min(folds, len(rows)), shuffle=True, random_state=seed).split(np.arange(len(rows))):
         inner = Policy(*fit_models([*(rows[i] for i in train), *extra]), 1.0, 1.0)
         for i, s in zip(test, _decisions([rows[i] for i in test], inner), strict=True):
@@ -161,7 +165,7 @@ def fit_policy(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[L
     a, c = scale.weights[0], scale.bias
     decision_model = LinearModel(decision_model.features, tuple(a * w for w in decision_model.weights),
                                  a * decision_model.bias + c)
-    rescaled = [(1 / (1 + np.exp(-(a * s[0] + c))), s[1], s[2]) for s in scored]
+    rescaled = [(float(1 / (1 + np.exp(-(a * s[0] + c)))), s[1], s[2], s[3]) for s in scored]
     answer, suggest = choose_thresholds(rows, rescaled)
     return Policy(rank_model, decision_model, answer, suggest, note)
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .asks import Asks, load_asks
 from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
@@ -30,6 +31,10 @@ from .signals import CandidateSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
 LEXICAL_CANDIDATES = 3  # and the lexical matcher's
+
+# One thread per question: BLAS threads woken between ONNX Runtime's runs cost ~5 ms a question, more
+# than the arithmetic they share; a server answers many questions at once anyway.
+threadpool_limits(limits=1, user_api="blas")
 
 _built: OrderedDict[str, PhrasingClassifier] = OrderedDict()  # by training data: a reload of an unchanged FAQ
 _built_lock = threading.Lock()

@@ -249,9 +249,9 @@ def _cross_check(entries: list[tuple[str, dict[str, Node]]]) -> list[Problem]:
                     continue
                 other, other_kind = phrasing_owner[key]
                 if kind == "near_misses" and (other != entry_id or other_kind != kind):
-                    where = "entry" if other == entry_id else f"entry '{other}'"
-                    problems.append(Problem(file, _line(item), f"near miss '{item.value}' is also a "
-                                            f"{other_kind.rstrip('s').replace('_', ' ')} of {where}"))
+                    what = {"question": "the question", "alternates": "an alternate"}.get(other_kind, "a near miss")
+                    where = "this entry" if other == entry_id else f"entry '{other}'"
+                    problems.append(Problem(file, _line(item), f"near miss '{item.value}' is also {what} of {where}"))
     for file, fields in entries:
         for item in _scalars(fields, "related") if "related" in fields else ():
             if item.value not in first_id:

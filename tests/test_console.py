@@ -82,3 +82,10 @@ def test_console_says_when_a_button_is_gone(kb) -> None:
 
 def test_mrkdwn_links_and_entities_read_as_plain_text() -> None:
     assert mrkdwn_to_text("<https://x.test|A &amp; B> &lt;!here&gt; <@U1>") == "A & B (https://x.test) <!here> @U1"
+
+
+def test_console_says_what_the_documents_do_not_say_and_offers_the_entry() -> None:
+    out = console(KnowledgeBase.load(), "what year was falcon released?", "/click 1")
+    assert "My documents don't give dates. They do cover:" in out
+    assert "[1] What are the Falcon models?" in out
+    assert "Technology Innovation Institute" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import aiohttp
@@ -103,3 +104,46 @@ async def test_every_web_api_call_goes_to_slack_api_url_with_the_bot_token(slack
     await slack.reply()
     assert {c.method for c in fake.calls} >= {"auth.test", "chat.postMessage"}
     assert {c.token for c in fake.calls} == {"xoxb-test"}
+
+
+def _junk() -> dict[str, tuple[bytes, dict[str, str]]]:
+    """Name -> (raw body, headers) of requests that are not correctly signed and are not even well-formed."""
+    now = str(int(time.time()))
+    event = b'{"type": "event_callback", "event_id": "EvJUNK", "event": {"type": "app_mention"}}'
+
+    def unsigned(content_type: str) -> dict[str, str]:
+        return {"Content-Type": content_type}
+
+    return {
+        "timestamp that is not a number": (event, {"Content-Type": "application/json",
+                                                   "X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}),
+        "timestamp with a sign": (event, {"Content-Type": "application/json",
+                                          "X-Slack-Request-Timestamp": f"+{now}", "X-Slack-Signature": "v0=00"}),
+        "signature that is not ascii": (event, {"Content-Type": "application/json", "X-Slack-Request-Timestamp": now,
+                                                "X-Slack-Signature": "v0=é"}),
+        "null": (b"null", unsigned("application/json")),
+        "a list": (b"[1]", unsigned("application/json")),
+        "broken json": (b'{"type": "event_callback", ', unsigned("application/json")),
+        "binary": (bytes(range(256)), unsigned("application/octet-stream")),
+        "binary as json": (b"\xff\xfe{\x00", unsigned("application/json")),
+        "broken payload form": (b"payload=%7B%22type%22%3A", unsigned("application/x-www-form-urlencoded")),
+        "payload form of a list": (b"payload=%5B1%5D", unsigned("application/x-www-form-urlencoded")),
+        "empty": (b"", unsigned("application/json")),
+        "no content type": (b"\x00\x01", {}),
+    }
+
+
+JUNK = _junk()
+
+
+@pytest.mark.parametrize("name", JUNK)
+async def test_junk_that_is_not_signed_gets_401_and_is_not_a_failed_reply(
+        slack: Slack, name: str, caplog: pytest.LogCaptureFixture) -> None:
+    body, headers = JUNK[name]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(slack.url + "/slack/events", data=body, headers=headers) as response:
+            assert response.status == 401
+        async with http.get(slack.url + "/healthz") as response:
+            assert (await response.json())["failed_replies"] == 0
+    assert slack.fake.calls == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []

@@ -1,0 +1,50 @@
+"""'My documents don't say': a question on a covered topic asking for what the documents do not hold."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.fakeslack import FakeSlack
+from knowledge import KnowledgeBase
+
+from .slackkit import COMMAND, Slack, all_text, button_values, start_slack
+
+
+@pytest.fixture(scope="module")
+def shipped_kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+@pytest.fixture
+async def shipped_slack(fake: FakeSlack, shipped_kb: KnowledgeBase) -> AsyncIterator[Slack]:
+    slack = await start_slack(fake, shipped_kb)
+    yield slack
+    await slack.runner.cleanup()
+
+
+async def test_a_fact_the_documents_lack_gets_an_honest_reply_and_the_entry_as_a_button(shipped_slack: Slack) -> None:
+    await shipped_slack.fake.mention("what year was falcon released?")
+    reply = await shipped_slack.reply()
+    assert reply["text"].startswith("My documents don't give dates. They do cover:")
+    assert button_values(reply["blocks"], "suggest") == ["falcon"]
+    assert "Falcon" in all_text(reply["blocks"])
+
+
+async def test_clicking_the_offered_entry_answers_it(shipped_slack: Slack) -> None:
+    fake = shipped_slack.fake
+    await fake.mention("how do i pip install the transformers library from hugging face")
+    posted = await shipped_slack.reply()
+    assert posted["text"].startswith("My documents don't give commands or code.")
+    await fake.click(fake.visible_messages("CGENERAL")[0], "suggest:hugging-face")
+    update = await shipped_slack.reply("chat.update")
+    assert "Hugging Face" in all_text(update["blocks"])
+
+
+async def test_a_near_miss_from_the_faq_says_the_documents_dont_go_into_it(shipped_slack: Slack,
+                                                                         shipped_kb: KnowledgeBase) -> None:
+    await shipped_slack.fake.slash(COMMAND, shipped_kb.knowledge["nlp-tasks"].near_misses[0])
+    reply = await shipped_slack.reply("response_url")
+    assert reply["text"].startswith("My documents don't go into that. They do cover:")
+    assert button_values(reply["blocks"], "suggest") == ["nlp-tasks"]

@@ -1,0 +1,116 @@
+"""The learned matcher: its signals, the out-of-scope side, near misses and answerability."""
+
+from __future__ import annotations
+
+import pytest
+
+from knowledge import KnowledgeBase
+from knowledge.phrasings import OUT_OF_SCOPE, load_out_of_scope
+from knowledge.signals import CANDIDATE_FEATURES, QUESTION_FEATURES
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def test_signals_hold_the_best_of_the_classifier_and_of_the_lexical_matcher(kb: KnowledgeBase) -> None:
+    signals = kb.matcher.signals("can we use llama commercially?")
+    ids = [c.id for c in signals.candidates]
+    assert "licensing" in ids and "llama" in ids
+    best = next(c for c in signals.candidates if c.classifier_best)
+    assert best.classifier_gap == 0.0 and all(c.classifier <= best.classifier for c in signals.candidates)
+    assert any(c.lexical_best for c in signals.candidates)
+    assert all(len(c.features()) == len(CANDIDATE_FEATURES) for c in signals.candidates)
+    top = signals.candidates[0]
+    assert len(signals.features(top, 0.9, 0.5)) == len(QUESTION_FEATURES)
+
+
+def test_a_question_is_closest_to_its_own_entry_by_meaning(kb: KnowledgeBase) -> None:
+    # No word in common with the entry's phrasings: the embedding finds it.
+    signals = kb.matcher.signals("is it legal to put one of these free models inside a product we sell")
+    closest = max(signals.candidates, key=lambda c: c.similarity)
+    assert closest.id == "licensing"
+
+
+@pytest.mark.parametrize("question", [
+    "what's for lunch today?", "can someone review my pull request", "the printer on floor 2 is jammed",
+    "how do I falcon-proof the bird feeder", "which llama farm sells the softest wool",
+])
+def test_off_topic_and_other_senses_are_declined(kb: KnowledgeBase, question: str) -> None:
+    assert kb.ask(question).status != "answer"
+
+
+def test_every_listed_out_of_scope_example_is_declined(kb: KnowledgeBase) -> None:
+    examples = load_out_of_scope(knowledge=kb.knowledge)
+    answered = [p.text for p in examples if kb.ask(p.text).status == "answer"]
+    assert answered == []
+
+
+def test_every_near_miss_is_not_answered_but_offers_its_entry(kb: KnowledgeBase) -> None:
+    wrong = {}
+    for entry in kb.knowledge.entries:
+        for text in entry.near_misses:
+            result = kb.ask(text)
+            if result.status == "answer" or (result.status == "suggest" and result.unsaid
+                                             and result.candidates[0].id != entry.id):
+                wrong[text] = (result.status, result.id)
+    assert wrong == {}
+
+
+def test_a_near_miss_gets_the_documents_dont_say_reply(kb: KnowledgeBase) -> None:
+    near_miss = kb.knowledge["nlp-tasks"].near_misses[0]
+    result = kb.ask(near_miss)
+    assert (result.status, result.unsaid) == ("suggest", "go into that")
+    assert [c.id for c in result.candidates] == ["nlp-tasks"]
+
+
+@pytest.mark.parametrize(("question", "kinds"), [
+    ("how many parameters does llama 3 have", ("number",)),
+    ("what year did falcon come out", ("date",)),
+    ("who founded hugging face", ("person",)),
+    ("what's the price of gpt-3 per token", ("price",)),
+    ("how do i pip install transformers", ("command",)),
+    ("can we use llama commercially", ()),
+    ("how do we deploy open models responsibly", ()),
+])
+def test_what_a_question_asks_for(kb: KnowledgeBase, question: str, kinds: tuple[str, ...]) -> None:
+    assert kb.matcher.asks.asked(question) == kinds
+
+
+def test_an_answer_holds_a_number_only_as_a_quantity(kb: KnowledgeBase) -> None:
+    asks = kb.matcher.asks
+    assert "number" not in asks.held("Meta released Llama 2 and Llama 3.")
+    assert "number" in asks.held("It was trained on 1.4 trillion tokens, about 65 billion parameters.")
+    assert "date" in asks.held("Released in March 2023.")
+    assert "price" in asks.held("It costs $2 an hour.")
+
+
+@pytest.mark.parametrize(("question", "entry", "unsaid"), [
+    ("what year was falcon released?", "falcon", "give dates"),
+    ("how do i pip install the transformers library from hugging face", "hugging-face", "give commands or code"),
+])
+def test_a_question_asking_what_the_answer_lacks_is_not_answered(kb: KnowledgeBase, question: str, entry: str,
+                                                                 unsaid: str) -> None:
+    result = kb.ask(question)
+    assert (result.status, result.unsaid) == ("suggest", unsaid)
+    assert [c.id for c in result.candidates] == [entry]
+    assert result.to_json()["unsaid"] == unsaid
+
+
+def test_explain_shows_each_signal_and_the_decision(kb: KnowledgeBase) -> None:
+    lines = kb.ask("what year was falcon released?", explain=True).explanation
+    assert lines[0] == "asks for: date"
+    assert any(line.startswith("falcon: rank") and "answer lacks: date" in line for line in lines)
+    assert any(line.startswith("decision for falcon: p(right)") and "unanswerable" in line for line in lines)
+    assert any("never answered: the answer lacks what is asked" in line for line in lines)
+
+
+def test_the_out_of_scope_label_is_never_an_entry_id(kb: KnowledgeBase) -> None:
+    assert OUT_OF_SCOPE not in kb.knowledge
+    assert all(c.id != OUT_OF_SCOPE for c in kb.ask("lunch?").candidates)
+
+
+def test_match_many_decides_like_match(kb: KnowledgeBase) -> None:
+    questions = ["can we use llama commercially?", "what's for lunch", "what year was falcon released?"]
+    assert [r.to_json() for r in kb.matcher.match_many(questions)] == [kb.ask(q).to_json() for q in questions]
