@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
+import hmac
 import logging
+import re
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,12 +15,12 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import KnowledgeBase
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
+# How far a request's timestamp may be from now (Slack's rule: five minutes), against replays.
+SIGNATURE_MAX_AGE = 5 * 60
+_TIMESTAMP = re.compile(r"[0-9]{1,12}", re.ASCII)
 
 
 @dataclass
@@ -52,14 +58,81 @@ class KnowledgeHolder:
         self.counters = Counters()
 
 
-def request_name(body: dict[str, Any]) -> str:
+def request_name(body: Any) -> str:
     """How a log line names a request: the event id, or the command or action and its trigger."""
+    if not isinstance(body, dict):
+        return "request"
     if body.get("event_id"):
         return f"event {body['event_id']}"
     if body.get("command"):
         return f"command {body['command']} (trigger {body.get('trigger_id')})"
-    actions = body.get("actions") or [{}]
-    return f"{body.get('type', 'request')} {actions[0].get('action_id', '')} (trigger {body.get('trigger_id')})"
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+    return f"{body.get('type', 'request')} {action.get('action_id', '')} (trigger {body.get('trigger_id')})"
+
+
+def correctly_signed(secret: str, raw: bytes, timestamp: str | None, signature: str | None,
+                     now: float | None = None) -> bool:
+    """Whether `raw`, the body exactly as received, carries Slack's signature (`v0=` HMAC-SHA256 of
+    `v0:TIMESTAMP:BODY` with the signing secret) and a timestamp within SIGNATURE_MAX_AGE of `now`. Checked on the
+    bytes, before anything decodes or parses them: whatever a request holds, this only answers True or False."""
+    if not secret or not timestamp or not signature or not _TIMESTAMP.fullmatch(timestamp):
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return False
+    expected = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"v0={expected}".encode(), signature.encode("utf-8", "replace"))
+
+
+# The shape of Slack's payloads, where Bolt and the listeners rely on it: at any depth, a field of one of these names
+# holds a value of these types. A correctly signed payload that breaks it is not Slack's; it is refused before Bolt
+# (whose own parsing would fail on it) gets it.
+_OBJECT = (dict,)
+_TEXT = (str,)
+_SHAPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(["event", "view", "message", "previous_message", "container", "item", "assistant_thread",
+                     "workflow_step", "function_data", "inputs", "user_team", "state", "bot_profile"], _OBJECT),
+    **dict.fromkeys(["team", "user", "channel"], (dict, str, type(None))),
+    **dict.fromkeys(["text"], (dict, str)),  # Block Kit's text is an object
+    **dict.fromkeys(["enterprise"], (dict, str, type(None))),
+    **dict.fromkeys(["enterprise_id", "thread_ts"], (str, type(None))),
+    **dict.fromkeys(["type", "subtype", "ts", "event_ts", "event_id", "user_id", "channel_id", "team_id",
+                     "bot_id", "channel_type", "tab", "action_id", "block_id", "callback_id", "trigger_id",
+                     "response_url", "command", "challenge", "token", "api_app_id", "function_execution_id",
+                     "value"], _TEXT),
+    **dict.fromkeys(["actions", "authorizations", "blocks", "elements", "response_urls"], (list,)),
+    **dict.fromkeys(["is_enterprise_install", "is_ext_shared_channel", "is_ephemeral"], (bool, str)),
+}
+_LISTS_OF_OBJECTS = {"actions", "authorizations", "response_urls"}
+
+
+def slack_shaped(payload: dict[str, Any]) -> bool:
+    """Whether every field of `payload` named in _SHAPES, at any depth, has the type Slack gives it."""
+    pending: list[Any] = [payload]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if key in _SHAPES and not isinstance(item, _SHAPES[key]):
+                    return False
+                if key in _LISTS_OF_OBJECTS and not all(isinstance(i, dict) for i in item):
+                    return False
+                if isinstance(item, dict | list):
+                    pending.append(item)
+    return True
+
+
+def slack_payload(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]] | None:
+    """The body as text and as Bolt will parse it, or None when it is not a Slack payload (not UTF-8, not JSON
+    or a form, a `payload=` that is not a JSON object, JSON that is not an object, fields not of Slack's types)."""
+    try:
+        body = raw.decode("utf-8")
+        parsed = parse_body(body, content_type or None)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and json.JSONDecodeError are ValueErrors
+        return None
+    return (body, parsed) if isinstance(parsed, dict) and slack_shaped(parsed) else None
 
 
 def web_client(config: Config) -> AsyncWebClient:
@@ -126,44 +199,51 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
 
     from .pacing import Turns  # here, not at the top: this function is the only part of the module it concerns
 
-    # Only when Bolt would ack first anyway (a server), not when the caller waits for the listener (the console).
-    verifier = (SignatureVerifier(app._signing_secret)
-                if app._signing_secret and not app.process_before_response else None)
+    secret = app._signing_secret or ""
     dispatching: set[asyncio.Task] = set()
     turns = Turns()
 
+    async def dispatch(body: str, query: str, headers: Any) -> web.Response:
+        """Bolt's handling of a correctly signed Slack payload. What goes wrong in a listener Bolt hands to the app's
+        error handler (a failed reply, counted); a payload whose fields are not of the types Slack sends makes Bolt
+        itself fail: that is logged in one line and answered 400."""
+        try:
+            return await to_aiohttp_response(
+                await app.async_dispatch(AsyncBoltRequest(body=body, query=query, headers=headers)))
+        except Exception as exc:
+            log.warning("ignored a signed request Bolt cannot read: %s: %s", exc.__class__.__name__, exc)
+            return web.Response(status=400, text="not a Slack payload")
+
     async def dispatch_in_turn(body: str, query: str, headers: Any) -> None:
         await turns.wait()
-        await app.async_dispatch(AsyncBoltRequest(body=body, query=query, headers=headers))
-
-    def signed_event(request: web.Request, body: str) -> bool:
-        # The signature and timestamp first, on the raw body: nothing else is done with a request that fails them.
-        if verifier is None or request.headers.get("Content-Type", "").split(";")[0] != "application/json":
-            return False
-        try:
-            if not verifier.is_valid(body, request.headers.get("X-Slack-Request-Timestamp"),
-                                     request.headers.get("X-Slack-Signature")):
-                return False
-            payload = json.loads(body)
-        except ValueError:  # a timestamp or a body that is not what it should be: Bolt answers it
-            return False
-        return isinstance(payload, dict) and payload.get("type") == "event_callback"
+        await dispatch(body, query, headers)
 
     async def events(request: web.Request) -> web.Response:
-        body = await request.text()
-        if signed_event(request, body):
+        # The signature and timestamp first, on the raw bytes: a request that fails them is answered 401 whatever it
+        # holds (junk, broken JSON, binary), and nothing else is done with it.
+        raw = await request.read()
+        if not correctly_signed(secret, raw, request.headers.get("X-Slack-Request-Timestamp"),
+                                request.headers.get("X-Slack-Signature")):
+            return web.Response(status=401, text="invalid request signature")
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if (found := slack_payload(raw, content_type)) is None:
+            log.warning("ignored a signed request that is not a Slack payload (%d bytes of %s)", len(raw),
+                        content_type or "no content type")
+            return web.Response(status=400, text="not a Slack payload")
+        body, payload = found
+        if (not app.process_before_response and content_type == "application/json"
+                and payload.get("type") == "event_callback"):
             # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
             # (building its request, signature check again, deduplication, listeners) continues in the background,
             # one event starting per pass of the loop so that a burst's acknowledgements are not queued behind its
             # replies (bot/pacing.py). Each is a task from now on, so a graceful shutdown waits for those not yet
-            # started.
+            # started. (Not for the console, which waits for each listener before it prints.)
             task = asyncio.get_running_loop().create_task(
                 dispatch_in_turn(body, request.query_string, request.headers))
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
             return web.Response(status=200)
-        bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=request.headers)
-        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
+        return await dispatch(body, request.query_string, request.headers)
 
     async def health(request: web.Request) -> web.Response:
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
