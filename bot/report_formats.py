@@ -77,13 +77,36 @@ def as_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
+# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list): a cell of text starting with one of
+# these gets a leading apostrophe, so that a question such as `=cmd|'/C calc'!A0` stays text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """`value` safe to open in a spreadsheet: text that would start a formula is prefixed with `'`."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    """csv.writer whose every text cell goes through `csv_cell`. Lines end in CRLF (RFC 4180), so that a carriage
+    return inside a cell gets the cell quoted rather than splitting its row."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out, lineterminator="\r\n")
+
+    def writerow(self, row: list[object] | tuple[object, ...]) -> None:
+        self._writer.writerow([csv_cell(value) for value in row])
+
+
 CSV_COLUMNS = ("section", "item", "count", "answered", "suggested", "declined", "helpful", "not_helpful", "detail")
 
 
 def as_csv(report: Report) -> str:
     """One table, a `section` column telling the kinds of row apart: unanswered, entry, day, surface."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _SafeWriter(out)
     writer.writerow(CSV_COLUMNS)
     for g in report.unanswered:
         writer.writerow(["unanswered", g.text, g.count, "", g.suggested, g.declined, "", "",

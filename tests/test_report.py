@@ -201,3 +201,18 @@ async def test_html_report_draws_its_chart_in_chromium_and_asks_for_nothing_outs
     assert result.value["bars"] == result.value["drawn"] == 7  # 3 answer + 2 suggest + 2 none
     assert result.value["tables"] == 4
     assert result.external_requests == [] and result.failed == [] and result.errors == []
+
+
+FORMULAS = ["=cmd|'/C calc'!A0", "+1+1", "-2+3", "@SUM(1)", "\t=1+1", "\r=1+1"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() -> None:
+    # Anyone in Slack can put text in the report: none of it may reach a spreadsheet as a formula (OWASP's rule).
+    asked = [q(text, "none") for text in FORMULAS] + [q("=1+2 again", "suggest", entry="=evil")]
+    report = build_report(asked, [], NOW - DAY, NOW, entry_ids=["-entry"])
+    rows = list(csv.reader(io.StringIO(as_csv(report), newline="")))
+    cells = [cell for row in rows[1:] for cell in row]
+    for text in [*FORMULAS, "=1+2 again", "=evil", "-entry"]:
+        assert text not in cells
+    assert "'=cmd|'/C calc'!A0" in cells and "'@SUM(1)" in cells and "'-entry" in cells
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
