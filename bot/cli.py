@@ -21,17 +21,18 @@ from .plaintext import result_text
 
 if TYPE_CHECKING:
     from knowledge.calibration import Calibration
+    from knowledge.decide import Policy
 
     from .recorder import Recorder
 
 FORMATS = ("text", "csv", "html")
 
 
-def load_kb(faq_dir: str | None = None) -> KnowledgeBase:
+def load_kb(faq_dir: str | None = None, policy: Policy | None = None) -> KnowledgeBase:
     """The knowledge base named by the arguments or environment; exits 1 listing every problem."""
     source = Source.from_env(faq_dir)
     try:
-        return source.load()
+        return source.load(policy)
     except KnowledgeError as exc:
         print(f"openllm-bot: the FAQ in {source.faq_dir} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
         for problem in exc.problems:
@@ -112,10 +113,10 @@ def _calibration_report(calibration: Calibration) -> str:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the decision policy on the labelled sets; print the out-of-fold figures; --write saves it."""
-    from knowledge.calibration import calibrate
+    from knowledge.calibration import calibrate, neutral_policy
     from knowledge.decide import POLICY_FILE, dump_policy
 
-    kb = load_kb(args.faq)
+    kb = load_kb(args.faq, neutral_policy())  # the policy on disk may be for other signals: it is being refitted
     calibration = calibrate(kb.matcher, _set_paths(args.files), folds=args.folds)
     print(_calibration_report(calibration))
     if not args.quiet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .decide import load_policy
+from .decide import Policy, load_policy
 from .hybrid import HybridMatcher
 from .links import SourceLink, source_link
 from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
@@ -22,12 +22,14 @@ class KnowledgeBase:
 
     @classmethod
     def load(cls, faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR,
-             thresholds: Thresholds | None = None, source_base_url: str | None = None) -> KnowledgeBase:
+             thresholds: Thresholds | None = None, source_base_url: str | None = None,
+             policy: Policy | None = None) -> KnowledgeBase:
         """Load, validate and train the matcher; raises `KnowledgeError` on an invalid FAQ.
 
-        `thresholds` overrides the calibrated policy's answer and suggest thresholds."""
+        `policy` replaces the calibrated one (policy.yaml); `thresholds` overrides its answer and suggest
+        thresholds."""
         knowledge = load_knowledge(faq_dir, seeds_dir)
-        policy = load_policy()
+        policy = policy or load_policy()
         if thresholds is not None:
             policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
         return cls(knowledge, HybridMatcher(knowledge, policy=policy), source_base_url)

@@ -98,7 +98,7 @@ def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool
             candidates, unsaid = (Candidate(listed, 1.0),), NEAR_MISS_SAYS
     elif top.unanswerable:
         # Would it be a match if the answer held what is asked? Then say what the documents lack.
-        held = policy.decision.probability((*values[:-1], 0.0))
+        held = policy.decision.probability(_answerable(values))
         if held >= policy.suggest:
             status: Status = "suggest"
             entry_id, candidates, unsaid = None, candidates[:1], says.get(top.unanswerable[0], NEAR_MISS_SAYS)
@@ -114,6 +114,12 @@ def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool
         status, entry_id = "none", None
     lines = _explain(signals, policy, ranked, values, p, status) if explain else ()
     return Outcome(status, entry_id, p, candidates if status != "none" else (), unsaid, lines)
+
+
+def _answerable(values: Sequence[float]) -> tuple[float, ...]:
+    """The decision's inputs as if the entry's answer held what the question asks for."""
+    index = QUESTION_FEATURES.index("unanswerable")
+    return (*values[:index], 0.0, *values[index + 1:])
 
 
 def _explain(signals: Signals, policy: Policy, ranked: list[tuple[CandidateSignals, float]],

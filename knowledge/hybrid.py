@@ -64,7 +64,9 @@ class HybridMatcher:
         scores = self.classifier.scores(query, embedding)
         out_of_scope = scores.pop(OUT_OF_SCOPE, 0.0)
         by_score = sorted(scores, key=lambda k: (-scores[k], k))
-        lexical = dict(self.lexical.ranked(text))
+        lexical_ranked = self.lexical.ranked(text)
+        lexical = {k: score for k, score, _ in lexical_ranked}
+        coverage = {k: share for k, _, share in lexical_ranked}
         lexical_best = max(lexical.values(), default=0.0)
         lexical_top = max(lexical, key=lambda k: (lexical[k], k)) if lexical else None
         nearest = self.classifier.nearest(embedding)
@@ -75,6 +77,7 @@ class HybridMatcher:
             CandidateSignals(
                 id=k, classifier=scores.get(k, 0.0), classifier_gap=scores.get(k, 0.0) - best,
                 lexical=lexical.get(k, 0.0), lexical_gap=lexical.get(k, 0.0) - lexical_best,
+                coverage=coverage.get(k, 0.0),
                 lexical_best=k == lexical_top, classifier_best=bool(by_score) and k == by_score[0],
                 similarity=nearest.get(k, 0.0), near_miss=nearest.get(NEAR_MISS_GROUP + k, 0.0),
                 unanswerable=tuple(a for a in asks if a not in self._held.get(k, frozenset())))
@@ -84,8 +87,10 @@ class HybridMatcher:
         closest = None
         if unanswered is not None and nearest[unanswered] > answered:
             closest = unanswered.removeprefix(NEAR_MISS_GROUP)
+        unknown_share, unknown_strongest = self.lexical.unknown(text)
         return Signals(query, asks, candidates, out_of_scope, best, lexical_best, nearest.get(OUT_OF_SCOPE, 0.0),
-                       answered, closest, nearest[unanswered] if unanswered else 0.0)
+                       unknown_share, unknown_strongest, answered, closest,
+                       nearest[unanswered] if unanswered else 0.0)
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         result = self._result(self.signals(text), explain)

@@ -258,10 +258,23 @@ class Matcher:
 
         return chain(positive, zero_bounded())
 
-    def ranked(self, text: str) -> list[tuple[str, float]]:
-        """Every entry the question reaches, best first, with its lexical score."""
+    def unknown(self, text: str) -> tuple[float, float]:
+        """How much of the question is about things the FAQ never mentions: the share of its term weight
+        that is in no entry, and the heaviest such term's weight as a share of the most a term can weigh
+        ("how do I fine-tune with LoRA" is mostly known words, but LoRA is rare and unknown)."""
+        terms = self.analyzer.terms(text, correct=True)
+        weights = {t.term: self.weight(t) for t in terms}
+        total = sum(weights.values())
+        unknown = [w for t, w in weights.items() if t not in self.idf]
+        if not total or not unknown:
+            return 0.0, 0.0
+        return sum(unknown) / total, max(unknown) / self.max_idf
+
+    def ranked(self, text: str) -> list[tuple[str, float, float]]:
+        """Every entry the question reaches, best first, with its lexical score and its coverage (the
+        share of the question's term weight the entry explains)."""
         ranked, _ = self._rank(text)
-        return [(self._entries[i].id, s.score) for i, s in ranked]
+        return [(self._entries[i].id, s.score, s.coverage) for i, s in ranked]
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         query = normalize(text)

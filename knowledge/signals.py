@@ -14,7 +14,7 @@ CANDIDATE_FEATURES = ("classifier", "classifier_gap", "lexical", "lexical_gap", 
                       "classifier_best", "similarity")
 QUESTION_FEATURES = ("rank_confidence", "rank_margin", "out_of_scope", "entry_over_out_of_scope",
                      "out_of_scope_similarity", "similarity", "near_miss_over_phrasing", "lexical_best",
-                     "unanswerable")
+                     "unanswerable", "unknown_share", "unknown_strongest", "coverage")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class CandidateSignals:
     classifier_gap: float  # its score minus the best entry's (0 for the best)
     lexical: float  # the lexical matcher's score (0 when it did not reach the entry)
     lexical_gap: float  # minus the lexical matcher's best
+    coverage: float  # the share of the question's term weight the entry explains (lexical matcher)
     lexical_best: bool
     classifier_best: bool
     similarity: float  # cosine to the entry's closest phrasing
@@ -48,6 +49,8 @@ class Signals:
     classifier_best: float  # its best score for an entry
     lexical_best: float
     out_of_scope_similarity: float  # cosine to the closest out-of-scope example
+    unknown_share: float = 0.0  # of the question's term weight, the share in no entry (lexical matcher's view)
+    unknown_strongest: float = 0.0  # the heaviest unknown term's weight, as a share of the most a term weighs
     closest_answered: float = 0.0  # cosine to the closest phrasing of any entry
     closest_unanswered: str | None = None  # the closest near miss's entry, or OUT_OF_SCOPE, if closer than that
     closest_unanswered_similarity: float = 0.0
@@ -56,4 +59,4 @@ class Signals:
         """The decision's inputs once the candidates are ranked: `top` with its rank confidence and lead."""
         return (confidence, margin, self.out_of_scope, self.classifier_best - self.out_of_scope,
                 self.out_of_scope_similarity, top.similarity, top.near_miss - top.similarity, self.lexical_best,
-                float(bool(top.unanswerable)))
+                float(bool(top.unanswerable)), self.unknown_share, self.unknown_strongest, top.coverage)
