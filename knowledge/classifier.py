@@ -43,7 +43,7 @@ class PhrasingClassifier:
                                       token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
         features = hstack([csr_matrix(embeddings), self._chars.fit_transform(texts),
                            self._words.fit_transform(texts)]).tocsr()
-        svm = LinearSVC(C=settings.c).fit(features, labels)
+        svm = LinearSVC(C=settings.c, random_state=0).fit(features, labels)
         self.classes: tuple[str, ...] = tuple(str(c) for c in svm.classes_)
         # The fitted weights, split by feature block, so that scoring a question is three products
         # (scikit-learn's own decision_function re-validates its input: ~1 ms a question).

@@ -1,0 +1,64 @@
+"""The quality gate: every evaluation set does at least as well as the README says.
+
+The labelled sets are measured out of fold (each question decided by a policy fitted without it,
+as `openllm-bot calibrate` prints); blind sets (eval/blind/) with the shipped policy, never fitted
+on them. The README's table between the quality-gate markers holds the figures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from repo_paths import ROOT
+
+from knowledge import KnowledgeBase
+from knowledge.calibration import Calibration, calibrate, labelled_sets, neutral_policy
+from knowledge.evaluation import Tally, evaluate, load_cases
+
+_TABLE = re.compile(r"<!-- quality-gate.*?-->(.*?)<!-- /quality-gate -->", re.S)
+_ROW = re.compile(r"^\| `?([\w./-]+)`? \| (out of fold|shipped policy) \| (\d+) \| ([\d.]+)% \| ([\d.]+)% "
+                  r"\| (\d+)/(\d+) \|", re.M)
+
+
+def _gate() -> dict[str, tuple[str, int, float, float, int, int]]:
+    table = _TABLE.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert table, "README.md has no quality-gate table"
+    rows = {m[1]: (m[2], int(m[3]), float(m[4]), float(m[5]), int(m[6]), int(m[7])) for m in _ROW.finditer(table[1])}
+    assert rows, "the quality-gate table has no rows"
+    return rows
+
+
+GATE = _gate()
+
+
+@pytest.fixture(scope="module")
+def calibration() -> Calibration:
+    kb = KnowledgeBase.load(policy=neutral_policy())
+    return calibrate(kb.matcher, labelled_sets())
+
+
+def _holds(name: str, tally: Tally) -> None:
+    _, cases, accuracy, wrong, oos_answered, oos = GATE[name]
+    assert tally.cases == cases, f"{name}: {tally.cases} questions, the README says {cases}"
+    assert round(100 * tally.correct / tally.in_scope, 1) >= accuracy, f"{name}: accuracy fell below {accuracy}%"
+    assert round(100 * tally.wrong / tally.in_scope, 1) <= wrong, f"{name}: more than {wrong}% wrong"
+    assert tally.oos_answered <= oos_answered, f"{name}: more than {oos_answered} of {oos} out of scope answered"
+
+
+def test_every_labelled_set_is_in_the_gate() -> None:
+    names = {p.name for p in labelled_sets()} | {p.name for p in (ROOT / "eval" / "blind").glob("*.yaml")}
+    assert names <= set(GATE), f"not in the README's quality table: {sorted(names - set(GATE))}"
+
+
+@pytest.mark.parametrize("name", [n for n, row in GATE.items() if row[0] == "out of fold"])
+def test_labelled_sets_out_of_fold(calibration: Calibration, name: str) -> None:
+    tallies = calibration.tallies()
+    if name not in tallies:
+        pytest.skip(f"{name} is not here (../shared/eval/dev.yaml lives beside the repository)")
+    _holds(name, tallies[name])
+
+
+@pytest.mark.parametrize("name", [n for n, row in GATE.items() if row[0] == "shipped policy"])
+def test_blind_sets_with_the_shipped_policy(name: str) -> None:
+    kb = KnowledgeBase.load()
+    _holds(name, evaluate(load_cases(ROOT / "eval" / "blind" / name), kb.ask)["all"])
