@@ -28,6 +28,7 @@ from knowledge import KnowledgeBase
 from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
 from .listeners import register
+from .ratelimit import RateLimit, rate_limit_middleware
 from .recorder import Recorder
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,8 @@ def create_app(config: Config, kb: KnowledgeBase | KnowledgeHolder, seen: Seen |
         holder.counters.duplicate_events += 1
 
     app.use(dedup_middleware(seen, duplicate))
+    # After deduplication, so that Slack's retries of one event count once.
+    app.use(rate_limit_middleware(RateLimit(config.rate_limit), config.command))
 
     @app.error
     async def failed(error: Exception, body: dict) -> None:

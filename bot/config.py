@@ -38,6 +38,8 @@ class Config:
     shutdown_grace: float = 10.0
     # Whose App Home also shows the last 7 days of questions and votes.
     admin_user_ids: frozenset[str] = frozenset()
+    # Questions one person may ask in any minute (0: no limit); `from_env` defaults to RATE_LIMIT_DEFAULT.
+    rate_limit: int = 0
 
     @classmethod
     def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
@@ -56,10 +58,21 @@ class Config:
                    api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
                    redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
                    shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
-                   admin_user_ids=admin_user_ids(env))
+                   admin_user_ids=admin_user_ids(env), rate_limit=_rate_limit(env))
 
 
 DEFAULT_STORE_PATH = "openllm-bot.sqlite3"
+RATE_LIMIT_DEFAULT = 20
+
+
+def _rate_limit(env: Mapping[str, str]) -> int:
+    raw = env.get("RATE_LIMIT_PER_MINUTE", "").strip()
+    if not raw:
+        return RATE_LIMIT_DEFAULT
+    if not raw.isdigit() or int(raw) > 100_000:
+        raise ConfigError(f"RATE_LIMIT_PER_MINUTE={raw!r} is not a number of questions: set it to e.g. "
+                          f"{RATE_LIMIT_DEFAULT} (0 for no limit) or unset it")
+    return int(raw)
 
 
 @dataclass(frozen=True)

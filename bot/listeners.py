@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MAX_TOPIC_CHOICES = 10
 ADMIN_PERIOD = timedelta(days=7)
+# The admin Home groups only this many of the most recent unanswered questions: it must open in a moment.
+ADMIN_MAX_GROUPED = 2000
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -227,8 +229,8 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
         if recorder is not None and event.get("user") in admins:
             ids = [e.id for e in kb.knowledge.entries]
             try:
-                week = await recorder.read(lambda store: report_from_store(store, utcnow() - ADMIN_PERIOD,
-                                                                           entry_ids=ids))
+                week = await recorder.read(lambda store: report_from_store(
+                    store, utcnow() - ADMIN_PERIOD, entry_ids=ids, max_grouped=ADMIN_MAX_GROUPED))
             except Exception as exc:  # the store is down: the Home still opens, saying so
                 log.error("store: the admin summary could not be read: %s: %s", exc.__class__.__name__, exc)
                 week = None

@@ -27,6 +27,8 @@ T = TypeVar("T")
 # and dropped rather than let memory grow without bound.
 QUEUE_LIMIT = 10_000
 BATCH = 200
+# A question is stored with at most this many characters of its text: enough to read it, not a 40 kB message.
+MAX_RECORDED_CHARS = 1000
 _STOP = object()
 
 
@@ -70,7 +72,7 @@ class Recorder:
         user = user_hash(self.hash_key, asked.team, asked.user) if asked.user else None
         record = QuestionRecord(asked_at=utcnow(), surface=asked.surface, outcome=asked.outcome, team=asked.team,
                                 channel=asked.channel, user_hash=user, entry_id=asked.entry_id,
-                                score=asked.score, text=asked.text if self.keep_text else None)
+                                score=asked.score, text=asked.text[:MAX_RECORDED_CHARS] if self.keep_text else None)
         self._put(record)
 
     def vote(self, reply: str, team: str | None, user: str, entry_id: str, helpful: bool) -> None:

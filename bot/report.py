@@ -20,6 +20,11 @@ OUTCOMES = ("answer", "suggest", "none")
 SURFACES = ("mention", "dm", "slash")
 # Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
 SAME_QUESTION = 85
+# A new wording is compared with at most this many earlier groups: those sharing its rarest words (two wordings this
+# similar share most of their words). Grouping stays near-linear however many distinct questions the store holds.
+MAX_COMPARED = 48
+# Questions are shown (text, CSV, HTML, App Home) clipped to this many characters.
+MAX_QUESTION_CHARS = 200
 _SINCE = re.compile(r"^(\d+)\s*([hdw])$")
 
 
@@ -72,6 +77,7 @@ class Report:
     helpful: int
     unhelpful: int
     text_not_kept: int  # unanswered questions recorded without their text (STORE_QUESTION_TEXT=false)
+    not_grouped: int = 0  # older unanswered questions left out of the grouping (`max_grouped`)
 
     @property
     def answer_rate(self) -> float:
@@ -103,26 +109,53 @@ def content_words(text: str) -> str:
     return " ".join(kept or found)
 
 
-def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTION) -> list[Group]:
+def clip_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
+    """`text` on one line and at most `limit` characters, ending in "…" when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTION,
+                    max_compared: int = MAX_COMPARED) -> list[Group]:
     """Group near-duplicate wordings (most asked first, each joining the first group it is close enough to),
-    ranked by how often the group was asked."""
+    ranked by how often the group was asked. Each wording is compared only with the groups sharing its rarest
+    content words (`max_compared` at most), so the work grows about linearly with the number of wordings. Texts
+    are clipped to MAX_QUESTION_CHARS: wordings the same once clipped count as one."""
     by_text: dict[str, list[QuestionRecord]] = defaultdict(list)
     for record in records:
         if record.text:
-            by_text[record.text].append(record)
+            by_text[clip_question(record.text)].append(record)
     wordings = sorted(by_text, key=lambda t: (-len(by_text[t]), t))
     heads: list[str] = []
     keys: list[str] = []  # each head's content words, what the comparison is made on
     members: dict[str, list[str]] = {}
+    exact: dict[str, int] = {}  # content words -> the head that has exactly them
+    postings: dict[str, list[int]] = defaultdict(list)  # word -> the heads whose content words include it
     for text in wordings:
         key = content_words(text)
-        found = process.extractOne(key, keys, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff)
-        if found is None:
+        head = exact.get(key)
+        if head is None:
+            candidates: dict[int, None] = {}
+            for word in sorted(set(key.split()), key=lambda w: len(postings.get(w, ()))):
+                for index in postings.get(word, ()):
+                    candidates.setdefault(index)
+                    if len(candidates) >= max_compared:
+                        break
+                if len(candidates) >= max_compared:
+                    break
+            order = sorted(candidates)  # earlier heads (asked more) first, as before
+            found = process.extractOne(key, [keys[i] for i in order], scorer=fuzz.token_sort_ratio,
+                                       score_cutoff=cutoff)
+            head = order[found[2]] if found is not None else None
+        if head is None:
+            exact[key] = len(heads)
+            for word in set(key.split()):
+                postings[word].append(len(heads))
             heads.append(text)
             keys.append(key)
             members[text] = [text]
         else:
-            members[heads[found[2]]].append(text)
+            members[heads[head]].append(text)
     groups = []
     for head in heads:
         asked = [r for text in members[head] for r in by_text[text]]
@@ -136,9 +169,11 @@ def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTI
 
 
 def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since: datetime,
-                 until: datetime | None = None, entry_ids: Iterable[str] = ()) -> Report:
+                 until: datetime | None = None, entry_ids: Iterable[str] = (), max_grouped: int | None = None
+                 ) -> Report:
     """The report on `questions` and `votes` between `since` and `until` (naive UTC); `entry_ids` (the FAQ's)
-    are listed even when nobody got them."""
+    are listed even when nobody got them. Only the most recent `max_grouped` unanswered questions (default: all)
+    are grouped; every question is counted."""
     until = until or utcnow()
     questions = [q for q in questions if since <= q.asked_at <= until]
     votes = [v for v in votes if since <= v.voted_at <= until]
@@ -159,13 +194,17 @@ def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since
     entries = [EntryUse(i, answered[i], helpful[i], unhelpful[i]) for i in ids]
     entries.sort(key=lambda e: (-e.answered, -e.votes, e.id))
     unanswered = [q for q in questions if q.outcome != "answer"]
+    with_text = sorted((q for q in unanswered if q.text), key=lambda q: q.asked_at)
+    grouped = with_text if max_grouped is None else with_text[len(with_text) - max_grouped:] if max_grouped else []
     return Report(since=since, until=until, questions=len(questions),
                   outcomes={o: outcomes[o] for o in OUTCOMES}, surfaces={s: surfaces[s] for s in SURFACES},
-                  days=tuple(days), unanswered=tuple(group_questions(unanswered)), entries=tuple(entries),
+                  days=tuple(days), unanswered=tuple(group_questions(grouped)), entries=tuple(entries),
                   helpful=sum(helpful.values()), unhelpful=sum(unhelpful.values()),
-                  text_not_kept=sum(1 for q in unanswered if not q.text))
+                  text_not_kept=sum(1 for q in unanswered if not q.text),
+                  not_grouped=len(with_text) - len(grouped))
 
 
 def report_from_store(store: Store, since: datetime, until: datetime | None = None,
-                      entry_ids: Iterable[str] = ()) -> Report:
-    return build_report(store.questions_since(since), store.votes_since(since), since, until, entry_ids)
+                      entry_ids: Iterable[str] = (), max_grouped: int | None = None) -> Report:
+    return build_report(store.questions_since(since), store.votes_since(since), since, until, entry_ids,
+                        max_grouped)

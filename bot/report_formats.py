@@ -66,6 +66,8 @@ def as_text(report: Report) -> str:
             lines.append(f"         {others}")
     if report.text_not_kept:
         lines.append(f"  {report.text_not_kept:>4}x  (text not kept: STORE_QUESTION_TEXT=false)")
+    if report.not_grouped:
+        lines.append(f"  {report.not_grouped:>4}x  (older, not grouped)")
     lines += ["", "Per entry:", f"  {'entry':<32} {'answered':>8} {'helpful':>8} {'not helpful':>12}"]
     lines += [f"  {e.id:<32} {e.answered:>8} {e.helpful:>8} {e.unhelpful:>12}" for e in _used(report)]
     if idle := _idle(report):

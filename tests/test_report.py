@@ -13,7 +13,7 @@ import pytest
 from browser import open_in_chromium
 from repo_paths import FIXTURE_FAQ, ROOT
 
-from bot.report import Report, build_report, group_questions, parse_since, report_from_store
+from bot.report import MAX_QUESTION_CHARS, Report, build_report, group_questions, parse_since, report_from_store
 from bot.report_formats import as_csv, as_html, as_text
 from bot.store import QuestionRecord, Store, VoteRecord, utcnow
 
@@ -216,3 +216,47 @@ def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised() ->
         assert text not in cells
     assert "'=cmd|'/C calc'!A0" in cells and "'@SUM(1)" in cells and "'-entry" in cells
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def _distinct_questions(count: int, seed: int = 7) -> list[QuestionRecord]:
+    import random
+    import string
+
+    rng = random.Random(seed)
+    vocabulary = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9))) for _ in range(3000)]
+    return [q("can llama " + " ".join(rng.choices(vocabulary, k=rng.randint(3, 8))), "none") for _ in range(count)]
+
+
+def test_grouping_many_distinct_questions_takes_about_linear_time() -> None:
+    # Anyone can fill the store by DMing random text: 10,000 distinct questions took ~30 s when every wording was
+    # compared with every group.
+    import time
+
+    started = time.perf_counter()
+    groups = group_questions(_distinct_questions(10_000))
+    assert time.perf_counter() - started < 8
+    assert len(groups) == 10_000
+
+
+def test_a_near_duplicate_is_still_found_among_many_groups_sharing_common_words() -> None:
+    asked = [*_distinct_questions(2_000), q("can llama run on a raspberry pi zero", "none"),
+             q("can llama run on raspberry pi zero?", "suggest")]
+    [group] = [g for g in group_questions(asked) if "raspberry" in g.text]
+    assert group.count == 2
+
+
+def test_long_questions_are_clipped_in_every_output() -> None:
+    long = "why " + "very " * 8_000 + "long"
+    report = build_report([q(long, "none"), q(long + "!", "none")], [], NOW - DAY, NOW)
+    assert len(report.unanswered[0].text) <= MAX_QUESTION_CHARS
+    for output in (as_text(report), as_csv(report), as_html(report)):
+        assert "very " * 100 not in output
+        assert len(output) < 5_000
+
+
+def test_only_the_most_recent_unanswered_questions_are_grouped_when_bounded() -> None:
+    asked = [q(f"old question {i}", "none", days_ago=2) for i in range(5)] + [q("new question", "none")]
+    report = build_report(asked, [], NOW - 7 * DAY, NOW, max_grouped=1)
+    assert [g.text for g in report.unanswered] == ["new question"]
+    assert (report.questions, report.not_grouped) == (6, 5)
+    assert "5x  (older, not grouped)" in as_text(report)

@@ -191,3 +191,28 @@ async def test_admin_home_still_opens_when_the_store_cannot_be_read(fake: FakeSl
     finally:
         await slack.runner.cleanup()
         recorder.close()
+
+
+async def test_admin_home_opens_quickly_however_many_distinct_questions_the_store_holds(
+        recorded: Slack, recorder: Recorder) -> None:
+    # Anyone can fill the store with random DMs: 20,000 distinct questions once kept the admin Home from appearing
+    # for minutes. Grouping is near-linear and the Home groups only the most recent ones.
+    import random
+    import string
+    import time
+
+    from bot.store import utcnow
+
+    rng = random.Random(3)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=6)) for _ in range(5000)]
+    now = utcnow()
+    records = [QuestionRecord(now, "dm", "none", text=" ".join(rng.choices(words, k=6))) for _ in range(20_000)]
+    records.append(QuestionRecord(now, "dm", "none", text="why " + "very " * 5000 + "long"))
+    recorder.store.add_questions(records)
+    started = time.perf_counter()
+    await recorded.fake.open_home(user="UADMIN")
+    view = (await recorded.reply("views.publish"))["view"]
+    assert time.perf_counter() - started < 8
+    shown = all_text(view["blocks"])
+    assert "*20001* questions" in shown
+    assert "very " * 60 not in shown  # long questions are clipped

@@ -82,7 +82,7 @@ async def test_sigterm_right_after_a_burst_answers_every_acknowledged_event_once
         fake.hold("auth.test")
         fake.hold("chat.postMessage")
         channels = [f"C{i:03d}" for i in range(BURST)]
-        await asyncio.gather(*(fake.mention(LICENSING_Q, channel=c) for c in channels))
+        await asyncio.gather(*(fake.mention(LICENSING_Q, channel=c, user=f"U{c}") for c in channels))
         await until(lambda: "auth.test" in fake.delayed)
         process.send_signal(signal.SIGTERM)
         await until(lambda: _refused(url))

@@ -1,0 +1,104 @@
+"""A per-user limit on questions: someone sending hundreds of messages a minute gets one polite "slow down",
+and the rest are neither answered nor recorded until they slow down."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+log = logging.getLogger(__name__)
+
+SLOW_DOWN = ("You're sending questions faster than I can keep up with. Please wait a minute, then ask again; "
+             "I'll ignore questions until then.")
+WINDOW_SECONDS = 60.0
+# People tracked at once; beyond this the one heard from least recently is forgotten (memory stays bounded).
+MAX_TRACKED = 10_000
+
+
+class RateLimit:
+    """At most `per_minute` questions per person in any 60 seconds (0: no limit). `allow` says whether a question
+    may be answered, and whether this is the first refusal since the person was last allowed (time to say so)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._asked: OrderedDict[str, deque[float]] = OrderedDict()
+        self._told: set[str] = set()
+
+    def allow(self, who: str) -> tuple[bool, bool]:
+        """(allowed, tell): `tell` is True for the first refusal of a spell."""
+        if self.per_minute <= 0:
+            return True, False
+        now = self.clock()
+        times = self._asked.pop(who, None) or deque()
+        self._asked[who] = times  # now the most recent
+        while times and now - times[0] >= WINDOW_SECONDS:
+            times.popleft()
+        if len(self._asked) > MAX_TRACKED:
+            forgotten, _ = self._asked.popitem(last=False)
+            self._told.discard(forgotten)
+        if len(times) < self.per_minute:
+            times.append(now)
+            self._told.discard(who)
+            return True, False
+        if who in self._told:
+            return False, False
+        self._told.add(who)
+        return False, True
+
+
+def question_asker(body: dict[str, Any], command: str) -> tuple[str, str, dict[str, Any]] | None:
+    """(person, surface, where) for a request that asks the bot a question (a mention, a DM, the slash command);
+    None for anything else (clicks, App Home, other events)."""
+    if body.get("type") == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or event.get("subtype") or event.get("bot_id"):
+            return None
+        user = event.get("user")
+        if not isinstance(user, str) or not user:
+            return None
+        if event.get("type") == "app_mention":
+            surface = "mention"
+        elif event.get("type") == "message" and event.get("channel_type") == "im":
+            surface = "dm"
+        else:
+            return None
+        return f"{body.get('team_id') or ''}:{user}", surface, event
+    if body.get("command") == command and isinstance(body.get("user_id"), str):
+        return f"{body.get('team_id') or ''}:{body['user_id']}", "slash", body
+    return None
+
+
+def rate_limit_middleware(limit: RateLimit, command: str) -> Any:
+    """Bolt middleware: a question over `limit` is acknowledged but not handled; the first of a spell gets
+    SLOW_DOWN (in the mention's thread, in the DM, or privately for the slash command)."""
+
+    async def rate_limited(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:
+        found = question_asker(req.body, command)
+        if found is None:
+            await next()
+            return resp
+        who, surface, where = found
+        allowed, tell = limit.allow(who)
+        if allowed:
+            await next()
+            return resp
+        if not tell:
+            return BoltResponse(status=200, body="")
+        log.info("rate limit: %s sent more than %d questions in a minute; told to slow down", surface,
+                 limit.per_minute)
+        if surface == "slash":
+            return BoltResponse(status=200, body={"response_type": "ephemeral", "text": SLOW_DOWN})
+        channel = where.get("channel")
+        if isinstance(channel, str) and req.context.client is not None:
+            thread = where.get("thread_ts") or where.get("ts") if surface == "mention" else where.get("thread_ts")
+            await req.context.client.chat_postMessage(channel=channel, thread_ts=thread, text=SLOW_DOWN)
+        return BoltResponse(status=200, body="")
+
+    return rate_limited
