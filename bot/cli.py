@@ -138,22 +138,35 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_store_recorder() -> Recorder | None:
-    """The recorder the environment asks for (None: recording off); exits 2 on a malformed setting."""
+def open_store_recorder(settings: StoreSettings | None = None) -> Recorder | None:
+    """The recorder `settings` (default: the environment's) ask for (None: recording off); exits 2 on a malformed
+    setting."""
     from .recorder import open_recorder
 
     try:
-        return open_recorder(StoreSettings.from_env())
+        return open_recorder(settings or StoreSettings.from_env())
     except ConfigError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    """The console records into STORE_PATH or DATABASE_URL only when one is set; otherwise into a store of its own
+    that lasts the session (so /home shows what was just asked), never into the bot's real one."""
+    import tempfile
+
     from .console import run_console
 
     kb = load_kb(args.faq)
-    return run_console(kb, sys.stdin, sys.stdout, open_store_recorder())
+    if os.environ.get("STORE_PATH", "").strip() or os.environ.get("DATABASE_URL", "").strip():
+        return run_console(kb, sys.stdin, sys.stdout, open_store_recorder())
+    with tempfile.TemporaryDirectory(prefix="openllm-console-") as scratch:
+        try:
+            settings = StoreSettings.from_env({**os.environ, "STORE_PATH": str(Path(scratch) / "console.sqlite3")})
+        except ConfigError as exc:
+            print(f"openllm-bot: {exc}", file=sys.stderr)
+            return 2
+        return run_console(kb, sys.stdin, sys.stdout, open_store_recorder(settings))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

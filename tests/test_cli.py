@@ -87,3 +87,26 @@ def test_console_answers_a_typed_question() -> None:
     out = run("console", stdin="licence terms for open models\n")
     assert out.returncode == 0
     assert "read the licence" in out.stdout
+
+
+def test_console_without_a_store_configured_records_nothing_in_the_working_folder(tmp_path: Path) -> None:
+    # Trial questions must not mix with real ones in the default openllm-bot.sqlite3: the console keeps a store of
+    # its own for the session unless STORE_PATH or DATABASE_URL is set.
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("STORE_PATH", "DATABASE_URL")}
+    out = subprocess.run([sys.executable, "-m", "bot", "--faq", str(FIXTURE_FAQ), "console"], cwd=tmp_path,
+                         input="what's the weather in berlin\n/home\n", capture_output=True, text=True, timeout=120,
+                         env={**env, "DOTENV_PATH": str(tmp_path / "none.env"),
+                              "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr
+    assert "Last 7 days" in out.stdout and "what's the weather in berlin" in out.stdout  # recorded for the session
+    assert list(tmp_path.iterdir()) == []  # but nothing written where it ran
+
+
+def test_console_records_into_store_path_when_it_is_set(tmp_path: Path) -> None:
+    out = run("console", stdin="what's the weather in berlin\n")  # conftest sets STORE_PATH for every test
+    assert out.returncode == 0, out.stderr
+    import os
+
+    assert Path(os.environ["STORE_PATH"]).exists()
