@@ -9,6 +9,7 @@ import logging
 import re
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -50,13 +51,32 @@ class Counters:
     store_failures: int = 0  # questions or votes that could not be recorded
 
 
+@dataclass
+class FaqState:
+    """Whether the FAQ on disk was valid when last loaded, when that was, and how many problems it had."""
+
+    valid: bool = True
+    checked_at: str = ""  # ISO 8601, UTC
+    problems: int = 0
+    why: str = "start-up"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 class KnowledgeHolder:
     """The knowledge base listeners answer from, read on every request so that it can be swapped;
-    and the counters the app and /healthz share."""
+    the counters the app and /healthz share, and the outcome of the last load of the FAQ on disk."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.current = kb
         self.counters = Counters()
+        self.faq = FaqState(checked_at=_now_iso())
+
+    def loaded(self, why: str, problems: int = 0) -> None:
+        """Record a load of the FAQ on disk: valid when `problems` is 0 (one that could not be read counts 1)."""
+        self.faq = FaqState(valid=not problems, checked_at=_now_iso(), problems=problems, why=why)
 
 
 def request_name(body: Any) -> str:
@@ -251,8 +271,9 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
         status = 200 if entries else 503
-        return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters)},
-                                 status=status)
+        # `faq`: whether the files on disk are valid now (the last reload's outcome and time), not only counts.
+        return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters),
+                                  "faq": asdict(holder.faq)}, status=status)
 
     application = web.Application()
     application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])

@@ -139,3 +139,25 @@ async def test_serve_reloads_an_edited_faq_on_sighup_without_restarting(fake: Fa
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def _health(slack: Slack) -> dict:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(slack.url + "/healthz") as response:
+        assert response.status == 200  # still answering from the last good FAQ
+        return await response.json()
+
+
+async def test_healthz_says_whether_the_faq_on_disk_is_valid_now_and_since_when(served, faq: Path) -> None:
+    slack, _ = served
+    assert (await _health(slack))["faq"]["valid"] is True
+    _edit(faq, "  - id: llama\n", "  - id: licensing\n")
+    await until(lambda: slack.holder.counters.reload_failures == 1)
+    broken = (await _health(slack))["faq"]
+    assert broken["valid"] is False and broken["problems"] >= 1 and broken["checked_at"]
+    _edit(faq, "  - id: licensing\n    question: What are Meta", "  - id: llama\n    question: What are Meta")
+    await until(lambda: slack.holder.faq.valid)
+    fixed = (await _health(slack))["faq"]
+    assert fixed["valid"] is True and fixed["problems"] == 0 and fixed["checked_at"] >= broken["checked_at"]
+    assert (await _health(slack))["reload_failures"] == 1  # the count stays: it is history, `faq` is now
