@@ -1,0 +1,146 @@
+"""What the learned matcher costs on this machine: per question, at start-up, on a reload, in memory.
+
+Run from the repository root: `.venv/bin/python benchmarks/cost.py [--repeat N] [--runs N]`.
+Needs nothing beyond the project's own dependencies. Prints medians and p99 (nearest rank).
+
+* per question: `KnowledgeBase.ask` (the hybrid matcher: embedding, classifier, lexical signals,
+  decision) over the labelled and blind sets' questions, one thread, after a warm-up pass; the
+  lexical matcher alone (`Matcher.ranked`, the previous matcher) and the embedding alone timed
+  in the same run as the baseline, since absolute times on this shared machine swing 2x;
+* cold `openllm-bot ask "…"`: wall time of the whole process, phrasing embeddings cached on disk
+  (the state after the first start on a machine), and once with an empty cache;
+* reload: building the matcher again after one alternate changed (what a reload does: only the
+  changed phrasing is embedded, the classifier is retrained);
+* memory: peak RSS of `openllm-bot ask` (a process that has loaded everything `serve` loads for
+  matching; `benchmarks/load.py` reports the RSS of a serving process under load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from knowledge import KnowledgeBase  # noqa: E402
+from knowledge.calibration import labelled_sets  # noqa: E402
+from knowledge.evaluation import load_cases  # noqa: E402
+from knowledge.hybrid import HybridMatcher  # noqa: E402
+from knowledge.model import Knowledge  # noqa: E402
+from knowledge.normalize import normalize  # noqa: E402
+
+TARGET_P99_MS = 10.0
+TARGET_COLD_ASK_S = 3.0
+TARGET_RELOAD_S = 5.0
+TARGET_RSS_MIB = 400.0
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
+
+
+def per_call_ms(call: Callable[[str], object], questions: Sequence[str], repeat: int) -> list[float]:
+    for q in questions:  # warm-up
+        call(q)
+    times = []
+    for _ in range(repeat):
+        for q in questions:
+            start = time.perf_counter_ns()
+            call(q)
+            times.append((time.perf_counter_ns() - start) / 1e6)
+    return times
+
+
+def line(name: str, times: Sequence[float]) -> str:
+    return (f"  {name:<42} n={len(times):>6}  median {statistics.median(times):7.3f}  "
+            f"p99 {percentile(times, 99):7.3f}  max {max(times):7.3f} ms")
+
+
+def cold_ask(cache_dir: str | None, runs: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and peak RSS (MiB) of `openllm-bot ask` processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
+    if cache_dir is not None:
+        env["EMBEDDING_CACHE_DIR"] = cache_dir
+    walls, rss = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        subprocess.run([str(ROOT / ".venv" / "bin" / "openllm-bot"), "ask", "can we use llama commercially?"],
+                       check=True, capture_output=True, env=env, cwd=ROOT)
+        walls.append(time.perf_counter() - start)
+        rss.append(max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+    return walls, rss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed passes over the questions")
+    parser.add_argument("--runs", type=int, default=5, help="cold `openllm-bot ask` processes")
+    args = parser.parse_args()
+
+    sets = [*labelled_sets(), *sorted((ROOT / "eval" / "blind").glob("*.yaml"))]
+    questions = list(dict.fromkeys(c.q for path in sets for c in load_cases(path)))
+    kb = KnowledgeBase.load()
+    matcher = kb.matcher
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; {len(kb.knowledge)} entries, "
+          f"{len(matcher.phrasings)} training phrasings; {len(questions)} distinct questions from "
+          f"{len(sets)} sets; times in ms\n")
+
+    print("per question (one thread)")
+    ours = per_call_ms(kb.ask, questions, args.repeat)
+    print(line("hybrid matcher (KnowledgeBase.ask)", ours))
+    embed = per_call_ms(lambda q: matcher.embedder.embed([normalize(q)]), questions, args.repeat)
+    print(line("  of which the embedding alone", embed))
+    lexical = per_call_ms(matcher.lexical.ranked, questions, args.repeat)
+    print(line("baseline: lexical matcher alone", lexical))
+    long = [q for q in questions if len(q) > 200]
+    print(line(f"hybrid, messages over 200 characters ({len(long)})", per_call_ms(kb.ask, long, args.repeat)))
+    ratio = statistics.median(ours) / statistics.median(lexical)
+    print(f"  the hybrid costs {ratio:.0f}x the lexical matcher at the median (same run)")
+
+    print("\nbuild and reload (in process, embeddings cached)")
+    builds = []
+    for n in range(3):
+        entry = kb.knowledge.entries[0]
+        changed = replace(entry, alternates=(*entry.alternates, f"reload probe {n} {time.time_ns()}"))
+        knowledge = Knowledge((changed, *kb.knowledge.entries[1:]), kb.knowledge.documents)
+        start = time.perf_counter()
+        HybridMatcher(knowledge, policy=matcher.policy, embedder=matcher.embedder)
+        builds.append(time.perf_counter() - start)
+    print(f"  rebuild after one alternate changed: {', '.join(f'{b:.2f}' for b in builds)} s "
+          f"(median {statistics.median(builds):.2f} s)")
+
+    print("\ncold `openllm-bot ask` (a new process)")
+    walls, rss = cold_ask(None, args.runs)
+    print(f"  embeddings cached on disk: {', '.join(f'{w:.2f}' for w in walls)} s (median "
+          f"{statistics.median(walls):.2f} s); peak RSS {max(rss):.0f} MiB")
+    with tempfile.TemporaryDirectory() as empty:
+        cold_walls, _ = cold_ask(empty, 1)
+    print(f"  empty cache (first start on a machine: every phrasing embedded): {cold_walls[0]:.2f} s")
+
+    print("\ntargets")
+    checks = [
+        ("per-question p99, one thread", percentile(ours, 99), TARGET_P99_MS, "ms"),
+        ("cold `openllm-bot ask`, median", statistics.median(walls), TARGET_COLD_ASK_S, "s"),
+        ("reload that retrains, median", statistics.median(builds), TARGET_RELOAD_S, "s"),
+        ("peak RSS of a process that matches", max(rss), TARGET_RSS_MIB, "MiB"),
+    ]
+    for name, value, target, unit in checks:
+        print(f"  {'met   ' if value <= target else 'MISSED'} {name:<40} {value:8.2f} {unit}  (target <= {target:g})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
