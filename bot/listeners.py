@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,6 +89,17 @@ def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Hand
                    best if result.status != "none" else None, result.score, result.query)
 
 
+# Matching costs a few milliseconds of CPU (most of it the embedding model, which releases the GIL):
+# it runs on these threads, one per core, so that the event loop keeps acknowledging a burst of
+# events while earlier questions are matched. One pool for the process, whatever the number of apps.
+_matching = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="matching")
+
+
+async def answer(kb: KnowledgeBase, question: Question, command: str) -> Handled:
+    """`handle_question` off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_matching, handle_question, kb, question, command)
+
+
 def _user_mention(user_id: str) -> str:
     return f"<@{user_id}>" if _USER_ID.match(user_id) else blocks.escape(user_id)
 
@@ -137,7 +151,7 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
                 or event.get("user") == context.get("bot_user_id")):
             return  # bots (itself included) never get an answer: no loops between bots
         question = Question(event.get("text", ""), "mention", event.get("user"), event["channel"], body.get("team_id"))
-        handled = handle_question(holder.current, question, slash)
+        handled = await answer(holder.current, question, slash)
         try:
             # Always in a thread: the mention's own, or a new one under it.
             await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts") or event["ts"],
@@ -152,7 +166,7 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
                 or not event.get("user") or event.get("user") == context.get("bot_user_id")):
             return
         question = Question(event.get("text", ""), "dm", event["user"], event["channel"], body.get("team_id"))
-        handled = handle_question(holder.current, question, slash)
+        handled = await answer(holder.current, question, slash)
         try:
             await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"),
                                           **handled.reply.as_kwargs())
@@ -164,7 +178,7 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
         await ack()
         question = Question(command.get("text", ""), "slash", command.get("user_id"), command.get("channel_id"),
                             command.get("team_id"))
-        handled = handle_question(holder.current, question, slash)
+        handled = await answer(holder.current, question, slash)
         try:
             await respond(response_type="ephemeral", **handled.reply.as_kwargs())
         finally:
