@@ -8,7 +8,8 @@ against the lexical matcher's by the decision policy (decide.py), not probabilit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,37 @@ from .normalize import normalize
 from .phrasings import OUT_OF_SCOPE, Phrasing
 
 NEAR_MISS_GROUP = "near miss: "  # nearest() names an entry's near misses so
+
+
+@dataclass(frozen=True)
+class _NgramWeights:
+    """One fitted tf-idf block and the SVM's weights for it, to score one question quickly.
+
+    scikit-learn's `transform` validates its input on every call (~0.4 ms a question a block, more
+    than the arithmetic); this does the same sublinear tf-idf with the vectorizer's own analyzer,
+    vocabulary and idf, and tests check it against `transform`."""
+
+    analyzer: Callable[[str], list[str]]
+    vocabulary: dict[str, int]
+    idf: np.ndarray
+    weights: np.ndarray  # features x classes
+
+    @classmethod
+    def of(cls, vectorizer: TfidfVectorizer, weights: np.ndarray) -> _NgramWeights:
+        return cls(vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_.astype(np.float32),
+                   np.ascontiguousarray(weights.T))
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        counts = Counter(i for gram in self.analyzer(text) if (i := self.vocabulary.get(gram)) is not None)
+        if not counts:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
+        columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
+        values = (1 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))) * self.idf[columns]
+        return columns, values / np.linalg.norm(values)
+
+    def contribution(self, text: str) -> np.ndarray:
+        columns, values = self.features(text)
+        return values @ self.weights[columns] if len(columns) else np.zeros(self.weights.shape[1], np.float32)
 
 
 @dataclass(frozen=True)
@@ -53,9 +85,9 @@ class PhrasingClassifier:
             weights, intercepts = np.vstack([-weights, weights]), np.concatenate([-intercepts, intercepts])
         n_emb, n_chars = embeddings.shape[1], len(self._chars.vocabulary_)
         self._w_embedding = np.ascontiguousarray(weights[:, :n_emb].T)
-        self._w_chars = csr_matrix(weights[:, n_emb:n_emb + n_chars].T)
-        self._w_words = csr_matrix(weights[:, n_emb + n_chars:].T)
         self._intercepts = intercepts
+        self._ngram_blocks = (_NgramWeights.of(self._chars, weights[:, n_emb:n_emb + n_chars]),
+                              _NgramWeights.of(self._words, weights[:, n_emb + n_chars:]))
         self.out_of_scope_index = self.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.classes else -1
         # Phrasings grouped by what they are examples of, for the nearest phrasing of each entry (its
         # own), of each entry's near misses, and of the out-of-scope examples.
@@ -71,10 +103,17 @@ class PhrasingClassifier:
 
     def scores(self, normalized: str, embedding: np.ndarray) -> dict[str, float]:
         """The SVM's score for each class (entries and OUT_OF_SCOPE): higher is more likely."""
-        values = (embedding @ self._w_embedding + self._intercepts
-                  + (self._chars.transform([normalized]) @ self._w_chars).toarray()[0]
-                  + (self._words.transform([normalized]) @ self._w_words).toarray()[0])
+        values = embedding @ self._w_embedding + self._intercepts
+        for block in self._ngram_blocks:
+            values += block.contribution(normalized)
         return dict(zip(self.classes, values.tolist(), strict=True))
+
+    def ngram_features(self, normalized: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The question's tf-idf features per block (columns, values), as scoring computes them."""
+        return [block.features(normalized) for block in self._ngram_blocks]
+
+    def vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+        return self._chars, self._words
 
     def nearest(self, embedding: np.ndarray) -> dict[str, float]:
         """Cosine similarity to the closest phrasing of each group: entry ids, NEAR_MISS_GROUP + id and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from knowledge import KnowledgeBase
@@ -114,3 +115,15 @@ def test_the_out_of_scope_label_is_never_an_entry_id(kb: KnowledgeBase) -> None:
 def test_match_many_decides_like_match(kb: KnowledgeBase) -> None:
     questions = ["can we use llama commercially?", "what's for lunch", "what year was falcon released?"]
     assert [r.to_json() for r in kb.matcher.match_many(questions)] == [kb.ask(q).to_json() for q in questions]
+
+
+def test_the_classifiers_fast_tf_idf_matches_scikit_learns(kb: KnowledgeBase) -> None:
+    classifier = kb.matcher.classifier
+    texts = ["can we use llama commercially?", "whats an open souce llm", "zzz qqq", "", "a " * 300]
+    for text in texts:
+        for (columns, values), vectorizer in zip(classifier.ngram_features(text), classifier.vectorizers(),
+                                                 strict=True):
+            reference = vectorizer.transform([text])
+            dense = np.zeros(reference.shape[1], dtype=np.float32)
+            dense[columns] = values
+            assert np.allclose(dense, reference.toarray()[0], atol=1e-6)
