@@ -127,3 +127,10 @@ def test_the_classifiers_fast_tf_idf_matches_scikit_learns(kb: KnowledgeBase) ->
             dense = np.zeros(reference.shape[1], dtype=np.float32)
             dense[columns] = values
             assert np.allclose(dense, reference.toarray()[0], atol=1e-6)
+
+
+def test_words_the_faq_never_mentions_are_a_signal(kb: KnowledgeBase) -> None:
+    known = kb.matcher.signals("how do I fine-tune an open model on our own data")
+    unknown = kb.matcher.signals("how do I fine-tune an open model with qlora adapters")
+    assert known.unknown_share == 0.0 and known.unknown_strongest == 0.0
+    assert unknown.unknown_share > 0.2 and unknown.unknown_strongest > 0.5
