@@ -23,6 +23,9 @@ REQUIRED_FIELDS = ("id", "question", "alternates", "tags", "answer", "sources", 
 OPTIONAL_FIELDS = ("near_misses",)
 FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# <!channel>, <!here>, <!everyone>, <!subteam^S1>, <@U123>: in a reply, Slack would ping people.
+_SLACK_PING = re.compile(r"<\s*[!@][^>]*>")
+MIN_QUOTE_WORDS = 4  # a shorter "passage" proves nothing about where an answer comes from
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,14 @@ class _FileReader:
             entry_id = None
         question = self.string(fields["question"], "question")
         answer = self.string(fields["answer"], "answer")
+        for name, text in (("question", question), ("answer", answer)):
+            if text is not None and (ping := _SLACK_PING.search(text)):
+                self.problem(fields[name], f"'{name}' holds a Slack mention {ping.group()!r}: the bot would ping "
+                                           "people with it")
+                if name == "question":
+                    question = None
+                else:
+                    answer = None
         alternates = self.strings(fields["alternates"], "alternates")
         tags = self.strings(fields["tags"], "tags")
         related = self.strings(fields["related"], "related")
@@ -194,6 +205,11 @@ class _FileReader:
                 continue
             if doc not in self.documents:
                 self.problem(fields["doc"], f"source doc '{doc}' is not in seeds/sources.yaml")
+                ok = False
+                continue
+            if len(quote.split()) < MIN_QUOTE_WORDS:
+                self.problem(fields["quote"], f"quote {quote!r} is shorter than {MIN_QUOTE_WORDS} words: "
+                                              "cite a passage")
                 ok = False
                 continue
             span = self.documents[doc][1].locate(quote)

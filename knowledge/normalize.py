@@ -27,9 +27,12 @@ someone somebody everyone anyway anyways btw basically honestly
 
 
 def _strip_control(text: str) -> str:
+    """Control characters become spaces; invisible format characters (zero-width space and joiners,
+    soft hyphen, word joiner, BOM) are removed, so that "ll\u200bama" reads as "llama"."""
     if text.isprintable():  # the common case, checked at C speed
         return text
-    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in _CONTROL else " " for ch in text)
+    return "".join(ch if ch in "\n\t" or (category := unicodedata.category(ch)) not in _CONTROL
+                   else ("" if category == "Cf" else " ") for ch in text)
 
 
 def _link_words(match: re.Match[str]) -> str:

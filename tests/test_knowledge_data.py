@@ -86,3 +86,17 @@ def test_a_policy_for_other_signals_is_refused(tmp_path: Path) -> None:
                     encoding="utf-8")
     (problem,) = _problems(lambda: load_policy(path))
     assert "rerun `openllm-bot calibrate`" in problem and "renamed_signal" in problem
+
+
+@pytest.mark.parametrize("ping", ["<!channel>", "<!here>", "<!everyone>", "<@U0123ABC>", "<!subteam^S1|@team>"])
+def test_an_answer_that_would_ping_people_is_refused(tmp_path: Path, ping: str) -> None:
+    text = SMALL.replace("    answer: >-\n", f"    answer: >-\n      Ask {ping} about it.\n", 1)
+    problems = _problems(lambda: load_knowledge(_faq(tmp_path, text), SEEDS))
+    assert any("'answer' holds a Slack mention" in p and ping in p for p in problems), problems
+
+
+def test_a_quote_of_a_word_or_two_is_refused(tmp_path: Path) -> None:
+    quote = next(line for line in SMALL.splitlines() if "quote:" in line)
+    text = SMALL.replace(quote, '        quote: "open"', 1)
+    problems = _problems(lambda: load_knowledge(_faq(tmp_path, text), SEEDS))
+    assert any("is shorter than 4 words" in p for p in problems), problems

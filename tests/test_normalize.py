@@ -24,7 +24,7 @@ from knowledge.normalize import normalize, sentences, words
     ("a &amp; b &lt;c&gt;", "a & b c"),
     ("typed &lt;!channel&gt; and &lt!here", "typed and !here"),
     ("/openllm licensing", "licensing"),
-    ("zero\u200bwidth\x07bell", "zero width bell"),
+    ("zero\u200bwidth\x07bell", "zerowidth bell"),
     ("  many\n\n  lines\t", "many lines"),
 ])
 def test_normalize(raw: str, expected: str) -> None:
@@ -100,3 +100,8 @@ def test_a_clause_going_on_about_the_one_before_is_not_a_question_on_its_own() -
     assert parts == ["is gemma any good, and is it open weights?", "is gemma any good",
                      "is gemma any good, and is it open weights?"]
     assert "but what can it do?" in dict(segments("I gather it's AI, but what can it do?"))
+
+
+def test_invisible_characters_are_removed_not_turned_into_spaces() -> None:
+    assert normalize("ll\u200bama li\u00adcence\ufeff w\u2060ord x\u200cy\u200dz") == "llama licence word xyz"
+    assert normalize("a\x07b") == "a b"  # a control character still separates words
