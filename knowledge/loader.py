@@ -63,6 +63,7 @@ class _FileReader:
         self.documents = documents
         self.problems: list[Problem] = []
         self.fields: list[tuple[str, dict[str, Node]]] = []  # every entry's fields, valid or not
+        self.unparsed = False  # the file is not YAML: its entries are unknown
 
     def problem(self, node_or_line: Node | int, reason: str) -> None:
         line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
@@ -80,9 +81,11 @@ class _FileReader:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark else 1
             self.problem(line, f"invalid YAML: {exc.problem or exc.context}")
+            self.unparsed = True
             return []
         except yaml.YAMLError as exc:
             self.problem(1, f"invalid YAML: {exc}")
+            self.unparsed = True
             return []
         if root is None:
             self.problem(1, "empty file: expected a top-level 'entries:' list")
@@ -283,21 +286,55 @@ def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str 
     except SourcesError as exc:
         raise KnowledgeError([Problem(str(seeds_dir / "sources.yaml"), 1, str(exc))]) from None
     indexed = {name: (doc, IndexedText.of(doc.text)) for name, doc in documents.items()}
-    files = sorted(p for p in faq_dir.glob("*.yaml") if p.is_file()) if faq_dir.is_dir() else []
-    if not files:
-        raise KnowledgeError([Problem(str(faq_dir), 0, "no FAQ files (*.yaml) found")])
+    if _holds_faq_folder(faq_dir):
+        faq_dir = faq_dir / "faq"  # the package folder (`validate knowledge`): its FAQ is in faq/
+    if not faq_dir.is_dir():
+        raise KnowledgeError([Problem(str(faq_dir), 0, "no such folder: name the folder that holds the FAQ's "
+                                                       "*.yaml files (the shipped one is knowledge/faq)")])
     problems: list[Problem] = []
+    for path in sorted(faq_dir.iterdir()):
+        if path.suffix == ".yml":
+            problems.append(Problem(_display(path), 1, "FAQ files end in .yaml: rename it, or it is not read"))
+        elif path.suffix == ".yaml" and not path.is_file():
+            problems.append(Problem(_display(path), 1, "not a readable file (a dangling symlink?)"))
+    files = sorted(p for p in faq_dir.glob("*.yaml") if p.is_file())
+    if not files and not problems:
+        raise KnowledgeError([Problem(str(faq_dir), 0, f"no FAQ files (*.yaml) in the folder {faq_dir}")])
     read: list[Entry] = []
     fields: list[tuple[str, dict[str, Node]]] = []
+    unparsed: list[Problem] = []
     for path in files:
         reader = _FileReader(path, _display(path), indexed)
         read.extend(reader.read())
+        if reader.unparsed:
+            unparsed.extend(reader.problems)
         problems.extend(reader.problems)
         fields.extend(reader.fields)
-    problems.extend(_cross_check(fields))
+    cross = _cross_check(fields)
+    if unparsed:
+        # The entries of a file that did not parse are unknown: every link to them would be reported
+        # as missing. Say once that links were not checked, instead of one false error per link.
+        cross = [p for p in cross if "related id" not in p.reason]
+        problems = [Problem(p.file, p.line, p.reason + "; its entries were skipped, so links to them from "
+                            "other files ('related') were not checked") if p in unparsed else p for p in problems]
+    problems.extend(cross)
     if problems:
         raise KnowledgeError(problems)
     return Knowledge(entries=tuple(read), documents=documents)
+
+
+def _holds_faq_folder(folder: Path) -> bool:
+    """A folder whose own YAML files are no FAQ files (no `entries:`) but which has a faq/ folder that holds some."""
+    inner = folder / "faq"
+    if not inner.is_dir() or not any(inner.glob("*.yaml")):
+        return False
+    for path in folder.glob("*.yaml"):
+        try:
+            if re.search(r"^entries:", path.read_text(encoding="utf-8"), re.M):
+                return False
+        except (OSError, UnicodeDecodeError):
+            return False
+    return True
 
 
 def _display(path: Path) -> str:

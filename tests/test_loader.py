@@ -119,3 +119,38 @@ def test_every_problem_is_reported_at_once(tmp_path: Path, fixture_faq_text: str
 
 def test_no_faq_files_is_an_error(tmp_path: Path) -> None:
     assert "no FAQ files" in _problems(tmp_path, {})[0]
+
+
+def test_a_file_that_does_not_parse_does_not_make_every_link_to_its_entries_an_error(tmp_path: Path,
+                                                                                     fixture_faq_text: str) -> None:
+    # small.yaml's entries link to each other; move 'attention' into a broken file.
+    head, attention = fixture_faq_text.split("  - id: attention", 1)
+    broken = "entries:\n  - id: attention" + attention + "\n  - [unclosed\n"
+    problems = _problems(tmp_path, {"a.yaml": head, "b.yaml": broken})
+    assert not any("related id" in p for p in problems), problems
+    (parse,) = [p for p in problems if "b.yaml" in p]
+    assert "invalid YAML" in parse and "its entries were skipped" in parse
+
+
+def test_a_yml_file_and_a_dangling_symlink_are_reported_not_skipped(tmp_path: Path, fixture_faq_text: str) -> None:
+    faq = tmp_path / "faq"
+    faq.mkdir()
+    (faq / "small.yaml").write_text(fixture_faq_text, encoding="utf-8")
+    (faq / "more.yml").write_text("entries: []\n", encoding="utf-8")
+    (faq / "gone.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(faq, SEEDS)
+    reasons = sorted(f"{Path(p.file).name}: {p.reason}" for p in info.value.problems)
+    assert reasons == ["gone.yaml: not a readable file (a dangling symlink?)",
+                       "more.yml: FAQ files end in .yaml: rename it, or it is not read"]
+
+
+def test_an_empty_or_missing_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeError, match=f"no FAQ files \\(\\*.yaml\\) in the folder {tmp_path}"):
+        load_knowledge(tmp_path, SEEDS)
+    with pytest.raises(KnowledgeError, match="no such folder"):
+        load_knowledge(tmp_path / "absent", SEEDS)
+
+
+def test_the_package_folder_validates_its_faq_folder() -> None:
+    assert len(load_knowledge(FIXTURE_FAQ.parent.parent.parent / "knowledge", SEEDS)) >= 32
