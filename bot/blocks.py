@@ -180,6 +180,12 @@ def unsaid_lead(unsaid: str) -> str:
     return f"My documents don't {unsaid}. They do cover:"
 
 
+def english_only_reply(command: str) -> Reply:
+    text = (f"Sorry, I only understand questions in English (my documents are in English). "
+            f"Try asking again in English, or `{command} topics` to see what I can answer.")
+    return Reply(text, [section(text, "english-only")])
+
+
 def none_reply(command: str) -> Reply:
     text = (f"That's outside what my documents cover, so I won't guess. "
             f"Try `{command} topics` to see what I can answer.")

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import Entry, KnowledgeBase
+from knowledge.analysis import STOPWORDS
 from knowledge.normalize import FILLER, normalize, words
 
 from . import blocks
@@ -62,6 +63,16 @@ class Handled:
     query: str = ""
 
 
+# With only stop words besides, these words ask for help with the bot ("help me", "I need help", "can
+# you help me"), not about a topic: "help the community" or "help with fine-tuning" go to the matcher.
+HELP_WORDS = frozenset({"help", "need", "assist", "assistance", "usage", "instructions"})
+
+
+def _asks_for_help(meaningful: list[str]) -> bool:
+    content = {w for w in meaningful if w not in STOPWORDS}
+    return bool(content & {"help", "assist", "assistance"}) and content <= HELP_WORDS
+
+
 def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Handled:
     """The one path from a question to its reply, for every surface."""
     text = normalize(question.text)
@@ -70,7 +81,7 @@ def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Hand
         if question.surface == "slash":
             return Handled(blocks.usage_reply(kb, command))
         return Handled(blocks.intro_reply(kb, command))
-    if text in ("help", "?"):
+    if text in ("help", "?") or _asks_for_help(meaningful):
         return Handled(blocks.usage_reply(kb, command))
     if text in ("topics", "topic", "list topics"):
         return Handled(blocks.topics_reply(kb, command))
@@ -85,6 +96,8 @@ def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Hand
         ids = [e.id for e in entries[:MAX_TOPIC_CHOICES]]
         return Handled(blocks.suggest_blocks(kb, ids, f"Here's what I know about *{blocks.escape(text)}*:"),
                        "suggest", ids[0], result.score, result.query)
+    if result.status != "answer" and kb.in_other_language(question.text):
+        return Handled(blocks.english_only_reply(command), "none", None, result.score, result.query)
     return Handled(blocks.result_blocks(kb, result, command, shareable=shareable), result.status,
                    best if result.status != "none" else None, result.score, result.query)
 

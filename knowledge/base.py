@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .decide import Policy, load_policy
 from .hybrid import HybridMatcher
+from .language import in_other_language
 from .links import SourceLink, source_link
 from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
 from .matcher import Thresholds
@@ -36,6 +37,10 @@ class KnowledgeBase:
 
     def ask(self, text: str, explain: bool = False) -> MatchResult:
         return self.matcher.match(text, explain=explain)
+
+    def in_other_language(self, text: str) -> bool:
+        """The question is not in English (the only language the matcher and the documents speak)."""
+        return in_other_language(text, self.matcher.lexical.known_words)
 
     def entry(self, entry_id: str) -> Entry | None:
         return self.knowledge.get(entry_id)

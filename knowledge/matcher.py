@@ -99,6 +99,7 @@ class Matcher:
             weak = frozenset(answer_terms) - strong
             self._entries.append(_Indexed(entry.id, phrases, strong, weak, frozenset(t for t in tag_terms if t)))
         self.analyzer.set_vocabulary(known_words)
+        self.known_words = frozenset(known_words)  # every word the FAQ uses, as normalised
         surfaces: dict[str, float] = {}
         for word in known_words:  # already normalised words: no need to analyse them as text
             term = self.analyzer.single(word)

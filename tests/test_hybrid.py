@@ -134,3 +134,12 @@ def test_words_the_faq_never_mentions_are_a_signal(kb: KnowledgeBase) -> None:
     unknown = kb.matcher.signals("how do I fine-tune an open model with qlora adapters")
     assert known.unknown_share == 0.0 and known.unknown_strongest == 0.0
     assert unknown.unknown_share > 0.2 and unknown.unknown_strongest > 0.5
+
+
+def test_english_with_typos_is_english_and_other_languages_are_not(kb: KnowledgeBase) -> None:
+    for english in ["whats an open souce llm exactly", "how much does the GPT-3 API cost per 1k tokens?",
+                    "wat is atention in neural nets", "is Llama GDPR compliant if we host it in the EU?"]:
+        assert not kb.in_other_language(english), english
+    for other in ["Was ist ein LLM?", "Posso usare llama per scopi commerciali?", "wat is een taalmodel",
+                  "Какие открытые модели есть?"]:
+        assert kb.in_other_language(other), other
