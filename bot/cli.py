@@ -114,10 +114,13 @@ def _calibration_report(calibration: Calibration) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the decision policy on the labelled sets; print the out-of-fold figures; --write saves it."""
     from knowledge.calibration import calibrate, neutral_policy
-    from knowledge.decide import POLICY_FILE, dump_policy
+    from knowledge.classifier import ClassifierSettings
+    from knowledge.decide import POLICY_FILES, dump_policy
+    from knowledge.hybrid import HybridMatcher
 
     kb = load_kb(args.faq, neutral_policy())  # the policy on disk may be for other signals: it is being refitted
-    calibration = calibrate(kb.matcher, _set_paths(args.files), folds=args.folds)
+    matcher = HybridMatcher(kb.knowledge, policy=neutral_policy(), settings=ClassifierSettings(kind=args.classifier))
+    calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
     print(_calibration_report(calibration))
     if not args.quiet:
         failures = calibration.tallies()["all"].failures
@@ -126,8 +129,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     policy = calibration.policy
     print(f"\npolicy fitted on all of them: answer at p >= {policy.answer:.2f}, suggest at p >= {policy.suggest:.2f}")
     if args.write:
-        POLICY_FILE.write_text(dump_policy(policy), encoding="utf-8")
-        print(f"wrote {POLICY_FILE}")
+        POLICY_FILES[args.classifier].write_text(dump_policy(policy), encoding="utf-8")
+        print(f"wrote {POLICY_FILES[args.classifier]}")
     return 0
 
 
@@ -185,10 +188,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     if settings.url is None:
         print("openllm-bot: STORE_ENABLED=false: there is no store to report on", file=sys.stderr)
         return 2
-    store = Store(settings.url)
+    entry_ids = [e.id for e in load_kb(args.faq).knowledge.entries]
     try:
-        report = report_from_store(store, since, entry_ids=[e.id for e in load_kb(args.faq).knowledge.entries])
-    except (StoreError, SQLAlchemyError) as exc:
+        # Read-only: a mistyped STORE_PATH or an unrelated database is refused, never created or changed.
+        store = Store(settings.url, read_only=True)
+    except StoreError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 1
+    try:
+        report = report_from_store(store, since, entry_ids=entry_ids)
+    except StoreError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
         print(f"openllm-bot: cannot read {describe(store.url)}: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     finally:
@@ -241,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal = sub.add_parser("calibrate", help="fit the decision policy on labelled sets; print out-of-fold figures")
     cal.add_argument("files", nargs="*", help="labelled sets (default: eval/*.yaml and ../shared/eval/dev.yaml)")
     cal.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
-    cal.add_argument("--write", action="store_true", help="save the policy to knowledge/policy.yaml")
+    cal.add_argument("--write", action="store_true", help="save the policy to knowledge/policy.yaml "
+                     "(policy-nearest.yaml with --classifier nearest)")
+    cal.add_argument("--classifier", choices=("svm", "nearest"), default="svm",
+                     help="svm (FAQs up to 2,000 entries, the default) or nearest (larger FAQs)")
     cal.add_argument("--quiet", action="store_true", help="figures only, without the failing cases")
     cal.set_defaults(func=cmd_calibrate)
 

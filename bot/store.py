@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -27,11 +29,13 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 Surface = Literal["mention", "dm", "slash"]
 Outcome = Literal["answer", "suggest", "none"]
@@ -127,16 +131,30 @@ def describe(url: str) -> str:
 
 
 class Store:
-    """The tables behind one database URL; created (or upgraded) on first use."""
+    """The tables behind one database URL; created (or upgraded) on first use. With `read_only` (the reading
+    commands), the store must already exist and be ours: nothing is ever created or changed (no folder, file, table
+    or journal mode), a SQLite file is opened read-only (so a file the reader may not write can be read) and a
+    PostgreSQL session is read-only; a missing or foreign store raises `StoreError` saying so."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
         self.url = database_url(url)
+        self.read_only = read_only
         parsed = make_url(self.url)
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        if read_only and parsed.get_backend_name() == "sqlite":
+            if not sqlite_file or not Path(parsed.database).expanduser().is_file():
+                raise StoreError(f"there is no store at {describe(self.url)}: check STORE_PATH or DATABASE_URL "
+                                 "(the bot creates it when it first runs)")
+            self.engine: Engine = create_engine("sqlite://", poolclass=NullPool,
+                                                creator=partial(_read_only_sqlite, Path(parsed.database)))
+        else:
+            if sqlite_file:
+                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            connect_args = ({"options": "-c default_transaction_read_only=on"}
+                            if read_only and parsed.get_backend_name() == "postgresql" else {})
+            self.engine = create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
         self._ready = False
         self._lock = threading.Lock()
 
@@ -145,16 +163,35 @@ class Store:
         return self.engine.dialect.name
 
     def open(self) -> Store:
-        """Create the tables, or upgrade them to SCHEMA_VERSION; refuse a store written by a newer version."""
+        """Create the tables, or upgrade them to SCHEMA_VERSION; refuse a store written by a newer version.
+        Read-only: check that the store is ours and at SCHEMA_VERSION, touching nothing."""
         with self._lock:
             if not self._ready:
-                try:
-                    self._create_or_upgrade()
-                except DBAPIError:
-                    # Another process (a replica starting at the same moment) may have been creating them too.
-                    self._create_or_upgrade()
+                if self.read_only:
+                    self._check_ours()
+                else:
+                    try:
+                        self._create_or_upgrade()
+                    except DBAPIError:
+                        # Another process (a replica starting at the same moment) may have been creating them too.
+                        self._create_or_upgrade()
                 self._ready = True
         return self
+
+    def _check_ours(self) -> None:
+        with self.engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if meta.name not in tables:
+                raise StoreError(f"{describe(self.url)} is not an openllm-bot store (it has no {meta.name} table): "
+                                 "check STORE_PATH or DATABASE_URL")
+            found = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        version = int(found) if found is not None and str(found).isdigit() else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{describe(self.url)} holds schema version {version}, newer than this "
+                             f"openllm-bot's {SCHEMA_VERSION}: upgrade openllm-bot")
+        if version < SCHEMA_VERSION or not {t.name for t in metadata.sorted_tables} <= tables:
+            raise StoreError(f"{describe(self.url)} is not an openllm-bot store of schema version {SCHEMA_VERSION} "
+                             f"(found {version or 'none'}): start the bot on it once to upgrade it")
 
     def _create_or_upgrade(self) -> None:
         with self.engine.begin() as conn:
@@ -219,5 +256,23 @@ def _sqlite_pragmas(connection: object, _record: object) -> None:
     # WAL lets the report read while the bot writes; the timeout rides out another process's write.
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _read_only_sqlite(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the SQLite file at `path`, which creates nothing beside it. While a writer has the
+    store open (its `-wal` file is there) the reader shares its WAL index; otherwise the file is read as it stands
+    (`immutable`), without the `-shm` and `-wal` files a read-only connection would create and leave behind, and
+    which a reader that may not write the folder cannot create at all."""
+    path = path.expanduser().resolve()
+    writer_active = path.with_name(path.name + "-wal").exists()
+    uri = path.as_uri() + ("?mode=ro" if writer_active else "?mode=ro&immutable=1")
+    return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+
+def _sqlite_read_pragmas(connection: object, _record: object) -> None:
+    # A reader never changes the journal mode: only waits out another process's write.
+    cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

@@ -260,3 +260,99 @@ def test_only_the_most_recent_unanswered_questions_are_grouped_when_bounded() ->
     assert [g.text for g in report.unanswered] == ["new question"]
     assert (report.questions, report.not_grouped) == (6, 5)
     assert "5x  (older, not grouped)" in as_text(report)
+
+
+# Reading commands read: a mistyped path, a foreign database or a read-only file must not be created, changed or
+# refused. Only `serve` and `console` create a store.
+
+def run_report_with(env: dict[str, str], *args: str, **options: object) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "EMBEDDING_CACHE_DIR": "", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "bot", "--faq", str(FIXTURE_FAQ), "report", *args],
+                          capture_output=True, text=True, cwd=ROOT, env={**base, **env}, timeout=120, **options)
+
+
+def _one_line_failure(out: subprocess.CompletedProcess[str], says: str) -> None:
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith("openllm-bot: ") and says in out.stderr, out.stderr
+
+
+def test_report_on_a_missing_sqlite_store_fails_in_one_line_creating_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    mistyped = run_report_with({"HOME": str(home), "STORE_PATH": str(tmp_path / "typo" / "dir" / "store.sqlite3")})
+    _one_line_failure(mistyped, "there is no store at")
+    by_url = run_report_with({"HOME": str(home), "DATABASE_URL": f"sqlite:///{tmp_path}/nowhere/x.sqlite3"})
+    _one_line_failure(by_url, "there is no store at")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"]  # no folder, no database, no key
+
+
+def test_report_on_an_unrelated_sqlite_file_refuses_it_and_leaves_it_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "accounts.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)")
+        conn.execute("INSERT INTO accounts (name) VALUES ('alice')")
+    conn.close()
+    before = path.read_bytes()
+    out = run_report_with({"HOME": str(tmp_path / "home"), "STORE_PATH": str(path)})
+    _one_line_failure(out, "is not an openllm-bot store")
+    assert path.read_bytes() == before  # no tables added, still in its own journal mode (not WAL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["accounts.sqlite3", "home"]  # no -wal, -shm or .key
+
+
+def test_report_reads_a_store_file_it_may_not_write(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    path = folder / "store.sqlite3"
+    store = Store(f"sqlite:///{path}")  # as the bot writes it: WAL
+    store.add_questions([QuestionRecord(utcnow() - timedelta(hours=1), "mention", "none", text="bake bread")])
+    store.close()
+    path.chmod(0o444)
+    folder.chmod(0o555)  # nor may a journal be created beside it
+    before = path.read_bytes()
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root ignores mode bits: run the report without the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: a read-only file cannot be made")
+        prefix = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    try:
+        out = subprocess.run([*prefix, sys.executable, "-m", "bot", "--faq", str(FIXTURE_FAQ), "report"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env={"PATH": "/usr/bin:/bin", "EMBEDDING_CACHE_DIR": "", "HOME": str(tmp_path),
+                                  "PYTHONDONTWRITEBYTECODE": "1", "STORE_PATH": str(path)})
+        assert out.returncode == 0, out.stderr
+        assert '1x  "bake bread"' in out.stdout
+        assert path.read_bytes() == before
+        assert [p.name for p in folder.iterdir()] == ["store.sqlite3"]
+    finally:
+        folder.chmod(0o755)
+
+
+def test_report_on_a_postgresql_database_that_is_not_ours_refuses_it_and_creates_nothing(postgres_url: str) -> None:
+    from sqlalchemy import create_engine, inspect
+
+    env = {"HOME": "/nonexistent", "DATABASE_URL": postgres_url, "STORE_HASH_KEY": "0123456789abcdef0123"}
+    _one_line_failure(run_report_with(env), "is not an openllm-bot store")
+    engine = create_engine(postgres_url)
+    try:
+        with engine.connect() as conn:
+            assert inspect(conn).get_table_names() == []
+    finally:
+        engine.dispose()
+    missing = {**env, "DATABASE_URL": postgres_url.rsplit("/", 1)[0] + "/no_such_database"}
+    _one_line_failure(run_report_with(missing), "cannot read")
+
+
+def test_report_reads_a_postgresql_store_the_bot_wrote(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    store.add_questions([QuestionRecord(utcnow() - timedelta(hours=1), "dm", "none", text="bake bread")])
+    store.close()
+    out = run_report_with({"HOME": "/nonexistent", "DATABASE_URL": postgres_url,
+                           "STORE_HASH_KEY": "0123456789abcdef0123"})
+    assert out.returncode == 0, out.stderr
+    assert '1x  "bake bread"' in out.stdout
