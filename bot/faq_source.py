@@ -10,7 +10,7 @@ from pathlib import Path
 
 from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Thresholds
 from knowledge.analysis import SYNONYMS_FILE
-from knowledge.decide import POLICY_FILE, Policy, load_policy
+from knowledge.decide import POLICY_FILES, Policy, load_policy
 from knowledge.phrasings import OUT_OF_SCOPE_FILE
 
 _THRESHOLD_VARIABLES = (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"))
@@ -59,7 +59,7 @@ class Source:
     def watched(self) -> Iterable[Path]:
         """Where a change means a reload: the FAQ, the documents, the synonym list, the out-of-scope
         examples and the decision policy."""
-        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, POLICY_FILE)
+        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, *POLICY_FILES.values())
 
     def load(self, policy: Policy | None = None) -> KnowledgeBase:
         """Load and validate in full; raises `KnowledgeError` listing every problem. `policy` replaces

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .classifier import ClassifierSettings
 from .decide import Policy, load_policy
 from .hybrid import HybridMatcher
 from .language import in_other_language
@@ -30,7 +31,7 @@ class KnowledgeBase:
         `policy` replaces the calibrated one (policy.yaml); `thresholds` overrides its answer and suggest
         thresholds."""
         knowledge = load_knowledge(faq_dir, seeds_dir)
-        policy = policy or load_policy()
+        policy = policy or load_policy(ClassifierSettings.for_entries(len(knowledge)).kind)
         if thresholds is not None:
             policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
         return cls(knowledge, HybridMatcher(knowledge, policy=policy), source_base_url)

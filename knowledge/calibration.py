@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
+from .classifier import ClassifierSettings
 from .decide import LinearModel, Policy, decide, rank
 from .evaluation import Case, Tally, evaluate_results, load_cases
 from .hybrid import HybridMatcher
@@ -48,7 +49,7 @@ def neutral_policy() -> Policy:
 
 
 def faq_rows(knowledge: Knowledge, out_of_scope: tuple[Phrasing, ...], folds: int = 5,
-             seed: int = 0) -> list[Labelled]:
+             seed: int = 0, settings: ClassifierSettings | None = None) -> list[Labelled]:
     """The FAQ's own alternates, near misses and out-of-scope examples as labelled questions, each with
     the signals of a matcher trained without it (cross-fitting): many more examples of what is and is not
     answered than the labelled sets hold, near misses above all, with no labelled question among them."""
@@ -63,7 +64,7 @@ def faq_rows(knowledge: Knowledge, out_of_scope: tuple[Phrasing, ...], folds: in
         reduced = Knowledge(tuple(replace(e, alternates=tuple(a for a in e.alternates if a not in out),
                                           near_misses=tuple(n for n in e.near_misses if n not in out))
                                   for e in knowledge.entries), knowledge.documents)
-        matcher = HybridMatcher(reduced, policy=neutral_policy(),
+        matcher = HybridMatcher(reduced, policy=neutral_policy(), settings=settings,
                                 out_of_scope=tuple(p for p in out_of_scope if p.text not in out))
         for i in test:
             text, entry_id, _ = held[i]
@@ -230,10 +231,12 @@ def calibrate(matcher: HybridMatcher, sets: Sequence[Path], folds: int = 10, see
     out of fold. The matcher supplies the FAQ, the out-of-scope examples and the signals."""
     cases = [(path.name, case) for path in sets for case in load_cases(path)]
     rows = [Labelled(matcher.signals(case.q), case.expect) for _, case in cases]
-    extra = faq_rows(matcher.knowledge, tuple(p for p in matcher.phrasings if p.kind in GROUPS), seed=seed)
+    extra = faq_rows(matcher.knowledge, tuple(p for p in matcher.phrasings if p.kind in GROUPS), seed=seed,
+                     settings=matcher.settings)
     says = {k.name: k.says for k in matcher.asks.kinds}
     out_of_fold = cross_validate(rows, says, extra, folds=folds, seed=seed)
-    note = f"fitted on {', '.join(p.name for p in sets)} ({len(rows)} questions) and {len(extra)} FAQ phrasings"
+    note = (f"{matcher.settings.kind} classifier; fitted on {', '.join(p.name for p in sets)} ({len(rows)} questions) "
+            f"and {len(extra)} FAQ phrasings")
     policy = fit_policy(rows, says, extra, seed=seed, note=note)
     return Calibration(policy, cases, out_of_fold)
 

@@ -54,11 +54,21 @@ class _NgramWeights:
         return values @ self.weights[columns] if len(columns) else np.zeros(self.weights.shape[1], np.float32)
 
 
+MAX_TRAINED_ENTRIES = 2000  # above this, the "nearest" classifier: an SVM per entry would take too long
+
+
 @dataclass(frozen=True)
 class ClassifierSettings:
+    # "svm": a linear SVM trained on the phrasings; "nearest": each class scores its closest phrasing's
+    # cosine similarity (no training: for FAQs too large to train an SVM on at start-up).
+    kind: str = "svm"
     c: float = 0.3  # the SVM's inverse regularisation (0.1-3 tried: 0.3 best out of fold)
     char_ngrams: tuple[int, int] = (3, 5)
     word_ngrams: tuple[int, int] = (1, 2)
+
+    @classmethod
+    def for_entries(cls, entries: int) -> ClassifierSettings:
+        return cls(kind="svm" if entries <= MAX_TRAINED_ENTRIES else "nearest")
 
 
 class PhrasingClassifier:
@@ -67,6 +77,26 @@ class PhrasingClassifier:
     def __init__(self, phrasings: Sequence[Phrasing], embeddings: np.ndarray,
                  settings: ClassifierSettings | None = None) -> None:
         settings = settings or ClassifierSettings()
+        if settings.kind not in ("svm", "nearest"):
+            raise ValueError(f"unknown classifier {settings.kind!r} (svm or nearest)")
+        self.kind = settings.kind
+        # Phrasings grouped by what they are examples of, for the nearest phrasing of each entry (its
+        # own), of each entry's near misses, and of the out-of-scope examples.
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(phrasings):
+            key = p.label if p.label != OUT_OF_SCOPE else (NEAR_MISS_GROUP + p.entry if p.entry else OUT_OF_SCOPE)
+            groups.setdefault(key, []).append(i)
+        order = [i for rows in groups.values() for i in rows]
+        self._grouped = np.ascontiguousarray(embeddings[order]) if order else np.zeros((0, embeddings.shape[1]))
+        self.group_names: tuple[str, ...] = tuple(groups)
+        self.group_index = {name: n for n, name in enumerate(self.group_names)}
+        self._group_starts = np.cumsum([0, *(len(rows) for rows in groups.values())])[:-1]
+        entry_groups = {p.label for p in phrasings if p.label != OUT_OF_SCOPE}
+        self.answered_groups = np.array([name in entry_groups for name in self.group_names], dtype=bool)
+        if self.kind == "nearest":
+            self.classes: tuple[str, ...] = (*(n for n in self.group_names if n in entry_groups), OUT_OF_SCOPE)
+            self._class_groups = np.array([self.group_index[n] for n in self.classes[:-1]], dtype=np.intp)
+            return
         texts = [normalize(p.text) for p in phrasings]
         labels = [p.label for p in phrasings]
         self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams, sublinear_tf=True,
@@ -76,7 +106,7 @@ class PhrasingClassifier:
         features = hstack([csr_matrix(embeddings), self._chars.fit_transform(texts),
                            self._words.fit_transform(texts)]).tocsr()
         svm = LinearSVC(C=settings.c, random_state=0).fit(features, labels)
-        self.classes: tuple[str, ...] = tuple(str(c) for c in svm.classes_)
+        self.classes = tuple(str(c) for c in svm.classes_)
         # The fitted weights, split by feature block, so that scoring a question is three products
         # (scikit-learn's own decision_function re-validates its input: ~1 ms a question).
         weights = svm.coef_.astype(np.float32)
@@ -88,25 +118,19 @@ class PhrasingClassifier:
         self._intercepts = intercepts
         self._ngram_blocks = (_NgramWeights.of(self._chars, weights[:, n_emb:n_emb + n_chars]),
                               _NgramWeights.of(self._words, weights[:, n_emb + n_chars:]))
-        self.out_of_scope_index = self.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in self.classes else -1
-        # Phrasings grouped by what they are examples of, for the nearest phrasing of each entry (its
-        # own), of each entry's near misses, and of the out-of-scope examples.
-        self._embeddings = embeddings
-        groups: dict[str, list[int]] = {}
-        for i, p in enumerate(phrasings):
-            key = p.label if p.label != OUT_OF_SCOPE else (NEAR_MISS_GROUP + p.entry if p.entry else OUT_OF_SCOPE)
-            groups.setdefault(key, []).append(i)
-        order = [i for rows in groups.values() for i in rows]
-        self._grouped = embeddings[order]
-        self._group_names = tuple(groups)
-        self._group_starts = np.cumsum([0, *(len(rows) for rows in groups.values())])[:-1]
 
-    def scores(self, normalized: str, embedding: np.ndarray) -> dict[str, float]:
-        """The SVM's score for each class (entries and OUT_OF_SCOPE): higher is more likely."""
+    def scores(self, normalized: str, embedding: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray:
+        """A score per class of `classes` (entries and OUT_OF_SCOPE), higher is more likely: the SVM's, or
+        the closest phrasing's similarity (out of scope: the closest near miss or out-of-scope example).
+        `nearest` is `nearest(embedding)` when the caller has it already."""
+        if self.kind == "nearest":
+            maxima = self.nearest(embedding) if nearest is None else nearest
+            unanswered = maxima[~self.answered_groups]
+            return np.append(maxima[self._class_groups], unanswered.max() if unanswered.size else -1.0)
         values = embedding @ self._w_embedding + self._intercepts
         for block in self._ngram_blocks:
             values += block.contribution(normalized)
-        return dict(zip(self.classes, values.tolist(), strict=True))
+        return values
 
     def ngram_features(self, normalized: str) -> list[tuple[np.ndarray, np.ndarray]]:
         """The question's tf-idf features per block (columns, values), as scoring computes them."""
@@ -115,11 +139,9 @@ class PhrasingClassifier:
     def vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
         return self._chars, self._words
 
-    def nearest(self, embedding: np.ndarray) -> dict[str, float]:
-        """Cosine similarity to the closest phrasing of each group: entry ids, NEAR_MISS_GROUP + id and
-        OUT_OF_SCOPE (the out-of-scope file's examples)."""
+    def nearest(self, embedding: np.ndarray) -> np.ndarray:
+        """Cosine similarity to the closest phrasing of each group of `group_names`: entry ids,
+        NEAR_MISS_GROUP + id and OUT_OF_SCOPE (the out-of-scope file's examples)."""
         if not len(self._grouped):
-            return {}
-        similarities = self._grouped @ embedding
-        maxima = np.maximum.reduceat(similarities, self._group_starts)
-        return dict(zip(self._group_names, (float(v) for v in maxima), strict=True))
+            return np.zeros(0, dtype=np.float32)
+        return np.maximum.reduceat(self._grouped @ embedding, self._group_starts)

@@ -23,6 +23,7 @@ from .result import Candidate, Status
 from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, CandidateSignals, Signals
 
 POLICY_FILE = PACKAGE_DIR / "policy.yaml"
+POLICY_FILES = {"svm": POLICY_FILE, "nearest": PACKAGE_DIR / "policy-nearest.yaml"}  # by classifier kind
 NEAR_MISS_SAYS = "go into that"  # "My documents don't go into that."
 
 
@@ -140,8 +141,10 @@ def _explain(signals: Signals, policy: Policy, ranked: list[tuple[CandidateSigna
     return tuple(lines)
 
 
-def load_policy(path: Path = POLICY_FILE) -> Policy:
-    """Read policy.yaml; a missing, malformed or stale file (other signals) is a KnowledgeError."""
+def load_policy(source: Path | str = POLICY_FILE) -> Policy:
+    """Read a policy file (or the one for a classifier kind: "svm", "nearest"); a missing, malformed or
+    stale file (other signals) is a KnowledgeError."""
+    path = POLICY_FILES[source] if isinstance(source, str) and source in POLICY_FILES else Path(source)
     display = str(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

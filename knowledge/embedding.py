@@ -100,6 +100,7 @@ class Embedder:
         if missing:
             fresh = self.embed(missing)
             with self._lock:
+                self._memory_items = max(self._memory_items, len(self._memory) + len(missing))
                 for text, row in zip(missing, fresh, strict=True):
                     self._remember(hashlib.sha256(text.encode("utf-8")).hexdigest()[:32], row)
                 self._save_disk()

@@ -45,14 +45,19 @@ class HybridMatcher:
                  out_of_scope: tuple[Phrasing, ...] | None = None, embedder: Embedder | None = None,
                  lexical: Matcher | None = None, settings: ClassifierSettings | None = None) -> None:
         self.knowledge = knowledge
-        self.policy = policy or load_policy()
+        self.policy = policy or load_policy((settings or ClassifierSettings.for_entries(len(knowledge))).kind)
         self.asks = asks or load_asks()
         self.embedder = embedder or shared_embedder()
         self.lexical = lexical or Matcher(knowledge)
         if out_of_scope is None:
             out_of_scope = load_out_of_scope(knowledge=knowledge)
         self.phrasings = training_phrasings(knowledge, out_of_scope)
-        self.classifier = _classifier(self.phrasings, self.embedder, settings or ClassifierSettings())
+        self.settings = settings or ClassifierSettings.for_entries(len(knowledge))
+        self.classifier = _classifier(self.phrasings, self.embedder, self.settings)
+        classes = self.classifier.classes
+        self._class_index = {k: i for i, k in enumerate(classes)}
+        self._out_of_scope_class = self._class_index.get(OUT_OF_SCOPE, -1)
+        self._entry_classes = np.array([i for i, k in enumerate(classes) if k != OUT_OF_SCOPE], dtype=np.intp)
         self._held = {e.id: self.asks.held(e.answer) for e in knowledge.entries}
         self._says = {k.name: k.says for k in self.asks.kinds}
 
@@ -61,36 +66,52 @@ class HybridMatcher:
         if embedding is None:
             embedding = self.embedder.embed([query])[0]
         asks = self.asks.asked(query)
-        scores = self.classifier.scores(query, embedding)
-        out_of_scope = scores.pop(OUT_OF_SCOPE, 0.0)
-        by_score = sorted(scores, key=lambda k: (-scores[k], k))
+        classifier = self.classifier
+        nearest = classifier.nearest(embedding)
+        values = classifier.scores(query, embedding, nearest)
+        classes = classifier.classes
+        out_of_scope = float(values[self._out_of_scope_class]) if self._out_of_scope_class >= 0 else 0.0
+        entry_values = values[self._entry_classes]
+        # The best few entries without sorting them all (a large FAQ has thousands).
+        top = self._entry_classes[np.argsort(-entry_values, kind="stable")[:CLASSIFIER_CANDIDATES]] \
+            if len(entry_values) <= 4 * CLASSIFIER_CANDIDATES else \
+            self._entry_classes[np.argpartition(-entry_values, CLASSIFIER_CANDIDATES)[:CLASSIFIER_CANDIDATES]]
+        by_score = sorted((classes[i] for i in top), key=lambda k: (-values[self._class_index[k]], k))
         lexical_ranked = self.lexical.ranked(text)
         lexical = {k: score for k, score, _ in lexical_ranked}
         coverage = {k: share for k, _, share in lexical_ranked}
         lexical_best = max(lexical.values(), default=0.0)
         lexical_top = max(lexical, key=lambda k: (lexical[k], k)) if lexical else None
-        nearest = self.classifier.nearest(embedding)
-        ids = dict.fromkeys([*by_score[:CLASSIFIER_CANDIDATES],
-                             *sorted(lexical, key=lambda k: (-lexical[k], k))[:LEXICAL_CANDIDATES]])
-        best = scores[by_score[0]] if by_score else 0.0
+        ids = dict.fromkeys([*by_score, *sorted(lexical, key=lambda k: (-lexical[k], k))[:LEXICAL_CANDIDATES]])
+        best = float(values[self._class_index[by_score[0]]]) if by_score else 0.0
+        groups = classifier.group_index
+
+        def score(k: str) -> float:
+            return float(values[self._class_index[k]]) if k in self._class_index else 0.0
+
+        def similarity(group: str) -> float:
+            return float(nearest[groups[group]]) if group in groups else 0.0
+
         candidates = tuple(
             CandidateSignals(
-                id=k, classifier=scores.get(k, 0.0), classifier_gap=scores.get(k, 0.0) - best,
+                id=k, classifier=score(k), classifier_gap=score(k) - best,
                 lexical=lexical.get(k, 0.0), lexical_gap=lexical.get(k, 0.0) - lexical_best,
                 coverage=coverage.get(k, 0.0),
                 lexical_best=k == lexical_top, classifier_best=bool(by_score) and k == by_score[0],
-                similarity=nearest.get(k, 0.0), near_miss=nearest.get(NEAR_MISS_GROUP + k, 0.0),
+                similarity=similarity(k), near_miss=similarity(NEAR_MISS_GROUP + k),
                 unanswerable=tuple(a for a in asks if a not in self._held.get(k, frozenset())))
             for k in ids if k in self._held)
-        answered = max((v for k, v in nearest.items() if k in self._held), default=0.0)
-        unanswered = max((k for k in nearest if k not in self._held), key=lambda k: nearest[k], default=None)
-        closest = None
-        if unanswered is not None and nearest[unanswered] > answered:
-            closest = unanswered.removeprefix(NEAR_MISS_GROUP)
+        answered_mask = classifier.answered_groups
+        answered = float(nearest[answered_mask].max()) if answered_mask.any() else 0.0
+        closest, closest_similarity = None, 0.0
+        if (~answered_mask).any():
+            unanswered = np.flatnonzero(~answered_mask)[int(np.argmax(nearest[~answered_mask]))]
+            closest_similarity = float(nearest[unanswered])
+            if closest_similarity > answered:
+                closest = classifier.group_names[unanswered].removeprefix(NEAR_MISS_GROUP)
         unknown_share, unknown_strongest = self.lexical.unknown(text)
-        return Signals(query, asks, candidates, out_of_scope, best, lexical_best, nearest.get(OUT_OF_SCOPE, 0.0),
-                       unknown_share, unknown_strongest, answered, closest,
-                       nearest[unanswered] if unanswered else 0.0)
+        return Signals(query, asks, candidates, out_of_scope, best, lexical_best, similarity(OUT_OF_SCOPE),
+                       unknown_share, unknown_strongest, answered, closest, closest_similarity)
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         result = self._result(self.signals(text), explain)

@@ -66,3 +66,9 @@ def test_a_model_file_that_is_not_the_exported_one_is_refused(tmp_path: Path, mo
 def test_a_missing_model_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(EmbeddingError, match="embedding model missing"):
         Embedder(tmp_path / "absent.onnx", cache_dir=None)
+
+
+def test_embedding_more_texts_than_the_memory_holds_at_once() -> None:
+    small = Embedder(cache_dir=None, memory_items=2)
+    texts = [f"question number {n}" for n in range(5)]
+    assert small.embed_cached(texts).shape == (5, DIMENSIONS)

@@ -143,3 +143,17 @@ def test_english_with_typos_is_english_and_other_languages_are_not(kb: Knowledge
     for other in ["Was ist ein LLM?", "Posso usare llama per scopi commerciali?", "wat is een taalmodel",
                   "Какие открытые модели есть?"]:
         assert kb.in_other_language(other), other
+
+
+def test_a_faq_too_large_to_train_an_svm_on_is_matched_by_nearest_phrasings(kb: KnowledgeBase) -> None:
+    from knowledge.classifier import MAX_TRAINED_ENTRIES, ClassifierSettings
+    from knowledge.hybrid import HybridMatcher
+
+    assert ClassifierSettings.for_entries(MAX_TRAINED_ENTRIES).kind == "svm"
+    assert ClassifierSettings.for_entries(MAX_TRAINED_ENTRIES + 1).kind == "nearest"
+    nearest = HybridMatcher(kb.knowledge, settings=ClassifierSettings(kind="nearest"), embedder=kb.matcher.embedder)
+    assert nearest.classifier.kind == "nearest"
+    assert nearest.policy.note != kb.matcher.policy.note  # its own calibrated policy (policy-nearest.yaml)
+    assert nearest.match("can we use llama commercially?").id == "licensing"
+    assert nearest.match("what's for lunch today?").status == "none"
+    assert nearest.match("what year was falcon released?").unsaid == "give dates"
