@@ -35,23 +35,38 @@ class Thresholds:
     margin: float = 0.04
 
 
-ANSWER_TERM_WEIGHT = 0.5  # a word found only in an entry's answer is weaker evidence than one in its phrasings
-COVERAGE_EXPONENT = 0.7
-FOCUS_EXPONENT = 1 - COVERAGE_EXPONENT
-COMMON_ZIPF, RARE_ZIPF = 5.5, 4.0  # English frequency band over which an unknown word goes from light to full weight
-MIN_UNKNOWN_SHARE = 0.2
-# A word in only one entry has the highest IDF even when it is everyday English ("worth", "inside");
-# damping IDF by English frequency keeps such words from deciding a match on their own.
-DAMP_FROM_ZIPF, DAMP_TO_ZIPF, MIN_DAMPING = 4.0, 6.5, 0.3
-TAG_EXTRA_WORDS = 1  # a message matches a tag exactly only if it is at most this many words longer
-# Terms in more entries than this only add to candidates that rarer terms found (a large FAQ's
-# common words would otherwise make every question touch most entries).
-COMMON_TERM_SHARE, MIN_COMMON_DF = 0.05, 200
-MAX_FOCUS_CANDIDATES = 256  # at most this many best-bounded entries get their phrasings compared
-MAX_SEGMENTS = 16
-MIN_PART_TERMS = 2  # a one-word fragment ("Anyway,") is not a question on its own, unless it asks ("LLM?")
-ASIDE_FACTOR = 0.85  # in a message with a question sentence, the rest (and the whole) counts a little less
-EMPHASIS_BOOST = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
+@dataclass(frozen=True)
+class LexicalSettings:
+    """The lexical matcher's tuning, in one place."""
+
+    answer_term_weight: float = 0.5  # a word found only in an entry's answer is weaker evidence than in its phrasings
+    coverage_exponent: float = 0.7  # score = coverage^this x focus^(1 - this)
+    # English frequency band (zipf) over which a word the FAQ does not know goes from light to full weight.
+    common_zipf: float = 5.5
+    rare_zipf: float = 4.0
+    min_unknown_share: float = 0.2
+    # A word in only one entry has the highest IDF even when it is everyday English ("worth", "inside");
+    # damping IDF by English frequency keeps such words from deciding a match on their own.
+    damp_from_zipf: float = 4.0
+    damp_to_zipf: float = 6.5
+    min_damping: float = 0.3
+    tag_extra_words: int = 1  # a message matches a tag exactly only if it is at most this many words longer
+    # Terms in more entries than this only add to candidates that rarer terms found (a large FAQ's
+    # common words would otherwise make every question touch most entries).
+    common_term_share: float = 0.05
+    min_common_df: int = 200
+    max_focus_candidates: int = 256  # at most this many best-bounded entries get their phrasings compared
+    max_segments: int = 16
+    min_part_terms: int = 2  # a one-word fragment ("Anyway,") is not a question on its own, unless it asks
+    aside_factor: float = 0.85  # in a message with a question sentence, the rest (and the whole) counts less
+    emphasis_boost: float = 2.0  # weight multiplier for terms the user set in *bold*, `code` or _italics_
+
+    @property
+    def focus_exponent(self) -> float:
+        return 1 - self.coverage_exponent
+
+
+LEXICAL = LexicalSettings()
 
 
 @dataclass
@@ -70,15 +85,16 @@ class _Score(NamedTuple):
     phrase: str
 
 
-def _damping(zipf: float) -> float:
-    share = (DAMP_TO_ZIPF - zipf) / (DAMP_TO_ZIPF - DAMP_FROM_ZIPF)
-    return min(1.0, max(MIN_DAMPING, share))
+def _damping(zipf: float, s: LexicalSettings) -> float:
+    share = (s.damp_to_zipf - zipf) / (s.damp_to_zipf - s.damp_from_zipf)
+    return min(1.0, max(s.min_damping, share))
 
 
 class Matcher:
     def __init__(self, knowledge: Knowledge, thresholds: Thresholds | None = None,
-                 analyzer: Analyzer | None = None) -> None:
+                 analyzer: Analyzer | None = None, settings: LexicalSettings = LEXICAL) -> None:
         self.thresholds = thresholds or Thresholds()
+        self.settings = settings
         self.analyzer = analyzer or Analyzer(load_synonyms())
         known_words: set[str] = set()
         self._entries: list[_Indexed] = []
@@ -123,10 +139,11 @@ class Matcher:
         for t, p in self._strong_postings.items():
             self._postings_size[t] = self._postings_size.get(t, 0) + len(p)
         df.update((t, len(p)) for t, p in self._strong_postings.items())
-        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0)) for t, d in df.items()}
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) * _damping(surfaces.get(t, 0.0), settings)
+                    for t, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._tag_owner = {tag: i for i, ix in enumerate(self._entries) for tag in ix.tags}
-        self._common_df = max(MIN_COMMON_DF, int(COMMON_TERM_SHARE * n))
+        self._common_df = max(self.settings.min_common_df, int(self.settings.common_term_share * n))
         # Sets for the few common terms, so that their entries among those already reached are found by
         # one intersection, whichever is smaller.
         self._common_postings = {t: (frozenset(self._strong_postings.get(t, ())),
@@ -154,8 +171,9 @@ class Matcher:
     def weight(self, term: Term) -> float:
         if term.term in self.idf:
             return self.idf[term.term]
-        rarity = (COMMON_ZIPF - english_zipf(term.read_as.split()[0])) / (COMMON_ZIPF - RARE_ZIPF)
-        return self.max_idf * min(1.0, max(MIN_UNKNOWN_SHARE, rarity))
+        s = self.settings
+        rarity = (s.common_zipf - english_zipf(term.read_as.split()[0])) / (s.common_zipf - s.rare_zipf)
+        return self.max_idf * min(1.0, max(s.min_unknown_share, rarity))
 
     def _score_segment(self, terms: list[Term], n_words: int, boosted: frozenset[str],
                        pool: frozenset[int] | None = None) -> tuple[dict[int, _Score], list[int]]:
@@ -166,13 +184,13 @@ class Matcher:
         the scores are then only those visited)."""
         weights: dict[str, float] = {}
         for term in terms:
-            weight = self.weight(term) * (EMPHASIS_BOOST if term.term in boosted else 1.0)
+            weight = self.weight(term) * (self.settings.emphasis_boost if term.term in boosted else 1.0)
             weights[term.term] = max(weights.get(term.term, 0.0), weight)
         total = sum(weights.values())
         if not total:
             return {}, []
         key = tuple(t.term for t in terms)
-        if key in self._tag_owner and n_words <= len(key) + TAG_EXTRA_WORDS:
+        if key in self._tag_owner and n_words <= len(key) + self.settings.tag_extra_words:
             owner = self._tag_owner[key]
             return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}, [owner]
         size = self._postings_size
@@ -201,7 +219,7 @@ class Matcher:
             for i in strong:
                 covered[i] += weight
                 in_phrasings[i] += term_idf
-            weak_weight = ANSWER_TERM_WEIGHT * weight
+            weak_weight = self.settings.answer_term_weight * weight
             for i in weak:
                 covered[i] += weak_weight
             phrased.update(strong)
@@ -212,6 +230,7 @@ class Matcher:
         query = frozenset(weights)
         entry_phrases, phrase_terms, phrase_total = self._entry_phrases, self._phrase_terms, self._phrase_total
         idf_of, asked = idf.__getitem__, weights.__contains__
+        coverage_exponent, focus_exponent = self.settings.coverage_exponent, self.settings.focus_exponent
         for bound, i in ranked:  # best bound first, until none left can beat the third best score
             candidates.append(i)
             if len(top3) == 3 and bound <= top3[-1]:
@@ -225,7 +244,7 @@ class Matcher:
                 if hit > share:
                     share, best = hit, p
             coverage = covered[i] / total
-            score = coverage ** COVERAGE_EXPONENT * share ** FOCUS_EXPONENT
+            score = coverage ** coverage_exponent * share ** focus_exponent
             scores[i] = _Score(score, coverage, share, self._phrase_text[best] if best >= 0 else "")
             top3 = sorted((*top3, score), reverse=True)[:3]
         if pool is None:  # the parts of a message only need the pool of the whole
@@ -234,7 +253,7 @@ class Matcher:
 
     def _best_bounded(self, covered: list[float], in_phrasings: list[float], phrased: set[int],
                       reached: frozenset[int], total: float) -> Iterator[tuple[float, int]]:
-        """The MAX_FOCUS_CANDIDATES entries of highest (bound, index), best first, with their bounds.
+        """The settings' max_focus_candidates entries of highest (bound, index), best first, with their bounds.
 
         An entry's focus is at most min(1, in_phrasings / its shortest phrasing's weight), which bounds
         its score. Only entries with question terms in their phrasings can have a bound above 0; the
@@ -242,19 +261,20 @@ class Matcher:
         place them: by index, largest first. They are rarely needed, so they are sorted only if asked for."""
         min_total = self._min_phrase_total
         ids = list(phrased)
-        values = [(covered[i] / total) ** COVERAGE_EXPONENT  # (q if q < 1.0 else 1.0) is min(1.0, q) without a call
-                  * (q if (q := in_phrasings[i] / min_total[i]) < 1.0 else 1.0) ** FOCUS_EXPONENT for i in ids]
-        if len(values) > MAX_FOCUS_CANDIDATES:
-            cut = sorted(values, reverse=True)[MAX_FOCUS_CANDIDATES - 1]
+        coverage_exponent, focus_exponent = self.settings.coverage_exponent, self.settings.focus_exponent
+        values = [(covered[i] / total) ** coverage_exponent  # (q if q < 1.0 else 1.0) is min(1.0, q) without a call
+                  * (q if (q := in_phrasings[i] / min_total[i]) < 1.0 else 1.0) ** focus_exponent for i in ids]
+        if len(values) > self.settings.max_focus_candidates:
+            cut = sorted(values, reverse=True)[self.settings.max_focus_candidates - 1]
             if cut > 0.0:
                 best = [(b, i) for b, i in zip(values, ids, strict=True) if b >= cut]
-                return iter(sorted(best, reverse=True)[:MAX_FOCUS_CANDIDATES])
+                return iter(sorted(best, reverse=True)[:self.settings.max_focus_candidates])
         positive = sorted([(b, i) for b, i in zip(values, ids, strict=True) if b > 0.0], reverse=True)
 
         def zero_bounded() -> Iterator[tuple[float, int]]:  # a generator: runs only once `positive` is used up
             seen = {i for _, i in positive}
             zero = sorted((i for i in reached if covered[i] and i not in seen), reverse=True)
-            for i in zero[:MAX_FOCUS_CANDIDATES - len(positive)]:
+            for i in zero[:self.settings.max_focus_candidates - len(positive)]:
                 yield 0.0, i
 
         return chain(positive, zero_bounded())
@@ -294,17 +314,18 @@ class Matcher:
         return MatchResult(status, entry_id, top, candidates if status != "none" else (), query, lines)
 
     def _rank(self, text: str) -> tuple[list[tuple[int, _Score]], list[Term]]:
-        parts = segments(text)[:MAX_SEGMENTS]
+        parts = segments(text)[:self.settings.max_segments]
         has_question = any(question for _, question in parts)
-        pieces = [(text, ASIDE_FACTOR if has_question and len(parts) > 1 else 1.0, False)]
-        pieces += [(part, 1.0 if question or not has_question else ASIDE_FACTOR, question) for part, question in parts]
+        aside = self.settings.aside_factor
+        pieces = [(text, aside if has_question and len(parts) > 1 else 1.0, False)]
+        pieces += [(part, 1.0 if question or not has_question else aside, question) for part, question in parts]
         boosted = frozenset(t.term for span in emphasised(text) for t in self.analyzer.terms(span, correct=True))
         best: dict[int, _Score] = {}
         analysed: list[Term] = []
         pool: frozenset[int] | None = None
         for n, (segment, factor, question) in enumerate(pieces):
             terms, ws = self.analyzer.analyse(segment, correct=True)
-            if n and len(terms) < MIN_PART_TERMS and not question:
+            if n and len(terms) < self.settings.min_part_terms and not question:
                 continue
             scores, candidates = self._score_segment(terms, len(ws), boosted, pool)
             if n == 0:
@@ -324,7 +345,8 @@ class Matcher:
         for i, s in ranked[:3]:
             ix = self._entries[i]
             matched = [t.term for t in terms if t.term in ix.strong or t.term in ix.weak]
-            lines.append(f"{self._entries[i].id}: score {s.score:.3f} = coverage {s.coverage:.2f}^{COVERAGE_EXPONENT} "
-                         f"x focus {s.focus:.2f}^{1 - COVERAGE_EXPONENT:.1f}; best phrasing {s.phrase!r}; "
+            exponent = self.settings.coverage_exponent
+            lines.append(f"{self._entries[i].id}: score {s.score:.3f} = coverage {s.coverage:.2f}^{exponent} "
+                         f"x focus {s.focus:.2f}^{1 - exponent:.1f}; best phrasing {s.phrase!r}; "
                          f"matched {', '.join(dict.fromkeys(matched))}")
         return tuple(lines)

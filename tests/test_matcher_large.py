@@ -14,14 +14,14 @@ from itertools import accumulate
 import pytest
 
 from knowledge import Entry, Knowledge, Matcher
-from knowledge.matcher import (
-    ANSWER_TERM_WEIGHT,
-    COMMON_TERM_SHARE,
-    COVERAGE_EXPONENT,
-    MAX_FOCUS_CANDIDATES,
-    MIN_COMMON_DF,
-    TAG_EXTRA_WORDS,
-)
+from knowledge.matcher import LEXICAL
+
+ANSWER_TERM_WEIGHT = LEXICAL.answer_term_weight
+COMMON_TERM_SHARE = LEXICAL.common_term_share
+COVERAGE_EXPONENT = LEXICAL.coverage_exponent
+MAX_FOCUS_CANDIDATES = LEXICAL.max_focus_candidates
+MIN_COMMON_DF = LEXICAL.min_common_df
+TAG_EXTRA_WORDS = LEXICAL.tag_extra_words
 
 TEMPLATES = ("what is {}", "how do i {}", "how does {} work", "can i use {} for {}", "where can i find {}",
              "what does {} mean", "which {} is best for {}", "difference between {} and {}", "tell me about {}")
