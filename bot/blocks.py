@@ -57,20 +57,45 @@ def clip(text: str, limit: int) -> str:
 
 
 _LINK_OR_ENTITY = re.compile(r"<[^>]*>|&[a-z]+;")
+# Where text may be cut into sections, best first: between paragraphs, between sentences (after . ! or ?, and any
+# closing quote, bracket or mrkdwn mark, before something that is not a lower-case word or a " · " list separator),
+# between lines, between words. The whitespace at the boundary goes (the group is where the cut falls).
+_BOUNDARIES = (
+    re.compile(r"(\n[ \t]*\n)"),
+    re.compile(r"[.!?][\"')\]*_~]*(\s+)(?=[^\s·a-z])"),
+    re.compile(r"(\n)"),
+    re.compile(r"(\s)"),
+)
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to end the first piece of `text` (at most `limit` characters): the last boundary of the best kind that
+    leaves a non-empty piece, never inside a `<link>` or an `&entity;`; at `limit` (or the link there) when the text
+    has no boundary at all."""
+    window = text[:limit + 1]  # whitespace just past the limit still ends a piece of `limit` characters
+    protected = [m.span() for m in _LINK_OR_ENTITY.finditer(text, 0, limit + MAX_SECTION_TEXT)]
+
+    def allowed(cut: int) -> bool:
+        return cut > 0 and bool(window[:cut].strip()) and not any(start < cut < end for start, end in protected)
+
+    for boundary in _BOUNDARIES:
+        cuts = [m.start(1) for m in boundary.finditer(window) if allowed(m.start(1))]
+        if cuts:
+            return cuts[-1]
+    cut = limit
+    for start, end in protected:
+        if start < cut < end and start > 0:
+            return start
+    return cut
 
 
 def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
-    """`text` in pieces of at most `limit` characters, cut at a paragraph, line or word break,
-    never inside a `<link>` or an `&entity;`."""
+    """`text` in pieces of at most `limit` characters, cut between paragraphs, else between sentences, else between
+    lines (only a sentence longer than `limit` is cut between words), never inside a `<link>` or an `&entity;`:
+    no piece ends in the middle of a sentence and leaves its fragment to the next one."""
     parts: list[str] = []
     while len(text) > limit:
-        cut = max(text.rfind("\n\n", 0, limit), text.rfind("\n", 0, limit), text.rfind(" ", 0, limit))
-        if cut <= 0:
-            cut = limit
-        for m in _LINK_OR_ENTITY.finditer(text, 0, cut + MAX_SECTION_TEXT):
-            if m.start() < cut < m.end() and m.start() > 0:
-                cut = m.start()
-                break
+        cut = _cut(text, limit)
         parts.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     if text or not parts:

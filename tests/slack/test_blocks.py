@@ -45,6 +45,32 @@ def test_split_text_respects_the_section_limit_and_never_cuts_a_link(text: str) 
         assert part.count("<https://x.test/p|label>") == part.count("<https://")
 
 
+_word = st.text(alphabet="abcdefghij", min_size=1, max_size=12)
+_sentence = st.builds(lambda first, rest, end: " ".join([first.capitalize(), *rest]) + end,
+                      _word, st.lists(_word, max_size=20), st.sampled_from([".", "?", "!", "?*", "._"]))
+_prose = st.lists(st.tuples(_sentence, st.sampled_from([" ", "\n", "\n\n", " · "])), min_size=1, max_size=80)
+
+
+@given(_prose)
+def test_split_text_cuts_only_between_sentences_when_every_sentence_fits(pieces: list[tuple[str, str]]) -> None:
+    text = "".join(sentence + gap for sentence, gap in pieces)[:-len(pieces[-1][1])]
+    parts = blocks.split_text(text, limit=300)
+    assert all(len(p) <= 300 for p in parts)
+    for part in parts:
+        # Each piece is whole sentences: it begins one and ends one (never "What are the" / "challenges and ...").
+        assert part[:1].isupper(), part
+        assert part.rstrip("*_").endswith((".", "?", "!")), part
+    assert "".join(parts).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_a_list_is_cut_between_its_lines_not_inside_an_item() -> None:
+    lines = [f"*topic {i}*: What are the challenges and limitations of model {i}? · Is model {i} open?"
+             for i in range(200)]
+    parts = blocks.split_text("\n".join(lines))
+    assert len(parts) > 1
+    assert all(line in lines for part in parts for line in part.split("\n"))
+
+
 def test_long_answer_is_split_over_several_sections(kb: KnowledgeBase) -> None:
     entry = replace(kb.entry("licensing"), answer=("A long paragraph of answer text. " * 60 + "\n\n") * 5)
     reply = blocks.entry_blocks(kb, entry)
