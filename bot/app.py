@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import logging
@@ -90,6 +91,24 @@ def request_name(body: Any) -> str:
     actions = body.get("actions")
     action = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
     return f"{body.get('type', 'request')} {action.get('action_id', '')} (trigger {body.get('trigger_id')})"
+
+
+# The request being handled (as `request_name` says it), for naming the tasks started on its behalf: a graceful
+# shutdown that gives up on some says which events' replies were dropped.
+handling: contextvars.ContextVar[str | None] = contextvars.ContextVar("handling", default=None)
+
+
+def name_tasks_by_request(loop: asyncio.AbstractEventLoop) -> None:
+    """Name every task `loop` creates from now on after the request being handled where it is created (Bolt starts
+    the listeners as tasks of their own)."""
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        if (name := handling.get()) is not None and "name" not in kwargs:
+            task.set_name(name)
+        return task
+
+    loop.set_task_factory(factory)
 
 
 def correctly_signed(secret: str, raw: bytes, timestamp: str | None, signature: str | None,
@@ -226,10 +245,11 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
     dispatching: set[asyncio.Task] = set()
     turns = Turns()
 
-    async def dispatch(body: str, query: str, headers: Any) -> web.Response:
+    async def dispatch(body: str, query: str, headers: Any, name: str) -> web.Response:
         """Bolt's handling of a correctly signed Slack payload. What goes wrong in a listener Bolt hands to the app's
         error handler (a failed reply, counted); a payload whose fields are not of the types Slack sends makes Bolt
         itself fail: that is logged in one line and answered 400."""
+        handling.set(name)  # names the tasks Bolt starts for it
         try:
             return await to_aiohttp_response(
                 await app.async_dispatch(AsyncBoltRequest(body=body, query=query, headers=headers)))
@@ -237,14 +257,22 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
             log.warning("ignored a signed request Bolt cannot read: %s: %s", exc.__class__.__name__, exc)
             return web.Response(status=400, text="not a Slack payload")
 
-    async def dispatch_in_turn(body: str, query: str, headers: Any) -> None:
+    async def dispatch_in_turn(body: str, query: str, headers: Any, name: str) -> None:
         await turns.wait()
-        await dispatch(body, query, headers)
+        await dispatch(body, query, headers, name)
 
     async def events(request: web.Request) -> web.Response:
+        # Too big: 413 without reading it, and the connection closed after a short linger (LINGER_SECONDS, see
+        # start_http), not the 10 s aiohttp would spend reading the rest, which held up a graceful shutdown.
+        limit = request.app._client_max_size
+        try:
+            if request.content_length is not None and request.content_length > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as too_large:
+            return web.Response(status=413, text=too_large.text, headers={"Connection": "close"})
         # The signature and timestamp first, on the raw bytes: a request that fails them is answered 401 whatever it
         # holds (junk, broken JSON, binary), and nothing else is done with it.
-        raw = await request.read()
         if not correctly_signed(secret, raw, request.headers.get("X-Slack-Request-Timestamp"),
                                 request.headers.get("X-Slack-Signature")):
             return web.Response(status=401, text="invalid request signature")
@@ -262,11 +290,12 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder) -> web.Application:
             # replies (bot/pacing.py). Each is a task from now on, so a graceful shutdown waits for those not yet
             # started. (Not for the console, which waits for each listener before it prints.)
             task = asyncio.get_running_loop().create_task(
-                dispatch_in_turn(body, request.query_string, request.headers))
+                dispatch_in_turn(body, request.query_string, request.headers, request_name(payload)),
+                name=request_name(payload))
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
             return web.Response(status=200)
-        return await dispatch(body, request.query_string, request.headers)
+        return await dispatch(body, request.query_string, request.headers, request_name(payload))
 
     async def health(request: web.Request) -> web.Response:
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0

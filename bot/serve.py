@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 
 from knowledge import KnowledgeBase
 
-from .app import KnowledgeHolder, create_app, web_application
+from .app import KnowledgeHolder, create_app, name_tasks_by_request, web_application
 from .config import Config, ConfigError, Mode, StoreSettings
 from .dedup import seen_store
 from .faq_source import Source
@@ -36,6 +36,10 @@ BACKLOG = 1024
 # File descriptors the process has room for from the start (see ready_for_bursts): the backlog, with as many again
 # for connections to Slack, the store and the rest.
 DESCRIPTORS = 4 * BACKLOG
+# After answering a request without reading all its body (413: too big), how long the rest is read before the
+# connection is closed (so that the client sees the answer rather than a reset). aiohttp's 10 s kept a task alive
+# that a SIGTERM then waited for.
+LINGER_SECONDS = 1.0
 _SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -109,6 +113,9 @@ async def finish_in_flight(grace: float) -> bool:
         remaining = deadline - loop.time()
         if remaining <= 0:
             log.warning("%d task(s) still running after %g s: stopping anyway", len(others), grace)
+            dropped = sorted({t.get_name() for t in others if not t.get_name().startswith("Task-")})
+            for name in dropped:  # named after the request they work for (bot.app.name_tasks_by_request)
+                log.error("reply to %s dropped: still in flight when the shutdown grace period ran out", name)
             return False
         await asyncio.wait(others, timeout=remaining)
         others = _others()
@@ -158,7 +165,8 @@ def ready_for_bursts(descriptors: int = DESCRIPTORS) -> None:
 async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int,
                      shutdown_timeout: float = 10.0) -> tuple[web.AppRunner, str]:
     """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
-    runner = web.AppRunner(web_application(app, holder), shutdown_timeout=shutdown_timeout)
+    runner = web.AppRunner(web_application(app, holder), shutdown_timeout=shutdown_timeout,
+                           lingering_time=LINGER_SECONDS)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
@@ -200,6 +208,7 @@ async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader |
 
 
 async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, reloader: Reloader | None) -> None:
+    name_tasks_by_request(asyncio.get_running_loop())
     await check_bot_token(app)
     runner, _ = await start_http(app, holder, "0.0.0.0", config.port, shutdown_timeout=config.shutdown_grace)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)

@@ -4,6 +4,7 @@ the replies in flight within SHUTDOWN_GRACE_SECONDS, and exits 0."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,7 +66,10 @@ async def test_sigterm_gives_up_on_a_stuck_reply_after_the_grace_period(fake: Fa
     async with _serving_a_held_reply(fake, SHUTDOWN_GRACE_SECONDS="0.5") as (process, _):  # never released
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), STARTUP_SECONDS) == 0
-        assert b"still running after 0.5 s" in await process.stderr.read()
+        stderr = await process.stderr.read()
+        assert b"still running after 0.5 s" in stderr
+        # Which reply was dropped, by its event id (the one mention fake Slack sent).
+        assert re.search(rb"ERROR bot\.serve: reply to event Ev\d+ dropped", stderr), stderr
 
 
 async def test_sigterm_right_after_a_burst_answers_every_acknowledged_event_once_and_exits_0(fake: FakeSlack) -> None:
@@ -98,3 +102,30 @@ async def test_sigterm_right_after_a_burst_answers_every_acknowledged_event_once
             process.kill()
             await process.wait()
     assert sorted(call.args["channel"] for call in fake.calls_to("chat.postMessage")) == channels
+
+
+async def test_an_oversized_request_does_not_hold_up_a_sigterm(fake: FakeSlack) -> None:
+    # A body over the 1 MiB limit gets 413; the connection it came on must not live on (aiohttp lingers up to 10 s
+    # reading the rest of it), or a SIGTERM just after waits the whole grace period for it.
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), SHUTDOWN_GRACE_SECONDS="60")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        size = 2 * 1024 * 1024
+        writer.write(f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {size}\r\n\r\n".encode() + b"x" * (1024 * 1024 + 10))
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+        assert b" 413 " in status
+        # The client keeps the connection open, the rest of its body unsent, as a slow or hostile one would.
+        started = asyncio.get_running_loop().time()
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), STARTUP_SECONDS) == 0
+        assert asyncio.get_running_loop().time() - started < 3
+        writer.close()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
