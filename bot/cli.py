@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dotenv import load_dotenv
 
 from knowledge import KnowledgeBase, KnowledgeError
-from knowledge.evaluation import evaluate, format_report, load_cases
+from knowledge.evaluation import EvalSetError, evaluate, format_report, load_cases
 
 from .config import ConfigError, StoreSettings
 from .faq_source import Source
@@ -30,7 +30,11 @@ FORMATS = ("text", "csv", "html")
 
 def load_kb(faq_dir: str | None = None, policy: Policy | None = None) -> KnowledgeBase:
     """The knowledge base named by the arguments or environment; exits 1 listing every problem."""
-    source = Source.from_env(faq_dir)
+    try:
+        source = Source.from_env(faq_dir)
+    except ConfigError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         return source.load(policy)
     except KnowledgeError as exc:
@@ -81,8 +85,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    try:
+        cases = load_cases(args.file)
+    except EvalSetError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 1
     kb = load_kb(args.faq)
-    tallies = evaluate(load_cases(args.file), kb.ask)
+    tallies = evaluate(cases, kb.ask)
     print(format_report(tallies, show_failures=not args.quiet))
     return 0
 
@@ -120,7 +129,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     kb = load_kb(args.faq, neutral_policy())  # the policy on disk may be for other signals: it is being refitted
     matcher = HybridMatcher(kb.knowledge, policy=neutral_policy(), settings=ClassifierSettings(kind=args.classifier))
-    calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
+    try:
+        calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
+    except EvalSetError as exc:
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 1
     print(_calibration_report(calibration))
     if not args.quiet:
         failures = calibration.tallies()["all"].failures
@@ -172,6 +185,17 @@ def cmd_console(args: argparse.Namespace) -> int:
         return run_console(kb, sys.stdin, sys.stdout, open_store_recorder(settings))
 
 
+def _check_output(output: str | None) -> None:
+    """`-o FILE` names a file that can be written: checked before the store is read."""
+    if not output or output == "-":
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise ValueError(f"-o {output}: is a folder; name a file in it, e.g. {path / 'report.csv'}")
+    if not path.parent.is_dir():
+        raise ValueError(f"-o {output}: the folder {path.parent} does not exist")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -182,6 +206,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         since = parse_since(args.since)
         settings = StoreSettings.from_env()
+        _check_output(args.output)
     except (ValueError, ConfigError) as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 2
@@ -207,7 +232,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         store.close()
     text = render(report, args.format)
     if args.output and args.output != "-":
-        Path(args.output).write_text(text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"openllm-bot: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(f"wrote {args.output}: {report.questions} questions since {since:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
     else:
         sys.stdout.write(text)
@@ -285,4 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv(os.environ.get("DOTENV_PATH", ".env"))
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`openllm-bot topics | head`): nothing more to say, and nowhere to say it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe

@@ -53,7 +53,8 @@ class Config:
         else:
             signing_secret = _required(env, "SLACK_SIGNING_SECRET", "the Signing Secret, under Basic Information")
             if not re.fullmatch(r"[0-9a-fA-F]{16,128}", signing_secret):
-                raise ConfigError(f"SLACK_SIGNING_SECRET is malformed: copy the Signing Secret {_WHERE}")
+                raise ConfigError(f"SLACK_SIGNING_SECRET is not 16 to 128 hexadecimal characters (0-9, a-f): copy the "
+                                  f"Signing Secret {_WHERE}")
         return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, port=_port(env),
                    api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
                    redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
@@ -98,6 +99,7 @@ class StoreSettings:
             if not re.match(r"^(?:postgres(?:ql)?(?:\+\w+)?|sqlite)://", database):
                 raise ConfigError("DATABASE_URL is not a postgres:// or sqlite:// URL: set it to e.g. "
                                   "postgres://user:password@host:5432/db or unset it for a SQLite file")
+            _check_database_url(database)
             if hash_key is None and not database.startswith("sqlite"):
                 raise ConfigError("STORE_HASH_KEY is not set: with DATABASE_URL, set it to a random string "
                                   "(e.g. `openssl rand -hex 32`) so that user ids are hashed the same way by "
@@ -105,6 +107,27 @@ class StoreSettings:
             return cls(database, hash_key, keep_text)
         path = env.get("STORE_PATH", "").strip() or DEFAULT_STORE_PATH
         return cls(f"sqlite:///{path}", hash_key, keep_text)
+
+
+def _check_database_url(database: str) -> None:
+    """A port that is a port and a driver that is installed, checked before anything connects."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from .store import database_url
+
+    try:
+        url = make_url(database_url(database))
+        port = url.port
+        url.get_dialect()
+    except NoSuchModuleError:
+        raise ConfigError(f"DATABASE_URL names a database driver that is not installed ({url.drivername}): use "
+                          "postgres:// (psycopg) or sqlite://") from None
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"DATABASE_URL cannot be read ({str(exc).splitlines()[0]}): set it to e.g. "
+                          "postgres://user:password@host:5432/db") from None
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"DATABASE_URL has port {port}, which is not a port number (1 to 65535)")
 
 
 def admin_user_ids(env: Mapping[str, str]) -> frozenset[str]:

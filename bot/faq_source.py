@@ -13,12 +13,14 @@ from knowledge.analysis import SYNONYMS_FILE
 from knowledge.decide import POLICY_FILES, Policy, load_policy
 from knowledge.phrasings import OUT_OF_SCOPE_FILE
 
+from .config import ConfigError
+
 _THRESHOLD_VARIABLES = (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"))
 
 
 def thresholds_from_env() -> Thresholds | None:
     """The calibrated thresholds (policy.yaml) overridden by MATCH_* variables, or None when none is set;
-    exits naming a malformed one."""
+    raises `ConfigError` naming a malformed one."""
     raws = {name: os.environ.get(var) for name, var in _THRESHOLD_VARIABLES}
     if not any(raws.values()):
         return None
@@ -32,11 +34,11 @@ def thresholds_from_env() -> Thresholds | None:
             except ValueError:
                 value = math.nan
             if not 0.0 <= value <= 1.0:  # also refuses NaN
-                raise SystemExit(f"openllm-bot: {var}={raw!r} is not a number from 0 to 1; set it to e.g. "
-                                 f"{values[name]:.2f} or unset it")
+                raise ConfigError(f"{var}={raw!r} is not a number from 0 to 1: set it to e.g. "
+                                  f"{values[name]:.2f} or unset it")
             values[name] = value
     if values["suggest"] > values["answer"]:
-        raise SystemExit("openllm-bot: MATCH_SUGGEST_THRESHOLD must not be above MATCH_ANSWER_THRESHOLD")
+        raise ConfigError("MATCH_SUGGEST_THRESHOLD must not be above MATCH_ANSWER_THRESHOLD")
     return Thresholds(answer=values["answer"], suggest=values["suggest"])
 
 

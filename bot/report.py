@@ -95,7 +95,11 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     now = now or utcnow()
     if match := _SINCE.match(text.strip().lower()):
         amount, unit = int(match.group(1)), match.group(2)
-        return now - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+        try:
+            return now - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+        except OverflowError:
+            raise ValueError(f"--since {text!r} reaches back before the year 1: give a shorter span or a "
+                             "date like 2026-11-01") from None
     try:
         return as_utc(datetime.fromisoformat(text.strip()))
     except ValueError:

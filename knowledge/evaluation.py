@@ -18,11 +18,32 @@ class Case:
     kind: str
 
 
+class EvalSetError(ValueError):
+    """An evaluation file that cannot be read: the message names the file (and line)."""
+
+
 def load_cases(path: Path | str) -> list[Case]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EvalSetError(f"{path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise EvalSetError(f"{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of cases")
-    return [Case(str(c["q"]), tuple(c.get("expect") or ()), str(c.get("kind", "?"))) for c in data]
+        raise EvalSetError(f"{path}: expected a list of cases (each with q, expect and kind)")
+    cases = []
+    for n, c in enumerate(data, 1):
+        if not isinstance(c, dict) or not isinstance(c.get("q"), str):
+            raise EvalSetError(f"{path}: case {n} has no question ('q')")
+        expect = c.get("expect") or ()
+        if not isinstance(expect, list | tuple) or not all(isinstance(e, str) for e in expect):
+            raise EvalSetError(f"{path}: case {n}: 'expect' must be a list of entry ids")
+        cases.append(Case(c["q"], tuple(expect), str(c.get("kind", "?"))))
+    return cases
 
 
 @dataclass

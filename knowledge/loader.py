@@ -46,6 +46,25 @@ class KnowledgeError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+MAX_DEPTH = 100  # an FAQ file nests four or five levels; PyYAML recurses once per level
+
+
+def _too_deep(text: str) -> int:
+    """The line where `text` first nests deeper than MAX_DEPTH (found without recursion)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return 1
+
+
 def _line(node: Node) -> int:
     return node.start_mark.line + 1
 
@@ -85,6 +104,10 @@ class _FileReader:
             return []
         except yaml.YAMLError as exc:
             self.problem(1, f"invalid YAML: {exc}")
+            self.unparsed = True
+            return []
+        except RecursionError:
+            self.problem(_too_deep(text), f"YAML nested more than {MAX_DEPTH} levels deep: not an FAQ file")
             self.unparsed = True
             return []
         if root is None:
