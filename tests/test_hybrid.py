@@ -157,3 +157,21 @@ def test_a_faq_too_large_to_train_an_svm_on_is_matched_by_nearest_phrasings(kb: 
     assert nearest.match("can we use llama commercially?").id == "licensing"
     assert nearest.match("what's for lunch today?").status == "none"
     assert nearest.match("what year was falcon released?").unsaid == "give dates"
+
+
+def test_a_large_faq_compares_the_closest_groups_exactly(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
+    import knowledge.classifier as classifier_module
+    from knowledge.classifier import ClassifierSettings, PhrasingClassifier
+
+    phrasings = kb.matcher.phrasings
+    embeddings = kb.matcher.embedder.embed_cached([classifier_module.normalize(p.text) for p in phrasings])
+    exact = PhrasingClassifier(phrasings, embeddings, ClassifierSettings(kind="nearest"))
+    monkeypatch.setattr(classifier_module, "EXACT_ROWS", 100)
+    monkeypatch.setattr(classifier_module, "SHORTLIST", 8)
+    shortlisted = PhrasingClassifier(phrasings, embeddings, ClassifierSettings(kind="nearest"))
+    for question in ["can we use llama commercially?", "what's for lunch", "how does attention work"]:
+        vector = kb.matcher.embedder.embed([question])[0]
+        full, quick = exact.nearest(vector), shortlisted.nearest(vector)
+        assert quick.argmax() == full.argmax()
+        best = np.argsort(-full)[:3]  # the closest groups are among the shortlist, so they are exact
+        assert np.allclose(quick[best], full[best])
