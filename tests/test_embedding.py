@@ -42,17 +42,30 @@ def test_a_batch_gives_the_same_vectors_as_one_at_a_time(embedder: Embedder) -> 
 def test_cached_embeddings_are_kept_on_disk_by_content(tmp_path: Path) -> None:
     first = Embedder(cache_dir=tmp_path)
     vectors = first.embed_cached(["hugging face", "what is the attention mechanism"])
-    (cache,) = tmp_path.glob("embeddings-*.npz")
     second = Embedder(cache_dir=tmp_path)
     assert np.array_equal(second.embed_cached(["what is the attention mechanism"]), vectors[1:])
-    assert cache.stat().st_size > 0
+    assert second._disk is not None and len(second._disk) == 2
+    second.embed_cached(["a third text"])
+    assert len(Embedder(cache_dir=tmp_path)._disk or ()) == 3
 
 
 def test_a_damaged_cache_only_costs_time(tmp_path: Path) -> None:
     Embedder(cache_dir=tmp_path).embed_cached(["hugging face"])
-    (cache,) = tmp_path.glob("embeddings-*.npz")
-    cache.write_bytes(b"not a cache")
+    for damaged in tmp_path.glob("embeddings-*.npy"):
+        damaged.write_bytes(b"not a cache")
     assert Embedder(cache_dir=tmp_path).embed_cached(["hugging face"]).shape == (1, DIMENSIONS)
+
+
+def test_the_disk_cache_is_read_a_row_at_a_time(tmp_path: Path) -> None:
+    from knowledge.embedding import DiskCache
+
+    cache = DiskCache(tmp_path / "embeddings-test")
+    rows = {f"{n:032x}": np.full(DIMENSIONS, n, dtype=np.float32) for n in range(1000)}
+    cache.add(rows)
+    again = DiskCache(tmp_path / "embeddings-test")
+    assert isinstance(again._vectors, np.memmap)  # mapped, not read into memory whole
+    assert np.array_equal(again.get(f"{999:032x}"), rows[f"{999:032x}"])
+    assert again.get("absent") is None
 
 
 def test_a_model_file_that_is_not_the_exported_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
