@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -41,7 +42,7 @@ from bot.fakeslack import FakeSlack, wait_until_healthy  # noqa: E402
 from knowledge import KnowledgeBase  # noqa: E402
 
 SECRET = "8f742231b10e8888abcd99eeefff85a5"
-TARGETS = {"ack p99": 0.100, "reply p99": 1.0}
+TARGETS = {"ack p99": 0.100, "reply p99": 1.0, "rss MiB": 400}
 
 
 class TimedSlack(FakeSlack):
@@ -130,6 +131,7 @@ async def run(events: int, channels: int, faq: str | None, timeout: float, warm:
         wire_times = [acks[ts] - written[ts] for ts, _ in bodies if ts in acks and ts in written]
         reply_times = [times[0] - sent[ts] for ts, times in replies.items() if times]
         return {
+            "server_peak_rss_mib": _peak_rss_mib(process.pid),
             "events": events, "channels": channels, "connections": "kept alive" if warm else "new",
             "http_200": statuses.get(200, 0),
             "answered_exactly_once": sum(1 for t in replies.values() if len(t) == 1),
@@ -256,6 +258,16 @@ def send_burst(url: str, bodies: list[tuple[str, str]], warm: bool) -> dict[str,
     return {"sent": sent, "written": written, "acks": acks, "statuses": dict(statuses)}
 
 
+def _peak_rss_mib(pid: int) -> float:
+    """The serving process's peak resident memory so far (Linux: VmHWM), NaN where /proc is not there."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
 def report(r: dict[str, Any]) -> str:
     ok_once = r["answered_exactly_once"] == r["events"]
     ack_ok = r["ack_p99_ms"] < 1000 * TARGETS["ack p99"]
@@ -276,6 +288,8 @@ def report(r: dict[str, Any]) -> str:
         f"  reply p50/p99/max:       {r['reply_p50_ms']:.0f} / {r['reply_p99_ms']:.0f} / {r['reply_max_ms']:.0f} ms"
         f"  (target p99 < {1000 * TARGETS['reply p99']:.0f} ms)  [{mark[reply_ok]}]",
         f"  all replies in:         {r['wall_s']:.2f} s",
+        f"  server peak RSS:        {r['server_peak_rss_mib']:.0f} MiB  (target < {TARGETS['rss MiB']:.0f} MiB)  "
+        f"[{mark[r['server_peak_rss_mib'] < TARGETS['rss MiB']]}]",
     ])
 
 
