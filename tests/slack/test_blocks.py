@@ -48,7 +48,8 @@ def test_split_text_respects_the_section_limit_and_never_cuts_a_link(text: str) 
 _word = st.text(alphabet="abcdefghij", min_size=1, max_size=12)
 _sentence = st.builds(lambda first, rest, end: " ".join([first.capitalize(), *rest]) + end,
                       _word, st.lists(_word, max_size=20), st.sampled_from([".", "?", "!", "?*", "._"]))
-_prose = st.lists(st.tuples(_sentence, st.sampled_from([" ", "\n", "\n\n", " · "])), min_size=1, max_size=80)
+# (" · " joins the items of one list line, which is kept whole when it fits: see the next test.)
+_prose = st.lists(st.tuples(_sentence, st.sampled_from([" ", "\n", "\n\n"])), min_size=1, max_size=80)
 
 
 @given(_prose)

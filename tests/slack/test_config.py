@@ -41,7 +41,7 @@ BAD = [
     ("http", {"SLACK_SIGNING_SECRET": SECRET}, "SLACK_BOT_TOKEN is not set"),
     ("http", {**HTTP_ENV, "SLACK_BOT_TOKEN": "xapp-oops"}, "SLACK_BOT_TOKEN should start with 'xoxb-'"),
     ("http", {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is not set"),
-    ("http", {**HTTP_ENV, "SLACK_SIGNING_SECRET": "not hex!"}, "SLACK_SIGNING_SECRET is malformed"),
+    ("http", {**HTTP_ENV, "SLACK_SIGNING_SECRET": "not hex!"}, "SLACK_SIGNING_SECRET is not 16 to 128 hexa"),
     ("socket", {"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN is not set"),
     ("socket", {**SOCKET_ENV, "SLACK_APP_TOKEN": "xoxb-1"}, "SLACK_APP_TOKEN should start with 'xapp-'"),
     ("http", {**HTTP_ENV, "PORT": "eighty"}, "PORT='eighty' is not a port number"),
