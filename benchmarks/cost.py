@@ -22,7 +22,6 @@ Needs nothing beyond the project's own dependencies. Prints medians and p99 (nea
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import resource
 import statistics
@@ -36,6 +35,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from latency import percentile  # noqa: E402
 
 from knowledge import KnowledgeBase  # noqa: E402
 from knowledge.calibration import labelled_sets  # noqa: E402
@@ -52,11 +54,6 @@ TARGET_RELOAD_S = 5.0
 TARGET_RSS_MIB = 400.0
 TARGET_LARGE_BUILD_S = 60.0
 TARGET_LARGE_P99_MS = 25.0
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(pct / 100 * len(ordered)) - 1))]
 
 
 def per_call_ms(call: Callable[[str], object], questions: Sequence[str], repeat: int) -> list[float]:
@@ -93,7 +90,6 @@ def cold_ask(cache_dir: str | None, runs: int) -> tuple[list[float], list[float]
 
 
 def large_faq(entries: int, embedder: Embedder, policy: Policy) -> list[tuple[str, float, float, str]]:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     from latency import SEED, Generator
 
     del policy  # a FAQ this large is matched with the "nearest" classifier's own policy

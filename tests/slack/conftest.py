@@ -16,6 +16,12 @@ def kb() -> KnowledgeBase:
 
 
 @pytest.fixture(scope="session")
+def shipped_kb() -> KnowledgeBase:
+    """The shipped FAQ, for behaviour that needs its entries (near misses, answerability)."""
+    return KnowledgeBase.load()
+
+
+@pytest.fixture(scope="session")
 def unsure_kb() -> KnowledgeBase:
     """Never confident: every match with candidates becomes a suggestion."""
     return KnowledgeBase.load(FIXTURE_FAQ, thresholds=Thresholds(answer=1.01, suggest=0.0))
@@ -31,6 +37,13 @@ async def fake() -> AsyncIterator[FakeSlack]:
 @pytest.fixture
 async def slack(fake: FakeSlack, kb: KnowledgeBase) -> AsyncIterator[Slack]:
     slack = await start_slack(fake, kb)
+    yield slack
+    await slack.runner.cleanup()
+
+
+@pytest.fixture
+async def shipped_slack(fake: FakeSlack, shipped_kb: KnowledgeBase) -> AsyncIterator[Slack]:
+    slack = await start_slack(fake, shipped_kb)
     yield slack
     await slack.runner.cleanup()
 

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from bot.fakeslack import FakeSlack
 from knowledge import KnowledgeBase
 
-from .slackkit import COMMAND, Slack, all_text, button_values, start_slack
-
-
-@pytest.fixture(scope="module")
-def shipped_kb() -> KnowledgeBase:
-    return KnowledgeBase.load()
-
-
-@pytest.fixture
-async def shipped_slack(fake: FakeSlack, shipped_kb: KnowledgeBase) -> AsyncIterator[Slack]:
-    slack = await start_slack(fake, shipped_kb)
-    yield slack
-    await slack.runner.cleanup()
+from .slackkit import COMMAND, Slack, all_text, button_values
 
 
 async def test_a_fact_the_documents_lack_gets_an_honest_reply_and_the_entry_as_a_button(shipped_slack: Slack) -> None:
