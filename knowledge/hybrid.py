@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -119,11 +118,6 @@ class HybridMatcher:
             lexical = self.lexical.match(text, explain=True).explanation
             result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
         return result
-
-    def match_many(self, texts: Sequence[str]) -> list[MatchResult]:
-        """Several questions with their embeddings computed in one batch (a burst of mentions)."""
-        embeddings = self.embedder.embed([normalize(t) for t in texts])
-        return [self._result(self.signals(t, e)) for t, e in zip(texts, embeddings, strict=True)]
 
     def _result(self, signals: Signals, explain: bool = False) -> MatchResult:
         outcome = decide(signals, self.policy, self._says, explain)

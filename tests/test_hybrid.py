@@ -112,11 +112,6 @@ def test_the_out_of_scope_label_is_never_an_entry_id(kb: KnowledgeBase) -> None:
     assert all(c.id != OUT_OF_SCOPE for c in kb.ask("lunch?").candidates)
 
 
-def test_match_many_decides_like_match(kb: KnowledgeBase) -> None:
-    questions = ["can we use llama commercially?", "what's for lunch", "what year was falcon released?"]
-    assert [r.to_json() for r in kb.matcher.match_many(questions)] == [kb.ask(q).to_json() for q in questions]
-
-
 def test_the_classifiers_fast_tf_idf_matches_scikit_learns(kb: KnowledgeBase) -> None:
     classifier = kb.matcher.classifier
     texts = ["can we use llama commercially?", "whats an open souce llm", "zzz qqq", "", "a " * 300]
