@@ -160,12 +160,11 @@ def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[Scored], extra:
     return best_answer, best_suggest
 
 
-def fit_policy(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[Labelled] = (), folds: int = 5,
-               seed: int = 0, note: str = "") -> Policy:
+def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: int = 5, seed: int = 0,
+               note: str = "") -> Policy:
     """Weights fitted on `rows` and `extra` (the FAQ's own, cross-fitted). The decision is then rescaled
     (Platt scaling) so that its probability is that of being right on questions as people ask them
     (`rows`), and the thresholds are chosen on the out-of-fold decisions of both."""
-    del says  # the thresholds are chosen on the decisions themselves
     rank_model, decision_model = fit_models([*rows, *extra])
     scored: list[Scored] = [(0.0, "", False, frozenset())] * len(rows)
     extra_scored: list[Scored] = [(0.0, "", False, frozenset())] * len(extra)
@@ -199,7 +198,7 @@ def cross_validate(rows: Sequence[Labelled], says: dict[str, str], extra: Sequen
     """Each row decided by a policy fitted (weights and thresholds) on the other folds only."""
     results: list[MatchResult | None] = [None] * len(rows)
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.arange(len(rows))):
-        policy = fit_policy([rows[i] for i in train], says, extra, seed=seed)
+        policy = fit_policy([rows[i] for i in train], extra, seed=seed)
         for i in test:
             o = decide(rows[i].signals, policy, says)
             results[i] = MatchResult(o.status, o.id, o.score, o.candidates, rows[i].signals.query, (), o.unsaid)
@@ -237,7 +236,7 @@ def calibrate(matcher: HybridMatcher, sets: Sequence[Path], folds: int = 10, see
     out_of_fold = cross_validate(rows, says, extra, folds=folds, seed=seed)
     note = (f"{matcher.settings.kind} classifier; fitted on {', '.join(p.name for p in sets)} ({len(rows)} questions) "
             f"and {len(extra)} FAQ phrasings")
-    policy = fit_policy(rows, says, extra, seed=seed, note=note)
+    policy = fit_policy(rows, extra, seed=seed, note=note)
     return Calibration(policy, cases, out_of_fold)
 
 
