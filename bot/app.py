@@ -182,9 +182,10 @@ def web_client(config: Config) -> AsyncWebClient:
         AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ]
-    extra = {"base_url": config.api_url} if config.api_url else {}
-    return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers,
-                          logger=logging.getLogger("bot.slack"), **extra)
+    if config.api_url:
+        return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers,
+                              logger=logging.getLogger("bot.slack"), base_url=config.api_url)
+    return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers, logger=logging.getLogger("bot.slack"))
 
 
 class _TokenWarning(logging.Filter):

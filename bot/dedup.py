@@ -93,8 +93,8 @@ def dedup_middleware(seen: Seen, on_duplicate: Any = None) -> Any:
     async def deduplicate(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:
         key = event_key(req.body)
         if key is not None and not await seen.first(key):
-            retry = (req.headers.get("x-slack-retry-num") or [None])[0]
-            reason = (req.headers.get("x-slack-retry-reason") or [None])[0]
+            retries, reasons = req.headers.get("x-slack-retry-num") or [], req.headers.get("x-slack-retry-reason") or []
+            retry, reason = (retries[0] if retries else None), (reasons[0] if reasons else None)
             log.info("event %s already handled: ignored (retry %s, reason %s)", req.body.get("event_id"), retry,
                      reason)
             if on_duplicate is not None:

@@ -344,8 +344,10 @@ class FakeSlack:
             body, content_type = urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"
         assert self._verifier is not None and self._http is not None
         timestamp = str(int(time.time()))
+        signature = self._verifier.generate_signature(timestamp=timestamp, body=body)
+        assert signature is not None
         headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp,
-                   "X-Slack-Signature": self._verifier.generate_signature(timestamp=timestamp, body=body)}
+                   "X-Slack-Signature": signature}
         if retry:
             headers.update({"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"})
         async with self._http.post(self._events_url, data=body.encode(), headers=headers) as response:

@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -135,7 +136,7 @@ class Recorder:
                     self._write(pending)
                     pending = []
                     if isinstance(item, VoteRecord):
-                        self._attempt(lambda vote=item: self.store.add_vote(vote), 1)
+                        self._attempt(partial(self.store.add_vote, item), 1)
                     elif isinstance(item, _Flush):
                         item.done.set()
             self._write(pending)

@@ -14,10 +14,10 @@ from rapidfuzz import fuzz, process
 from knowledge.analysis import STOPWORDS
 from knowledge.normalize import FILLER, words
 
-from .store import QuestionRecord, Store, VoteRecord, as_utc, utcnow
+from .store import Outcome, QuestionRecord, Store, Surface, VoteRecord, as_utc, utcnow
 
-OUTCOMES = ("answer", "suggest", "none")
-SURFACES = ("mention", "dm", "slash")
+OUTCOMES: tuple[Outcome, ...] = ("answer", "suggest", "none")
+SURFACES: tuple[Surface, ...] = ("mention", "dm", "slash")
 # Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
 SAME_QUESTION = 85
 # A new wording is compared with at most this many earlier groups: those sharing its rarest words (two wordings this
@@ -161,10 +161,10 @@ def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTI
         else:
             members[heads[head]].append(text)
     groups = []
-    for head in heads:
-        asked = [r for text in members[head] for r in by_text[text]]
+    for head_text in heads:
+        asked = [r for text in members[head_text] for r in by_text[text]]
         guesses = Counter(r.entry_id for r in asked if r.outcome == "suggest" and r.entry_id)
-        groups.append(Group(text=head, count=len(asked), wordings=tuple(members[head]),
+        groups.append(Group(text=head_text, count=len(asked), wordings=tuple(members[head_text]),
                             suggested=sum(r.outcome == "suggest" for r in asked),
                             declined=sum(r.outcome == "none" for r in asked),
                             guess=guesses.most_common(1)[0][0] if guesses else None))

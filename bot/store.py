@@ -140,16 +140,17 @@ class Store:
         self.url = database_url(url)
         self.read_only = read_only
         parsed = make_url(self.url)
-        sqlite_file = parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:")
+        database = parsed.database or ""
+        sqlite_file = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
         if read_only and parsed.get_backend_name() == "sqlite":
-            if not sqlite_file or not Path(parsed.database).expanduser().is_file():
+            if not sqlite_file or not Path(database).expanduser().is_file():
                 raise StoreError(f"there is no store at {describe(self.url)}: check STORE_PATH or DATABASE_URL "
                                  "(the bot creates it when it first runs)")
             self.engine: Engine = create_engine("sqlite://", poolclass=NullPool,
-                                                creator=partial(_read_only_sqlite, Path(parsed.database)))
+                                                creator=partial(_read_only_sqlite, Path(database)))
         else:
             if sqlite_file:
-                Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             connect_args = ({"options": "-c default_transaction_read_only=on"}
                             if read_only and parsed.get_backend_name() == "postgresql" else {})
             self.engine = create_engine(self.url, pool_pre_ping=True, connect_args=connect_args)

@@ -173,10 +173,10 @@ def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: 
     extra_folds = (list(KFold(k, shuffle=True, random_state=seed).split(np.arange(len(extra))))
                    if len(extra) >= k else [(np.arange(len(extra)), np.arange(0))] * k)
     for (train, test), (extra_train, extra_test) in zip(row_folds, extra_folds, strict=True):
-        inner = Policy(*fit_models([*(rows[i] for i in train), *(extra[i] for i in extra_train)]), 1.0, 1.0)
-        for i, s in zip(test, _decisions([rows[i] for i in test], inner), strict=True):
+        inner = Policy(*fit_models([*(rows[int(i)] for i in train), *(extra[int(i)] for i in extra_train)]), 1.0, 1.0)
+        for i, s in zip(test, _decisions([rows[int(i)] for i in test], inner), strict=True):
             scored[i] = s
-        for i, s in zip(extra_test, _decisions([extra[i] for i in extra_test], inner), strict=True):
+        for i, s in zip(extra_test, _decisions([extra[int(i)] for i in extra_test], inner), strict=True):
             extra_scored[i] = s
     logits = np.array([[s[0]] for s in scored])
     right = np.array([bool(r.expect) and s[1] in r.expect for r, s in zip(rows, scored, strict=True)])

@@ -92,6 +92,7 @@ def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool
     p = policy.decision.probability(values)
     candidates = tuple(Candidate(c.id, round(conf, 6)) for c, conf in ranked[:3])
     unsaid: str | None = None
+    status: Status
     listed = signals.closest_unanswered if signals.closest_unanswered_similarity >= policy.near_duplicate else None
     if listed is not None:  # the FAQ lists this question as one the documents do not answer
         status, entry_id = ("suggest" if listed != OUT_OF_SCOPE else "none"), None
@@ -101,7 +102,7 @@ def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool
         # Would it be a match if the answer held what is asked? Then say what the documents lack.
         held = policy.decision.probability(_answerable(values))
         if held >= policy.suggest:
-            status: Status = "suggest"
+            status = "suggest"
             entry_id, candidates, unsaid = None, candidates[:1], says.get(top.unanswerable[0], NEAR_MISS_SAYS)
         else:
             status, entry_id = "none", None

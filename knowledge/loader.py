@@ -57,7 +57,7 @@ def _too_deep(text: str) -> int:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    return event.start_mark.line + 1
+                    return event.start_mark.line + 1 if event.start_mark else 1
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
     except yaml.YAMLError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from typing import NamedTuple
@@ -22,7 +22,7 @@ from typing import NamedTuple
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
 from .model import Knowledge
 from .normalize import emphasised, normalize, segments
-from .result import Candidate, MatchResult
+from .result import Candidate, MatchResult, Status
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,10 @@ class Matcher:
         self._strong_postings: dict[str, list[int]] = defaultdict(list)
         self._weak_postings: dict[str, list[int]] = defaultdict(list)
         for i, indexed in enumerate(self._entries):
-            for term in indexed.strong:
-                self._strong_postings[term].append(i)
-            for term in indexed.weak:
-                self._weak_postings[term].append(i)
+            for key in indexed.strong:
+                self._strong_postings[key].append(i)
+            for key in indexed.weak:
+                self._weak_postings[key].append(i)
         df = {t: len(p) for t, p in self._weak_postings.items()}
         self._postings_size = df.copy()  # entries a term is in, by phrasings or answer: rare or common
         for t, p in self._strong_postings.items():
@@ -189,9 +189,9 @@ class Matcher:
         total = sum(weights.values())
         if not total:
             return {}, []
-        key = tuple(t.term for t in terms)
-        if key in self._tag_owner and n_words <= len(key) + self.settings.tag_extra_words:
-            owner = self._tag_owner[key]
+        as_tag = tuple(t.term for t in terms)
+        if as_tag in self._tag_owner and n_words <= len(as_tag) + self.settings.tag_extra_words:
+            owner = self._tag_owner[as_tag]
             return {owner: _Score(1.0, 1.0, 1.0, "tag: " + " ".join(t.surface for t in terms))}, [owner]
         size = self._postings_size
         rare = [t for t in weights if size.get(t, 0) <= self._common_df]
@@ -205,24 +205,29 @@ class Matcher:
         # whichever way the entries are found): the weight of the question it covers, and the idf of
         # the question's terms among its phrasings. Lists indexed by entry are the cheapest to add to.
         strong_postings, weak_postings, idf = self._strong_postings, self._weak_postings, self.idf
-        walks = [(t, strong_postings.get(t, ()), weak_postings.get(t, ())) for t in rare]
+        walks: list[tuple[str, Collection[int], Collection[int]]] = [
+            (t, strong_postings.get(t, ()), weak_postings.get(t, ())) for t in rare]
         reached = pool if pool is not None else frozenset().union(*(w[1] for w in walks), *(w[2] for w in walks))
         # A common term only adds to the entries that rarer terms reached.
+        strong: Collection[int]
+        weak: Collection[int]
         for t in common:
-            strong, weak = self._common_postings.get(t) or (strong_postings.get(t, ()), weak_postings.get(t, ()))
+            sets = self._common_postings.get(t)
+            strong, weak = sets if sets else (strong_postings.get(t, ()), weak_postings.get(t, ()))
             walks.append((t, reached.intersection(strong), reached.intersection(weak)))
         covered = [0.0] * len(self._entries)
         in_phrasings = [0.0] * len(self._entries)
         phrased: set[int] = set()  # entries with some of the question's terms in their phrasings
-        for term, strong, weak in walks:
-            weight, term_idf = weights[term], idf.get(term, 0.0)
-            for i in strong:
+        answer_term_weight = self.settings.answer_term_weight
+        for key, strong_entries, weak_entries in walks:
+            weight, term_idf = weights[key], idf.get(key, 0.0)
+            for i in strong_entries:
                 covered[i] += weight
                 in_phrasings[i] += term_idf
-            weak_weight = self.settings.answer_term_weight * weight
-            for i in weak:
+            weak_weight = answer_term_weight * weight
+            for i in weak_entries:
                 covered[i] += weak_weight
-            phrased.update(strong)
+            phrased.update(strong_entries)
         ranked = self._best_bounded(covered, in_phrasings, phrased, reached, total)
         scores: dict[int, _Score] = {}
         candidates: list[int] = []
@@ -304,6 +309,7 @@ class Matcher:
         top = ranked[0][1].score if ranked else 0.0
         second = ranked[1][1].score if len(ranked) > 1 else 0.0
         t = self.thresholds
+        status: Status
         if ranked and top >= t.answer and top - second >= t.margin:
             status, entry_id = "answer", self._entries[ranked[0][0]].id
         elif ranked and top >= t.suggest:
