@@ -5,6 +5,8 @@ from __future__ import annotations
 from knowledge import KnowledgeBase, MatchResult
 from knowledge.links import SourceLink
 
+from .blocks import unsaid_lead
+
 
 def link_text(link: SourceLink) -> str:
     where = link.url or f"({link.lines})"
@@ -23,8 +25,7 @@ def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
             lines += ["", "Related: " + ", ".join(entry.related)]
         return "\n".join(lines)
     if result.status == "suggest":
-        lines = [f"My documents don't {result.unsaid}. They do cover:" if result.unsaid
-                 else "I'm not sure I understood. Did you mean:"]
+        lines = [unsaid_lead(result.unsaid) if result.unsaid else "I'm not sure I understood. Did you mean:"]
         lines += [f"  - {kb.knowledge[c.id].question} [{c.id}]" for c in result.candidates]
         return "\n".join(lines)
     return ("That's outside what my documents cover, so I won't guess. "

@@ -37,8 +37,10 @@ class Asks:
         """The kinds of fact an answer (as written) holds."""
         return frozenset(k.name for k in self.kinds if any(p.search(answer) for p in k.holds))
 
-    def says(self, name: str) -> str:
-        return next(k.says for k in self.kinds if k.name == name)
+    @property
+    def sayings(self) -> dict[str, str]:
+        """Each kind's completion of "My documents don't ...", by name."""
+        return {k.name: k.says for k in self.kinds}
 
 
 def load_asks(path: Path = ASKS_FILE) -> Asks:

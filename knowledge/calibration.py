@@ -200,8 +200,7 @@ def cross_validate(rows: Sequence[Labelled], says: dict[str, str], extra: Sequen
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.arange(len(rows))):
         policy = fit_policy([rows[i] for i in train], extra, seed=seed)
         for i in test:
-            o = decide(rows[i].signals, policy, says)
-            results[i] = MatchResult(o.status, o.id, o.score, o.candidates, rows[i].signals.query, (), o.unsaid)
+            results[i] = decide(rows[i].signals, policy, says)
     return [r for r in results if r is not None]
 
 
@@ -232,7 +231,7 @@ def calibrate(matcher: HybridMatcher, sets: Sequence[Path], folds: int = 10, see
     rows = [Labelled(matcher.signals(case.q), case.expect) for _, case in cases]
     extra = faq_rows(matcher.knowledge, tuple(p for p in matcher.phrasings if p.kind in GROUPS), seed=seed,
                      settings=matcher.settings)
-    says = {k.name: k.says for k in matcher.asks.kinds}
+    says = matcher.asks.sayings
     out_of_fold = cross_validate(rows, says, extra, folds=folds, seed=seed)
     note = (f"{matcher.settings.kind} classifier; fitted on {', '.join(p.name for p in sets)} ({len(rows)} questions) "
             f"and {len(extra)} FAQ phrasings")

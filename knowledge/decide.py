@@ -19,7 +19,7 @@ import yaml
 
 from .loader import PACKAGE_DIR, KnowledgeError, Problem
 from .phrasings import OUT_OF_SCOPE
-from .result import Candidate, Status
+from .result import Candidate, MatchResult, Status
 from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, CandidateSignals, Signals
 
 POLICY_FILE = PACKAGE_DIR / "policy.yaml"
@@ -65,27 +65,17 @@ class Policy:
                        suggest=self.suggest if suggest is None else suggest)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: Status
-    id: str | None
-    score: float  # the decision probability
-    candidates: tuple[Candidate, ...]  # with their rank confidence
-    unsaid: str | None  # what the documents do not say, completing "My documents don't ..."
-    explanation: tuple[str, ...] = ()
-
-
 def rank(signals: Signals, policy: Policy) -> list[tuple[CandidateSignals, float]]:
     """Candidates with the probability that each is the right entry, best first."""
     scored = [(c, policy.rank.probability(c.features())) for c in signals.candidates]
     return sorted(scored, key=lambda pair: (-pair[1], pair[0].id))
 
 
-def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool = False) -> Outcome:
+def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool = False) -> MatchResult:
     """Answer, suggest or decline; `says` completes "My documents don't ..." for each kind of fact."""
     ranked = rank(signals, policy)
     if not ranked:
-        return Outcome("none", None, 0.0, (), None, ("no candidate",) if explain else ())
+        return MatchResult("none", None, 0.0, (), signals.query, ("no candidate",) if explain else ())
     top, confidence = ranked[0]
     margin = confidence - (ranked[1][1] if len(ranked) > 1 else 0.0)
     values = signals.features(top, confidence, margin)
@@ -115,7 +105,7 @@ def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool
     else:
         status, entry_id = "none", None
     lines = _explain(signals, policy, ranked, values, p, status) if explain else ()
-    return Outcome(status, entry_id, p, candidates if status != "none" else (), unsaid, lines)
+    return MatchResult(status, entry_id, p, candidates if status != "none" else (), signals.query, lines, unsaid)
 
 
 def _answerable(values: Sequence[float]) -> tuple[float, ...]:

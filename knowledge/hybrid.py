@@ -44,21 +44,21 @@ class HybridMatcher:
                  out_of_scope: tuple[Phrasing, ...] | None = None, embedder: Embedder | None = None,
                  lexical: Matcher | None = None, settings: ClassifierSettings | None = None) -> None:
         self.knowledge = knowledge
-        self.policy = policy or load_policy((settings or ClassifierSettings.for_entries(len(knowledge))).kind)
+        self.settings = settings or ClassifierSettings.for_entries(len(knowledge))
+        self.policy = policy or load_policy(self.settings.kind)
         self.asks = asks or load_asks()
         self.embedder = embedder or shared_embedder()
         self.lexical = lexical or Matcher(knowledge)
         if out_of_scope is None:
             out_of_scope = load_out_of_scope(knowledge=knowledge)
         self.phrasings = training_phrasings(knowledge, out_of_scope)
-        self.settings = settings or ClassifierSettings.for_entries(len(knowledge))
         self.classifier = _classifier(self.phrasings, self.embedder, self.settings)
         classes = self.classifier.classes
         self._class_index = {k: i for i, k in enumerate(classes)}
         self._out_of_scope_class = self._class_index.get(OUT_OF_SCOPE, -1)
         self._entry_classes = np.array([i for i, k in enumerate(classes) if k != OUT_OF_SCOPE], dtype=np.intp)
         self._held = {e.id: self.asks.held(e.answer) for e in knowledge.entries}
-        self._says = {k.name: k.says for k in self.asks.kinds}
+        self._says = self.asks.sayings
 
     def signals(self, text: str, embedding: np.ndarray | None = None) -> Signals:
         query = normalize(text)
@@ -113,16 +113,11 @@ class HybridMatcher:
                        unknown_share, unknown_strongest, answered, closest, closest_similarity)
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
-        result = self._result(self.signals(text), explain)
+        result = decide(self.signals(text), self.policy, self._says, explain)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
             result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
         return result
-
-    def _result(self, signals: Signals, explain: bool = False) -> MatchResult:
-        outcome = decide(signals, self.policy, self._says, explain)
-        return MatchResult(outcome.status, outcome.id, outcome.score, outcome.candidates, signals.query,
-                           outcome.explanation, outcome.unsaid)
 
 
 def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,
