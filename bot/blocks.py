@@ -167,7 +167,7 @@ def action_id(kind: str, entry_id: str) -> str:
     return f"{kind}:{entry_id}"
 
 
-def entry_blocks(kb: KnowledgeBase, entry: Entry, *, shareable: bool = False,
+def entry_reply(kb: KnowledgeBase, entry: Entry, *, shareable: bool = False,
                  shared_by: str | None = None) -> Reply:
     """The full answer to `entry`: text, sources, Related and feedback buttons (and Share when ephemeral)."""
     blocks = sections(f"*{escape(entry.question)}*\n{entry.answer}", "answer")
@@ -191,7 +191,7 @@ def entry_blocks(kb: KnowledgeBase, entry: Entry, *, shareable: bool = False,
     return Reply(clip(text, MAX_FALLBACK_TEXT), fit(blocks))
 
 
-def suggest_blocks(kb: KnowledgeBase, entry_ids: Iterable[str], lead: str) -> Reply:
+def suggestions_reply(kb: KnowledgeBase, entry_ids: Iterable[str], lead: str) -> Reply:
     """`lead`, then one button per entry: clicking answers it in place."""
     entries = [e for e in (kb.entry(i) for i in entry_ids) if e]
     text = lead + "\n" + "\n".join(f"• {e.question}" for e in entries)
@@ -217,14 +217,14 @@ def none_reply(command: str) -> Reply:
     return Reply(text, [section(text, "none")])
 
 
-def result_blocks(kb: KnowledgeBase, result: MatchResult, command: str, *, shareable: bool = False) -> Reply:
+def result_reply(kb: KnowledgeBase, result: MatchResult, command: str, *, shareable: bool = False) -> Reply:
     """The reply to a matched question, whatever the outcome."""
     if result.status == "answer" and result.id and (entry := kb.entry(result.id)):
-        return entry_blocks(kb, entry, shareable=shareable)
+        return entry_reply(kb, entry, shareable=shareable)
     if result.status == "suggest" and result.candidates and result.unsaid:
-        return suggest_blocks(kb, [c.id for c in result.candidates[:1]], unsaid_lead(result.unsaid))
+        return suggestions_reply(kb, [c.id for c in result.candidates[:1]], unsaid_lead(result.unsaid))
     if result.status == "suggest" and result.candidates:
-        return suggest_blocks(kb, [c.id for c in result.candidates[:3]],
+        return suggestions_reply(kb, [c.id for c in result.candidates[:3]],
                               "I'm not sure I understood; did you mean...")
     return none_reply(command)
 

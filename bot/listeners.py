@@ -19,20 +19,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import Entry, KnowledgeBase
 from knowledge.analysis import STOPWORDS
-from knowledge.normalize import FILLER, normalize, words
+from knowledge.normalize import normalize, words_without_filler
+from knowledge.result import Status
 
 from . import blocks
 from .blocks import Reply
-from .recorder import Asked, Recorder
+from .recorder import Recorder
 from .report import report_from_store
-from .store import Outcome, Surface, utcnow
+from .store import QuestionRecord, Surface, utcnow
 
 if TYPE_CHECKING:
     from .app import KnowledgeHolder
 
 log = logging.getLogger(__name__)
 
-MAX_TOPIC_CHOICES = 10
 ADMIN_PERIOD = timedelta(days=7)
 # The admin Home groups only this many of the most recent unanswered questions: it must open in a moment.
 ADMIN_MAX_GROUPED = 2000
@@ -58,7 +58,7 @@ class Handled:
     `topics` or an empty mention)."""
 
     reply: Reply
-    outcome: Outcome | None = None
+    outcome: Status | None = None
     entry_id: str | None = None
     score: float | None = None
     query: str = ""
@@ -77,7 +77,7 @@ def _asks_for_help(meaningful: list[str]) -> bool:
 def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Handled:
     """The one path from a question to its reply, for every surface."""
     text = normalize(question.text)
-    meaningful = [w for w in words(text) if w not in FILLER]
+    meaningful = words_without_filler(text)
     if not meaningful:
         if question.surface == "slash":
             return Handled(blocks.usage_reply(kb, command))
@@ -89,17 +89,9 @@ def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Hand
     shareable = question.surface == "slash"
     result = kb.ask(question.text)
     best = result.id or (result.candidates[0].id if result.candidates else None)
-    if result.status != "answer" and (entries := kb.knowledge.by_tag().get(text)):
-        # A bare topic word with several entries: offer them all rather than guess between them.
-        if len(entries) == 1:
-            return Handled(blocks.entry_blocks(kb, entries[0], shareable=shareable), "answer", entries[0].id,
-                           result.score, result.query)
-        ids = [e.id for e in entries[:MAX_TOPIC_CHOICES]]
-        return Handled(blocks.suggest_blocks(kb, ids, f"Here's what I know about *{blocks.escape(text)}*:"),
-                       "suggest", ids[0], result.score, result.query)
     if result.status != "answer" and kb.in_other_language(question.text):
         return Handled(blocks.english_only_reply(command), "none", None, result.score, result.query)
-    return Handled(blocks.result_blocks(kb, result, command, shareable=shareable), result.status,
+    return Handled(blocks.result_reply(kb, result, command, shareable=shareable), result.status,
                    best if result.status != "none" else None, result.score, result.query)
 
 
@@ -164,8 +156,9 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
         # Called once the reply is on its way; the recorder only queues, so this never delays anything.
         if recorder is None or handled.outcome is None:
             return
-        recorder.question(Asked(question.surface, handled.outcome, handled.query, question.team,
-                                question.channel, question.user, handled.entry_id, handled.score))
+        recorder.question(QuestionRecord(utcnow(), question.surface, handled.outcome, question.team, question.channel,
+                                         entry_id=handled.entry_id, score=handled.score, text=handled.query),
+                          question.user)
 
     @app.event("app_mention")
     async def on_mention(event: dict, body: dict, context: dict, client: AsyncWebClient) -> None:
@@ -223,7 +216,7 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
             return
         kb, entry = found
         shareable = bool(body.get("container", {}).get("is_ephemeral"))
-        await reply_to_click(body, client, respond, blocks.entry_blocks(kb, entry, shareable=shareable), how)
+        await reply_to_click(body, client, respond, blocks.entry_reply(kb, entry, shareable=shareable), how)
 
     @app.action(re.compile(rf"^{blocks.SUGGEST}:"))
     async def on_suggestion(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
@@ -246,7 +239,7 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
         if not (found := await clicked_entry(ack, body, action, client, respond)):
             return
         kb, entry = found
-        reply = blocks.entry_blocks(kb, entry, shared_by=_user_mention(body["user"]["id"]))
+        reply = blocks.entry_reply(kb, entry, shared_by=_user_mention(body["user"]["id"]))
         try:
             await client.chat_postMessage(channel=body["channel"]["id"], **reply.as_kwargs())
         except SlackApiError as exc:

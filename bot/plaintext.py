@@ -1,4 +1,4 @@
-"""Answers rendered as plain text: the command line, and the fallback text beside Block Kit."""
+"""Answers rendered as plain text, for the command line (`openllm-bot ask`)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import queue
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -19,7 +19,7 @@ from typing import TypeVar
 from sqlalchemy.engine import make_url
 
 from .config import StoreSettings
-from .store import Outcome, QuestionRecord, Store, Surface, VoteRecord, describe, user_hash, utcnow
+from .store import QuestionRecord, Store, VoteRecord, describe, user_hash, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +31,6 @@ BATCH = 200
 # A question is stored with at most this many characters of its text: enough to read it, not a 40 kB message.
 MAX_RECORDED_CHARS = 1000
 _STOP = object()
-
-
-@dataclass(frozen=True)
-class Asked:
-    """One question and what the bot made of it, as the listeners see it."""
-
-    surface: Surface
-    outcome: Outcome
-    text: str
-    team: str | None = None
-    channel: str | None = None
-    user: str | None = None
-    entry_id: str | None = None
-    score: float | None = None
 
 
 @dataclass
@@ -69,12 +55,10 @@ class Recorder:
         self._thread = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._thread.start()
 
-    def question(self, asked: Asked) -> None:
-        user = user_hash(self.hash_key, asked.team, asked.user) if asked.user else None
-        record = QuestionRecord(asked_at=utcnow(), surface=asked.surface, outcome=asked.outcome, team=asked.team,
-                                channel=asked.channel, user_hash=user, entry_id=asked.entry_id,
-                                score=asked.score, text=asked.text[:MAX_RECORDED_CHARS] if self.keep_text else None)
-        self._put(record)
+    def question(self, record: QuestionRecord, user: str | None = None) -> None:
+        """Queue `record`, with `user` (a Slack user id) kept as its keyed hash and the text trimmed or dropped."""
+        text = record.text[:MAX_RECORDED_CHARS] if self.keep_text and record.text is not None else None
+        self._put(replace(record, user_hash=user_hash(self.hash_key, record.team, user) if user else None, text=text))
 
     def vote(self, reply: str, team: str | None, user: str, entry_id: str, helpful: bool) -> None:
         self._put(VoteRecord(reply=reply, user_hash=user_hash(self.hash_key, team, user), entry_id=entry_id,

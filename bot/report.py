@@ -12,11 +12,11 @@ from datetime import date, datetime, timedelta
 from rapidfuzz import fuzz, process
 
 from knowledge.analysis import STOPWORDS
-from knowledge.normalize import FILLER, words
+from knowledge.normalize import words_without_filler
+from knowledge.result import STATUSES
 
-from .store import Outcome, QuestionRecord, Store, Surface, VoteRecord, as_utc, utcnow
+from .store import QuestionRecord, Store, Surface, VoteRecord, as_utc, utcnow
 
-OUTCOMES: tuple[Outcome, ...] = ("answer", "suggest", "none")
 SURFACES: tuple[Surface, ...] = ("mention", "dm", "slash")
 # Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
 SAME_QUESTION = 85
@@ -108,8 +108,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 def content_words(text: str) -> str:
     """`text` without stop words or filler: "how do I bake bread?" and "how to bake bread" are alike."""
-    found = words(text)
-    kept = [w for w in found if w not in STOPWORDS and w not in FILLER]
+    found = words_without_filler(text)
+    kept = [w for w in found if w not in STOPWORDS]
     return " ".join(kept or found)
 
 
@@ -189,7 +189,7 @@ def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since
     days = []
     day = since.date()
     while day <= until.date():
-        days.append(Day(day, **{o: per_day[day][o] for o in OUTCOMES}))
+        days.append(Day(day, **{o: per_day[day][o] for o in STATUSES}))
         day += timedelta(days=1)
     answered = Counter(q.entry_id for q in questions if q.outcome == "answer" and q.entry_id)
     helpful = Counter(v.entry_id for v in votes if v.helpful)
@@ -201,7 +201,7 @@ def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since
     with_text = sorted((q for q in unanswered if q.text), key=lambda q: q.asked_at)
     grouped = with_text if max_grouped is None else with_text[len(with_text) - max_grouped:] if max_grouped else []
     return Report(since=since, until=until, questions=len(questions),
-                  outcomes={o: outcomes[o] for o in OUTCOMES}, surfaces={s: surfaces[s] for s in SURFACES},
+                  outcomes={o: outcomes[o] for o in STATUSES}, surfaces={s: surfaces[s] for s in SURFACES},
                   days=tuple(days), unanswered=tuple(group_questions(grouped)), entries=tuple(entries),
                   helpful=sum(helpful.values()), unhelpful=sum(unhelpful.values()),
                   text_not_kept=sum(1 for q in unanswered if not q.text),

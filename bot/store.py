@@ -37,8 +37,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
+from knowledge.result import Status
+
 Surface = Literal["mention", "dm", "slash"]
-Outcome = Literal["answer", "suggest", "none"]
 
 # Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS.
 SCHEMA_VERSION = 1
@@ -84,7 +85,7 @@ class StoreError(RuntimeError):
 class QuestionRecord:
     asked_at: datetime
     surface: Surface
-    outcome: Outcome
+    outcome: Status
     team: str | None = None
     channel: str | None = None
     user_hash: str | None = None

@@ -14,7 +14,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from wordfreq import get_frequency_dict
 
-from .normalize import FILLER, normalize, words
+from .normalize import FILLER, normalize, words_without_filler
 
 SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yaml"
 
@@ -68,7 +68,7 @@ def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[tuple[str, ...], str]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     table: dict[tuple[str, ...], str] = {}
     for group in data.get("groups", []):
-        members = [tuple(words(normalize(str(m)))) for m in group]
+        members = [tuple(words_without_filler(normalize(str(m)))) for m in group]
         members = [m for m in members if m]
         if not members:
             continue
@@ -145,7 +145,7 @@ class Analyzer:
 
     def index_terms(self, text: str) -> tuple[list[str], list[str]]:
         """Just the term strings of FAQ text, and its words: the fast path for building an index."""
-        ws = words(normalize(text))
+        ws = words_without_filler(normalize(text))
         if not self._phrase_starts.isdisjoint(ws):
             return [t.term for t in self._analyse_words(ws, False)], ws
         cache = self._term_strings
@@ -156,7 +156,7 @@ class Analyzer:
 
     def analyse(self, text: str, correct: bool = False) -> tuple[list[Term], list[str]]:
         """The terms of `text` and its words (filler aside), as written."""
-        ws = words(normalize(text))
+        ws = words_without_filler(normalize(text))
         return self._analyse_words(ws, correct), ws
 
     def _analyse_words(self, ws: list[str], correct: bool) -> list[Term]:

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
-from .normalize import normalize, words
+from .normalize import normalize, words_without_filler
 
 # Other languages written in the Latin alphabet that people here may write in; wordfreq's small lists
 # (about 25 MiB for all of them) are enough for common words.
@@ -45,7 +45,7 @@ def in_other_language(text: str, faq_words: Collection[str] = ()) -> bool:
     """True when `text` (as sent) is written in a language other than English."""
     if _mostly_non_latin(text):
         return True
-    ws = [w for w in words(normalize(text)) if w.isalpha() and len(w) > 1]
+    ws = [w for w in words_without_filler(normalize(text)) if w.isalpha() and len(w) > 1]
     if len(ws) < 2:
         return False
     foreign = sum(1 for w in ws if w not in faq_words and _foreign_word(w))

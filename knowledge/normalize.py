@@ -77,7 +77,7 @@ FILLER_PHRASES = re.compile(r"\b(?:(?:hi|hey|hello|morning) team|in the first pl
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
-def words(text: str) -> list[str]:
+def words_without_filler(text: str) -> list[str]:
     """The words of normalised text, without filler; apostrophes inside a word are dropped."""
     text = FILLER_PHRASES.sub(" ", text.replace("'", "").replace("’", ""))
     return [word for word in _WORD.findall(text) if word not in FILLER]
@@ -122,7 +122,7 @@ def _self_contained(clauses: list[str]) -> list[str]:
     open?") comes joined to that one: on its own it would be a question about nothing in particular."""
     out: list[str] = []
     for clause in clauses:
-        ws = words(normalize(clause))
+        ws = words_without_filler(normalize(clause))
         if out and ws and ws[0] in CONTINUING and not REFERRING.isdisjoint(ws):
             clause = f"{out[-1]}, {clause}"
         out.append(clause)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from knowledge.analysis import Analyzer, load_synonyms
-from knowledge.normalize import normalize, sentences, words
+from knowledge.normalize import normalize, sentences, words_without_filler
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -32,15 +32,15 @@ def test_normalize(raw: str, expected: str) -> None:
 
 
 def test_snake_case_inside_words_is_not_markup() -> None:
-    assert words(normalize("what is fine_tune")) == ["what", "is", "fine", "tune"]
+    assert words_without_filler(normalize("what is fine_tune")) == ["what", "is", "fine", "tune"]
 
 
 def test_filler_words_are_dropped() -> None:
-    assert words(normalize("hey bot pls what is llama thanks!")) == ["what", "is", "llama"]
+    assert words_without_filler(normalize("hey bot pls what is llama thanks!")) == ["what", "is", "llama"]
 
 
 def test_apostrophes_join_the_word() -> None:
-    assert words(normalize("what's meta’s model")) == ["whats", "metas", "model"]
+    assert words_without_filler(normalize("what's meta’s model")) == ["whats", "metas", "model"]
 
 
 def test_sentences_split_on_end_punctuation_and_newlines() -> None:

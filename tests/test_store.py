@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, insert, select, update
 from stuck_store import StuckStore
 
 from bot.config import ConfigError, StoreSettings
-from bot.recorder import Asked, Recorder, hash_key_for
+from bot.recorder import Recorder, hash_key_for
 from bot.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -33,10 +33,11 @@ KEY = b"k" * 32
 
 
 def asked(text: str = "can we use llama commercially", outcome: str = "answer", user: str = "UALICE",
-          **changes: object) -> Asked:
-    fields: dict = {"surface": "mention", "outcome": outcome, "text": text, "team": "T1", "channel": "C1",
-                    "user": user, "entry_id": "licensing" if outcome != "none" else None, "score": 0.9}
-    return Asked(**{**fields, **changes})
+          **changes: object) -> tuple[QuestionRecord, str]:
+    """A question as the listeners hand it to the recorder: the record, and who asked (a Slack user id)."""
+    fields: dict = {"asked_at": utcnow(), "surface": "mention", "outcome": outcome, "text": text, "team": "T1",
+                    "channel": "C1", "entry_id": "licensing" if outcome != "none" else None, "score": 0.9}
+    return QuestionRecord(**{**fields, **changes}), user
 
 
 @pytest.fixture
@@ -115,9 +116,9 @@ def test_a_second_vote_by_the_same_person_on_the_same_reply_replaces_the_first(s
 
 
 def test_recorder_keeps_user_ids_only_as_a_keyed_hash(store: Store, recorder: Recorder) -> None:
-    recorder.question(asked(user="UALICE"))
-    recorder.question(asked(user="UALICE"))
-    recorder.question(asked(user="UBOB"))
+    recorder.question(*asked(user="UALICE"))
+    recorder.question(*asked(user="UALICE"))
+    recorder.question(*asked(user="UBOB"))
     assert recorder.flush()
     hashes = [q.user_hash for q in store.questions_since(datetime(2000, 1, 1))]
     assert hashes[0] == hashes[1] != hashes[2]
@@ -127,7 +128,7 @@ def test_recorder_keeps_user_ids_only_as_a_keyed_hash(store: Store, recorder: Re
 
 def test_recorder_drops_question_text_when_told_to(store: Store) -> None:
     recorder = Recorder(store, KEY, keep_text=False)
-    recorder.question(asked("something private"))
+    recorder.question(*asked("something private"))
     assert recorder.flush()
     recorder.close()
     [record] = Store(store.url).questions_since(datetime(2000, 1, 1))
@@ -137,7 +138,7 @@ def test_recorder_drops_question_text_when_told_to(store: Store) -> None:
 def test_recorder_writes_everything_queued_before_it_closes(store: Store) -> None:
     recorder = Recorder(store, KEY)
     for n in range(500):
-        recorder.question(asked(f"question {n}"))
+        recorder.question(*asked(f"question {n}"))
     recorder.vote("C1:1.0", "T1", "UALICE", "licensing", helpful=True)
     recorder.close()
     reopened = Store(store.url)
@@ -151,7 +152,7 @@ def test_recording_never_waits_for_the_database(tmp_path: Path) -> None:
     recorder = Recorder(store, KEY)
     started = time.monotonic()
     for _ in range(100):
-        recorder.question(asked())
+        recorder.question(*asked())
     assert time.monotonic() - started < 1.0  # would be 10 s if a write were waited for
     store.release.set()
     assert recorder.flush()
@@ -163,7 +164,7 @@ async def test_reading_through_the_recorder_includes_what_was_just_queued(tmp_pa
     store = StuckStore(f"sqlite:///{tmp_path / 'slow.sqlite3'}", wait=0.3)  # each write takes 0.3 s
     recorder = Recorder(store, KEY)
     for n in range(3):
-        recorder.question(asked(f"question {n}"))
+        recorder.question(*asked(f"question {n}"))
     read = await recorder.read(lambda s: s.questions_since(datetime(2000, 1, 1)))
     recorder.close()
     assert [q.text for q in read] == ["question 0", "question 1", "question 2"]
@@ -174,7 +175,7 @@ async def test_reading_through_the_recorder_does_not_wait_long_for_a_hung_databa
     monkeypatch.setattr("bot.recorder.READ_FLUSH_SECONDS", 0.2)
     store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}")
     recorder = Recorder(store, KEY)
-    recorder.question(asked())
+    recorder.question(*asked())
     read = await asyncio.wait_for(recorder.read(lambda s: s.questions_since(datetime(2000, 1, 1))), 5)
     assert read == []  # what was written so far: nothing
     store.release.set()
@@ -187,7 +188,7 @@ def test_a_failing_database_is_logged_and_counted_and_never_raises(caplog: pytes
     recorder = Recorder(Store("postgresql+psycopg://bot:secret-pw@127.0.0.1:1/openllm"), KEY,
                         on_failure=failures.append)
     with caplog.at_level(logging.ERROR, logger="bot.recorder"):
-        recorder.question(asked())
+        recorder.question(*asked())
         recorder.vote("C1:1.0", "T1", "UALICE", "licensing", helpful=False)
         assert recorder.flush()
     recorder.close()
@@ -243,7 +244,7 @@ def test_records_written_directly_and_through_the_recorder_read_the_same(store: 
     with store.engine.begin() as conn:
         conn.execute(insert(questions).values(asked_at=utcnow(), surface="dm", outcome="none", text="direct"))
     recorder = Recorder(store, KEY)
-    recorder.question(asked("queued", outcome="suggest"))
+    recorder.question(*asked("queued", outcome="suggest"))
     recorder.close()
     rows = Store(store.url).questions_since(datetime(2000, 1, 1))
     assert [(r.text, r.outcome, r.surface) for r in rows] == [("direct", "none", "dm"), ("queued", "suggest",

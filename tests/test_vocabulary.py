@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from knowledge import Entry, Knowledge, Matcher
 from knowledge.analysis import Analyzer, load_synonyms
-from knowledge.normalize import normalize, words
+from knowledge.normalize import normalize, words_without_filler
 
 
 def _entry(entry_id: str, question: str, *alternates: str) -> Entry:
@@ -19,16 +19,17 @@ def _terms(text: str) -> list[str]:
 
 
 def test_idioms_are_filler_wherever_they_stand() -> None:
-    assert words(normalize("Why release it in the first place? To be honest, out of curiosity")) == [
+    assert words_without_filler(normalize("Why release it in the first place? To be honest, out of curiosity")) == [
         "why", "release", "it"]
 
 
 def test_a_greeting_to_the_team_is_filler_but_a_team_asked_about_is_not() -> None:
-    assert words(normalize("hi team, how big a team do we need")) == ["how", "big", "a", "team", "do", "we", "need"]
+    assert words_without_filler(normalize("hi team, how big a team do we need")) == [
+        "how", "big", "a", "team", "do", "we", "need"]
 
 
 def test_an_idiom_inside_a_longer_word_is_kept() -> None:
-    assert "firstplace" in words(normalize("the firstplace team"))
+    assert "firstplace" in words_without_filler(normalize("the firstplace team"))
 
 
 def test_why_and_where_are_words_of_the_question() -> None:
@@ -52,8 +53,9 @@ def test_a_customer_is_not_customisation() -> None:
 
 
 def test_a_request_for_plain_words_is_filler() -> None:
-    assert words(normalize("explain attention in plain english, like I'm five")) == ["explain", "attention"]
-    assert words(normalize("tl;dr on licences in simple terms")) == ["on", "licences"]
+    assert words_without_filler(normalize("explain attention in plain english, like I'm five")) == [
+        "explain", "attention"]
+    assert words_without_filler(normalize("tl;dr on licences in simple terms")) == ["on", "licences"]
 
 
 def test_a_misspelt_filler_word_is_read_as_filler_not_as_a_rare_word() -> None:

@@ -74,7 +74,7 @@ def test_a_list_is_cut_between_its_lines_not_inside_an_item() -> None:
 
 def test_long_answer_is_split_over_several_sections(kb: KnowledgeBase) -> None:
     entry = replace(kb.entry("licensing"), answer=("A long paragraph of answer text. " * 60 + "\n\n") * 5)
-    reply = blocks.entry_blocks(kb, entry)
+    reply = blocks.entry_reply(kb, entry)
     answer = [b for b in reply.blocks if b.get("block_id", "").startswith("answer-")]
     assert len(answer) >= 4
     assert all(len(b["text"]["text"]) <= MAX_SECTION_TEXT for b in answer)
@@ -83,7 +83,7 @@ def test_long_answer_is_split_over_several_sections(kb: KnowledgeBase) -> None:
 
 def test_huge_answer_keeps_within_50_blocks_and_keeps_its_buttons(kb: KnowledgeBase) -> None:
     entry = replace(kb.entry("licensing"), answer="word " * 200_000)
-    reply = blocks.entry_blocks(kb, entry, shareable=True)
+    reply = blocks.entry_reply(kb, entry, shareable=True)
     assert len(reply.blocks) <= MAX_BLOCKS
     assert action_ids(reply.blocks)[-3:] == ["helpful:licensing", "not_helpful:licensing", "share:licensing"]
 
@@ -91,7 +91,7 @@ def test_huge_answer_keeps_within_50_blocks_and_keeps_its_buttons(kb: KnowledgeB
 def test_buttons_respect_text_value_and_id_limits(kb: KnowledgeBase) -> None:
     long_id = "x" * 400
     entry = replace(kb.entry("licensing"), id=long_id, question="Why? " * 40)
-    reply = blocks.entry_blocks(kb, entry, shareable=True)
+    reply = blocks.entry_reply(kb, entry, shareable=True)
     for block in reply.blocks:
         assert len(block.get("block_id", "")) <= MAX_ID
         for element in block.get("elements", []):
@@ -106,13 +106,13 @@ def test_buttons_respect_text_value_and_id_limits(kb: KnowledgeBase) -> None:
 
 def test_action_ids_are_unique_within_a_message(kb: KnowledgeBase) -> None:
     for entry in kb.knowledge.entries:
-        ids = action_ids(blocks.entry_blocks(kb, entry, shareable=True).blocks)
+        ids = action_ids(blocks.entry_reply(kb, entry, shareable=True).blocks)
         assert len(ids) == len(set(ids))
 
 
 def test_faq_question_text_is_escaped_in_answers(kb: KnowledgeBase) -> None:
     entry = replace(kb.entry("licensing"), question="Is <!here> & co OK?")
-    assert "Is &lt;!here&gt; &amp; co OK?" in all_text(blocks.entry_blocks(kb, entry).blocks)
+    assert "Is &lt;!here&gt; &amp; co OK?" in all_text(blocks.entry_reply(kb, entry).blocks)
 
 
 def _within_limits(block_list: list[dict], max_blocks: int) -> None:
@@ -131,7 +131,7 @@ def test_every_reply_from_the_shipped_faq_is_within_slacks_limits() -> None:
     except KnowledgeError as exc:  # the FAQ's own tests report this
         pytest.skip(f"the shipped FAQ does not load: {exc}")
     for entry in shipped.knowledge.entries:
-        _within_limits(blocks.entry_blocks(shipped, entry, shareable=True).blocks, MAX_BLOCKS)
+        _within_limits(blocks.entry_reply(shipped, entry, shareable=True).blocks, MAX_BLOCKS)
     for reply in (blocks.topics_reply(shipped, "/openllm"), blocks.usage_reply(shipped, "/openllm"),
                   blocks.intro_reply(shipped, "/openllm")):
         _within_limits(reply.blocks, MAX_BLOCKS)
