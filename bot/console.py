@@ -15,11 +15,12 @@ from typing import Any, TextIO
 
 from knowledge import KnowledgeBase
 
-from .app import EVENTS_PATH, KnowledgeHolder, create_app
+from .adapter.aiohttp import EVENTS_PATH, start_http
+from .app import create_app
 from .config import Config
 from .fakeslack import Effect, FakeSlack, Message
 from .recorder import Recorder
-from .serve import start_http
+from .state import KnowledgeHolder
 
 COMMAND = "/openllm"
 CHANNEL, DM, USER = "CCONSOLE", "DCONSOLE", "UCONSOLE"
@@ -63,7 +64,7 @@ class Console:
                         command=COMMAND, process_before_response=True, admin_user_ids=frozenset({USER}))
         holder = KnowledgeHolder(self.kb)
         app = create_app(config, holder, recorder=self.recorder)
-        self.runner, url = await start_http(app, holder, "127.0.0.1", 0)
+        self.runner, url = await start_http(app, holder, config.signing_secret or "", "127.0.0.1", 0)
         self.fake.send_over_http(url + EVENTS_PATH, secret)
 
     async def close(self) -> None:

@@ -11,7 +11,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -26,10 +26,8 @@ from . import blocks
 from .blocks import Reply
 from .recorder import Recorder
 from .report import report_from_store
+from .state import KnowledgeHolder
 from .store import QuestionRecord, Surface, utcnow
-
-if TYPE_CHECKING:
-    from .app import KnowledgeHolder
 
 log = logging.getLogger(__name__)
 

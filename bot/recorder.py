@@ -50,7 +50,7 @@ class Recorder:
         self.store = store
         self.hash_key = hash_key
         self.keep_text = keep_text
-        self.on_failure = on_failure or (lambda n: None)
+        self._on_failure = on_failure or (lambda n: None)
         self._queue: queue.Queue[object] = queue.Queue(QUEUE_LIMIT)
         self._thread = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._thread.start()
@@ -98,7 +98,7 @@ class Recorder:
             self._queue.put_nowait(record)
         except queue.Full:
             log.error("store: queue full (%d records waiting): one record dropped", QUEUE_LIMIT)
-            self.on_failure(1)
+            self._on_failure(1)
 
     def _write_loop(self) -> None:
         while True:
@@ -137,7 +137,7 @@ class Recorder:
         except Exception as exc:  # any database error: the bot answers on, without this record
             log.error("store: %d record(s) could not be written to %s: %s: %s", count, describe(self.store.url),
                       exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
-            self.on_failure(count)
+            self._on_failure(count)
 
 
 def hash_key_for(url: str, configured: str | None) -> bytes:
@@ -159,7 +159,7 @@ def hash_key_for(url: str, configured: str | None) -> bytes:
     return path.read_bytes().strip()
 
 
-def open_recorder(settings: StoreSettings) -> Recorder | None:
+def open_recorder(settings: StoreSettings, on_failure: Callable[[int], None] | None = None) -> Recorder | None:
     """A recorder for the store `settings` name, or None when recording is off. The database itself is reached
     on the first write, so a database that is down at start-up delays nothing (it is logged and counted)."""
     if settings.url is None:
@@ -167,4 +167,4 @@ def open_recorder(settings: StoreSettings) -> Recorder | None:
     store = Store(settings.url)
     # Debug, not info: serve opens the store before checking the token, whose error must stay the only line.
     log.debug("recording questions and votes in %s", describe(store.url))
-    return Recorder(store, hash_key_for(store.url, settings.hash_key), settings.keep_text)
+    return Recorder(store, hash_key_for(store.url, settings.hash_key), settings.keep_text, on_failure)

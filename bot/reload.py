@@ -11,7 +11,7 @@ from pathlib import Path
 
 from knowledge import KnowledgeBase, KnowledgeError
 
-from .app import KnowledgeHolder
+from .state import KnowledgeHolder
 
 log = logging.getLogger(__name__)
 

@@ -15,19 +15,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aiohttp
-from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from knowledge import KnowledgeBase
 
-from .app import KnowledgeHolder, create_app, name_tasks_by_request, web_application
+from .adapter.aiohttp import name_tasks_by_request, start_http
+from .app import create_app
 from .config import Config, ConfigError, Mode, StoreSettings
 from .dedup import seen_store
 from .faq_source import Source
 from .recorder import Recorder, open_recorder
 from .reload import Reloader
+from .state import KnowledgeHolder
 
 log = logging.getLogger(__name__)
 
@@ -162,21 +163,6 @@ def ready_for_bursts(descriptors: int = DESCRIPTORS) -> None:
         os.close(spare)
 
 
-async def start_http(app: AsyncApp, holder: KnowledgeHolder, host: str, port: int,
-                     shutdown_timeout: float = 10.0) -> tuple[web.AppRunner, str]:
-    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
-    runner = web.AppRunner(web_application(app, holder), shutdown_timeout=shutdown_timeout,
-                           lingering_time=LINGER_SECONDS)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
-    bound_host, bound_port = runner.addresses[0][:2]
-    return runner, f"http://{bound_host}:{bound_port}"
-
-
 def _watch(reloader: Reloader | None) -> asyncio.Task | None:
     return asyncio.get_running_loop().create_task(reloader.watch()) if reloader is not None else None
 
@@ -210,7 +196,8 @@ async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader |
 async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, reloader: Reloader | None) -> None:
     name_tasks_by_request(asyncio.get_running_loop())
     await check_bot_token(app)
-    runner, _ = await start_http(app, holder, "0.0.0.0", config.port, shutdown_timeout=config.shutdown_grace)
+    runner, _ = await start_http(app, holder, config.signing_secret or "", "0.0.0.0", config.port,
+                                 shutdown_timeout=config.shutdown_grace)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
     ready_for_bursts()
     watcher = _watch(reloader)

@@ -11,11 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
+from bot.adapter.aiohttp import EVENTS_PATH, start_http
+from bot.app import create_app
 from bot.config import Config
 from bot.fakeslack import FakeSlack, Message
 from bot.recorder import Recorder
-from bot.serve import start_http
+from bot.state import KnowledgeHolder
 from knowledge import KnowledgeBase
 
 FIXTURE_FAQ = Path(__file__).resolve().parent.parent / "fixtures" / "faq"
@@ -51,11 +52,12 @@ def make_config(fake: FakeSlack, **changes: Any) -> Config:
 
 
 async def start_slack(fake: FakeSlack, kb: KnowledgeBase, recorder: Recorder | None = None,
-                      **config_changes: Any) -> Slack:
-    """Serve the app over HTTP on a free loopback port, and have `fake` send to it."""
-    holder = KnowledgeHolder(kb)
+                      holder: KnowledgeHolder | None = None, **config_changes: Any) -> Slack:
+    """Serve the app over HTTP on a free loopback port, and have `fake` send to it; `holder`, when given, holds
+    `kb` (a test that also builds the recorder shares its counters)."""
+    holder = holder or KnowledgeHolder(kb)
     app = create_app(make_config(fake, **config_changes), holder, recorder=recorder)
-    runner, url = await start_http(app, holder, "127.0.0.1", 0)
+    runner, url = await start_http(app, holder, SECRET, "127.0.0.1", 0)
     fake.send_over_http(url + EVENTS_PATH, SECRET)
     return Slack(fake, url, holder, runner)
 

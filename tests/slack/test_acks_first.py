@@ -19,11 +19,12 @@ import pytest
 from aiohttp import web
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-import bot.app
-from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
+import bot.adapter.aiohttp
+from bot.adapter.aiohttp import EVENTS_PATH, Turns, start_http
+from bot.app import create_app
 from bot.fakeslack import FakeSlack
-from bot.pacing import Turns
-from bot.serve import DESCRIPTORS, start_http
+from bot.serve import DESCRIPTORS
+from bot.state import KnowledgeHolder
 from knowledge import KnowledgeBase
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, LLAMA_Q, SECRET, make_config
@@ -96,7 +97,7 @@ async def test_a_burst_is_acknowledged_and_answered_exactly_once_one_dispatch_st
         return await dispatch(request)
 
     monkeypatch.setattr(app, "async_dispatch", counted)
-    runner, url = await start_http(app, holder, "127.0.0.1", 0)
+    runner, url = await start_http(app, holder, SECRET, "127.0.0.1", 0)
     fake.send_over_http(url + EVENTS_PATH, SECRET)
     try:
         with _Passes() as passes:
@@ -164,8 +165,8 @@ async def test_an_event_is_acknowledged_before_bolt_builds_its_request(
             super().__init__(**kwargs)
 
     monkeypatch.setattr(Turns, "wait", held)
-    monkeypatch.setattr(bot.app, "AsyncBoltRequest", Counted)
-    runner, url = await start_http(app, holder, "127.0.0.1", 0)
+    monkeypatch.setattr(bot.adapter.aiohttp, "AsyncBoltRequest", Counted)
+    runner, url = await start_http(app, holder, SECRET, "127.0.0.1", 0)
     fake.send_over_http(url + EVENTS_PATH, SECRET)
     try:
         payload = fake.mention_payload(LICENSING_Q)

@@ -14,10 +14,12 @@ import pytest
 import redis
 import redis.asyncio
 
-from bot.app import EVENTS_PATH, KnowledgeHolder, create_app
+from bot.adapter.aiohttp import EVENTS_PATH, start_http
+from bot.app import create_app
 from bot.dedup import KEY_PREFIX, MemorySeen, RedisSeen
 from bot.fakeslack import FakeSlack
-from bot.serve import serving_app, socket_handler, start_http
+from bot.serve import serving_app, socket_handler
+from bot.state import KnowledgeHolder
 
 from .slackkit import LICENSING_Q, LLAMA_Q, SECRET, Slack, make_config, start_slack
 
@@ -181,7 +183,7 @@ async def test_serve_closes_its_redis_connection_when_it_stops(fake: FakeSlack, 
         before = await client_ids()  # this probe's connection, and any earlier test's still closing
         holder = KnowledgeHolder(kb)
         async with serving_app(make_config(fake, redis_url=redis_url), holder) as app:
-            runner, url = await start_http(app, holder, "127.0.0.1", 0)
+            runner, url = await start_http(app, holder, SECRET, "127.0.0.1", 0)
             fake.send_over_http(url + EVENTS_PATH, SECRET)
             await fake.mention(LICENSING_Q)
             await fake.wait_for("chat.postMessage")

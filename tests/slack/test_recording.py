@@ -12,6 +12,7 @@ from stuck_store import StuckStore
 
 from bot.fakeslack import FakeSlack
 from bot.recorder import Recorder
+from bot.state import KnowledgeHolder
 from bot.store import QuestionRecord, Store, user_hash
 from knowledge import KnowledgeBase
 
@@ -138,8 +139,10 @@ async def test_a_hung_database_does_not_hold_up_replies(fake: FakeSlack, kb: Kno
 async def test_a_database_that_is_down_never_stops_an_answer_and_is_counted_on_healthz(
         fake: FakeSlack, kb: KnowledgeBase) -> None:
     # Nothing listens on port 1: every write fails.
-    recorder = Recorder(Store("postgresql+psycopg://bot@127.0.0.1:1/openllm"), KEY)
-    slack = await start_slack(fake, kb, recorder)
+    holder = KnowledgeHolder(kb)
+    recorder = Recorder(Store("postgresql+psycopg://bot@127.0.0.1:1/openllm"), KEY,
+                        on_failure=holder.counters.store_failed)
+    slack = await start_slack(fake, kb, recorder, holder=holder)
     try:
         await fake.mention(LICENSING_Q)
         reply = await slack.reply()

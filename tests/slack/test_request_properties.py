@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.app import correctly_signed
+from bot.request import correctly_signed
 
 from .slackkit import SECRET, Slack
 

@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import KnowledgeHolder, create_app
+from bot.app import create_app
 from bot.fakeslack import FakeSlack
 from bot.serve import socket_handler
+from bot.state import KnowledgeHolder
 
 from .slackkit import COMMAND, LICENSING_Q, all_text, make_config
 

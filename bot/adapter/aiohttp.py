@@ -1,0 +1,181 @@
+"""Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity) and `GET /healthz`.
+
+The signature is checked on the raw bytes before anything else (bot/request.py); events are acknowledged before
+Bolt handles them, and the work behind them waits its turn (`Turns`):
+
+Acknowledgements first: the work behind an acknowledged event waits its turn, one event per pass of the loop.
+
+An event is acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature check, deduplication,
+the matcher, the reply) runs on the same event loop as the acknowledgements. Started at once, a burst of 500 events
+queues ~500 pieces of that work ahead of the requests still arriving, and the last ones are acknowledged only once
+most of the replies have been prepared. Here each event's work waits until the loop has gone round once more
+(polling its sockets, so reading and acknowledging whatever arrived meanwhile) before the next one starts, oldest
+first. Work that has started is not held back: waiting on Slack's Web API overlaps as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections import deque
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from ..config import ConfigError
+from ..request import correctly_signed, request_name, slack_payload
+from ..state import KnowledgeHolder
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+# Connections waiting to be accepted: a burst of events (or a load balancer) must not find the queue full.
+BACKLOG = 1024
+# After answering a request without reading all its body (413: too big), how long the rest is read before the
+# connection is closed (so that the client sees the answer rather than a reset). aiohttp's 10 s kept a task alive
+# that a SIGTERM then waited for.
+LINGER_SECONDS = 1.0
+
+
+# The request being handled (as `request_name` says it), for naming the tasks started on its behalf: a graceful
+# shutdown that gives up on some says which events' replies were dropped.
+handling: contextvars.ContextVar[str | None] = contextvars.ContextVar("handling", default=None)
+
+
+def name_tasks_by_request(loop: asyncio.AbstractEventLoop) -> None:
+    """Name every task `loop` creates from now on after the request being handled where it is created (Bolt starts
+    the listeners as tasks of their own)."""
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        if (name := handling.get()) is not None and "name" not in kwargs:
+            task.set_name(name)
+        return task
+
+    loop.set_task_factory(factory)
+
+
+class Turns:
+    """Lets waiting coroutines through one per pass of the running event loop, in the order they came."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._releasing = False
+
+    def __len__(self) -> int:
+        """How many are waiting."""
+        return len(self._waiting)
+
+    async def wait(self) -> None:
+        """Return when it is this caller's turn (at the earliest on the loop's next pass)."""
+        loop = asyncio.get_running_loop()
+        turn = loop.create_future()
+        self._waiting.append(turn)
+        if not self._releasing:
+            self._releasing = True
+            loop.call_soon(self._release_one)
+        await turn
+
+    def _release_one(self) -> None:
+        # A callback scheduled from a callback runs on the loop's next pass, after it has polled for I/O.
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():  # a waiter cancelled meanwhile gives up its turn
+                turn.set_result(None)
+                break
+        if self._waiting:
+            asyncio.get_running_loop().call_soon(self._release_one)
+        else:
+            self._releasing = False
+
+
+def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str) -> web.Application:
+    """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`;
+    requests not signed with `signing_secret` are answered 401."""
+    secret = signing_secret
+    dispatching: set[asyncio.Task] = set()
+    turns = Turns()
+
+    async def dispatch(body: str, query: str, headers: Any, name: str) -> web.Response:
+        """Bolt's handling of a correctly signed Slack payload. What goes wrong in a listener Bolt hands to the app's
+        error handler (a failed reply, counted); a payload whose fields are not of the types Slack sends makes Bolt
+        itself fail: that is logged in one line and answered 400."""
+        handling.set(name)  # names the tasks Bolt starts for it
+        try:
+            return await to_aiohttp_response(
+                await app.async_dispatch(AsyncBoltRequest(body=body, query=query, headers=headers)))
+        except Exception as exc:
+            log.warning("ignored a signed request Bolt cannot read: %s: %s", exc.__class__.__name__, exc)
+            return web.Response(status=400, text="not a Slack payload")
+
+    async def dispatch_in_turn(body: str, query: str, headers: Any, name: str) -> None:
+        await turns.wait()
+        await dispatch(body, query, headers, name)
+
+    async def events(request: web.Request) -> web.Response:
+        # Too big: 413 without reading it, and the connection closed after a short linger (LINGER_SECONDS, see
+        # start_http), not the 10 s aiohttp would spend reading the rest, which held up a graceful shutdown.
+        limit = request.app._client_max_size
+        try:
+            if request.content_length is not None and request.content_length > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as too_large:
+            return web.Response(status=413, text=too_large.text, headers={"Connection": "close"})
+        # The signature and timestamp first, on the raw bytes: a request that fails them is answered 401 whatever it
+        # holds (junk, broken JSON, binary), and nothing else is done with it.
+        if not correctly_signed(secret, raw, request.headers.get("X-Slack-Request-Timestamp"),
+                                request.headers.get("X-Slack-Signature")):
+            return web.Response(status=401, text="invalid request signature")
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if (found := slack_payload(raw, content_type)) is None:
+            log.warning("ignored a signed request that is not a Slack payload (%d bytes of %s)", len(raw),
+                        content_type or "no content type")
+            return web.Response(status=400, text="not a Slack payload")
+        body, payload = found
+        if (not app.process_before_response and content_type == "application/json"
+                and payload.get("type") == "event_callback"):
+            # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
+            # (building its request, signature check again, deduplication, listeners) continues in the background,
+            # one event starting per pass of the loop so that a burst's acknowledgements are not queued behind its
+            # replies (`Turns`). Each is a task from now on, so a graceful shutdown waits for those not yet
+            # started. (Not for the console, which waits for each listener before it prints.)
+            task = asyncio.get_running_loop().create_task(
+                dispatch_in_turn(body, request.query_string, request.headers, request_name(payload)),
+                name=request_name(payload))
+            dispatching.add(task)
+            task.add_done_callback(dispatching.discard)
+            return web.Response(status=200)
+        return await dispatch(body, request.query_string, request.headers, request_name(payload))
+
+    async def health(request: web.Request) -> web.Response:
+        entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
+        status = 200 if entries else 503
+        # `faq`: whether the files on disk are valid now (the last reload's outcome and time), not only counts.
+        return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters),
+                                  "faq": asdict(holder.faq)}, status=status)
+
+    application = web.Application()
+    application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+    return application
+
+
+async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, host: str, port: int,
+                     shutdown_timeout: float = 10.0) -> tuple[web.AppRunner, str]:
+    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
+    runner = web.AppRunner(web_application(app, holder, signing_secret), shutdown_timeout=shutdown_timeout,
+                           lingering_time=LINGER_SECONDS)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{bound_host}:{bound_port}"
