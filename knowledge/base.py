@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .classifier import ClassifierSettings
@@ -13,28 +14,67 @@ from .links import SourceLink, source_link
 from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
 from .matcher import Thresholds
 from .model import Entry, Knowledge
+from .phrasings import Phrasing, load_out_of_scope
 from .result import MatchResult
+from .taught import Skipped, Taught, check_taught, with_taught
 
 
 @dataclass(frozen=True)
 class KnowledgeBase:
-    knowledge: Knowledge
+    knowledge: Knowledge  # what the bot answers from: the FAQ with the taught phrasings applied
     matcher: HybridMatcher
     source_base_url: str | None = None
+    taught: tuple[Taught, ...] = ()  # the taught phrasings applied, in order
+    skipped: tuple[Skipped, ...] = ()  # the others, each with why
+    # The FAQ as loaded and its out-of-scope examples: taught phrasings are applied to them afresh as
+    # they change. None: `knowledge` is the FAQ, and the examples are read when first needed.
+    _faq: Knowledge | None = field(default=None, repr=False, compare=False)
+    _out_of_scope: tuple[Phrasing, ...] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR,
              thresholds: Thresholds | None = None, source_base_url: str | None = None,
-             policy: Policy | None = None) -> KnowledgeBase:
+             policy: Policy | None = None, taught: Sequence[Taught] = ()) -> KnowledgeBase:
         """Load, validate and train the matcher; raises `KnowledgeError` on an invalid FAQ.
 
         `policy` replaces the calibrated one (policy.yaml); `thresholds` overrides its answer and suggest
-        thresholds."""
+        thresholds. `taught` are applied as `with_taught` does."""
         knowledge = load_knowledge(faq_dir, seeds_dir)
         policy = policy or load_policy(ClassifierSettings.for_entries(len(knowledge)).kind)
         if thresholds is not None:
             policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
-        return cls(knowledge, HybridMatcher(knowledge, policy=policy), source_base_url)
+        return cls._trained(knowledge, load_out_of_scope(knowledge=knowledge), taught, source_base_url, policy)
+
+    @property
+    def faq(self) -> Knowledge:
+        """The FAQ as loaded, without taught phrasings."""
+        return self._faq if self._faq is not None else self.knowledge
+
+    def with_taught(self, taught: Sequence[Taught]) -> KnowledgeBase:
+        """A knowledge base of the same FAQ and policy whose matcher also knows `taught` (replacing the
+        taught phrasings this one has); those that cannot be taught are in its `skipped`.
+
+        Only the matcher is trained again (a second or two): the FAQ and its documents are not re-read."""
+        return self._trained(self.faq, self._examples(), taught, self.source_base_url, self.matcher.policy,
+                             like=self.matcher)
+
+    def check_taught(self, taught: Taught) -> str | None:
+        """None when `taught` can be taught after this knowledge base's, else the one-line reason why not."""
+        return check_taught(self.faq, taught, self.taught, out_of_scope=self._examples())
+
+    @classmethod
+    def _trained(cls, faq: Knowledge, examples: tuple[Phrasing, ...], taught: Sequence[Taught],
+                 source_base_url: str | None, policy: Policy, like: HybridMatcher | None = None) -> KnowledgeBase:
+        """`like`: the matcher whose answerability rules, embedder and classifier settings to keep."""
+        result = with_taught(faq, taught, out_of_scope=examples)
+        matcher = HybridMatcher(result.knowledge, policy=policy, out_of_scope=examples + result.out_of_scope,
+                                asks=like.asks if like else None, embedder=like.embedder if like else None,
+                                settings=like.settings if like else None)
+        return cls(result.knowledge, matcher, source_base_url, result.applied, result.skipped, faq, examples)
+
+    def _examples(self) -> tuple[Phrasing, ...]:
+        # Kept from load time: the file may have changed since, and this FAQ is the one it was checked against.
+        return self._out_of_scope if self._out_of_scope is not None else load_out_of_scope(knowledge=self.faq)
 
     def ask(self, text: str, explain: bool = False) -> MatchResult:
         return self.matcher.match(text, explain=explain)

@@ -41,7 +41,7 @@ def load_out_of_scope(path: Path = OUT_OF_SCOPE_FILE, knowledge: Knowledge | Non
     answered: dict[str, str] = {}
     for entry in knowledge.entries if knowledge else ():
         for phrasing in (entry.question, *entry.alternates):
-            answered[_key(phrasing)] = entry.id
+            answered[phrasing_key(phrasing)] = entry.id
     problems: list[Problem] = []
     out: list[Phrasing] = []
     seen: set[str] = set()
@@ -58,7 +58,7 @@ def load_out_of_scope(path: Path = OUT_OF_SCOPE_FILE, knowledge: Knowledge | Non
             if not isinstance(item, yaml.ScalarNode) or item.tag != "tag:yaml.org,2002:str" or not item.value.strip():
                 problems.append(Problem(display, item_line, "an example must be non-empty text"))
                 continue
-            k = _key(item.value)
+            k = phrasing_key(item.value)
             if k in answered:
                 problems.append(Problem(display, item_line,
                                         f"'{item.value}' is a phrasing of entry '{answered[k]}', not out of scope"))
@@ -81,5 +81,6 @@ def training_phrasings(knowledge: Knowledge, out_of_scope: tuple[Phrasing, ...])
     return (*out, *out_of_scope)
 
 
-def _key(text: str) -> str:
+def phrasing_key(text: str) -> str:
+    """What two phrasings that are the same question share: whitespace collapsed, case folded (as the loader)."""
     return collapse_whitespace(text).casefold()
