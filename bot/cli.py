@@ -15,37 +15,30 @@ from dotenv import load_dotenv
 from knowledge import KnowledgeBase, KnowledgeError
 from knowledge.evaluation import EvalSetError, evaluate, format_report, load_cases
 
-from .config import ConfigError, StoreSettings
-from .faq_source import Source
+from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings, slack_mode
 from .plaintext import result_text
 
 if TYPE_CHECKING:
     from knowledge.calibration import Calibration
     from knowledge.decide import Policy
 
-    from .recorder import Recorder
 
 FORMATS = ("text", "csv", "html")
 
 
-def load_kb(faq_dir: str | None = None, policy: Policy | None = None) -> KnowledgeBase:
-    """The knowledge base named by the arguments or environment; exits 1 listing every problem."""
+def load_kb(faq: FaqSettings, policy: Policy | None = None) -> KnowledgeBase:
+    """The knowledge base `faq` names; exits 1 listing every problem."""
     try:
-        source = Source.from_env(faq_dir)
-    except ConfigError as exc:
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    try:
-        return source.load(policy)
+        return faq.load(policy)
     except KnowledgeError as exc:
-        print(f"openllm-bot: the FAQ in {source.faq_dir} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
+        print(f"openllm-bot: the FAQ in {faq.faq_dir} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(1) from None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    kb = load_kb(args.faq)
+    kb = load_kb(args.settings.faq)
     if args.question is None:
         # One question a line, one JSON object a line: how evaluations drive the bot in one process.
         for line in sys.stdin:
@@ -70,14 +63,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    kb = load_kb(args.faq)
+    kb = load_kb(args.settings.faq)
     for tag, entries in kb.knowledge.by_tag().items():
         print(f"{tag}: " + ", ".join(e.id for e in entries))
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    kb = load_kb(args.dir)
+    kb = load_kb(args.settings.faq)
     knowledge = kb.knowledge
     quotes = sum(len(e.sources) for e in knowledge.entries)
     print(f"ok: {len(knowledge)} entries, {quotes} quotes verified in {len(knowledge.documents)} documents")
@@ -90,7 +83,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except EvalSetError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 1
-    kb = load_kb(args.faq)
+    kb = load_kb(args.settings.faq)
     tallies = evaluate(cases, kb.ask)
     print(format_report(tallies, show_failures=not args.quiet))
     return 0
@@ -127,7 +120,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from knowledge.decide import POLICY_FILES, dump_policy
     from knowledge.hybrid import HybridMatcher
 
-    kb = load_kb(args.faq, neutral_policy())  # the policy on disk may be for other signals: it is being refitted
+    # The policy on disk may be for other signals: it is being refitted.
+    kb = load_kb(args.settings.faq, neutral_policy())
     matcher = HybridMatcher(kb.knowledge, policy=neutral_policy(), settings=ClassifierSettings(kind=args.classifier))
     try:
         calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
@@ -150,39 +144,26 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_coverage(args: argparse.Namespace) -> int:
     from knowledge.coverage import coverage, format_coverage
 
-    print(format_coverage(coverage(load_kb(args.faq).knowledge), show_uncited=not args.summary))
+    print(format_coverage(coverage(load_kb(args.settings.faq).knowledge), show_uncited=not args.summary))
     return 0
-
-
-def open_store_recorder(settings: StoreSettings | None = None) -> Recorder | None:
-    """The recorder `settings` (default: the environment's) ask for (None: recording off); exits 2 on a malformed
-    setting."""
-    from .recorder import open_recorder
-
-    try:
-        return open_recorder(settings or StoreSettings.from_env())
-    except ConfigError as exc:
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def cmd_console(args: argparse.Namespace) -> int:
     """The console records into STORE_PATH or DATABASE_URL only when one is set; otherwise into a store of its own
     that lasts the session (so /home shows what was just asked), never into the bot's real one."""
     import tempfile
+    from dataclasses import replace
 
     from .console import run_console
+    from .recorder import open_recorder
 
-    kb = load_kb(args.faq)
-    if os.environ.get("STORE_PATH", "").strip() or os.environ.get("DATABASE_URL", "").strip():
-        return run_console(kb, sys.stdin, sys.stdout, open_store_recorder())
+    settings: Settings = args.settings
+    kb = load_kb(settings.faq)
+    if settings.store.chosen or settings.store.url is None:
+        return run_console(kb, sys.stdin, sys.stdout, open_recorder(settings.store))
     with tempfile.TemporaryDirectory(prefix="openllm-console-") as scratch:
-        try:
-            settings = StoreSettings.from_env({**os.environ, "STORE_PATH": str(Path(scratch) / "console.sqlite3")})
-        except ConfigError as exc:
-            print(f"openllm-bot: {exc}", file=sys.stderr)
-            return 2
-        return run_console(kb, sys.stdin, sys.stdout, open_store_recorder(settings))
+        scratch_store = replace(settings.store, url=f"sqlite:///{Path(scratch) / 'console.sqlite3'}")
+        return run_console(kb, sys.stdin, sys.stdout, open_recorder(scratch_store))
 
 
 def _check_output(output: str | None) -> None:
@@ -203,17 +184,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report_formats import render
     from .store import Store, StoreError, describe
 
+    settings: StoreSettings = args.settings.store
     try:
         since = parse_since(args.since)
-        settings = StoreSettings.from_env()
         _check_output(args.output)
-    except (ValueError, ConfigError) as exc:
+    except ValueError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 2
     if settings.url is None:
         print("openllm-bot: STORE_ENABLED=false: there is no store to report on", file=sys.stderr)
         return 2
-    entry_ids = [e.id for e in load_kb(args.faq).knowledge.entries]
+    entry_ids = [e.id for e in load_kb(args.settings.faq).knowledge.entries]
     try:
         # Read-only: a mistyped STORE_PATH or an unrelated database is refused, never created or changed.
         store = Store(settings.url, read_only=True)
@@ -246,15 +227,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    return serve(args.mode, load_kb(args.faq), args.faq)
+    serve(args.settings, load_kb(args.settings.faq))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Slack when credentials are configured, else the local console."""
-    if os.environ.get("SLACK_BOT_TOKEN"):
-        args.mode = "socket" if os.environ.get("SLACK_APP_TOKEN") else "http"
-        return cmd_serve(args)
-    return cmd_console(args)
+    return cmd_serve(args) if args.settings.slack is not None else cmd_console(args)
+
+
+def _mode(args: argparse.Namespace) -> Mode | None:
+    """Which Slack settings the command needs."""
+    if args.command == "serve":
+        return args.mode
+    return slack_mode() if args.command == "run" else None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,7 +301,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv(os.environ.get("DOTENV_PATH", ".env"))
     args = build_parser().parse_args(argv)
     try:
+        # Every setting, read and checked once, before any work: a mistake is one line and exit code 2.
+        args.settings = Settings.from_env(mode=_mode(args), faq_dir=getattr(args, "dir", None) or args.faq)
         return args.func(args)
+    except ConfigError as exc:  # also Slack refusing the tokens when `serve` starts
+        print(f"openllm-bot: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # The reader went away (`openllm-bot topics | head`): nothing more to say, and nowhere to say it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

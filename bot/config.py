@@ -1,12 +1,22 @@
-"""The Slack side's settings, read from the environment and checked before anything starts."""
+"""Every setting the bot has, read from the environment once and checked before anything starts: `Settings`
+holds where the FAQ comes from (`FaqSettings`), where questions are recorded (`StoreSettings`) and, to serve
+Slack, the Slack app's credentials and behaviour (`Config`). A malformed or missing variable is a `ConfigError`:
+one line naming it and what to do, exit code 2."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
+
+from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Thresholds
+from knowledge.analysis import SYNONYMS_FILE
+from knowledge.decide import POLICY_FILES, Policy, load_policy
+from knowledge.phrasings import OUT_OF_SCOPE_FILE
 
 Mode = Literal["socket", "http"]
 
@@ -25,6 +35,7 @@ class Config:
     bot_token: str = field(repr=False)
     app_token: str | None = field(default=None, repr=False)
     signing_secret: str | None = field(default=None, repr=False)
+    mode: Mode = "http"
     port: int = 3000
     api_url: str | None = None
     command: str = "/openllm"
@@ -55,7 +66,7 @@ class Config:
             if not re.fullmatch(r"[0-9a-fA-F]{16,128}", signing_secret):
                 raise ConfigError(f"SLACK_SIGNING_SECRET is not 16 to 128 hexadecimal characters (0-9, a-f): copy the "
                                   f"Signing Secret {_WHERE}")
-        return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, port=_port(env),
+        return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, mode=mode, port=_port(env),
                    api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
                    redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
                    shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
@@ -83,6 +94,7 @@ class StoreSettings:
     url: str | None = field(default=None, repr=False)
     hash_key: str | None = field(default=None, repr=False)
     keep_text: bool = True
+    chosen: bool = False  # named by STORE_PATH or DATABASE_URL, not the default file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
@@ -104,9 +116,9 @@ class StoreSettings:
                 raise ConfigError("STORE_HASH_KEY is not set: with DATABASE_URL, set it to a random string "
                                   "(e.g. `openssl rand -hex 32`) so that user ids are hashed the same way by "
                                   "every replica and after every restart")
-            return cls(database, hash_key, keep_text)
-        path = env.get("STORE_PATH", "").strip() or DEFAULT_STORE_PATH
-        return cls(f"sqlite:///{path}", hash_key, keep_text)
+            return cls(database, hash_key, keep_text, chosen=True)
+        path = env.get("STORE_PATH", "").strip()
+        return cls(f"sqlite:///{path or DEFAULT_STORE_PATH}", hash_key, keep_text, chosen=bool(path))
 
 
 def _check_database_url(database: str) -> None:
@@ -218,3 +230,84 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not 0 < value <= 7 * 24 * 3600:
         raise ConfigError(f"{name}={raw!r} is not a number of seconds: set it to e.g. {default:g} or unset it")
     return value
+
+
+_THRESHOLD_VARIABLES = (("answer", "MATCH_ANSWER_THRESHOLD"), ("suggest", "MATCH_SUGGEST_THRESHOLD"))
+
+
+def _thresholds(env: Mapping[str, str]) -> Thresholds | None:
+    """The calibrated thresholds (policy.yaml) overridden by MATCH_* variables, or None when none is set."""
+    raws = {name: env.get(var, "").strip() for name, var in _THRESHOLD_VARIABLES}
+    if not any(raws.values()):
+        return None
+    policy = load_policy()
+    values = {"answer": policy.answer, "suggest": policy.suggest}
+    for name, var in _THRESHOLD_VARIABLES:
+        raw = raws[name]
+        if raw:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = math.nan
+            if not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ConfigError(f"{var}={raw!r} is not a number from 0 to 1: set it to e.g. "
+                                  f"{values[name]:.2f} or unset it")
+            values[name] = value
+    if values["suggest"] > values["answer"]:
+        raise ConfigError("MATCH_SUGGEST_THRESHOLD must not be above MATCH_ANSWER_THRESHOLD")
+    return Thresholds(answer=values["answer"], suggest=values["suggest"])
+
+
+@dataclass(frozen=True)
+class FaqSettings:
+    """Where the FAQ is read from and how it is built (the command line and reloads share it)."""
+
+    faq_dir: Path = DEFAULT_FAQ_DIR
+    seeds_dir: Path = DEFAULT_SEEDS_DIR
+    thresholds: Thresholds | None = None
+    source_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, faq_dir: str | Path | None = None) -> FaqSettings:
+        """`--faq`, else KNOWLEDGE_DIR, else the shipped FAQ; SEEDS_DIR, MATCH_*, SOURCE_BASE_URL."""
+        env = os.environ if env is None else env
+        return cls(Path(faq_dir or env.get("KNOWLEDGE_DIR", "").strip() or DEFAULT_FAQ_DIR),
+                   Path(env.get("SEEDS_DIR", "").strip() or DEFAULT_SEEDS_DIR), _thresholds(env),
+                   env.get("SOURCE_BASE_URL", "").strip() or None)
+
+    def watched(self) -> Iterable[Path]:
+        """Where a change means a reload: the FAQ, the documents, the synonym list, the out-of-scope
+        examples and the decision policy."""
+        return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, *POLICY_FILES.values())
+
+    def load(self, policy: Policy | None = None) -> KnowledgeBase:
+        """Load and validate in full; raises `KnowledgeError` listing every problem. `policy` replaces
+        the calibrated one (calibration fits a new one)."""
+        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url, policy)
+
+
+def slack_mode(env: Mapping[str, str] | None = None) -> Mode | None:
+    """How `run` reaches Slack: Socket Mode with an app-level token, HTTP with only a bot token, None (the local
+    console) without one."""
+    env = os.environ if env is None else env
+    if not env.get("SLACK_BOT_TOKEN", "").strip():
+        return None
+    return "socket" if env.get("SLACK_APP_TOKEN", "").strip() else "http"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of the bot's settings; `slack` only when it serves Slack."""
+
+    faq: FaqSettings
+    store: StoreSettings
+    slack: Config | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: Mode | None = None,
+                 faq_dir: str | Path | None = None) -> Settings:
+        """Read and check every variable; raises `ConfigError` on the first problem. `mode`: the Slack settings
+        that mode needs are read and required too."""
+        env = os.environ if env is None else env
+        return cls(FaqSettings.from_env(env, faq_dir), StoreSettings.from_env(env),
+                   Config.from_env(mode, env) if mode is not None else None)

@@ -23,9 +23,8 @@ from knowledge import KnowledgeBase
 
 from .adapter.aiohttp import name_tasks_by_request, start_http
 from .app import create_app
-from .config import Config, ConfigError, Mode, StoreSettings
+from .config import Config, ConfigError, Settings
 from .dedup import seen_store
-from .faq_source import Source
 from .recorder import Recorder, open_recorder
 from .reload import Reloader
 from .state import KnowledgeHolder
@@ -235,33 +234,24 @@ async def _serve_socket(app: AsyncApp, config: Config, reloader: Reloader | None
     await finish_in_flight(config.shutdown_grace)
 
 
-def serve(mode: Mode, kb: KnowledgeBase, faq_dir: str | None = None) -> int:
-    """Serve until stopped; 2 with one line on stderr when the configuration is wrong. The FAQ in `faq_dir`
-    (default: $KNOWLEDGE_DIR or the shipped one) is reloaded when its files change or on SIGHUP. Questions and
-    votes go to the store the environment names; what is queued is written before the process exits."""
+def serve(settings: Settings, kb: KnowledgeBase) -> None:
+    """Serve Slack as `settings.slack` says until stopped, answering from `kb`; raises `ConfigError` when Slack
+    refuses the credentials at start-up. The FAQ is reloaded when its files change or on SIGHUP. Questions and
+    votes go to the store `settings.store` names; what is queued is written before the process exits."""
+    config = settings.slack
+    if config is None:
+        raise ValueError("serve needs the Slack settings: Settings.from_env(mode=...)")
+    configure_logging(config.log_level)
+    holder = KnowledgeHolder(kb)
+    reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
+    runner = run_socket if config.mode == "socket" else run_http
     try:
-        config = Config.from_env(mode)
-        store_settings = StoreSettings.from_env()
-        configure_logging(config.log_level)
-        holder = KnowledgeHolder(kb)
-        source = Source.from_env(faq_dir)
-        reloader = Reloader(holder, source.load, source.watched())
-        runner = run_socket if mode == "socket" else run_http
-    except ConfigError as exc:
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        return 2
-    try:
-        recorder = open_recorder(store_settings)
+        recorder = open_recorder(settings.store, holder.counters.store_failed)
     except OSError as exc:  # e.g. STORE_PATH in a folder it may not write to: answer on, unrecorded
         log.error("store: cannot record questions: %s", exc)
         recorder = None
     try:
         asyncio.run(runner(config, holder, reloader, recorder))
-    except ConfigError as exc:  # the token, refused by Slack at start-up
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        return 2
     finally:
         if recorder is not None:
             recorder.close()
-    return 0
-

@@ -6,10 +6,12 @@ import asyncio
 import logging
 
 import pytest
+from repo_paths import FIXTURE_FAQ
 
-from bot.config import Config, ConfigError
+from bot.cli import main
+from bot.config import Config, ConfigError, Settings
 from bot.fakeslack import FakeSlack
-from bot.serve import RedactSecrets, serve
+from bot.serve import RedactSecrets
 
 from .slackkit import SECRET
 
@@ -61,23 +63,25 @@ def test_a_missing_or_malformed_variable_is_named_with_what_to_do(mode, env, mes
     assert ": " in text[len(message):] or "set it" in text  # says what to do
 
 
-def test_serve_stops_with_one_line_and_exit_code_2(monkeypatch, capsys, kb) -> None:
+def test_serve_stops_with_one_line_and_exit_code_2(monkeypatch, capsys) -> None:
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
-    assert serve("http", kb) == 2
+    monkeypatch.setenv("DOTENV_PATH", "/dev/null")
+    assert main(["--faq", str(FIXTURE_FAQ), "serve", "--http"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("openllm-bot: SLACK_SIGNING_SECRET is not set")
     assert "Traceback" not in err
 
 
-async def test_serve_stops_with_one_line_when_slack_refuses_the_token(monkeypatch, capsys, kb,
+async def test_serve_stops_with_one_line_when_slack_refuses_the_token(monkeypatch, capsys,
                                                                      fake: FakeSlack) -> None:
+    monkeypatch.setenv("DOTENV_PATH", "/dev/null")
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
     monkeypatch.setenv("SLACK_API_URL", fake.api_url)
     fake.fail("auth.test", "invalid_auth")
-    assert await asyncio.to_thread(serve, "socket", kb) == 2
+    assert await asyncio.to_thread(main, ["--faq", str(FIXTURE_FAQ), "serve", "--socket"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == ("openllm-bot: SLACK_BOT_TOKEN was refused by Slack (invalid_auth): copy the Bot User "
                            "OAuth Token again and reinstall the app if needed")
@@ -107,3 +111,24 @@ def test_operating_settings_and_their_defaults() -> None:
 def test_malformed_operating_settings_are_refused_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env("http", {**HTTP_ENV, name: value})
+
+
+def test_one_settings_object_holds_the_faq_store_and_slack_settings(tmp_path) -> None:
+    env = {**HTTP_ENV, "KNOWLEDGE_DIR": str(FIXTURE_FAQ), "STORE_PATH": str(tmp_path / "q.sqlite3"),
+           "MATCH_ANSWER_THRESHOLD": "0.9", "SOURCE_BASE_URL": "https://git.example.com/"}
+    settings = Settings.from_env(env, mode="http")
+    assert settings.faq.faq_dir == FIXTURE_FAQ and settings.faq.thresholds.answer == 0.9
+    assert settings.store.url == f"sqlite:///{tmp_path / 'q.sqlite3'}" and settings.store.chosen
+    assert settings.slack.mode == "http" and settings.slack.signing_secret == SECRET
+    assert Settings.from_env(env).slack is None  # commands that do not serve Slack need no credentials
+
+
+@pytest.mark.parametrize("env", [{"PORT": "abc"}, {"MATCH_ANSWER_THRESHOLD": "abc"}, {"STORE_HASH_KEY": "short"},
+                                 {"RATE_LIMIT_PER_MINUTE": "many"}])
+def test_every_malformed_setting_is_a_config_error_with_one_exit_code(env, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DOTENV_PATH", "/dev/null")
+    for name, value in {**HTTP_ENV, **env}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["--faq", str(FIXTURE_FAQ), "serve", "--http"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and next(iter(env)) in err

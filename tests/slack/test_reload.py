@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import FaqSettings
 from bot.fakeslack import FakeSlack
-from bot.faq_source import Source
 from bot.reload import Reloader
 from knowledge import DEFAULT_SEEDS_DIR
 
@@ -33,7 +33,7 @@ def faq(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def served(fake: FakeSlack, faq: Path) -> AsyncIterator[tuple[Slack, Reloader]]:
-    source = Source(faq, Path(DEFAULT_SEEDS_DIR))
+    source = FaqSettings(faq, Path(DEFAULT_SEEDS_DIR))
     slack = await start_slack(fake, source.load())
     reloader = Reloader(slack.holder, source.load, [faq])
     watcher = asyncio.create_task(reloader.watch(interval=0.02))
@@ -99,7 +99,7 @@ async def test_serve_with_an_invalid_faq_exits_1_listing_every_problem(fake: Fak
     _edit(faq, "  - id: llama\n", "  - id: licensing\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
     env.update({"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(faq),
-                "SLACK_SIGNING_SECRET": SECRET, "PORT": "0", "DOTENV_PATH": os.devnull})
+                "SLACK_SIGNING_SECRET": SECRET, "DOTENV_PATH": os.devnull})
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", env=env, cwd=ROOT,
                                                    stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), 30)
