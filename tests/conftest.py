@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import postgres
 import pytest
+import redis
 from browser import find_chromium
 from repo_paths import FIXTURE_FAQ
 
@@ -53,6 +58,50 @@ def postgres_url(postgres_server: postgres.Server) -> Iterator[str]:
     url = postgres_server.create_database()
     yield url
     postgres_server.drop_database(url)
+
+
+REDIS = shutil.which("redis-server")
+REDIS_STARTUP_SECONDS = 10.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on 127.0.0.1 (no persistence) for the session; its URL. Skips without one."""
+    if REDIS is None:
+        pytest.skip("redis-server is not installed (`.ci/run` installs it with apt-get when permitted)")
+    port = _free_port()
+    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + REDIS_STARTUP_SECONDS
+    try:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError("redis-server did not start") from None
+                time.sleep(0.02)
+        yield url
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(REDIS_STARTUP_SECONDS)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's redis-server, emptied for this test."""
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server
 
 
 @pytest.fixture(scope="session")

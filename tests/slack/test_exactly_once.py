@@ -4,11 +4,8 @@ in one process (memory) and across replicas sharing a real redis-server on a loo
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis
@@ -23,47 +20,11 @@ from bot.state import KnowledgeHolder
 
 from .slackkit import LICENSING_Q, LLAMA_Q, SECRET, Slack, make_config, start_slack
 
-REDIS = shutil.which("redis-server")
-STARTUP_SECONDS = 10.0
-
 
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[str]:
-    """A throwaway redis-server on 127.0.0.1 (no persistence); its URL."""
-    if REDIS is None:
-        pytest.skip("redis-server is not installed (`.ci/run` installs it with apt-get when permitted)")
-    port = _free_port()
-    process = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + STARTUP_SECONDS
-    try:
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError("redis-server did not start") from None
-                time.sleep(0.02)
-        yield url
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(STARTUP_SECONDS)
-
-
-@pytest.fixture
-def redis_url(redis_server: str) -> str:
-    redis.Redis.from_url(redis_server).flushdb()
-    return redis_server
 
 
 async def _answered_once(slack: Slack, first_channel: str) -> None:
