@@ -1,4 +1,4 @@
-# `make run` starts the bot, `make test` runs ruff and the tests; both set up .venv on first use.
+# `make run` starts the bot, `make test` runs ruff, mypy, the import contracts and the tests; both set up .venv on first use.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,6 +18,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 eval: $(STAMP)
