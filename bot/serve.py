@@ -11,7 +11,7 @@ import re
 import resource
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -185,37 +185,18 @@ async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorde
         await seen.close()
 
 
-async def run_http(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
-                   recorder: Recorder | None = None) -> None:
-    async with serving_app(config, holder, recorder) as app:
-        await _serve_http(app, config, holder, reloader)
-    log.info("stopped")
-
-
-async def _serve_http(app: AsyncApp, config: Config, holder: KnowledgeHolder, reloader: Reloader | None) -> None:
+async def _start_http(app: AsyncApp, config: Config, holder: KnowledgeHolder) -> Callable[[], Awaitable[None]]:
+    """Listen on config.port; what stops listening (closes the socket, lets requests being read finish)."""
     name_tasks_by_request(asyncio.get_running_loop())
-    await check_bot_token(app)
     runner, _ = await start_http(app, holder, config.signing_secret or "", "0.0.0.0", config.port,
                                  shutdown_timeout=config.shutdown_grace)
     log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
     ready_for_bursts()
-    watcher = _watch(reloader)
-    await _stop_on_signals(reloader).wait()
-    log.info("stopping: no new requests")
-    await _stop_watching(watcher)
-    await runner.cleanup()  # closes the listening socket, lets requests being read finish
-    await finish_in_flight(config.shutdown_grace)
+    return runner.cleanup
 
 
-async def run_socket(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
-                     recorder: Recorder | None = None) -> None:
-    async with serving_app(config, holder, recorder) as app:
-        await _serve_socket(app, config, reloader)
-    log.info("stopped")
-
-
-async def _serve_socket(app: AsyncApp, config: Config, reloader: Reloader | None) -> None:
-    await check_bot_token(app)
+async def _start_socket(app: AsyncApp, config: Config) -> Callable[[], Awaitable[None]]:
+    """Connect to Slack in Socket Mode; what disconnects."""
     handler = socket_handler(app, config)
     try:
         await handler.connect_async()
@@ -226,12 +207,26 @@ async def _serve_socket(app: AsyncApp, config: Config, reloader: Reloader | None
         raise ConfigError(f"SLACK_APP_TOKEN was refused by Slack ({exc.response.get('error')}): use an "
                           "app-level token with the connections:write scope, and turn Socket Mode on") from None
     log.info("connected to Slack in Socket Mode")
-    watcher = _watch(reloader)
-    await _stop_on_signals(reloader).wait()
-    log.info("stopping: no new envelopes")
-    await _stop_watching(watcher)
-    await handler.close_async()
-    await finish_in_flight(config.shutdown_grace)
+    return handler.close_async
+
+
+async def run(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
+              recorder: Recorder | None = None) -> None:
+    """Serve Slack over HTTP or in Socket Mode (`config.mode`) until SIGINT or SIGTERM, then finish the replies
+    in flight."""
+    async with serving_app(config, holder, recorder) as app:
+        await check_bot_token(app)
+        if config.mode == "socket":
+            stop_serving = await _start_socket(app, config)
+        else:
+            stop_serving = await _start_http(app, config, holder)
+        watcher = _watch(reloader)
+        await _stop_on_signals(reloader).wait()
+        log.info("stopping: nothing new is taken in")
+        await _stop_watching(watcher)
+        await stop_serving()
+        await finish_in_flight(config.shutdown_grace)
+    log.info("stopped")
 
 
 def serve(settings: Settings, kb: KnowledgeBase) -> None:
@@ -244,14 +239,13 @@ def serve(settings: Settings, kb: KnowledgeBase) -> None:
     configure_logging(config.log_level)
     holder = KnowledgeHolder(kb)
     reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
-    runner = run_socket if config.mode == "socket" else run_http
     try:
         recorder = open_recorder(settings.store, holder.counters.store_failed)
     except OSError as exc:  # e.g. STORE_PATH in a folder it may not write to: answer on, unrecorded
         log.error("store: cannot record questions: %s", exc)
         recorder = None
     try:
-        asyncio.run(runner(config, holder, reloader, recorder))
+        asyncio.run(run(config, holder, reloader, recorder))
     finally:
         if recorder is not None:
             recorder.close()
