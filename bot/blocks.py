@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import PurePath
 from typing import Any
 
 from knowledge import Entry, KnowledgeBase, MatchResult
@@ -16,6 +18,7 @@ from .report import Report
 MAX_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
 MAX_SECTION_TEXT = 3000
+MAX_HEADER_TEXT = 150
 MAX_CONTEXT_ELEMENTS = 10
 MAX_ACTIONS_ELEMENTS = 25
 MAX_BUTTON_TEXT = 75
@@ -134,6 +137,14 @@ def button(text: str, action_id: str, value: str, style: str | None = None) -> B
     return element
 
 
+def header(text: str, block_id: str | None = None) -> Block:
+    block: Block = {"type": "header",
+                    "text": {"type": "plain_text", "text": clip(text, MAX_HEADER_TEXT), "emoji": True}}
+    if block_id:
+        block["block_id"] = clip(block_id, MAX_ID)
+    return block
+
+
 def actions(buttons: list[Block], block_id: str) -> Block:
     return {"type": "actions", "block_id": block_id, "elements": buttons[:MAX_ACTIONS_ELEMENTS]}
 
@@ -229,12 +240,6 @@ def result_reply(kb: KnowledgeBase, result: MatchResult, command: str, *, sharea
     return none_reply(command)
 
 
-def topic_lines(kb: KnowledgeBase) -> list[str]:
-    """One line a topic: the tag and its entries' questions."""
-    return [f"*{escape(tag)}*: " + " · ".join(escape(e.question) for e in entries)
-            for tag, entries in kb.knowledge.by_tag().items()]
-
-
 def how_to_ask(command: str) -> str:
     return ("*How to ask*\n"
             "• Mention me in a channel: `@openllm can we use Llama commercially?` (I answer in a thread)\n"
@@ -244,31 +249,116 @@ def how_to_ask(command: str) -> str:
 
 
 def example_topics(kb: KnowledgeBase, count: int = 5) -> str:
-    return ", ".join(f"`{escape(tag)}`" for tag in list(kb.knowledge.by_tag())[:count])
+    """A few topic words from across the themes: the first tag of each theme's first entry, then of its second..."""
+    grouped = list(themes(kb).values())
+    tags: list[str] = []
+    for entries in zip_longest(*grouped):
+        tags.extend(e.tags[0] for e in entries if e and e.tags and e.tags[0] not in tags)
+    return ", ".join(f"`{escape(tag)}`" for tag in tags[:count])
+
+
+def theme_name(file: str) -> str:
+    """The theme an FAQ file holds, from its name: `knowledge/faq/open-models.yaml` is "Open models"."""
+    name = " ".join(re.split(r"[-_\s]+", PurePath(file).stem)).strip()
+    return name[:1].upper() + name[1:] if name else "Other"
+
+
+def themes(kb: KnowledgeBase) -> dict[str, list[Entry]]:
+    """The FAQ's entries by theme (the file they are in), themes and entries in file order."""
+    grouped: dict[str, list[Entry]] = {}
+    for entry in kb.knowledge.entries:
+        grouped.setdefault(theme_name(entry.file), []).append(entry)
+    return grouped
+
+
+def names(items: list[str], limit: int = 8) -> str:
+    """`A, B and C`; past `limit` items, the first `limit` and `and 5 more`."""
+    if len(items) > limit:
+        return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+    if len(items) < 2:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def themes_text(kb: KnowledgeBase) -> str:
+    """The themes in one short sentence, with a few topic words (the tags `COMMAND TOPIC` answers)."""
+    return (f"I know about {names([f'*{escape(t)}*' for t in themes(kb)])}: ask a question, "
+            f"or a topic such as {example_topics(kb)}.")
 
 
 def intro_reply(kb: KnowledgeBase, command: str) -> Reply:
     text = ("Hi! I answer questions about open source LLMs from a small set of documents, "
             "and link to the passages my answers come from.")
-    topics = f"Ask about, for example: {example_topics(kb)}."
+    topics = themes_text(kb)
     return Reply(f"{text} {topics}", [section(text, "intro"), section(how_to_ask(command), "how"),
                                       section(topics, "examples")])
 
 
 def usage_reply(kb: KnowledgeBase, command: str) -> Reply:
     text = how_to_ask(command)
-    topics = f"Topics include {example_topics(kb)}."
+    topics = themes_text(kb)
     return Reply(f"{text}\n{topics}", [section(text, "usage"), section(topics, "examples")])
 
 
+def topic_button(entry: Entry, number: int) -> Block:
+    """A button that answers `entry` beside the list it is in (the Related buttons' action: the list stays);
+    `number`, unique in the message, names it when the entry's id is too long for an action id."""
+    aid = action_id(RELATED, entry.id)
+    if len(aid) > MAX_ID:  # clipped, it could equal another's; ids are kebab-case, so `#` names no entry
+        aid = action_id(RELATED, f"#{number}")
+    return button(entry.question, aid, entry.id)
+
+
 def topics_reply(kb: KnowledgeBase, command: str) -> Reply:
-    """Every topic word, then every question once: short enough for a message however many tags there are."""
-    lead = f"*What I can answer* (`{command} TOPIC` or any question)"
-    tags = "*Topics*: " + ", ".join(f"`{escape(tag)}`" for tag in kb.knowledge.by_tag())
-    questions = "*Questions*\n" + "\n".join(f"• {escape(e.question)}" for e in kb.knowledge.entries)
-    text = f"{lead}\n{tags}\n{questions}"
-    return Reply(clip(text, MAX_FALLBACK_TEXT),
-                 fit([section(lead, "lead"), *sections(tags, "tags"), *sections(questions, "questions")]))
+    """Every theme (FAQ file) with its questions as buttons that answer them; whatever does not fit in one
+    message (25 questions a theme, 50 blocks) is counted in a note at the end."""
+    ask = f"`{command} QUESTION-OR-TOPIC`"
+    lead = f"*What I can answer*, by theme: click a question, or ask me anything with {ask}."
+    blocks = [section(lead, "lead")]
+    room = MAX_BLOCKS - 2  # the lead, and the note about what did not fit
+    hidden: dict[str, int] = {}
+    buttons = 0
+    lines = [lead]
+    for i, (theme, entries) in enumerate(themes(kb).items()):
+        # One actions block a theme (a longer menu would not be read), while two more blocks fit.
+        shown = entries[:MAX_ACTIONS_ELEMENTS] if room >= 2 else []
+        if shown:
+            blocks += [header(theme, f"theme-{i}"),
+                       actions([topic_button(e, buttons + n) for n, e in enumerate(shown)], f"theme-{i}-questions")]
+            buttons += len(shown)
+            room -= 2
+        if len(entries) > len(shown):
+            hidden[theme] = len(entries) - len(shown)
+        lines.append(f"\n*{escape(theme)}*\n" + "\n".join(f"• {escape(e.question)}" for e in entries))
+    if hidden:
+        count = sum(hidden.values())
+        more = f"…and {count} more {'question' if count == 1 else 'questions'}"
+        blocks.append(context([f"{more} (in {names([escape(t) for t in hidden], 5)}): ask me with {ask}."],
+                              "more"))
+    # The plain list of every question, cut between themes (else lines) if it is too long for a message.
+    text = "\n".join(lines)
+    if len(text) > MAX_FALLBACK_TEXT:
+        text = text[:_cut(text, MAX_FALLBACK_TEXT - 1)].rstrip() + "…"
+    return Reply(text, blocks)
+
+
+HOME_THEMES = 20
+HOME_EXAMPLES = 3
+
+
+def themes_overview(kb: KnowledgeBase, command: str) -> str:
+    """For the App Home (whose buttons could not answer: a click there has no channel): each theme with a few of
+    its questions, and where to find the rest."""
+    grouped = list(themes(kb).items())
+    paragraphs = []
+    for theme, entries in grouped[:HOME_THEMES]:
+        lines = [f"*{escape(theme)}*", *(f"• {escape(e.question)}" for e in entries[:HOME_EXAMPLES])]
+        if len(entries) > HOME_EXAMPLES:
+            lines.append(f"_…and {len(entries) - HOME_EXAMPLES} more_")
+        paragraphs.append("\n".join(lines))
+    more = f" ({len(grouped) - HOME_THEMES} more themes)" if len(grouped) > HOME_THEMES else ""
+    paragraphs.append(f"`{command} topics` lists every question{more}, with buttons that answer them.")
+    return "\n\n".join(paragraphs)
 
 
 def documents_text(kb: KnowledgeBase) -> str:
@@ -291,7 +381,7 @@ def home_view(kb: KnowledgeBase, command: str, admin: Iterable[Block] = ()) -> B
         section(how_to_ask(command), "how"),
         {"type": "divider"},
         section("*What I know*", "topics-label"),
-        *sections("\n".join(topic_lines(kb)), "topics"),
+        *sections(themes_overview(kb, command), "topics"),
         {"type": "divider"},
         *sections("*Where the answers come from*\n" + documents_text(kb), "documents"),
     ]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot import blocks
 from bot.blocks import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_ID, MAX_SECTION_TEXT
-from knowledge import KnowledgeBase, KnowledgeError
+from knowledge import Knowledge, KnowledgeBase, KnowledgeError
 from knowledge.links import SourceLink
 
-from .slackkit import action_ids, all_text
+from .slackkit import action_ids, all_text, assert_sendable, button_values
 
 
 def test_escape_turns_pings_and_links_into_inert_text() -> None:
@@ -136,3 +137,70 @@ def test_every_reply_from_the_shipped_faq_is_within_slacks_limits() -> None:
                   blocks.intro_reply(shipped, "/openllm")):
         _within_limits(reply.blocks, MAX_BLOCKS)
     _within_limits(blocks.home_view(shipped, "/openllm")["blocks"], blocks.MAX_HOME_BLOCKS)
+
+
+def themed(kb: KnowledgeBase, files: dict[str, str]) -> KnowledgeBase:
+    """`kb` with its entries moved into other FAQ files (entry id: file), as if the FAQ had been written so."""
+    entries = tuple(replace(e, file=files.get(e.id, e.file)) for e in kb.knowledge.entries)
+    return replace(kb, knowledge=Knowledge(entries, kb.knowledge.documents))
+
+
+@pytest.mark.parametrize(("file", "theme"), [("knowledge/faq/basics.yaml", "Basics"),
+                                             ("/srv/faq/open-models.yaml", "Open models"),
+                                             ("faq/safety_and_bias.yaml", "Safety and bias"), ("", "Other")])
+def test_a_theme_is_named_after_its_faq_file(file: str, theme: str) -> None:
+    assert blocks.theme_name(file) == theme
+
+
+def test_topics_reply_has_a_header_per_theme_and_each_question_as_a_button(kb: KnowledgeBase) -> None:
+    faq = themed(kb, {"licensing": "faq/open-licences.yaml", "llama": "faq/models.yaml",
+                      "attention": "faq/models.yaml"})
+    reply = blocks.topics_reply(faq, "/openllm")
+    themes = [(b["text"]["text"], [(e["text"]["text"], e["action_id"], e["value"]) for e in after["elements"]])
+              for b, after in zip(reply.blocks, reply.blocks[1:], strict=False) if b["type"] == "header"]
+    assert themes == [
+        ("Open licences", [("Can we use open LLMs commercially?", "related:licensing", "licensing")]),
+        ("Models", [("What are Meta's LLaMA models?", "related:llama", "llama"),
+                    ("What is the attention mechanism?", "related:attention", "attention")]),
+    ]
+    assert reply.text.endswith("*Open licences*\n• Can we use open LLMs commercially?\n\n"
+                               "*Models*\n• What are Meta's LLaMA models?\n• What is the attention mechanism?")
+    assert "`/openllm QUESTION-OR-TOPIC`" in all_text(reply.blocks)
+    assert not any(b.get("block_id") == "more" for b in reply.blocks)  # everything fits: no note
+
+
+def test_usage_and_introduction_name_the_themes_and_a_few_topic_words(kb: KnowledgeBase) -> None:
+    faq = themed(kb, {"licensing": "faq/open-licences.yaml", "llama": "faq/models.yaml"})
+    for reply in (blocks.usage_reply(faq, "/openllm"), blocks.intro_reply(faq, "/openllm")):
+        assert ("I know about *Open licences*, *Models* and *Small*: ask a question, or a topic such as "
+                "`licensing`, `llama`, `attention`.") in all_text(reply.blocks)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=80),
+       st.lists(st.text(min_size=1, max_size=120).map(lambda q: q.strip() or "?"), min_size=1, max_size=5),
+       st.booleans())
+@example([60] * 80, ["What is it?"], True)  # far too many
+@example([1] * 24, ["What is it?"], False)  # just fits: no note
+@example([1] * 25, ["What is it?"], False)  # one theme too many
+def test_any_number_of_themes_and_questions_gives_a_valid_topics_message(kb: KnowledgeBase, sizes: list[int],
+                                                                         questions: list[str], long: bool) -> None:
+    # Some ids, when `long`, are too long for an action id: clipped, they would all be the same.
+    def entry_id(theme: int, n: int) -> str:
+        return f"{'x' * 300}-t{theme}-q{n}" if long and n % 3 == 0 else f"t{theme}-q{n}"
+
+    entries = [replace(kb.knowledge["licensing"], id=entry_id(t, n), question=questions[n % len(questions)],
+                       file=f"faq/theme-{t}.yaml") for t, size in enumerate(sizes) for n in range(size)]
+    faq = replace(kb, knowledge=Knowledge(tuple(entries), kb.knowledge.documents))
+    reply = blocks.topics_reply(faq, "/openllm")
+    assert_sendable(reply.as_kwargs())
+    block_ids, clicks = [b["block_id"] for b in reply.blocks], action_ids(reply.blocks)
+    assert len(set(block_ids)) == len(block_ids) and len(set(clicks)) == len(clicks)
+    shown = button_values(reply.blocks, "related")
+    assert set(shown) <= {e.id for e in entries} and len(set(shown)) == len(shown)
+    # Whatever is not shown is counted, with how to ask about it.
+    notes = [re.fullmatch(r"…and (\d+) more questions? \(in .+\): ask me with `/openllm QUESTION-OR-TOPIC`\.",
+                          b["elements"][0]["text"]) for b in reply.blocks if b["block_id"] == "more"]
+    assert all(notes) and len(shown) + sum(int(m.group(1)) for m in notes if m) == len(entries)
+    _within_limits(blocks.home_view(faq, "/openllm")["blocks"], blocks.MAX_HOME_BLOCKS)
+    assert len(blocks.usage_reply(faq, "/openllm").text) <= blocks.MAX_FALLBACK_TEXT

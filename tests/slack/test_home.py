@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot import blocks
+
 from .slackkit import Slack, all_text
 
 
@@ -12,7 +14,7 @@ async def test_app_home_publishes_topics_how_to_ask_and_documents(slack: Slack, 
     view = published["view"]
     assert view["type"] == "home" and len(view["blocks"]) <= 100
     shown = all_text(view["blocks"])
-    assert "*licensing*: Can we use open LLMs commercially?" in shown
+    assert "*Small*\n• Can we use open LLMs commercially?\n• What are Meta's LLaMA models?" in shown
     assert "How to ask" in shown and "/openllm topics" in shown
     assert "<https://futuretechblog.space/open-source-large-language-model|Open Source Large Language Models" in shown
     # A document without an address is named, with the published work it summarises linked.
@@ -27,22 +29,13 @@ async def test_opening_the_messages_tab_publishes_nothing(slack: Slack) -> None:
     assert [c.args["user_id"] for c in calls] == ["UBOB"]
 
 
-async def test_app_home_splits_the_topics_between_lines_never_mid_sentence(fake) -> None:
-    # The shipped FAQ's topics fill several sections: each must end where a topic line ends ("What are the" /
-    # "challenges and limitations ..." was cut mid-question).
-    from knowledge import KnowledgeBase
-
-    from .slackkit import start_slack
-
-    slack = await start_slack(fake, KnowledgeBase.load())
-    try:
-        await fake.open_home(user="UALICE")
-        view = (await slack.reply("views.publish"))["view"]
-    finally:
-        await slack.runner.cleanup()
-    topics = [b["text"]["text"] for b in view["blocks"]
-              if b.get("block_id", "").removeprefix("topics-").isdigit()]
-    assert len(topics) > 1
-    for text in topics:
-        for line in text.split("\n"):
-            assert line.startswith("*") and line.endswith("?"), line  # `*tag*: question · question?`
+async def test_app_home_shows_each_theme_with_a_few_example_questions(shipped_slack: Slack, shipped_kb) -> None:
+    await shipped_slack.fake.open_home(user="UALICE")
+    shown = all_text((await shipped_slack.reply("views.publish"))["view"]["blocks"])
+    themes = {theme: entries for theme, entries in blocks.themes(shipped_kb).items() if len(entries) > 3}
+    assert len(themes) > 1
+    for theme, entries in themes.items():
+        examples = "\n".join(f"• {e.question}" for e in entries[:3])
+        assert f"*{theme}*\n{blocks.escape(examples)}\n_…and {len(entries) - 3} more_" in shown
+        assert entries[3].question not in shown  # the rest are one `/openllm topics` away
+    assert "`/openllm topics` lists every question, with buttons that answer them." in shown

@@ -6,7 +6,8 @@ import pytest
 
 from bot.fakeslack import FakeSlack
 
-from .slackkit import COMMAND, LICENSING_Q, Slack, action_ids, all_text, start_slack
+from .slackkit import COMMAND, LICENSING_Q, Slack, action_ids, all_text, button_values, start_slack
+from .test_blocks import themed
 
 
 async def test_slash_question_answers_ephemerally_with_share_button(slack: Slack) -> None:
@@ -19,14 +20,34 @@ async def test_slash_question_answers_ephemerally_with_share_button(slack: Slack
     assert slack.fake.calls_to("chat.postMessage") == []  # nothing public until shared
 
 
-async def test_slash_topics_lists_every_topic_with_its_questions(slack: Slack, kb) -> None:
-    await slack.fake.slash(COMMAND, "topics")
-    reply = await slack.reply("response_url")
+async def test_slash_topics_shows_each_theme_with_its_questions_as_buttons(fake: FakeSlack, kb) -> None:
+    slack = await start_slack(fake, themed(kb, {"licensing": "faq/open-licences.yaml", "llama": "faq/models.yaml",
+                                                "attention": "faq/models.yaml"}))
+    try:
+        await fake.slash(COMMAND, "topics")
+        reply = await slack.reply("response_url")
+    finally:
+        await slack.runner.cleanup()
     assert reply["response_type"] == "ephemeral"
-    shown = all_text(reply["blocks"])
-    assert "*Topics*: `attention`, `licence`, `licensing`, `llama`, `meta`" in shown
-    for entry in kb.knowledge.entries:
-        assert f"• {entry.question}" in shown
+    shown = [(b["type"], b["text"]["text"] if b["type"] == "header" else button_values([b], "related"))
+             for b in reply["blocks"] if b["type"] in ("header", "actions")]
+    assert shown == [("header", "Open licences"), ("actions", ["licensing"]),
+                     ("header", "Models"), ("actions", ["llama", "attention"])]
+    assert "What is the attention mechanism?" in all_text(reply["blocks"])
+    assert "*Models*\n• What are Meta's LLaMA models?\n• What is the attention mechanism?" in reply["text"]
+
+
+async def test_clicking_a_question_in_topics_answers_it_privately_and_keeps_the_list(slack: Slack) -> None:
+    await slack.fake.slash(COMMAND, "topics", user="UALICE")
+    await slack.reply("response_url")
+    topics = slack.ephemeral()
+    await slack.fake.click(topics, "related:attention", user="UALICE")
+    answer = await slack.reply("response_url", 2)
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
+    assert "weigh the parts of its input" in all_text(answer["blocks"])
+    assert "share:attention" in action_ids(answer["blocks"])  # private, so it can be shared
+    assert "related:attention" in action_ids(topics.blocks)  # the list stays, for the next question
+    assert slack.fake.calls_to("chat.postMessage") == []
 
 
 @pytest.mark.parametrize("text", ["help", "", "   "])
