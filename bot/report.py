@@ -1,5 +1,6 @@
 """What the store says about the FAQ over a period: unanswered questions (near-duplicates grouped), how each
-entry fared, volume per day and per surface. Pure: built from records, rendered by `bot.report_formats`."""
+entry fared, volume per day and per surface, what admins taught and how the answer rate moved after it. Pure: built
+from records, rendered by `bot.report_formats`."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from knowledge.analysis import STOPWORDS
 from knowledge.normalize import words_without_filler
 from knowledge.result import STATUSES
 
-from .store import QuestionRecord, Store, Surface, VoteRecord, as_utc, utcnow
+from .store import QuestionRecord, Store, Surface, TaughtRecord, VoteRecord, as_utc, utcnow
 
 SURFACES: tuple[Surface, ...] = ("mention", "dm", "slash")
 # Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
@@ -78,10 +79,27 @@ class Report:
     unhelpful: int
     text_not_kept: int  # unanswered questions recorded without their text (STORE_QUESTION_TEXT=false)
     not_grouped: int = 0  # older unanswered questions left out of the grouping (`max_grouped`)
+    taught: int = 0  # phrasings taught in the period and not undone
+    first_taught: datetime | None = None  # when the first of them was taught
+    # The questions of the period asked before the first teaching and from it on, and how many of each were answered.
+    asked_before: int = 0
+    answered_before: int = 0
+    asked_after: int = 0
+    answered_after: int = 0
 
     @property
     def answer_rate(self) -> float:
         return self.outcomes["answer"] / self.questions if self.questions else 0.0
+
+    @property
+    def answer_rate_before(self) -> float | None:
+        """The share of questions answered before the first teaching; None without teaching or questions then."""
+        return self.answered_before / self.asked_before if self.asked_before else None
+
+    @property
+    def answer_rate_after(self) -> float | None:
+        """The share of questions answered from the first teaching on; None without teaching or questions since."""
+        return self.answered_after / self.asked_after if self.asked_after else None
 
     def least_helpful(self, limit: int = 5) -> list[EntryUse]:
         """Entries with a Not helpful vote, worst share first."""
@@ -173,14 +191,18 @@ def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTI
 
 
 def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since: datetime,
-                 until: datetime | None = None, entry_ids: Iterable[str] = (), max_grouped: int | None = None
-                 ) -> Report:
-    """The report on `questions` and `votes` between `since` and `until` (naive UTC); `entry_ids` (the FAQ's)
-    are listed even when nobody got them. Only the most recent `max_grouped` unanswered questions (default: all)
-    are grouped; every question is counted."""
+                 until: datetime | None = None, entry_ids: Iterable[str] = (), max_grouped: int | None = None,
+                 taught: Iterable[TaughtRecord] = ()) -> Report:
+    """The report on `questions`, `votes` and `taught` phrasings between `since` and `until` (naive UTC);
+    `entry_ids` (the FAQ's) are listed even when nobody got them. Only the most recent `max_grouped` unanswered
+    questions (default: all) are grouped; every question is counted."""
     until = until or utcnow()
     questions = [q for q in questions if since <= q.asked_at <= until]
     votes = [v for v in votes if since <= v.voted_at <= until]
+    taught_at = sorted(t.taught_at for t in taught if since <= t.taught_at <= until and not t.undone)
+    first_taught = taught_at[0] if taught_at else None
+    before = [q for q in questions if first_taught is not None and q.asked_at < first_taught]
+    after = [q for q in questions if first_taught is not None and q.asked_at >= first_taught]
     outcomes = Counter(q.outcome for q in questions)
     surfaces = Counter(q.surface for q in questions)
     per_day: dict[date, Counter[str]] = defaultdict(Counter)
@@ -205,10 +227,13 @@ def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since
                   days=tuple(days), unanswered=tuple(group_questions(grouped)), entries=tuple(entries),
                   helpful=sum(helpful.values()), unhelpful=sum(unhelpful.values()),
                   text_not_kept=sum(1 for q in unanswered if not q.text),
-                  not_grouped=len(with_text) - len(grouped))
+                  not_grouped=len(with_text) - len(grouped),
+                  taught=len(taught_at), first_taught=first_taught,
+                  asked_before=len(before), answered_before=sum(q.outcome == "answer" for q in before),
+                  asked_after=len(after), answered_after=sum(q.outcome == "answer" for q in after))
 
 
 def report_from_store(store: Store, since: datetime, until: datetime | None = None,
                       entry_ids: Iterable[str] = (), max_grouped: int | None = None) -> Report:
     return build_report(store.questions_since(since), store.votes_since(since), since, until, entry_ids,
-                        max_grouped)
+                        max_grouped, store.taught(since))

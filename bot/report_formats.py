@@ -33,7 +33,22 @@ def _summary(report: Report) -> list[str]:
         f"suggested {o['suggest']}; declined {o['none']})",
         "By surface: " + ", ".join(f"{s} {n}" for s, n in report.surfaces.items()),
         f"Votes: {report.helpful + report.unhelpful} ({report.helpful} helpful, {report.unhelpful} not helpful)",
+        _taught(report),
     ]
+
+
+def _answered(answered: int, asked: int) -> str:
+    return f"{_percent(answered, asked)} of {asked}" if asked else "no questions"
+
+
+def _taught(report: Report) -> str:
+    """How many phrasings admins taught, and the answer rate before the first of them and since."""
+    if report.first_taught is None:
+        return "Taught from Slack: none"
+    plural = "" if report.taught == 1 else "s"
+    return (f"Taught from Slack: {report.taught} phrasing{plural} (the first {report.first_taught:%Y-%m-%d %H:%M}); "
+            f"answered before it: {_answered(report.answered_before, report.asked_before)}, "
+            f"since: {_answered(report.answered_after, report.asked_after)}")
 
 
 def _others(wordings: tuple[str, ...]) -> str:
@@ -106,7 +121,7 @@ CSV_COLUMNS = ("section", "item", "count", "answered", "suggested", "declined", 
 
 
 def as_csv(report: Report) -> str:
-    """One table, a `section` column telling the kinds of row apart: unanswered, entry, day, surface."""
+    """One table, a `section` column telling the kinds of row apart: unanswered, entry, day, surface, taught."""
     out = io.StringIO()
     writer = _SafeWriter(out)
     writer.writerow(CSV_COLUMNS)
@@ -121,6 +136,13 @@ def as_csv(report: Report) -> str:
         writer.writerow(["day", d.day.isoformat(), d.total, d.answer, d.suggest, d.none, "", "", ""])
     for surface, count in report.surfaces.items():
         writer.writerow(["surface", surface, count, "", "", "", "", "", ""])
+    first = f"first {report.first_taught:%Y-%m-%d %H:%M}" if report.first_taught else ""
+    writer.writerow(["taught", "phrasings taught", report.taught, "", "", "", "", "", first])
+    if report.first_taught:
+        for item, asked, answered in (("asked before the first", report.asked_before, report.answered_before),
+                                      ("asked since the first", report.asked_after, report.answered_after)):
+            rate = f"{_percent(answered, asked)} answered" if asked else ""
+            writer.writerow(["taught", item, asked, answered, "", "", "", "", rate])
     return out.getvalue()
 
 

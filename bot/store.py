@@ -1,5 +1,5 @@
-"""What people asked and how they voted, kept through SQLAlchemy Core: a SQLite file by default,
-PostgreSQL when `DATABASE_URL` says so. Blocking calls; the bot reaches it through `bot.recorder`."""
+"""What people asked, how they voted and what admins taught, kept through SQLAlchemy Core: a SQLite file by
+default, PostgreSQL when `DATABASE_URL` says so. Blocking calls; the bot reaches it through `bot.recorder`."""
 
 from __future__ import annotations
 
@@ -28,9 +28,11 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -41,8 +43,12 @@ from knowledge.result import Status
 
 Surface = Literal["mention", "dm", "slash"]
 
-# Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS.
-SCHEMA_VERSION = 1
+# Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS (and a new
+# table to ADDED_IN).
+SCHEMA_VERSION = 2
+# The oldest version the reading commands (`read_only`) read as it is: tables added since then read as empty. Raise it
+# to the version of a migration that changes a table they read, rather than adding one.
+OLDEST_READABLE = 1
 
 metadata = MetaData()
 meta = Table(
@@ -73,8 +79,44 @@ votes = Table(
     Column("voted_at", DateTime, nullable=False, index=True),
 )
 
+taught_phrasings = Table(
+    "openllm_taught", metadata,
+    # What an admin taught from the App Home about a question: a phrasing of an entry, or not covered.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("text", Text, nullable=False),
+    Column("entry_id", String(128)),  # NULL: the documents do not cover it
+    Column("near_entry", String(128)),  # not covered: the entry the bot took it for, if any
+    Column("taught_by", String(64), nullable=False),  # an admin's Slack user id: admins are named in the config
+    Column("taught_at", DateTime, nullable=False, index=True),
+    Column("undone_at", DateTime),
+    Column("undone_by", String(64)),
+    sqlite_autoincrement=True,  # ids are how admins name a phrasing to undo: never reused, on SQLite either
+)
+# The schema version that added each table after version 1: a reader of an older store finds it missing.
+ADDED_IN = {taught_phrasings.name: 2}
+
+
+def _add_taught_table(conn: Connection) -> None:
+    """Version 2: the taught phrasings. The table as it was at version 2, so that a later change to
+    `taught_phrasings` (made by a later step) does not change what this step creates."""
+    at_version_2 = MetaData()
+    Table(
+        "openllm_taught", at_version_2,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("text", Text, nullable=False),
+        Column("entry_id", String(128)),
+        Column("near_entry", String(128)),
+        Column("taught_by", String(64), nullable=False),
+        Column("taught_at", DateTime, nullable=False, index=True),
+        Column("undone_at", DateTime),
+        Column("undone_by", String(64)),
+        sqlite_autoincrement=True,
+    )
+    at_version_2.create_all(conn, checkfirst=True)
+
+
 # version -> the step that brings a store at version-1 to it; run in order inside one transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_taught_table}
 
 
 class StoreError(RuntimeError):
@@ -101,6 +143,24 @@ class VoteRecord:
     entry_id: str
     helpful: bool
     voted_at: datetime
+
+
+@dataclass(frozen=True)
+class TaughtRecord:
+    """A question an admin taught: a phrasing of `entry_id`, or not covered (`entry_id` None)."""
+
+    id: int
+    text: str
+    entry_id: str | None
+    near_entry: str | None  # not covered: the entry the bot took it for, if any
+    taught_by: str  # the admin's Slack user id
+    taught_at: datetime
+    undone_at: datetime | None = None
+    undone_by: str | None = None
+
+    @property
+    def undone(self) -> bool:
+        return self.undone_at is not None
 
 
 def utcnow() -> datetime:
@@ -159,6 +219,7 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_read_pragmas if read_only else _sqlite_pragmas)
         self._ready = False
         self._lock = threading.Lock()
+        self._tables = {t.name for t in metadata.sorted_tables}  # those it holds: fewer in an older store read as is
 
     @property
     def dialect(self) -> str:
@@ -166,11 +227,11 @@ class Store:
 
     def open(self) -> Store:
         """Create the tables, or upgrade them to SCHEMA_VERSION; refuse a store written by a newer version.
-        Read-only: check that the store is ours and at SCHEMA_VERSION, touching nothing."""
+        Read-only: check that the store is ours and at least at OLDEST_READABLE, touching nothing."""
         with self._lock:
             if not self._ready:
                 if self.read_only:
-                    self._check_ours()
+                    self._tables = self._check_ours()
                 else:
                     try:
                         self._create_or_upgrade()
@@ -180,7 +241,8 @@ class Store:
                 self._ready = True
         return self
 
-    def _check_ours(self) -> None:
+    def _check_ours(self) -> set[str]:
+        """The tables a store at its version holds, once it is found to be one this version can read."""
         with self.engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
             if meta.name not in tables:
@@ -191,9 +253,11 @@ class Store:
         if version > SCHEMA_VERSION:
             raise StoreError(f"{describe(self.url)} holds schema version {version}, newer than this "
                              f"openllm-bot's {SCHEMA_VERSION}: upgrade openllm-bot")
-        if version < SCHEMA_VERSION or not {t.name for t in metadata.sorted_tables} <= tables:
+        held = {t.name for t in metadata.sorted_tables if ADDED_IN.get(t.name, 1) <= version}
+        if version < OLDEST_READABLE or not held <= tables:
             raise StoreError(f"{describe(self.url)} is not an openllm-bot store of schema version {SCHEMA_VERSION} "
                              f"(found {version or 'none'}): start the bot on it once to upgrade it")
+        return held
 
     def _create_or_upgrade(self) -> None:
         with self.engine.begin() as conn:
@@ -249,6 +313,60 @@ class Store:
             votes.c.voted_at >= as_utc(since)).order_by(votes.c.voted_at)
         with self.engine.connect() as conn:
             return [VoteRecord(**row._mapping) for row in conn.execute(query)]
+
+    def add_taught(self, text: str, entry_id: str | None, near_entry: str | None, taught_by: str,
+                   at: datetime | None = None) -> int:
+        """Record that `taught_by` taught `text` as a phrasing of `entry_id`, or (None) as not covered, near the
+        entry `near_entry` the bot took it for; the new row's id."""
+        if entry_id is not None and near_entry is not None:
+            raise ValueError("only a question taught as not covered has a near entry")
+        if not text.strip():
+            raise ValueError("a taught phrasing needs some text")
+        self.open()
+        row = {"text": text, "entry_id": entry_id, "near_entry": near_entry, "taught_by": taught_by,
+               "taught_at": as_utc(at or utcnow())}
+        with self.engine.begin() as conn:
+            return int(conn.execute(insert(taught_phrasings).values(row).returning(taught_phrasings.c.id))
+                       .scalar_one())
+
+    def undo_taught(self, taught_id: int, undone_by: str, at: datetime | None = None) -> TaughtRecord | None:
+        """Undo the taught phrasing `taught_id`: the record as undone, or None if there is none or it already was."""
+        self.open()
+        with self.engine.begin() as conn:
+            # One statement decides: of two admins undoing at once, one gets the record, the other None.
+            changed = conn.execute(
+                update(taught_phrasings)
+                .where(taught_phrasings.c.id == taught_id, taught_phrasings.c.undone_at.is_(None))
+                .values(undone_at=as_utc(at or utcnow()), undone_by=undone_by))
+            if changed.rowcount != 1:
+                return None
+            row = conn.execute(select(taught_phrasings).where(taught_phrasings.c.id == taught_id)).one()
+            return TaughtRecord(**row._mapping)
+
+    def taught(self, since: datetime | None = None, include_undone: bool = False) -> list[TaughtRecord]:
+        """Taught phrasings, oldest first: those taught from `since` on, without the undone ones unless asked."""
+        self.open()
+        if taught_phrasings.name not in self._tables:  # an older store, read as it is
+            return []
+        query = select(taught_phrasings).order_by(taught_phrasings.c.taught_at, taught_phrasings.c.id)
+        if since is not None:
+            query = query.where(taught_phrasings.c.taught_at >= as_utc(since))
+        if not include_undone:
+            query = query.where(taught_phrasings.c.undone_at.is_(None))
+        with self.engine.connect() as conn:
+            return [TaughtRecord(**row._mapping) for row in conn.execute(query)]
+
+    def taught_version(self) -> tuple[int, int | None, int]:
+        """A value that changes whenever a phrasing is taught or undone, in one cheap query: what replicas poll.
+        Rows are never deleted and an undo is never undone, so the number of rows and of undone rows only grow;
+        the highest id catches a row deleted by hand and another added."""
+        self.open()
+        if taught_phrasings.name not in self._tables:
+            return (0, None, 0)
+        query = select(func.count(), func.max(taught_phrasings.c.id), func.count(taught_phrasings.c.undone_at))
+        with self.engine.connect() as conn:
+            count, highest, undone = conn.execute(query).one()
+        return (int(count), highest, int(undone))
 
     def close(self) -> None:
         self.engine.dispose()

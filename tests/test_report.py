@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from repo_paths import FIXTURE_FAQ, ROOT
 
 from bot.report import MAX_QUESTION_CHARS, Report, build_report, group_questions, parse_since, report_from_store
 from bot.report_formats import as_csv, as_html, as_text
-from bot.store import QuestionRecord, Store, VoteRecord, utcnow
+from bot.store import QuestionRecord, Store, TaughtRecord, VoteRecord, utcnow
 
 NOW = datetime(2026, 11, 20, 12, 0)
 DAY = timedelta(days=1)
@@ -109,7 +110,7 @@ def test_text_report(report: Report) -> None:
 def test_csv_report_is_one_table_with_a_section_per_kind_of_row(report: Report) -> None:
     rows = list(csv.DictReader(io.StringIO(as_csv(report))))
     sections = {r["section"] for r in rows}
-    assert sections == {"unanswered", "entry", "day", "surface"}
+    assert sections == {"unanswered", "entry", "day", "surface", "taught"}
     [phone] = [r for r in rows if r["item"] == "can i run llama on my phone"]
     assert (phone["count"], phone["declined"], phone["suggested"]) == ("4", "2", "2")
     [licensing] = [r for r in rows if r["section"] == "entry" and r["item"] == "licensing"]
@@ -133,6 +134,66 @@ def test_html_chart_has_a_bar_per_outcome_and_day(report: Report) -> None:
     page = as_html(report)
     assert page.count('class="bar answer"') == 3  # three days with answers
     assert page.count('class="bar none"') == 2 and page.count('class="bar suggest"') == 2
+
+
+def taught(days_ago: float, undone: bool = False) -> TaughtRecord:
+    at = NOW - days_ago * DAY
+    return TaughtRecord(0, "a taught phrasing", "licensing", None, "UADMIN", at, at if undone else None,
+                        "UADMIN" if undone else None)
+
+
+# Taught 2.5 days ago, within the period: SEED's questions before it (days 3 and 30 ago; 30 is outside the period)
+# and from it on. One taught earlier was undone, one before the period does not count.
+TAUGHT = [taught(2.5), taught(0.5), taught(2.9, undone=True), taught(9)]
+
+
+def test_phrasings_taught_in_the_period_and_the_answer_rate_before_the_first_and_since() -> None:
+    report = build_report(SEED, VOTES, NOW - 7 * DAY, NOW, taught=TAUGHT)
+    assert (report.taught, report.first_taught) == (2, NOW - 2.5 * DAY)
+    assert (report.asked_before, report.answered_before, report.asked_after, report.answered_after) == (1, 0, 9, 3)
+    assert (report.answer_rate_before, report.answer_rate_after) == (0.0, pytest.approx(3 / 9))
+    assert report.questions == 10  # the rest of the report is as without teaching
+    assert build_report(SEED, VOTES, NOW - 7 * DAY, NOW) == replace(
+        report, taught=0, first_taught=None, asked_before=0, answered_before=0, asked_after=0, answered_after=0)
+
+
+def test_without_teaching_or_without_questions_on_one_side_there_is_no_answer_rate_to_compare(
+        report: Report) -> None:
+    assert (report.taught, report.first_taught, report.answer_rate_before, report.answer_rate_after) == (
+        0, None, None, None)
+    early = build_report(SEED, VOTES, NOW - 7 * DAY, NOW, taught=[taught(6)])
+    assert early.answer_rate_before is None and early.answer_rate_after == pytest.approx(3 / 10)
+    late = build_report(SEED, VOTES, NOW - 7 * DAY, NOW, taught=[taught(-0.1)])  # after the period ends
+    assert late.taught == 0 and late.answer_rate_after is None
+
+
+def test_text_and_html_reports_say_what_was_taught_and_how_the_answer_rate_moved() -> None:
+    report = build_report(SEED, VOTES, NOW - 7 * DAY, NOW, taught=TAUGHT)
+    line = ("Taught from Slack: 2 phrasings (the first 2026-11-18 00:00); answered before it: 0% of 1, "
+            "since: 33% of 9")
+    assert line in as_text(report).splitlines()
+    assert f"<li>{line}</li>" in as_html(report)
+    nothing_before = build_report(SEED, VOTES, NOW - 7 * DAY, NOW, taught=[taught(6)])
+    assert ("Taught from Slack: 1 phrasing (the first 2026-11-14 12:00); answered before it: no questions, "
+            "since: 30% of 10") in as_text(nothing_before)
+
+
+def test_text_report_says_when_nothing_was_taught(report: Report) -> None:
+    assert "Taught from Slack: none" in as_text(report).splitlines()
+
+
+def test_csv_report_has_the_taught_count_and_the_questions_either_side_of_the_first() -> None:
+    rows = list(csv.DictReader(io.StringIO(as_csv(build_report(SEED, VOTES, NOW - 7 * DAY, NOW, taught=TAUGHT)))))
+    taught_rows = [(r["item"], r["count"], r["answered"], r["detail"]) for r in rows if r["section"] == "taught"]
+    assert taught_rows == [("phrasings taught", "2", "", "first 2026-11-18 00:00"),
+                           ("asked before the first", "1", "0", "0% answered"),
+                           ("asked since the first", "9", "3", "33% answered")]
+
+
+def test_csv_report_without_teaching_has_only_the_count(report: Report) -> None:
+    rows = list(csv.reader(io.StringIO(as_csv(report), newline="")))
+    assert [row for row in rows if row[0] == "taught"] == [["taught", "phrasings taught", "0", "", "", "", "", "",
+                                                            ""]]
 
 
 @pytest.mark.parametrize("given, expected", [

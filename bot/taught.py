@@ -1,0 +1,91 @@
+"""Taught phrasings for the command line: a list to read, and YAML to merge into the FAQ files. Pure: built from
+the store's `TaughtRecord`s."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from .report import clip_question
+from .store import TaughtRecord
+
+EXPORT_HEADER = """\
+# Phrasings admins taught from Slack, in the order taught; undone ones left out.
+# entries.<id>.alternates: add to the `alternates` of entry <id> in knowledge/faq/*.yaml.
+# entries.<id>.near_misses: add to the `near_misses` of entry <id> (asked about it, not covered by the documents).
+# out_of_scope: add to the `unanswered` group of knowledge/out_of_scope.yaml (not covered, near no entry).
+"""
+
+
+def _one_line(text: str) -> str:
+    """`text` clipped to one line, with control characters (a terminal's escape sequences) shown as '?'."""
+    return "".join("?" if unicodedata.category(c) == "Cc" else c for c in clip_question(text))
+
+
+def _when(record: TaughtRecord) -> str:
+    return f"{record.taught_at:%Y-%m-%d %H:%M}"
+
+
+def taught_list_text(records: Iterable[TaughtRecord]) -> str:
+    """One line per taught phrasing, as given (oldest first from the store): id, when (UTC), who, what it means,
+    the text; undone ones marked with when and by whom."""
+    lines = []
+    for r in records:
+        meaning = r.entry_id if r.entry_id is not None else "not covered"
+        if r.entry_id is None and r.near_entry is not None:
+            meaning += f" (near {r.near_entry})"
+        undone = (f"  [undone {r.undone_at:%Y-%m-%d %H:%M} by {_one_line(r.undone_by or '?')}]"
+                  if r.undone_at is not None else "")
+        lines.append(f"{r.id:>5}  {_when(r)}  {_one_line(r.taught_by)}  {_one_line(meaning)}: "
+                     f"\"{_one_line(r.text)}\"{undone}")
+    return "\n".join(lines) + "\n" if lines else "No taught phrasings.\n"
+
+
+def _add(texts: list[str], text: str) -> None:
+    if text not in texts:  # taught twice the same way: once in the FAQ
+        texts.append(text)
+
+
+# Line breaks that a quoted scalar would fold into a space when read back: texts holding one are double-quoted,
+# the one style that escapes them (PyYAML writes them as they are in the others).
+_LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Lists indented under their key, as the FAQ files write them; texts with line breaks double-quoted."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if _LINE_BREAKS.intersection(text) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_text)
+
+
+def taught_export_yaml(records: Iterable[TaughtRecord]) -> str:
+    """The taught phrasings that are not undone as YAML, entry ids sorted and texts in the order taught: under
+    `entries`, each entry's `alternates` and `near_misses`; not covered and near no entry, under `out_of_scope`.
+    Texts are quoted as YAML needs, so that a loader reads back exactly what was taught."""
+    entries: dict[str, dict[str, list[str]]] = {}
+    out_of_scope: list[str] = []
+    for r in records:
+        if r.undone:
+            continue
+        if r.entry_id is not None:
+            _add(entries.setdefault(r.entry_id, {}).setdefault("alternates", []), r.text)
+        elif r.near_entry is not None:
+            _add(entries.setdefault(r.near_entry, {}).setdefault("near_misses", []), r.text)
+        else:
+            _add(out_of_scope, r.text)
+    document: dict[str, Any] = {"entries": entries, "out_of_scope": out_of_scope}
+    # No line folding: a long question stays on one line.
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=True, allow_unicode=True, default_flow_style=False,
+                     width=1 << 30)
+    return EXPORT_HEADER + body
