@@ -19,6 +19,7 @@ from .ratelimit import RateLimit, rate_limit_middleware
 from .recorder import Recorder
 from .request import request_name
 from .state import KnowledgeHolder
+from .teaching import register_teaching
 
 log = logging.getLogger(__name__)
 
@@ -76,4 +77,6 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
         log.error("reply to %s failed: %s: %s", request_name(body), error.__class__.__name__, error)
 
     register(app, holder, config.command, recorder, config.admin_user_ids)
+    if recorder is not None:  # what admins teach is kept in the store: without one, nothing can be taught
+        register_teaching(app, holder, recorder, config.admin_user_ids, config.command)
     return app

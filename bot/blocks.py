@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import zip_longest
 from pathlib import PurePath
@@ -12,7 +12,8 @@ from typing import Any
 from knowledge import Entry, KnowledgeBase, MatchResult
 from knowledge.links import SourceLink
 
-from .report import Report
+from .report import Group, Report
+from .store import TaughtRecord
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks).
 MAX_BLOCKS = 50
@@ -388,29 +389,164 @@ def home_view(kb: KnowledgeBase, command: str, admin: Iterable[Block] = ()) -> B
     return {"type": "home", "blocks": fit(blocks, MAX_HOME_BLOCKS)}
 
 
-ADMIN_TOP = 5
+ADMIN_TOP = 5  # least helpful answers listed
+# Unanswered questions with teaching controls (2 blocks each) and recently taught phrasings (1 block each): with the
+# summary and the Home everyone sees, the admin Home stays well within its 100 blocks.
+ADMIN_TEACHABLE = 15
+ADMIN_RECENT = 10
+MAX_OPTIONS = 100  # a select's options, and its option groups (https://docs.slack.dev/reference/block-kit/block-elements)
+MAX_OPTION_TEXT = 75
+MAX_OPTION_VALUE = 150
+# Teaching actions: what a question means (an entry: the button's value, or the select's option), not covered, undo
+# (the taught phrasing's id is the value). The question rides in its block's id, after TEACH_BLOCK: a select's option
+# values are too short to hold it. Action ids are unique in the view: the question's number, then the guess's.
+TEACH_MEANS, TEACH_OTHER, TEACH_NONE, TEACH_UNDO = "teach_means", "teach_other", "teach_none", "teach_undo"
+TEACH_BLOCK = "teach:"
+NOT_COVERED = "not-covered"
 
 
-def admin_summary(week: Report | None) -> list[Block]:
-    """For admins: the last 7 days in brief, from the store (`None`: it could not be read)."""
-    header = {"type": "header", "text": {"type": "plain_text", "text": "Last 7 days (admins only)"}}
+@dataclass(frozen=True)
+class Teachable:
+    """An unanswered question for the admin Home: the group the report made of it, the entries the bot takes it
+    for (best first), and whether it can be taught from there (its text is whole, not clipped)."""
+
+    group: Group
+    guesses: tuple[Entry, ...] = ()
+    whole: bool = True
+
+
+def user_mention(user_id: str) -> str:
+    """`<@U…>` for a Slack user id (shown as the person's name), anything else escaped."""
+    return f"<@{user_id}>" if _USER_ID.match(user_id) else escape(user_id)
+
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+def meaning(kb: KnowledgeBase, entry_id: str | None, near: str | None = None) -> str:
+    """What a taught phrasing means, for an admin: the entry's question, or not covered and what the bot does."""
+    if entry_id is not None:
+        entry = kb.entry(entry_id)
+        return f"*{escape(entry.question)}*" if entry else f"`{escape(entry_id)}` (no longer in the FAQ)"
+    offered = kb.entry(near) if near else None
+    if offered:
+        return f"not covered by the documents (I say so, and offer *{escape(offered.question)}*)"
+    return "not covered by the documents (I decline it)"
+
+
+def taught_text(kb: KnowledgeBase, text: str, entry_id: str | None, near: str | None = None) -> str:
+    return f"“{escape(clip(text, 150))}” → {meaning(kb, entry_id, near)}"
+
+
+def _option(entry: Entry) -> Block:
+    return {"text": {"type": "plain_text", "text": clip(entry.question, MAX_OPTION_TEXT), "emoji": True},
+            "value": entry.id}
+
+
+def entry_select(kb: KnowledgeBase) -> tuple[Block, int]:
+    """"Another entry…": a select of every entry (by theme, when there are more than a select holds), without an
+    action id; and how many entries it could not list."""
+    entries = [e for e in kb.knowledge.entries if len(e.id) <= MAX_OPTION_VALUE]
+    select: Block = {"type": "static_select", "placeholder": {"type": "plain_text", "text": "Another entry…"}}
+    if len(entries) <= MAX_OPTIONS:
+        select["options"] = [_option(e) for e in entries]
+        return select, len(kb.knowledge.entries) - len(entries)
+    groups: list[Block] = []
+    for theme, in_theme in themes(kb).items():
+        listed = [e for e in in_theme if len(e.id) <= MAX_OPTION_VALUE]
+        for part, start in enumerate(range(0, len(listed), MAX_OPTIONS)):
+            label = theme if not part else f"{theme} ({part + 1})"
+            groups.append({"label": {"type": "plain_text", "text": clip(label, MAX_OPTION_TEXT)},
+                           "options": [_option(e) for e in listed[start:start + MAX_OPTIONS]]})
+    select["option_groups"] = groups[:MAX_OPTIONS]
+    listed_count = sum(len(g["options"]) for g in select["option_groups"])
+    return select, len(kb.knowledge.entries) - listed_count
+
+
+def _teaching_blocks(kb: KnowledgeBase, week: Report, teachable: Sequence[Teachable], more: int) -> list[Block]:
+    """Each unanswered question with what an admin can say it means."""
+    lead = ("*Unanswered questions*, most asked first. Say what each means and I answer it (or decline it) from now "
+            "on; nobody who asked is told.")
+    blocks = [section(lead, "admin-unanswered")]
+    select, unlisted = entry_select(kb)
+    for n, item in enumerate(teachable):
+        group = item.group
+        how = f"declined {group.declined}, suggested {group.suggested}"
+        also = f"; also asked as {len(group.wordings) - 1} other wording(s)" if len(group.wordings) > 1 else ""
+        blocks.append(section(f"*{group.count}×* {escape(group.text)}  _({how}{also})_", f"teach-question-{n}"))
+        if not item.whole:
+            blocks.append(context(["Too long to teach from here: add its gist to the FAQ."], f"teach-long-{n}"))
+            continue
+        controls = [button(f"It means: {e.question}", f"{TEACH_MEANS}:{n}:{k}", e.id)
+                    for k, e in enumerate(item.guesses)]
+        controls += [{**select, "action_id": f"{TEACH_OTHER}:{n}"},
+                     button("Not covered", f"{TEACH_NONE}:{n}", NOT_COVERED)]
+        blocks.append(actions(controls, clip(TEACH_BLOCK + group.text, MAX_ID)))
+    notes = []
+    if not teachable:
+        notes.append("None to teach: every question got an answer, or was taught.")
+    if more:
+        notes.append(f"…and {more} more: `openllm-bot report` lists them all.")
+    if week.text_not_kept:
+        notes.append(f"{week.text_not_kept} recorded without their text (`STORE_QUESTION_TEXT=false`).")
+    if unlisted and teachable:
+        notes.append(f"“Another entry…” lists {len(kb.knowledge.entries) - unlisted} of the "
+                     f"{len(kb.knowledge.entries)} entries.")
+    if notes:
+        blocks.append(context(notes, "admin-unanswered-notes"))
+    return blocks
+
+
+def _recent_blocks(kb: KnowledgeBase, recent: Sequence[TaughtRecord]) -> list[Block]:
+    """The latest taught phrasings, newest first, each with Undo."""
+    if not recent:
+        return [section("*Recently taught*: nothing yet.", "taught-recent")]
+    blocks = [section("*Recently taught*, newest first:", "taught-recent")]
+    for record in recent:
+        text = (f"{taught_text(kb, record.text, record.entry_id, record.near_entry)}\n"
+                f"_by {user_mention(record.taught_by)}, {record.taught_at:%Y-%m-%d %H:%M} UTC_")
+        block = section(text, f"taught-{record.id}")
+        block["accessory"] = button("Undo", f"{TEACH_UNDO}:{record.id}", str(record.id))
+        blocks.append(block)
+    return blocks
+
+
+def _rate(share: float | None) -> str:
+    return f"*{100 * share:.0f}%*" if share is not None else "no questions"
+
+
+def _taught_progress(week: Report) -> str:
+    """How many phrasings were taught, and how the answer rate moved from the first on."""
+    if not week.taught:
+        return "Nothing taught from Slack in these 7 days."
+    plural = "" if week.taught == 1 else "s"
+    return (f"*{week.taught}* phrasing{plural} taught from Slack; answered {_rate(week.answer_rate_before)} before "
+            f"the first, {_rate(week.answer_rate_after)} since.")
+
+
+def admin_summary(kb: KnowledgeBase, week: Report | None, teachable: Sequence[Teachable] = (),
+                  recent: Sequence[TaughtRecord] = (), note: str | None = None, more: int = 0) -> list[Block]:
+    """For admins: the last 7 days in brief, from the store (`week` None: it could not be read), the unanswered
+    questions to teach (`more`: how many others there are) and the phrasings taught lately; `note` first (what their
+    last click did)."""
+    top = [{"type": "header", "text": {"type": "plain_text", "text": "Last 7 days (admins only)"}}]
+    if note:
+        top.append(section(note, "admin-note"))
     if week is None:
-        return [header, section("The question store could not be read; see the bot's log.", "admin-error"),
+        return [*top, section("The question store could not be read; see the bot's log.", "admin-error"),
                 {"type": "divider"}]
     o = week.outcomes
     overview = (f"*{week.questions}* questions, *{100 * week.answer_rate:.0f}%* answered "
                 f"({o['suggest']} with suggestions only, {o['none']} declined); "
-                f"{week.helpful} 👍 and {week.unhelpful} 👎")
-    unanswered = [f"• {g.count}× {escape(clip(g.text, 150))}" for g in week.unanswered[:ADMIN_TOP]]
-    if week.text_not_kept:
-        unanswered.append(f"• {week.text_not_kept}× (text not kept)")
+                f"{week.helpful} 👍 and {week.unhelpful} 👎\n{_taught_progress(week)}")
     disliked = [f"• `{escape(e.id)}`: {e.unhelpful} 👎, {e.helpful} 👍" for e in week.least_helpful(ADMIN_TOP)]
-    return [header, section(overview, "admin-overview"),
-            section("*Top unanswered*\n" + ("\n".join(unanswered) or "None: every question got an answer."),
-                    "admin-unanswered"),
-            section("*Least helpful answers*\n" + ("\n".join(disliked) or "No 👎 votes."), "admin-unhelpful"),
-            context(["All of it: `openllm-bot report --since 7d --format html -o report.html`"], "admin-more"),
-            {"type": "divider"}]
+    blocks = [*top, section(overview, "admin-overview"),
+              section("*Least helpful answers*\n" + ("\n".join(disliked) or "No 👎 votes."), "admin-unhelpful")]
+    blocks += _teaching_blocks(kb, week, teachable[:ADMIN_TEACHABLE], more + max(0, len(teachable) - ADMIN_TEACHABLE))
+    blocks += _recent_blocks(kb, recent[:ADMIN_RECENT])
+    more_text = ("All of it: `openllm-bot report --since 7d --format html -o report.html`; what was taught, to merge "
+                 "into the FAQ: `openllm-bot taught export`")
+    return [*blocks, context([more_text], "admin-more"), {"type": "divider"}]
 
 
 def feedback_reply() -> Reply:

@@ -18,20 +18,22 @@ from knowledge import KnowledgeBase
 from .adapter.aiohttp import EVENTS_PATH, start_http
 from .app import create_app
 from .config import Config
-from .fakeslack import Effect, FakeSlack, Message
+from .fakeslack import Effect, FakeSlack, Message, find_control, menu_options
 from .recorder import Recorder
+from .reload import TaughtWatcher
 from .state import KnowledgeHolder
 
 COMMAND = "/openllm"
 CHANNEL, DM, USER = "CCONSOLE", "DCONSOLE", "UCONSOLE"
+HOME = "home"  # the id of the App Home as the fake Slack shows it
 
 HELP = f"""\
 openllm-bot console: the Slack app, without Slack.
   QUESTION            mention the bot in a channel (@openllm QUESTION); it answers in a thread
   /dm QUESTION        send the bot a direct message
   {COMMAND + " [TEXT]":<20}the slash command: a question or topic, `topics`, `help`
-  /click N            click button [N]
-  /home               open the bot's App Home
+  /click N [OPTION]   click button [N]; for a menu [N], choose OPTION: an entry id, or words of its question
+  /home               open the bot's App Home; you are an admin here: it lists what to teach the bot
   /help, /quit        this help; leave (or Ctrl-D)
 """
 
@@ -66,6 +68,11 @@ class Console:
         app = create_app(config, holder, recorder=self.recorder)
         self.runner, url = await start_http(app, holder, config.signing_secret or "", "127.0.0.1", 0)
         self.fake.send_over_http(url + EVENTS_PATH, secret)
+        if self.recorder is not None:  # what was taught before, in a store the console shares with the bot
+            try:
+                await TaughtWatcher(holder, self.recorder.store).check()
+            except Exception as exc:
+                self.write(f"(the phrasings taught so far could not be read: {exc.__class__.__name__})\n")
 
     async def close(self) -> None:
         await self.runner.cleanup()
@@ -96,16 +103,39 @@ class Console:
         self.show_effects()
         return True
 
-    async def click(self, number: str) -> None:
+    async def click(self, command: str) -> None:
+        number, _, option = command.partition(" ")
         target = self.buttons.get(int(number)) if number.isdigit() else None
         if target is None:
             self.write(f"There is no button [{number}]; type /click and a number shown in brackets.\n")
             return
         message, action_id = target
+        if message.id == HOME:
+            await self.act_in_home(number, message, action_id, option.strip())
+            return
         if message.deleted or all(e["action_id"] != action_id for _, e in message.buttons()):
             self.write(f"Button [{number}] is no longer there.\n")
             return
         await self.fake.click(message, action_id, user=USER)
+
+    async def act_in_home(self, number: str, message: Message, action_id: str, option: str) -> None:
+        """Click [N] in the App Home, or choose `option` of the menu [N]: only while the Home shown now still has
+        that very control (a Home drawn again may give its id to another question's)."""
+        view = self.fake.home.get(USER, {})
+        control = find_control(message.blocks, action_id)
+        if control is None or find_control(view.get("blocks", []), action_id) != control:
+            self.write(f"Button [{number}] is no longer there.\n")
+            return
+        element = control[1]
+        if element.get("type") != "static_select":
+            await self.fake.act_in_view(view, action_id, user=USER)
+            return
+        value = _option(element, option)
+        if value is None:
+            self.write(f"[{number}] is a menu: choose an entry by its id or words of its question, "
+                       f"e.g. /click {number} {menu_options(element)[0]['value']}\n")
+            return
+        await self.fake.act_in_view(view, action_id, user=USER, option=value)
 
     def show_effects(self) -> None:
         for effect in self.fake.effects[self._seen:]:
@@ -138,21 +168,36 @@ class Console:
         if kind == "divider":
             return ["-" * 40]
         if kind == "section":
-            return [mrkdwn_to_text(block["text"]["text"])]
+            text = mrkdwn_to_text(block["text"]["text"])
+            if block.get("accessory", {}).get("type") == "button":  # as the App Home's Undo
+                text += "  " + self.label(block["accessory"], message)
+            return [text]
         if kind == "context":
             return ["  " + mrkdwn_to_text(e.get("text", "")) for e in block.get("elements", [])]
         if kind == "actions":
-            labels = []
-            for element in block.get("elements", []):
-                number = len(self.buttons) + 1
-                self.buttons[number] = (message, element["action_id"])
-                labels.append(f"[{number}] {element['text']['text']}")
-            return ["  ".join(labels)]
+            return ["  ".join(self.label(element, message) for element in block.get("elements", []))]
         return []
+
+    def label(self, element: dict[str, Any], message: Message) -> str:
+        """A button or menu as `[N] text`, numbered for /click."""
+        number = len(self.buttons) + 1
+        self.buttons[number] = (message, element["action_id"])
+        if element.get("type") == "static_select":
+            return f"[{number}] {element['placeholder']['text']} (/click {number} ENTRY)"
+        return f"[{number}] {element['text']['text']}"
 
     def write(self, text: str) -> None:
         self.out.write(text)
         self.out.flush()
+
+
+def _option(menu: dict[str, Any], wanted: str) -> str | None:
+    """The value of the option of `menu` that `wanted` names: its value, else the one option whose text holds it."""
+    options = menu_options(menu)
+    if any(o["value"] == wanted for o in options):
+        return wanted
+    holding = [o["value"] for o in options if wanted and wanted.casefold() in o["text"]["text"].casefold()]
+    return holding[0] if len(holding) == 1 else None
 
 
 async def _run(kb: KnowledgeBase, stdin: TextIO, stdout: TextIO, recorder: Recorder | None) -> int:

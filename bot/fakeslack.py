@@ -426,6 +426,45 @@ class FakeSlack:
         return await self._deliver("events_api", self._event(
             {"type": "app_home_opened", "user": user, "channel": "DALICE", "tab": tab, "event_ts": self._ts()}))
 
+    async def act_in_view(self, view: dict[str, Any], action_id: str, user: str = "UALICE",
+                          option: str | None = None) -> tuple[int, str]:
+        """As `user`, click the button `action_id` of `view` (an App Home the app published), or with `option`
+        choose the option of that value in its select: sent as Slack sends an action in a view, with the view and
+        without a channel or message. `user` need not be the one the view was published for (a forged click)."""
+        found = find_control(view.get("blocks", []), action_id)
+        if found is None:
+            raise LookupError(f"no element {action_id!r} in the view")
+        block_id, element = found
+        action: dict[str, Any] = {"type": element["type"], "action_id": action_id, "block_id": block_id,
+                                  "action_ts": self._ts()}
+        if element["type"] == "button":
+            action.update(text=element["text"], value=element.get("value", ""))
+        else:
+            chosen = [o for o in menu_options(element) if o["value"] == option]
+            if not chosen:
+                raise LookupError(f"no option {option!r} in {action_id!r}")
+            action["selected_option"] = chosen[0]
+        payload = {"type": "block_actions", "api_app_id": self.app_id, "token": "verification-token",
+                   "user": {"id": user, "username": user.lower(), "team_id": self.team},
+                   "team": {"id": self.team, "domain": "fake"}, "container": {"type": "view", "view_id": "V0HOME"},
+                   "trigger_id": f"trigger-{next(self._ids)}", "view": {"id": "V0HOME", **view}, "actions": [action]}
+        return await self._deliver("interactive", payload)
+
+
+def find_control(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]] | None:
+    """The block id and element of the button or menu `action_id` in `blocks` (in an actions block, or a
+    section's accessory), if there is one."""
+    for block in blocks:
+        for element in [*block.get("elements", []), *([block["accessory"]] if "accessory" in block else [])]:
+            if element.get("action_id") == action_id:
+                return block.get("block_id", ""), element
+    return None
+
+
+def menu_options(menu: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every option of a select, in its option groups too."""
+    return [*menu.get("options", []), *(o for group in menu.get("option_groups", []) for o in group["options"])]
+
 
 async def wait_until_healthy(url: str, process: asyncio.subprocess.Process, timeout: float) -> bool:
     """Poll `url/healthz` until it answers 200 (True), the process exits or `timeout` passes (False)."""

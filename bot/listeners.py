@@ -10,7 +10,6 @@ import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
@@ -25,15 +24,12 @@ from knowledge.result import Status
 from . import blocks
 from .blocks import Reply
 from .recorder import Recorder
-from .report import report_from_store
 from .state import KnowledgeHolder
 from .store import QuestionRecord, Surface, utcnow
+from .teaching import publish_admin_home
 
 log = logging.getLogger(__name__)
 
-ADMIN_PERIOD = timedelta(days=7)
-# The admin Home groups only this many of the most recent unanswered questions: it must open in a moment.
-ADMIN_MAX_GROUPED = 2000
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
@@ -251,18 +247,11 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
     async def on_home(event: dict, client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        kb = holder.current
-        admin: list[blocks.Block] = []
         if recorder is not None and event.get("user") in admins:
-            ids = [e.id for e in kb.knowledge.entries]
-            try:
-                week = await recorder.read(lambda store: report_from_store(
-                    store, utcnow() - ADMIN_PERIOD, entry_ids=ids, max_grouped=ADMIN_MAX_GROUPED))
-            except Exception as exc:  # the store is down: the Home still opens, saying so
-                log.error("store: the admin summary could not be read: %s: %s", exc.__class__.__name__, exc)
-                week = None
-            admin = blocks.admin_summary(week)
-        await client.views_publish(user_id=event["user"], view=blocks.home_view(kb, slash, admin))
+            # Admins also see the last 7 days, and teach the bot from there.
+            await publish_admin_home(client, holder, recorder, slash, event["user"])
+            return
+        await client.views_publish(user_id=event["user"], view=blocks.home_view(holder.current, slash))
 
 
 def reply_key(body: dict[str, Any]) -> str:

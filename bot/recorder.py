@@ -68,11 +68,16 @@ class Recorder:
         """`query(store)` on a worker thread, so that the event loop goes on serving meanwhile; what was queued
         before is written first (waiting up to READ_FLUSH_SECONDS), so the answer includes the latest questions."""
 
-        def flushed_query() -> T:
+        def flushed_query(store: Store) -> T:
             self.flush(READ_FLUSH_SECONDS)
-            return query(self.store)
+            return query(store)
 
-        return await asyncio.to_thread(flushed_query)
+        return await self.call(flushed_query)
+
+    async def call(self, action: Callable[[Store], T]) -> T:
+        """`action(store)` on a worker thread at once, not queued behind the records: for what someone waits for
+        (an admin teaching the bot), whose outcome or error the caller needs."""
+        return await asyncio.to_thread(action, self.store)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been written (or has failed); False on timeout."""

@@ -1,21 +1,26 @@
-"""Reloading the FAQ without downtime: when its files change (polled) or on SIGHUP, load and validate the new
-FAQ in full, then swap it in; an invalid edit is logged with every `file:line: reason` and the bot keeps
-answering from the last good FAQ."""
+"""Changing what the bot answers from without downtime. The FAQ: when its files change (polled) or on SIGHUP, load
+and validate the new FAQ in full, then swap it in; an invalid edit is logged with every `file:line: reason` and the
+bot keeps answering from the last good FAQ. Taught phrasings: when those in the store change (polled, so that every
+replica sharing the store follows within seconds) or an admin teaches one here, the matcher is trained again."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from knowledge import KnowledgeBase, KnowledgeError
+from knowledge import KnowledgeBase, KnowledgeError, Taught
 
 from .state import KnowledgeHolder
+from .store import Store, TaughtRecord, describe
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 2.0
+# How often each replica looks for phrasings taught on another (one cheap query); a change is answered from within
+# this and the retraining (a second or two for the shipped FAQ): under 10 s.
+TAUGHT_POLL_SECONDS = 3.0
 Snapshot = dict[str, tuple[int, int]]
 
 
@@ -40,13 +45,17 @@ class Reloader:
                  ) -> None:
         self.holder, self._load, self.watched = holder, load, list(watched)
         self._last = snapshot(self.watched)
-        self._lock = asyncio.Lock()
+
+    def _load_with(self, taught: Sequence[Taught]) -> KnowledgeBase:
+        kb = self._load()
+        return kb.with_taught(taught) if taught else kb
 
     async def reload(self, why: str) -> bool:
-        """Load the FAQ (off the event loop, so that requests keep being answered); True if it replaced the old."""
-        async with self._lock:
+        """Load the FAQ, with the phrasings taught so far (off the event loop, so that requests keep being answered);
+        True if it replaced the old."""
+        async with self.holder.swapping:
             try:
-                kb = await asyncio.to_thread(self._load)
+                kb = await asyncio.to_thread(self._load_with, self.holder.taught)
             except KnowledgeError as exc:
                 self.holder.counters.reload_failures += 1
                 self.holder.loaded(why, len(exc.problems) or 1)
@@ -61,8 +70,9 @@ class Reloader:
                 return False
             self.holder.current = kb
             self.holder.loaded(why)
-            log.info("FAQ reloaded (%s): %d entries", why, len(kb.knowledge.entries))
-            return True
+        log.info("FAQ reloaded (%s): %d entries", why, len(kb.knowledge.entries))
+        log_skipped(kb)
+        return True
 
     async def check(self) -> bool | None:
         """Reload if any watched file changed since the last look; None when nothing changed."""
@@ -80,3 +90,66 @@ class Reloader:
                 await self.check()
             except Exception:
                 log.exception("FAQ watch failed; trying again in %.0f s", interval)
+
+
+def taught_phrasings(records: Iterable[TaughtRecord]) -> tuple[Taught, ...]:
+    """What the store's taught phrasings (oldest first) mean to the matcher; undone ones left out."""
+    return tuple(Taught(r.text, r.entry_id, r.near_entry) for r in records if not r.undone)
+
+
+def log_skipped(kb: KnowledgeBase) -> None:
+    for skipped in kb.skipped:
+        log.warning("taught phrasing not applied: %s", skipped)
+
+
+async def apply_taught(holder: KnowledgeHolder, taught: Sequence[Taught]) -> bool:
+    """Answer from the FAQ with `taught` (all the store's taught phrasings, in order) from now on, the matcher trained
+    again off the event loop; False when the bot already answers with exactly these."""
+    taught = tuple(taught)
+    async with holder.swapping:
+        if taught == holder.taught:
+            return False
+        kb = await asyncio.to_thread(holder.current.with_taught, taught)
+        holder.current, holder.taught = kb, taught
+    log.info("taught phrasings: %d applied, %d not", len(kb.taught), len(kb.skipped))
+    log_skipped(kb)
+    return True
+
+
+class TaughtWatcher:
+    """Keeps the bot answering with the phrasings taught in `store`, on whichever replica they were taught."""
+
+    def __init__(self, holder: KnowledgeHolder, store: Store) -> None:
+        self.holder, self.store = holder, store
+        self._version: object = None  # the store's taught_version() when last applied
+        self._failing = False
+
+    async def check(self) -> bool | None:
+        """Apply the store's taught phrasings if they changed since the last look (None when they did not); True when
+        the bot answers with other phrasings now."""
+        version = await asyncio.to_thread(self.store.taught_version)
+        if version == self._version:
+            return None
+        # Read after the version: something taught in between is applied now, and found again at the next look.
+        records = await asyncio.to_thread(self.store.taught)
+        applied = await apply_taught(self.holder, taught_phrasings(records))
+        self._version = version
+        return applied
+
+    async def watch(self, interval: float = TAUGHT_POLL_SECONDS) -> None:
+        """Check at once, then every `interval` seconds until cancelled. A store that cannot be read is logged once
+        when that starts and once when it ends, not every few seconds."""
+        while True:
+            try:
+                await self.check()
+            except Exception as exc:
+                if not self._failing:
+                    log.warning("taught phrasings: cannot follow %s (%s: %s); trying again every %g s",
+                                describe(self.store.url), exc.__class__.__name__,
+                                str(exc).splitlines()[0] if str(exc) else "", interval)
+                self._failing = True
+            else:
+                if self._failing:
+                    log.info("taught phrasings: following %s again", describe(self.store.url))
+                self._failing = False
+            await asyncio.sleep(interval)

@@ -3,10 +3,11 @@ reload), the outcome of the last load of the FAQ, and the counters /healthz show
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from knowledge import KnowledgeBase
+from knowledge import KnowledgeBase, Taught
 
 
 @dataclass
@@ -43,6 +44,11 @@ class KnowledgeHolder:
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.current = kb
+        # The store's taught phrasings, in order, that `current` was built with: those it applied and those it
+        # could not. A reloaded FAQ gets them all again (one refused because the FAQ had it may apply to an edit).
+        self.taught: tuple[Taught, ...] = ()
+        # One change of `current` at a time (a reload, newly taught phrasings), so that none undoes another.
+        self.swapping = asyncio.Lock()
         self.counters = Counters()
         self.faq = FaqState(checked_at=_now_iso())
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.console import mrkdwn_to_text, run_console
+from bot.recorder import Recorder
+from bot.store import Store
 from knowledge import KnowledgeBase
 
 FIXTURE_FAQ = Path(__file__).resolve().parent / "fixtures" / "faq"
@@ -89,3 +91,50 @@ def test_console_says_what_the_documents_do_not_say_and_offers_the_entry() -> No
     assert "My documents don't give dates. They do cover:" in out
     assert "[1] What are the Falcon models?" in out
     assert "Technology Innovation Institute" in out
+
+
+UNSURE_Q = "who owns the llama weights"  # suggestions from the fixture FAQ
+UNKNOWN_Q = "can my startup ship llama inside an app"  # declined
+
+
+def recording_console(kb: KnowledgeBase, store: Path, *lines: str) -> str:
+    """The console recording into `store`, as `openllm-bot console` does, so that /home has questions to teach."""
+    out = io.StringIO()
+    recorder = Recorder(Store(f"sqlite:///{store}"), b"console-test-key")
+    assert run_console(kb, io.StringIO("".join(line + "\n" for line in lines)), out, recorder) == 0
+    return out.getvalue()
+
+
+def test_console_home_teaches_the_bot_with_its_buttons_and_menus(kb, tmp_path: Path) -> None:
+    asked = (UNSURE_Q, UNKNOWN_Q, "/home")
+    home = recording_console(kb, tmp_path / "1.sqlite3", *asked)
+    assert "== Last 7 days (admins only) ==" in home  # the console's user is an admin
+    means = "/click " + button(home, "It means: What are Meta's LLaMA models?")
+    taught = recording_console(kb, tmp_path / "2.sqlite3", *asked, means)
+    assert f"Taught: “{UNSURE_Q}” → *What are Meta's LLaMA models?*" in taught
+    menu = button(taught, "Another entry…")  # in the Home drawn again
+    assert f"[{menu}] Another entry… (/click {menu} ENTRY)" in taught
+    # A menu needs an option: an entry's id, or words of its question naming only one ("what" names them all).
+    out = recording_console(kb, tmp_path / "3.sqlite3", *asked, means, f"/click {menu}", f"/click {menu} what",
+                            f"/click {menu} commercially", UNSURE_Q, UNKNOWN_Q)
+    assert out.count(f"[{menu}] is a menu: choose an entry by its id or words of its question, e.g. /click {menu} "
+                     "licensing") == 2
+    assert f"Taught: “{UNKNOWN_Q}” → *Can we use open LLMs commercially?*" in out
+    *_, llama, licensing = out.split("[openllm, in the thread]")
+    assert "*What are Meta's LLaMA models?*" in llama and "*Can we use open LLMs commercially?*" in licensing
+    store = Store(f"sqlite:///{tmp_path / '3.sqlite3'}")
+    assert [(t.text, t.entry_id, t.taught_by) for t in store.taught()] == [
+        (UNSURE_Q, "llama", "UCONSOLE"), (UNKNOWN_Q, "licensing", "UCONSOLE")]
+    store.close()
+
+
+def test_console_undo_and_a_home_drawn_again_retire_the_old_buttons(kb, tmp_path: Path) -> None:
+    asked = (UNSURE_Q, "/home")
+    home = recording_console(kb, tmp_path / "1.sqlite3", *asked)
+    means = "/click " + button(home, "It means: What are Meta's LLaMA models?")
+    taught = recording_console(kb, tmp_path / "2.sqlite3", *asked, means)
+    undo = f"/click {button(taught, 'Undo')}"
+    out = recording_console(kb, tmp_path / "3.sqlite3", *asked, means, means, undo, UNSURE_Q)
+    assert f"Button [{means.split()[1]}] is no longer there." in out  # the Home was drawn again
+    assert f"Undone: “{UNSURE_Q}” → *What are Meta's LLaMA models?*" in out
+    assert out.rsplit("[openllm, in the thread]", 1)[1].startswith("\nI'm not sure I understood; did you mean...")

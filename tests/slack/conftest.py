@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from bot.fakeslack import FakeSlack
+from bot.recorder import Recorder
+from bot.store import Store
 from knowledge import KnowledgeBase, Thresholds
 
-from .slackkit import FIXTURE_FAQ, Slack, start_slack
+from .slackkit import FIXTURE_FAQ, STORE_KEY, Slack, start_slack
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +27,21 @@ def shipped_kb() -> KnowledgeBase:
 def unsure_kb() -> KnowledgeBase:
     """Never confident: every match with candidates becomes a suggestion."""
     return KnowledgeBase.load(FIXTURE_FAQ, thresholds=Thresholds(answer=1.01, suggest=0.0))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A question store of the test's own: a SQLite file, then a database on a real PostgreSQL server."""
+    store = Store(store_url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def recorder(store: Store) -> AsyncIterator[Recorder]:
+    recorder = Recorder(store, STORE_KEY)
+    yield recorder
+    recorder.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from knowledge import KnowledgeBase
 
 FIXTURE_FAQ = Path(__file__).resolve().parent.parent / "fixtures" / "faq"
 SECRET = "8f742231b10e8888abcd99eeefff85a5"
+STORE_KEY = b"test-key-0123456789abcdef"  # what user ids are hashed with in the tests' question stores
 COMMAND = "/openllm"
 # Verbatim alternates of the fixture FAQ: unambiguous whatever the matcher's tuning.
 LICENSING_Q = "licence terms for open models"
@@ -77,8 +78,8 @@ def all_text(blocks: list[dict[str, Any]]) -> str:
     for block in blocks:
         if isinstance(block.get("text"), dict):
             parts.append(block["text"]["text"])
-        for element in block.get("elements", []):
-            text = element.get("text")
+        for element in [*block.get("elements", []), *([block["accessory"]] if "accessory" in block else [])]:
+            text = element.get("text") or element.get("placeholder")  # a select shows its placeholder
             parts.append(text if isinstance(text, str) else text["text"])
     return "\n".join(parts)
 

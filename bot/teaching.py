@@ -1,0 +1,183 @@
+"""Teaching the bot from the admin App Home: an unanswered question means an entry, or is not covered by the
+documents; and undoing that. Every action is checked against the admins (whoever drew the Home), validated like the
+FAQ's own phrasings, written to the store, applied on this replica at once (the others follow the store:
+`reload.TaughtWatcher`), and the admin's Home is drawn again saying what happened. Nobody who asked is messaged."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from knowledge import KnowledgeBase, Taught
+from knowledge.phrasings import phrasing_key
+
+from . import blocks
+from .recorder import Recorder
+from .reload import apply_taught, taught_phrasings
+from .report import MAX_QUESTION_CHARS, Group, Report, report_from_store
+from .state import KnowledgeHolder
+from .store import Store, TaughtRecord, utcnow
+
+log = logging.getLogger(__name__)
+
+ADMIN_PERIOD = timedelta(days=7)
+# The admin Home groups only this many of the most recent unanswered questions: it must open in a moment.
+ADMIN_MAX_GROUPED = 2000
+GUESSES = 3  # "It means" buttons a question gets: the matcher's best candidates
+_TEACH = re.compile(rf"^(?:{blocks.TEACH_MEANS}|{blocks.TEACH_OTHER}|{blocks.TEACH_NONE}):")
+_UNDO = re.compile(rf"^{blocks.TEACH_UNDO}:")
+
+
+def _week(store: Store, entry_ids: list[str]) -> tuple[Report, list[TaughtRecord]]:
+    report = report_from_store(store, utcnow() - ADMIN_PERIOD, entry_ids=entry_ids, max_grouped=ADMIN_MAX_GROUPED)
+    return report, store.taught()
+
+
+def _whole(text: str) -> bool:
+    """`text` is a question as recorded, not one the report clipped (which would be taught with its "…")."""
+    return not (text.endswith("…") and len(text) >= MAX_QUESTION_CHARS - 1)
+
+
+def _teachable(kb: KnowledgeBase, groups: Sequence[Group]) -> list[blocks.Teachable]:
+    """Each group with the entries the matcher takes its text for: a second of CPU for a full Home."""
+    found = []
+    for group in groups:
+        if not _whole(group.text):
+            found.append(blocks.Teachable(group, whole=False))
+            continue
+        candidates = kb.ask(group.text).candidates[:GUESSES]
+        found.append(blocks.Teachable(group, tuple(e for c in candidates if (e := kb.entry(c.id)))))
+    return found
+
+
+async def admin_blocks(kb: KnowledgeBase, recorder: Recorder, note: str | None = None) -> list[blocks.Block]:
+    """The admins' part of the App Home: the last 7 days, the unanswered questions to teach (those not taught yet,
+    most asked first) and the phrasings taught lately; `note` says what their last click did."""
+    try:
+        week, taught = await recorder.read(lambda store: _week(store, [e.id for e in kb.knowledge.entries]))
+    except Exception as exc:  # the store is down: the Home still opens, saying so
+        log.error("store: the admin summary could not be read: %s: %s", exc.__class__.__name__, exc)
+        return blocks.admin_summary(kb, None, note=note)
+    done = {phrasing_key(r.text) for r in taught}
+    open_groups = [g for g in week.unanswered if phrasing_key(g.text) not in done]
+    shown = open_groups[:blocks.ADMIN_TEACHABLE]
+    teachable = await asyncio.to_thread(_teachable, kb, shown)
+    return blocks.admin_summary(kb, week, teachable, taught[::-1][:blocks.ADMIN_RECENT], note,
+                                more=len(open_groups) - len(shown))
+
+
+async def publish_admin_home(client: AsyncWebClient, holder: KnowledgeHolder, recorder: Recorder, command: str,
+                             user: str, note: str | None = None) -> None:
+    """Publish `user`'s App Home (an admin's): their part first, then what everyone sees."""
+    kb = holder.current
+    admin = await admin_blocks(kb, recorder, note)
+    await client.views_publish(user_id=user, view=blocks.home_view(kb, command, admin))
+
+
+async def follow_store(holder: KnowledgeHolder, recorder: Recorder) -> None:
+    """Answer with the taught phrasings the store holds now (another replica may have changed them)."""
+    records = await recorder.call(lambda store: store.taught())
+    await apply_taught(holder, taught_phrasings(records))
+
+
+def _near(kb: KnowledgeBase, text: str) -> str | None:
+    """The entry the bot takes `text` for, if any: taught as not covered, it becomes a near miss of that entry."""
+    result = kb.ask(text)
+    return result.candidates[0].id if result.status != "none" and result.candidates else None
+
+
+async def teach(holder: KnowledgeHolder, recorder: Recorder, text: str, entry_id: str | None, admin: str) -> str:
+    """Teach `text` as a phrasing of `entry_id` (None: not covered) for `admin`; what to tell them (mrkdwn)."""
+    await follow_store(holder, recorder)  # checked against every phrasing taught so far, on any replica
+    kb = holder.current
+    near = None if entry_id is not None else await asyncio.to_thread(_near, kb, text)
+    taught = Taught(text, entry_id, near)
+    if reason := kb.check_taught(taught):
+        return f":warning: Not taught: {blocks.escape(reason)}"
+    await recorder.call(lambda store: store.add_taught(text, entry_id, near, admin))
+    await follow_store(holder, recorder)
+    what = blocks.taught_text(holder.current, text, entry_id, near)
+    # Refused only if another admin taught the same words otherwise at the same moment: the first one stands.
+    skipped = [s.reason for s in holder.current.skipped if s.taught == taught]
+    if skipped:
+        return f":warning: Stored but not applied: {what}: {blocks.escape(skipped[0])}"
+    return f":white_check_mark: Taught: {what}"
+
+
+async def undo(holder: KnowledgeHolder, recorder: Recorder, taught_id: int, admin: str) -> str:
+    """Undo the taught phrasing `taught_id` for `admin`; what to tell them (mrkdwn)."""
+    record = await recorder.call(lambda store: store.undo_taught(taught_id, admin))
+    await follow_store(holder, recorder)
+    if record is None:
+        return "Nothing to undo: that phrasing was undone already."
+    what = blocks.taught_text(holder.current, record.text, record.entry_id, record.near_entry)
+    return f":leftwards_arrow_with_hook: Undone: {what}"
+
+
+def _question(action: dict[str, Any]) -> str | None:
+    """The question a teaching control is about: in its block's id."""
+    block_id = action.get("block_id", "")
+    text = block_id.removeprefix(blocks.TEACH_BLOCK)
+    return text if block_id.startswith(blocks.TEACH_BLOCK) and text.strip() else None
+
+
+def _meaning(action: dict[str, Any]) -> tuple[bool, str | None]:
+    """(whether the control says what the question means, the entry it names: None for not covered)."""
+    kind = action.get("action_id", "").partition(":")[0]
+    if kind == blocks.TEACH_NONE:
+        return True, None
+    chosen = action.get("selected_option") if kind == blocks.TEACH_OTHER else action  # the select's, or the button
+    value = str((chosen or {}).get("value") or "")
+    return bool(value), value or None
+
+
+def register_teaching(app: AsyncApp, holder: KnowledgeHolder, recorder: Recorder, admins: frozenset[str],
+                      command: str) -> None:
+    """Attach the teaching actions of the admin App Home to `app`; only `admins` may use them."""
+
+    def admin_of(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+        # Checked on every action: a click is only a request, and anyone can forge one with another view's ids.
+        user = (body.get("user") or {}).get("id")
+        if user in admins:
+            return str(user)
+        log.warning("teaching: %s from %s refused: not in ADMIN_USER_IDS", action.get("action_id"), user)
+        return None
+
+    async def act(client: AsyncWebClient, admin: str, doing: str, work: Awaitable[str]) -> None:
+        try:
+            note = await work
+        except Exception as exc:  # the store is down: nothing was taught, and the admin is told so
+            log.error("teaching: %s failed: %s: %s", doing, exc.__class__.__name__, exc)
+            note = f":warning: Not done: the question store could not be reached ({doing}); see the bot's log."
+        await publish_admin_home(client, holder, recorder, command, admin, note)
+
+    @app.action(_TEACH)
+    async def on_teach(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await ack()
+        if (admin := admin_of(body, action)) is None:
+            return
+        text = _question(action)
+        chosen, entry_id = _meaning(action)
+        if text is None or not chosen:
+            await publish_admin_home(client, holder, recorder, command, admin,
+                                     ":warning: Not taught: that control names no question or entry; try again here.")
+            return
+        await act(client, admin, "teaching", teach(holder, recorder, text, entry_id, admin))
+
+    @app.action(_UNDO)
+    async def on_undo(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await ack()
+        if (admin := admin_of(body, action)) is None:
+            return
+        value = str(action.get("value", ""))
+        if not value.isdigit():
+            await publish_admin_home(client, holder, recorder, command, admin, ":warning: Nothing to undo there.")
+            return
+        await act(client, admin, "undoing", undo(holder, recorder, int(value), admin))
