@@ -130,6 +130,15 @@ def _refers_back(words: Phrase, vocabulary: Vocabulary) -> bool:
     return len(content) <= vocabulary.referring_short and not vocabulary.referring.isdisjoint(words)
 
 
+def points_back(reply: str, vocabulary: Vocabulary) -> bool:
+    """The reply names nothing of its own ("why?") or points back at the thread with a word such as "it" or
+    "them" ("who made them?"): only the thread says what it is about. "and for mistral?" names its own topic."""
+    words = words_without_filler(normalize(reply))
+    if not vocabulary.referring.isdisjoint(words):
+        return True
+    return all(w in vocabulary.not_content for w in words)
+
+
 @functools.cache
 def shipped_vocabulary() -> Vocabulary:
     """The shipped follow_ups.yaml, read and checked once."""

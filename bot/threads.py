@@ -1,5 +1,6 @@
 """The threads the bot follows: each thread it answered in, for a while (FOLLOW_UP_HOURS), with the
-thread's last question (what a short follow-up refers back to), the bot's replies there (a 🤫 reaction
+thread's last question (what a short follow-up refers back to) and the FAQ entry last given there (never given
+twice in a row), the bot's replies there (a 🤫 reaction
 on one, which Slack reports by the reply's ts, stops the thread) and whether someone stopped it.
 
 Without `REDIS_URL` the memory is in this process (bounded, expiring); with it, in Redis (one hash per
@@ -28,12 +29,14 @@ class Thread:
     channel: str
     thread_ts: str
     last_question: str
+    last_entry: str | None = None  # the entry the bot's last reply there gave (or offered first); None: none
 
 
 class Threads(Protocol):
-    async def answered(self, channel: str, thread_ts: str, question: str, reply_ts: str) -> None:
-        """Follow the thread the bot just answered `question` in with its message `reply_ts`, for the
-        time-to-live from now; a stopped thread stays stopped."""
+    async def answered(self, channel: str, thread_ts: str, question: str, reply_ts: str,
+                       entry_id: str | None = None) -> None:
+        """Follow the thread the bot just answered `question` in with its message `reply_ts` (giving `entry_id`),
+        for the time-to-live from now; a stopped thread stays stopped."""
         ...
 
     async def following(self, channel: str, thread_ts: str) -> Thread | None:
@@ -54,6 +57,7 @@ class Threads(Protocol):
 @dataclass
 class _Remembered:
     question: str | None = None  # None: stopped before the bot answered there
+    entry: str | None = None
     stopped: bool = False
     expires: float = 0.0
     replies: list[str] = field(default_factory=list)
@@ -73,14 +77,15 @@ class MemoryThreads:
     def __len__(self) -> int:
         return len(self._threads)
 
-    async def answered(self, channel: str, thread_ts: str, question: str, reply_ts: str) -> None:
+    async def answered(self, channel: str, thread_ts: str, question: str, reply_ts: str,
+                       entry_id: str | None = None) -> None:
         now = self._forget_expired()
         thread = self._threads.pop((channel, thread_ts), None)
         if thread is None:
             while len(self._threads) >= self.limit:
                 self._forget(next(iter(self._threads)))
             thread = _Remembered()
-        thread.question, thread.expires = question, now + self.ttl
+        thread.question, thread.entry, thread.expires = question, entry_id, now + self.ttl
         thread.replies.append(reply_ts)
         self._replies[channel, reply_ts] = thread_ts
         if len(thread.replies) > MAX_REPLIES_PER_THREAD:
@@ -92,7 +97,7 @@ class MemoryThreads:
         thread = self._threads.get((channel, thread_ts))
         if thread is None or thread.stopped or thread.question is None:
             return None
-        return Thread(channel, thread_ts, thread.question)
+        return Thread(channel, thread_ts, thread.question, thread.entry)
 
     async def stop(self, channel: str, thread_ts: str) -> bool:
         now = self._forget_expired()
@@ -149,11 +154,16 @@ class RedisThreads:
         self._redis = Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self._stop = self._redis.register_script(_STOP)
 
-    async def answered(self, channel: str, thread_ts: str, question: str, reply_ts: str) -> None:
+    async def answered(self, channel: str, thread_ts: str, question: str, reply_ts: str,
+                       entry_id: str | None = None) -> None:
         key = _thread_key(channel, thread_ts)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.hset(key, "question", question)  # leaves 'stopped' as it is
+                if entry_id is None:
+                    pipe.hdel(key, "entry")
+                else:
+                    pipe.hset(key, "entry", entry_id)
                 pipe.pexpire(key, self.ttl_ms)
                 pipe.set(_reply_key(channel, reply_ts), thread_ts, px=self.ttl_ms)
                 await pipe.execute()
@@ -162,13 +172,14 @@ class RedisThreads:
 
     async def following(self, channel: str, thread_ts: str) -> Thread | None:
         try:
-            question, stopped = await self._redis.hmget(_thread_key(channel, thread_ts), ["question", "stopped"])
+            question, stopped, entry = await self._redis.hmget(_thread_key(channel, thread_ts),
+                                                               ["question", "stopped", "entry"])
         except Exception as exc:  # not knowing, the bot stays out of the thread
             _trouble(f"look up thread {channel}/{thread_ts}", exc)
             return None
         if question is None or stopped is not None:
             return None
-        return Thread(channel, thread_ts, question.decode("utf-8"))
+        return Thread(channel, thread_ts, question.decode("utf-8"), entry.decode("utf-8") if entry else None)
 
     async def stop(self, channel: str, thread_ts: str) -> bool:
         try:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.follow_ups import FOLLOW_UPS_FILE, FollowUp, classify, load_vocabulary, shipped_vocabulary
+from bot.follow_ups import (
+    FOLLOW_UPS_FILE,
+    FollowUp,
+    classify,
+    load_vocabulary,
+    points_back,
+    shipped_vocabulary,
+)
 from knowledge import KnowledgeError
 
 BOT = "U0BOT42"
@@ -123,6 +130,21 @@ def test_a_short_question_needs_the_threads_question_even_without_referring_to_i
     # Two content words or fewer: too little to match on its own.
     assert follow_up("what about quantization?").with_context
     assert follow_up("is Mixtral faster?").with_context
+
+
+@pytest.mark.parametrize(("reply", "only_the_thread_says"), [
+    ("who made them?", True),
+    ("why?", True),
+    ("how so?", True),
+    ("is that true for Mistral too?", True),
+    ("does it run on CPU only?", True),
+    ("and for mistral?", False),
+    ("what about the hardware side?", False),
+    ("same for Gemma?", False),
+    ("what's the weather in berlin?", False),
+])
+def test_a_reply_points_back_when_it_names_nothing_of_its_own(reply: str, only_the_thread_says: bool) -> None:
+    assert points_back(reply, shipped_vocabulary()) is only_the_thread_says
 
 
 def test_without_a_last_question_a_reply_that_refers_back_is_matched_alone() -> None:

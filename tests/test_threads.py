@@ -136,6 +136,16 @@ async def test_a_stop_is_forgotten_with_its_thread(memory: Memory) -> None:
     assert await threads.following("C1", "100.1") == Thread("C1", "100.1", LATER_QUESTION)
 
 
+async def test_a_thread_remembers_the_entry_last_given_there(memory: Memory) -> None:
+    threads = memory.make()
+    await threads.answered("C1", "100.1", QUESTION, "100.2", "resource-requirements")
+    assert await threads.following("C1", "100.1") == Thread("C1", "100.1", QUESTION, "resource-requirements")
+    await threads.answered("C1", "100.1", LATER_QUESTION, "100.4", "mistral")
+    assert (await threads.following("C1", "100.1")).last_entry == "mistral"  # type: ignore[union-attr]
+    await threads.answered("C1", "100.1", "help", "100.6")  # a reply that gave no entry
+    assert await threads.following("C1", "100.1") == Thread("C1", "100.1", "help", None)
+
+
 # ---- in this process
 
 
