@@ -51,6 +51,9 @@ class Config:
     admin_user_ids: frozenset[str] = frozenset()
     # Questions one person may ask in any minute (0: no limit); `from_env` defaults to RATE_LIMIT_DEFAULT.
     rate_limit: int = 0
+    # Whether replies in a thread the bot answered in are answered without a mention, and for how long after.
+    follow_ups: bool = True
+    follow_up_hours: float = 24.0
 
     @classmethod
     def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
@@ -70,7 +73,8 @@ class Config:
                    api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
                    redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
                    shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
-                   admin_user_ids=admin_user_ids(env), rate_limit=_rate_limit(env))
+                   admin_user_ids=admin_user_ids(env), rate_limit=_rate_limit(env),
+                   follow_ups=_flag(env, "FOLLOW_UPS", True), follow_up_hours=_follow_up_hours(env))
 
 
 DEFAULT_STORE_PATH = "openllm-bot.sqlite3"
@@ -85,6 +89,26 @@ def _rate_limit(env: Mapping[str, str]) -> int:
         raise ConfigError(f"RATE_LIMIT_PER_MINUTE={raw!r} is not a number of questions: set it to e.g. "
                           f"{RATE_LIMIT_DEFAULT} (0 for no limit) or unset it")
     return int(raw)
+
+
+FOLLOW_UP_HOURS_DEFAULT = 24.0
+# A month: longer, and a thread's old question is no longer what a reply there goes on from.
+FOLLOW_UP_HOURS_MAX = 720.0
+
+
+def _follow_up_hours(env: Mapping[str, str]) -> float:
+    raw = env.get("FOLLOW_UP_HOURS", "").strip()
+    if not raw:
+        return FOLLOW_UP_HOURS_DEFAULT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= FOLLOW_UP_HOURS_MAX:  # also refuses NaN
+        raise ConfigError(f"FOLLOW_UP_HOURS={raw!r} is not a number of hours from above 0 to {FOLLOW_UP_HOURS_MAX:g}: "
+                          f"set it to e.g. {FOLLOW_UP_HOURS_DEFAULT:g}, unset it, or turn follow-ups off with "
+                          "FOLLOW_UPS=false")
+    return value
 
 
 @dataclass(frozen=True)

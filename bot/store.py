@@ -41,7 +41,7 @@ from sqlalchemy.pool import NullPool
 
 from knowledge.result import Status
 
-Surface = Literal["mention", "dm", "slash"]
+Surface = Literal["mention", "dm", "slash", "thread"]  # thread: a follow-up in a thread the bot answered in
 
 # Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS (and a new
 # table to ADDED_IN).

@@ -61,7 +61,7 @@ def report() -> Report:
 def test_counts_per_outcome_surface_and_vote(report: Report) -> None:
     assert report.questions == 10
     assert report.outcomes == {"answer": 3, "suggest": 2, "none": 5}
-    assert report.surfaces == {"mention": 5, "dm": 3, "slash": 2}
+    assert report.surfaces == {"mention": 5, "dm": 3, "slash": 2, "thread": 0}
     assert (report.helpful, report.unhelpful) == (2, 2)
 
 
