@@ -103,6 +103,7 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._holds: dict[str, asyncio.Event] = {}
         self.delayed: list[str] = []
+        self.sent: dict[str, dict[str, Any]] = {}  # the message events sent to the app, by ts (for edits, reactions)
         self._closing = asyncio.Event()
         self._socket: web.WebSocketResponse | None = None
         self._socket_ready = asyncio.Event()
@@ -376,6 +377,7 @@ class FakeSlack:
                       thread_ts: str | None = None) -> str:
         """`@bot text` in `channel` (in `thread_ts` if given); the mention's ts."""
         payload = self.mention_payload(text, user, channel, thread_ts)
+        self.sent[payload["event"]["ts"]] = payload["event"]
         await self.send_event(payload)
         return payload["event"]["ts"]
 
@@ -387,7 +389,48 @@ class FakeSlack:
                  "event_ts": ts, **extra}
         if user:
             event["user"] = user
+        self.sent[ts] = event
         return await self._deliver("events_api", self._event(event))
+
+    async def thread_reply(self, text: str, thread_ts: str, user: str = "UALICE", channel: str = "CGENERAL",
+                           channel_type: str = "channel", **extra: Any) -> str:
+        """A person's reply in the thread `thread_ts`, as the `message` event Slack sends once the app has a
+        channel's history scope; when `text` mentions the bot (`<@UBOT>`), the same message also comes as an
+        `app_mention` (same ts, another event id), both at once in no set order, as Slack does. The reply's ts."""
+        ts = self._ts()
+        event = {"type": "message", "channel": channel, "channel_type": channel_type, "user": user, "text": text,
+                 "ts": ts, "thread_ts": thread_ts, "event_ts": ts, **extra}
+        self.sent[ts] = event
+        deliveries = [self._deliver("events_api", self._event(event))]
+        if f"<@{self.bot_user}>" in text or f"<@{self.bot_user}|" in text:
+            mention = {"type": "app_mention", "channel": channel, "user": user, "text": text, "ts": ts,
+                       "thread_ts": thread_ts, "event_ts": ts}
+            deliveries.append(self._deliver("events_api", self._event(mention)))
+        await asyncio.gather(*deliveries)
+        return ts
+
+    async def edit(self, ts: str, text: str) -> tuple[int, str]:
+        """Edit the message `ts` sent earlier: a `message_changed` event, which (as in Slack) has the edited
+        message inside it and no `user` of its own."""
+        original = self.sent[ts]
+        inner = {k: v for k, v in original.items() if k not in ("channel", "channel_type", "event_ts")}
+        event_ts = self._ts()
+        event = {"type": "message", "subtype": "message_changed", "hidden": True, "channel": original["channel"],
+                 "channel_type": original.get("channel_type"),
+                 "message": {**inner, "text": text, "edited": {"user": original.get("user"), "ts": event_ts}},
+                 "previous_message": inner, "ts": event_ts, "event_ts": event_ts}
+        self.sent[ts] = {**original, "text": text}
+        return await self._deliver("events_api", self._event(event))
+
+    async def react(self, ts: str, reaction: str = "shushing_face", user: str = "UALICE") -> tuple[int, str]:
+        """`user` adds `reaction` to the message `ts` (one the bot posted, or one sent to the app)."""
+        posted = self.messages.get(ts)
+        channel: str = posted.channel if posted is not None else self.sent[ts]["channel"]
+        author: str | None = self.bot_user if posted is not None else self.sent[ts].get("user")
+        event_ts = self._ts()
+        return await self._deliver("events_api", self._event(
+            {"type": "reaction_added", "user": user, "reaction": reaction, "item_user": author,
+             "item": {"type": "message", "channel": channel, "ts": ts}, "event_ts": event_ts}))
 
     async def slash(self, command: str, text: str, user: str = "UALICE", channel: str = "CGENERAL"
                     ) -> tuple[int, str]:
