@@ -26,7 +26,7 @@ from .app import create_app
 from .config import Config, ConfigError, Settings
 from .dedup import seen_store
 from .recorder import Recorder, open_recorder
-from .reload import Reloader
+from .reload import Reloader, TaughtWatcher
 from .state import KnowledgeHolder
 
 log = logging.getLogger(__name__)
@@ -162,14 +162,19 @@ def ready_for_bursts(descriptors: int = DESCRIPTORS) -> None:
         os.close(spare)
 
 
-def _watch(reloader: Reloader | None) -> asyncio.Task | None:
-    return asyncio.get_running_loop().create_task(reloader.watch()) if reloader is not None else None
+def _watch(holder: KnowledgeHolder, reloader: Reloader | None, recorder: Recorder | None) -> list[asyncio.Task]:
+    """What keeps the bot answering from the FAQ's files as they are and with the phrasings taught on any replica."""
+    loop = asyncio.get_running_loop()
+    watchers = [loop.create_task(reloader.watch())] if reloader is not None else []
+    if recorder is not None:
+        watchers.append(loop.create_task(TaughtWatcher(holder, recorder.store).watch()))
+    return watchers
 
 
-async def _stop_watching(watcher: asyncio.Task | None) -> None:
-    if watcher is not None:
+async def _stop_watching(watchers: list[asyncio.Task]) -> None:
+    for watcher in watchers:
         watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+    await asyncio.gather(*watchers, return_exceptions=True)
 
 
 @asynccontextmanager
@@ -220,10 +225,10 @@ async def run(config: Config, holder: KnowledgeHolder, reloader: Reloader | None
             stop_serving = await _start_socket(app, config)
         else:
             stop_serving = await _start_http(app, config, holder)
-        watcher = _watch(reloader)
+        watchers = _watch(holder, reloader, recorder)
         await _stop_on_signals(reloader).wait()
         log.info("stopping: nothing new is taken in")
-        await _stop_watching(watcher)
+        await _stop_watching(watchers)
         await stop_serving()
         await finish_in_flight(config.shutdown_grace)
     log.info("stopped")

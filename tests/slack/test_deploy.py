@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0
+UNSURE_Q = "who owns the llama weights"  # the fixture FAQ only suggests entries for it
 
 
 def _free_port() -> int:
@@ -94,6 +96,38 @@ async def test_serve_records_each_question_in_the_store_and_writes_it_before_exi
     assert (asked.surface, asked.outcome, asked.channel) == ("mention", "answer", "CREC")
     assert asked.entry_id and asked.text and asked.user_hash and "UASKER" not in asked.user_hash
     assert (tmp_path / "questions.sqlite3.key").exists()
+
+
+async def test_serve_answers_with_a_phrasing_another_replica_taught_within_10_seconds(fake: FakeSlack,
+                                                                                     tmp_path: Path) -> None:
+    port, path = _free_port(), tmp_path / "questions.sqlite3"
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), STORE_ENABLED="true",
+                           STORE_PATH=str(path))
+    store = Store(f"sqlite:///{path}")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+
+        async def answer(asker: int) -> str:
+            await fake.mention(UNSURE_Q, user=f"UASKER{asker}")
+            return all_text((await fake.wait_for("chat.postMessage", asker + 1))[asker].args["blocks"])
+
+        assert "did you mean" in await answer(0)
+        # Taught on another replica sharing the store: this one only sees the store change.
+        store.add_taught(UNSURE_Q, "llama", None, "UADMIN")
+        taught_at = time.monotonic()
+        asker = 1
+        while "LLaMA is Meta's family of models" not in await answer(asker):
+            assert time.monotonic() - taught_at < 10, "not answered with what was taught within 10 s"
+            asker += 1
+            await asyncio.sleep(0.5)
+        assert await _stop(process) == 0
+    finally:
+        store.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_serve_socket_answers_envelopes_and_stops_cleanly_on_sigterm(fake: FakeSlack) -> None:
