@@ -20,6 +20,7 @@ from .recorder import Recorder
 from .request import request_name
 from .state import KnowledgeHolder
 from .teaching import register_teaching
+from .threads import Threads, thread_memory
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,11 @@ _bolt_logger.addFilter(_TokenWarning())
 
 
 def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None,
-               recorder: Recorder | None = None) -> AsyncApp:
+               recorder: Recorder | None = None, threads: Threads | None = None) -> AsyncApp:
     """The Bolt app with every listener registered, answering from `holder.current` (which a reload swaps).
     `seen` remembers answered events (default: Redis at `config.redis_url`, else this process); questions and
-    votes go to `recorder` when given (built with `holder.counters.store_failed` as its `on_failure`)."""
+    votes go to `recorder` when given (built with `holder.counters.store_failed` as its `on_failure`). `threads`
+    remembers the threads the bot follows (default: as `seen`); with `config.follow_ups` off, none are."""
     app = AsyncApp(
         client=web_client(config),
         # Socket Mode requests are not signed; Bolt skips the check for them whatever this is.
@@ -68,7 +70,8 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
 
     app.use(dedup_middleware(seen, duplicate))
     # After deduplication, so that Slack's retries of one event count once.
-    app.use(rate_limit_middleware(RateLimit(config.rate_limit), config.command))
+    limit = RateLimit(config.rate_limit)
+    app.use(rate_limit_middleware(limit, config.command))
 
     @app.error
     async def failed(error: Exception, body: dict) -> None:
@@ -76,7 +79,11 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
         holder.counters.failed_replies += 1
         log.error("reply to %s failed: %s: %s", request_name(body), error.__class__.__name__, error)
 
-    register(app, holder, config.command, recorder, config.admin_user_ids)
+    if not config.follow_ups:
+        threads = None
+    elif threads is None:
+        threads = thread_memory(config.redis_url, config.follow_up_hours * 3600)
+    register(app, holder, config.command, recorder, config.admin_user_ids, threads=threads, limit=limit)
     if recorder is not None:  # what admins teach is kept in the store: without one, nothing can be taught
         register_teaching(app, holder, recorder, config.admin_user_ids, config.command)
     return app

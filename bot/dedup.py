@@ -87,12 +87,26 @@ def event_key(body: dict[str, Any]) -> str | None:
     return None
 
 
+def never_answered(body: dict[str, Any]) -> bool:
+    """Events the bot reads and drops without a word, whatever the number of times they come: channel messages
+    that are not replies in a thread, edits, deletions and the like, and reactions (stopping a thread twice is
+    stopping it once). Slack sends one for every message and reaction in the channels the bot is in, and
+    remembering them all would cost a Redis write each and crowd out the events that matter."""
+    event = body.get("event")
+    if body.get("type") != "event_callback" or not isinstance(event, dict):
+        return False
+    if event.get("type") == "reaction_added":
+        return True
+    return (event.get("type") == "message" and event.get("channel_type") != "im"
+            and (bool(event.get("subtype")) or event.get("thread_ts") in (None, event.get("ts"))))
+
+
 def dedup_middleware(seen: Seen, on_duplicate: Any = None) -> Any:
     """Bolt middleware acknowledging (200) but not handling an event already seen."""
 
     async def deduplicate(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:
         key = event_key(req.body)
-        if key is not None and not await seen.first(key):
+        if key is not None and not never_answered(req.body) and not await seen.first(key):
             retries, reasons = req.headers.get("x-slack-retry-num") or [], req.headers.get("x-slack-retry-reason") or []
             retry, reason = (retries[0] if retries else None), (reasons[0] if reasons else None)
             log.info("event %s already handled: ignored (retry %s, reason %s)", req.body.get("event_id"), retry,

@@ -28,6 +28,7 @@ from .dedup import seen_store
 from .recorder import Recorder, open_recorder
 from .reload import Reloader, TaughtWatcher
 from .state import KnowledgeHolder
+from .threads import thread_memory
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +183,14 @@ async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorde
                       ) -> AsyncIterator[AsyncApp]:
     """The app `serve` runs; what it holds open (connections to Slack and to Redis) is closed when it stops."""
     seen = seen_store(config.redis_url, config.dedup_ttl)
+    threads = thread_memory(config.redis_url, config.follow_up_hours * 3600)
     try:
-        app = create_app(config, holder, seen=seen, recorder=recorder)
+        app = create_app(config, holder, seen=seen, recorder=recorder, threads=threads)
         async with kept_alive_to_slack(app):
             yield app
     finally:
         await seen.close()
+        await threads.close()
 
 
 async def _start_http(app: AsyncApp, config: Config, holder: KnowledgeHolder) -> Callable[[], Awaitable[None]]:

@@ -148,8 +148,12 @@ def test_manifest_asks_for_everything_the_app_uses() -> None:
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history"} <= scopes
+    # Follow-ups: replies in threads in public and private channels and group DMs, and a 🤫 on a reply.
+    assert {"channels:history", "groups:history", "mpim:history", "reactions:read"} <= scopes
     settings = manifest["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im", "app_home_opened"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "message.im", "app_home_opened", "message.channels", "message.groups", "message.mpim",
+        "reaction_added"}
     assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/openllm"]
     assert manifest["features"]["app_home"]["home_tab_enabled"]
