@@ -31,6 +31,7 @@ HELP = f"""\
 openllm-bot console: the Slack app, without Slack.
   QUESTION            mention the bot in a channel (@openllm QUESTION); it answers in a thread
   /dm QUESTION        send the bot a direct message
+  /reply TEXT         reply in the thread of its last answer there, without mentioning it (a follow-up)
   {COMMAND + " [TEXT]":<20}the slash command: a question or topic, `topics`, `help`
   /click N [OPTION]   click button [N]; for a menu [N], choose OPTION: an entry id, or words of its question
   /home               open the bot's App Home; you are an admin here: it lists what to teach the bot
@@ -55,6 +56,7 @@ class Console:
         self.out = stdout
         self.fake = FakeSlack()
         self.buttons: dict[int, tuple[Message, str]] = {}
+        self.thread: str | None = None  # the thread the bot last answered in, in the channel
         self._seen = 0
 
     async def start(self) -> None:
@@ -92,6 +94,8 @@ class Console:
             await self.click(rest)
         elif word == "/dm":
             await self.fake.message(rest, user=USER, channel=DM)
+        elif word == "/reply":
+            await self.reply(rest)
         elif word == "/home":
             await self.fake.open_home(user=USER)
         elif word == COMMAND:
@@ -102,6 +106,18 @@ class Console:
             await self.fake.mention(line.strip(), user=USER, channel=CHANNEL)
         self.show_effects()
         return True
+
+    async def reply(self, text: str) -> None:
+        """`text` as a reply in the last thread the bot answered in, as Slack sends it (also as a mention when it
+        names @openllm); says so when the bot says nothing to it."""
+        if self.thread is None:
+            self.write("There is no thread yet: ask a question first, then /reply in the thread of its answer.\n")
+            return
+        before = len(self.fake.effects)
+        await self.fake.thread_reply(text.replace("@openllm", f"<@{self.fake.bot_user}>"), self.thread, user=USER,
+                                     channel=CHANNEL)
+        if len(self.fake.effects) == before:
+            self.write("(no reply from openllm)\n\n")
 
     async def click(self, command: str) -> None:
         number, _, option = command.partition(" ")
@@ -139,6 +155,9 @@ class Console:
 
     def show_effects(self) -> None:
         for effect in self.fake.effects[self._seen:]:
+            message = effect.message
+            if effect.kind == "posted" and message.channel == CHANNEL and message.thread_ts and not message.ephemeral:
+                self.thread = message.thread_ts
             self.write(self.render(effect))
         self._seen = len(self.fake.effects)
 

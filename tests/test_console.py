@@ -138,3 +138,20 @@ def test_console_undo_and_a_home_drawn_again_retire_the_old_buttons(kb, tmp_path
     assert f"Button [{means.split()[1]}] is no longer there." in out  # the Home was drawn again
     assert f"Undone: “{UNSURE_Q}” → *What are Meta's LLaMA models?*" in out
     assert out.rsplit("[openllm, in the thread]", 1)[1].startswith("\nI'm not sure I understood; did you mean...")
+
+
+def test_console_reply_is_a_follow_up_in_the_thread_of_the_last_answer(kb) -> None:
+    out = console(kb, "/reply how does attention work in neural networks?", "licence terms for open models",
+                  "/reply how does attention work in neural networks?", "/reply thanks!", "/reply stop",
+                  "/reply and what about llama?")
+    assert "There is no thread yet" in out
+    assert out.count("[openllm, in the thread]") == 2
+    assert "[openllm, in the thread]\n*What is the attention mechanism?*" in out
+    assert "[openllm, only visible to you]\nOK, I'll stay out of this thread" in out
+    assert out.count("(no reply from openllm)") == 2  # the thanks, and the question after "stop"
+    assert "/reply TEXT" in out  # listed in the help
+
+
+def test_console_reply_naming_the_bot_is_answered_once(kb) -> None:
+    out = console(kb, "licence terms for open models", "/reply @openllm how does attention work in neural networks?")
+    assert out.count("*What is the attention mechanism?*") == 1
