@@ -6,9 +6,10 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dotenv import load_dotenv
 
@@ -22,8 +23,11 @@ if TYPE_CHECKING:
     from knowledge.calibration import Calibration
     from knowledge.decide import Policy
 
+    from .store import Store
+
 
 FORMATS = ("text", "csv", "html")
+T = TypeVar("T")
 
 
 def load_kb(faq: FaqSettings, policy: Policy | None = None) -> KnowledgeBase:
@@ -177,40 +181,56 @@ def _check_output(output: str | None) -> None:
         raise ValueError(f"-o {output}: the folder {path.parent} does not exist")
 
 
-def cmd_report(args: argparse.Namespace) -> int:
+def _since(text: str) -> datetime:
+    """`--since` as naive UTC; a span or date that cannot be read is an operator's mistake (exit 2)."""
+    from .report import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _store_url(settings: StoreSettings, what: str) -> str:
+    """The store a reading command reads (`what` it does with it, for the message); none is an operator's mistake."""
+    if settings.url is None:
+        raise ConfigError(f"STORE_ENABLED=false: there is no store to {what}")
+    return settings.url
+
+
+def _read_store(url: str, read: Callable[[Store], T]) -> T:
+    """`read(store)` on the store at `url`, opened read-only: a mistyped STORE_PATH or an unrelated database is
+    refused, never created or changed, and a store that cannot be read is one line and exit code 1."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .report import parse_since, report_from_store
-    from .report_formats import render
     from .store import Store, StoreError, describe
 
-    settings: StoreSettings = args.settings.store
     try:
-        since = parse_since(args.since)
-        _check_output(args.output)
-    except ValueError as exc:
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        return 2
-    if settings.url is None:
-        print("openllm-bot: STORE_ENABLED=false: there is no store to report on", file=sys.stderr)
-        return 2
-    entry_ids = [e.id for e in load_kb(args.settings.faq).knowledge.entries]
-    try:
-        # Read-only: a mistyped STORE_PATH or an unrelated database is refused, never created or changed.
-        store = Store(settings.url, read_only=True)
+        store = Store(url, read_only=True)
     except StoreError as exc:
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"openllm-bot: {exc}") from None
     try:
-        report = report_from_store(store, since, entry_ids=entry_ids)
+        return read(store)
     except StoreError as exc:
-        print(f"openllm-bot: {exc}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"openllm-bot: {exc}") from None
     except SQLAlchemyError as exc:
-        print(f"openllm-bot: cannot read {describe(store.url)}: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 1
+        raise SystemExit(f"openllm-bot: cannot read {describe(store.url)}: {str(exc).splitlines()[0]}") from None
     finally:
         store.close()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import report_from_store
+    from .report_formats import render
+
+    since = _since(args.since)
+    try:
+        _check_output(args.output)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    url = _store_url(args.settings.store, "report on")
+    entry_ids = [e.id for e in load_kb(args.settings.faq).knowledge.entries]
+    report = _read_store(url, lambda store: report_from_store(store, since, entry_ids=entry_ids))
     text = render(report, args.format)
     if args.output and args.output != "-":
         try:
@@ -221,6 +241,18 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}: {report.questions} questions since {since:%Y-%m-%d %H:%M} UTC", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def cmd_taught(args: argparse.Namespace) -> int:
+    """The phrasings admins taught from Slack: `list` (undone ones too) or `export` (YAML to merge into the FAQ)."""
+    from .taught import taught_export_yaml, taught_list_text
+
+    since = _since(args.since) if args.since else None
+    listing = args.action == "list"
+    url = _store_url(args.settings.store, "read taught phrasings from")
+    records = _read_store(url, lambda store: store.taught(since, include_undone=listing))
+    sys.stdout.write(taught_list_text(records) if listing else taught_export_yaml(records))
     return 0
 
 
@@ -284,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", choices=FORMATS, default="text", help="text (default), csv or html")
     rep.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     rep.set_defaults(func=cmd_report)
+
+    taught = sub.add_parser("taught", help="the phrasings admins taught from Slack: list them, or export them as YAML")
+    taught.add_argument("action", choices=("list", "export"),
+                        help="list: one a line, undone ones marked; export: YAML per entry, to merge into knowledge/")
+    taught.add_argument("--since", help="taught from then on: a span (7d, 12h, 2w) or a date (2026-11-01); default all")
+    taught.set_defaults(func=cmd_taught)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
+import yaml
 from repo_paths import FIXTURE_FAQ, ROOT
+
+from bot.store import Store, utcnow
 
 
 def run(*args: str, stdin: str | None = None, env_faq: Path = FIXTURE_FAQ) -> subprocess.CompletedProcess[str]:
@@ -110,3 +114,55 @@ def test_console_records_into_store_path_when_it_is_set(tmp_path: Path) -> None:
     import os
 
     assert Path(os.environ["STORE_PATH"]).exists()
+
+
+# `openllm-bot taught`: what admins taught from Slack, read from the store as `report` reads it
+
+HASH_KEY = "0123456789abcdef0123"
+
+
+def run_taught(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "EMBEDDING_CACHE_DIR": "", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([sys.executable, "-m", "bot", "taught", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**base, **env}, timeout=120)
+
+
+def test_taught_list_shows_every_phrasing_taught_and_export_the_yaml_to_merge(store_url: str) -> None:
+    store = Store(store_url)
+    now = utcnow()
+    store.add_taught("who owns the llama weights", "llama", None, "UADMIN", at=now - timedelta(days=3))
+    taken_back = store.add_taught("can i sell it", "licensing", None, "UADMIN", at=now - timedelta(days=2))
+    store.undo_taught(taken_back, "UOTHER", at=now - timedelta(days=1))
+    store.add_taught("can i resell a model", None, "licensing", "UADMIN", at=now - timedelta(hours=2))
+    store.add_taught("what's for lunch", None, None, "UADMIN", at=now - timedelta(hours=1))
+    store.close()
+    env = {"DATABASE_URL": store_url, "STORE_HASH_KEY": HASH_KEY}
+    listed = run_taught(env, "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 4 and 'UADMIN  llama: "who owns the llama weights"' in lines[0]
+    assert 'licensing: "can i sell it"  [undone ' in lines[1] and lines[1].endswith(" by UOTHER]")
+    assert lines[2].endswith('UADMIN  not covered (near licensing): "can i resell a model"')
+    assert lines[3].endswith('UADMIN  not covered: "what\'s for lunch"')
+    assert run_taught(env, "list", "--since", "36h").stdout.splitlines() == lines[2:]
+    exported = run_taught(env, "export")
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.startswith("# Phrasings admins taught from Slack")
+    assert yaml.safe_load(exported.stdout) == {
+        "entries": {"llama": {"alternates": ["who owns the llama weights"]},
+                    "licensing": {"near_misses": ["can i resell a model"]}},
+        "out_of_scope": ["what's for lunch"]}
+    recent = yaml.safe_load(run_taught(env, "export", "--since", (now - timedelta(minutes=90)).isoformat()).stdout)
+    assert recent == {"entries": {}, "out_of_scope": ["what's for lunch"]}
+
+
+def test_taught_without_a_store_or_with_a_bad_since_fails_in_one_line(tmp_path: Path) -> None:
+    missing = run_taught({"STORE_PATH": str(tmp_path / "typo.sqlite3")}, "list")
+    assert (missing.returncode, missing.stderr.count("\n")) == (1, 1) and "there is no store at" in missing.stderr
+    assert not (tmp_path / "typo.sqlite3").exists()  # read only: nothing created
+    since = run_taught({"STORE_PATH": str(tmp_path / "typo.sqlite3")}, "export", "--since", "last tuesday")
+    assert since.returncode == 2 and since.stderr == ("openllm-bot: --since 'last tuesday': give a span like 7d, 12h "
+                                                      "or 2w, or a date like 2026-11-01\n")
+    off = run_taught({"STORE_ENABLED": "false"}, "list")
+    assert off.returncode == 2 and off.stderr == "openllm-bot: STORE_ENABLED=false: there is no store to read taught " \
+                                                 "phrasings from\n"
