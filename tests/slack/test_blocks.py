@@ -204,3 +204,20 @@ def test_any_number_of_themes_and_questions_gives_a_valid_topics_message(kb: Kno
     assert all(notes) and len(shown) + sum(int(m.group(1)) for m in notes if m) == len(entries)
     _within_limits(blocks.home_view(faq, "/openllm")["blocks"], blocks.MAX_HOME_BLOCKS)
     assert len(blocks.usage_reply(faq, "/openllm").text) <= blocks.MAX_FALLBACK_TEXT
+
+
+@pytest.mark.parametrize(("sizes", "unlisted"), [((3,), 0), ((100,), 0), ((150, 60), 0), ((101,) * 99, 4949),
+                                                 ((60,) * 120, 1200)])
+def test_another_entry_lists_every_entry_a_select_can_hold_and_counts_the_rest(
+        kb: KnowledgeBase, sizes: tuple[int, ...], unlisted: int) -> None:
+    entries = [replace(kb.knowledge["licensing"], id=f"t{t}-q{n}", question=f"Question {n} of theme {t}?",
+                       file=f"faq/theme-{t}.yaml") for t, size in enumerate(sizes) for n in range(size)]
+    faq = replace(kb, knowledge=Knowledge(tuple(entries), kb.knowledge.documents))
+    select, missing = blocks.entry_select(faq)
+    groups = select.get("option_groups", [{"options": select.get("options", [])}])
+    listed = [o["value"] for g in groups for o in g["options"]]
+    assert missing == unlisted and len(listed) == len(entries) - unlisted
+    assert len(groups) <= blocks.MAX_OPTIONS and all(len(g["options"]) <= blocks.MAX_OPTIONS for g in groups)
+    assert listed == [e.id for e in entries][:len(listed)]  # in FAQ order, each once
+    if len(entries) > blocks.MAX_OPTIONS:  # by theme, a theme too long for one group in several
+        assert groups[0]["label"]["text"] == "Theme 0" and groups[1]["label"]["text"] in ("Theme 0 (2)", "Theme 1")
