@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from knowledge import KnowledgeBase, KnowledgeError, Taught
+from knowledge.phrasings import phrasing_key
 
 from .state import KnowledgeHolder
 from .store import Store, TaughtRecord, describe
@@ -97,9 +98,22 @@ def taught_phrasings(records: Iterable[TaughtRecord]) -> tuple[Taught, ...]:
     return tuple(Taught(r.text, r.entry_id, r.near_entry) for r in records if not r.undone)
 
 
+def merged(kb: KnowledgeBase, taught: Taught) -> bool:
+    """The FAQ itself says what `taught` says (it was exported and merged into knowledge/), so it is not applied."""
+    entry = kb.faq.get(taught.entry_id or taught.near or "")
+    if entry is None:
+        return False
+    texts = (entry.question, *entry.alternates) if taught.entry_id is not None else entry.near_misses
+    return phrasing_key(taught.text) in {phrasing_key(t) for t in texts}
+
+
 def log_skipped(kb: KnowledgeBase) -> None:
+    """A warning for each taught phrasing that could not be applied, but for those the FAQ now holds itself."""
     for skipped in kb.skipped:
-        log.warning("taught phrasing not applied: %s", skipped)
+        if merged(kb, skipped.taught):
+            log.debug("taught phrasing now in the FAQ itself: %s", skipped.taught)
+        else:
+            log.warning("taught phrasing not applied: %s", skipped)
 
 
 async def apply_taught(holder: KnowledgeHolder, taught: Sequence[Taught]) -> bool:

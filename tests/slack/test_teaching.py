@@ -262,3 +262,27 @@ async def test_a_reloaded_faq_keeps_what_was_taught(slack: Slack, tmp_path: Path
     assert await reloader.check()
     assert "ask your lawyers first" in await ask(slack, LICENSING_Q)
     assert "LLaMA is Meta's family of models" in await ask(slack, UNSURE_Q)
+
+
+async def test_a_taught_phrasing_the_faq_now_holds_is_skipped_quietly_and_one_it_contradicts_is_logged(
+        slack: Slack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.reload")
+    faq = tmp_path / "faq"
+    shutil.copytree(FIXTURE_FAQ, faq)
+    reloader = Reloader(slack.holder, FaqSettings(faq, Path(DEFAULT_SEEDS_DIR)).load, [faq])
+    await ask(slack, UNSURE_Q)
+    view = await admin_home(slack)
+    await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
+    path = faq / "small.yaml"
+    original = path.read_text()
+    # Exported and merged into the FAQ, as the README says: the FAQ says it now.
+    path.write_text(original.replace("      - who made llama\n", f"      - who made llama\n      - {UNSURE_Q}\n"))
+    assert await reloader.check()
+    assert "LLaMA is Meta's family of models" in await ask(slack, UNSURE_Q)
+    assert "taught phrasing now in the FAQ itself" in caplog.text and "not applied" not in caplog.text
+    # Someone gave it to another entry in the FAQ: the FAQ wins, and the taught phrasing is reported.
+    path.write_text(original.replace("      - how does attention work in neural networks\n",
+                                     f"      - how does attention work in neural networks\n      - {UNSURE_Q}\n"))
+    assert await reloader.check()
+    assert f"taught phrasing not applied: “{UNSURE_Q}” → entry 'llama': “{UNSURE_Q}” is already a phrasing of entry " \
+           "'attention'" in caplog.text
