@@ -250,14 +250,20 @@ async def test_what_one_replica_is_taught_another_answers_within_10_seconds_and_
             await fake.close()
 
 
-async def test_a_reloaded_faq_keeps_what_was_taught(slack: Slack, tmp_path: Path) -> None:
+async def taught_then_reloading(slack: Slack, tmp_path: Path) -> tuple[Reloader, Path]:
+    """UNSURE_Q taught as llama, with the app reloading its FAQ from a copy of the fixture's; the reloader and the
+    copy's file to edit."""
     faq = tmp_path / "faq"
     shutil.copytree(FIXTURE_FAQ, faq)
     reloader = Reloader(slack.holder, FaqSettings(faq, Path(DEFAULT_SEEDS_DIR)).load, [faq])
     await ask(slack, UNSURE_Q)
     view = await admin_home(slack)
     await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
-    path = faq / "small.yaml"
+    return reloader, faq / "small.yaml"
+
+
+async def test_a_reloaded_faq_keeps_what_was_taught(slack: Slack, tmp_path: Path) -> None:
+    reloader, path = await taught_then_reloading(slack, tmp_path)
     path.write_text(path.read_text().replace("*read the licence*", "*ask your lawyers first*"))
     assert await reloader.check()
     assert "ask your lawyers first" in await ask(slack, LICENSING_Q)
@@ -267,13 +273,7 @@ async def test_a_reloaded_faq_keeps_what_was_taught(slack: Slack, tmp_path: Path
 async def test_a_taught_phrasing_the_faq_now_holds_is_skipped_quietly_and_one_it_contradicts_is_logged(
         slack: Slack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="bot.reload")
-    faq = tmp_path / "faq"
-    shutil.copytree(FIXTURE_FAQ, faq)
-    reloader = Reloader(slack.holder, FaqSettings(faq, Path(DEFAULT_SEEDS_DIR)).load, [faq])
-    await ask(slack, UNSURE_Q)
-    view = await admin_home(slack)
-    await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
-    path = faq / "small.yaml"
+    reloader, path = await taught_then_reloading(slack, tmp_path)
     original = path.read_text()
     # Exported and merged into the FAQ, as the README says: the FAQ says it now.
     path.write_text(original.replace("      - who made llama\n", f"      - who made llama\n      - {UNSURE_Q}\n"))
