@@ -8,12 +8,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Thresholds
+from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Taught, Thresholds
 from knowledge.analysis import SYNONYMS_FILE
 from knowledge.decide import POLICY_FILES, Policy, load_policy
 from knowledge.phrasings import OUT_OF_SCOPE_FILE
@@ -304,10 +304,10 @@ class FaqSettings:
         examples and the decision policy."""
         return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, *POLICY_FILES.values())
 
-    def load(self, policy: Policy | None = None) -> KnowledgeBase:
+    def load(self, policy: Policy | None = None, taught: Sequence[Taught] = ()) -> KnowledgeBase:
         """Load and validate in full; raises `KnowledgeError` listing every problem. `policy` replaces
-        the calibrated one (calibration fits a new one)."""
-        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url, policy)
+        the calibrated one (calibration fits a new one); `taught`: phrasings taught from Slack, trained with it."""
+        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url, policy, taught)
 
 
 def slack_mode(env: Mapping[str, str] | None = None) -> Mode | None:

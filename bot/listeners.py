@@ -33,7 +33,6 @@ from .threads import Thread, Threads
 
 log = logging.getLogger(__name__)
 
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 # chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
 _CANNOT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 # Where a reply in a thread may be a follow-up: public and private channels, group DMs (a DM is always answered).
@@ -116,10 +115,6 @@ _matching = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_pref
 async def answer(kb: KnowledgeBase, question: Question, command: str) -> Handled:
     """`handle_question` off the event loop."""
     return await asyncio.get_running_loop().run_in_executor(_matching, handle_question, kb, question, command)
-
-
-def _user_mention(user_id: str) -> str:
-    return f"<@{user_id}>" if _USER_ID.match(user_id) else blocks.escape(user_id)
 
 
 How = Literal["replace", "new", "private"]
@@ -354,7 +349,7 @@ def register(app: AsyncApp, holder: KnowledgeHolder, slash: str, recorder: Recor
         if not (found := await clicked_entry(ack, body, action, client, respond)):
             return
         kb, entry = found
-        reply = blocks.entry_reply(kb, entry, shared_by=_user_mention(body["user"]["id"]))
+        reply = blocks.entry_reply(kb, entry, shared_by=blocks.user_mention(body["user"]["id"]))
         try:
             await client.chat_postMessage(channel=body["channel"]["id"], **reply.as_kwargs())
         except SlackApiError as exc:

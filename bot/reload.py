@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from knowledge import KnowledgeBase, KnowledgeError, Taught
 from knowledge.phrasings import phrasing_key
@@ -39,24 +41,25 @@ def snapshot(paths: Iterable[Path]) -> Snapshot:
     return found
 
 
+class LoadsFaq(Protocol):
+    def __call__(self, *, taught: Sequence[Taught] = ()) -> KnowledgeBase:
+        """Load and validate the FAQ, its matcher trained with `taught`; raises `KnowledgeError`."""
+        ...
+
+
 class Reloader:
     """Swaps `holder.current` for a freshly loaded FAQ, only when the new one is valid."""
 
-    def __init__(self, holder: KnowledgeHolder, load: Callable[[], KnowledgeBase], watched: Iterable[Path] = ()
-                 ) -> None:
+    def __init__(self, holder: KnowledgeHolder, load: LoadsFaq, watched: Iterable[Path] = ()) -> None:
         self.holder, self._load, self.watched = holder, load, list(watched)
         self._last = snapshot(self.watched)
-
-    def _load_with(self, taught: Sequence[Taught]) -> KnowledgeBase:
-        kb = self._load()
-        return kb.with_taught(taught) if taught else kb
 
     async def reload(self, why: str) -> bool:
         """Load the FAQ, with the phrasings taught so far (off the event loop, so that requests keep being answered);
         True if it replaced the old."""
         async with self.holder.swapping:
             try:
-                kb = await asyncio.to_thread(self._load_with, self.holder.taught)
+                kb = await asyncio.to_thread(partial(self._load, taught=self.holder.taught))
             except KnowledgeError as exc:
                 self.holder.counters.reload_failures += 1
                 self.holder.loaded(why, len(exc.problems) or 1)
