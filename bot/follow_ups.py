@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,6 +138,15 @@ def points_back(reply: str, vocabulary: Vocabulary) -> bool:
     if not vocabulary.referring.isdisjoint(words):
         return True
     return all(w in vocabulary.not_content for w in words)
+
+
+KINDS: tuple[Kind, ...] = ("ask", "ignore", "stop")
+
+
+def confusion(cases: Iterable[tuple[str, str, Kind]], bot_user_id: str, vocabulary: Vocabulary
+              ) -> Counter[tuple[Kind, Kind]]:
+    """How labelled replies (the thread's question, the reply, what it is) are classified: (expected, got) counts."""
+    return Counter((kind, classify(reply, bot_user_id, thread, vocabulary).kind) for thread, reply, kind in cases)
 
 
 @functools.cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 from repo_paths import ROOT
 
 from knowledge import KnowledgeBase
@@ -62,3 +63,26 @@ def test_labelled_sets_out_of_fold(calibration: Calibration, name: str) -> None:
 def test_blind_sets_with_the_shipped_policy(name: str) -> None:
     kb = KnowledgeBase.load()
     _holds(name, evaluate(load_cases(ROOT / "eval" / "blind" / name), kb.ask)["all"])
+
+
+_FOLLOW_UP_TABLE = re.compile(r"<!-- follow-up-gate.*?-->(.*?)<!-- /follow-up-gate -->", re.S)
+_FOLLOW_UP_ROW = re.compile(r"^\| `([\w./-]+)` \| (\d+) \| ([\d.]+)% \| (\d+)/(\d+) \| (\d+)/(\d+) \| (\d+)/(\d+) \|",
+                            re.M)
+
+
+def test_thread_replies_are_told_apart_at_least_as_well_as_the_readme_says() -> None:
+    from bot.follow_ups import KINDS, confusion, shipped_vocabulary
+
+    table = _FOLLOW_UP_TABLE.search((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert table, "README.md has no follow-up-gate table"
+    rows = _FOLLOW_UP_ROW.findall(table[1])
+    assert rows, "the follow-up-gate table has no rows"
+    for name, replies, right, unanswered, asks, talked, others, stops_seen, stops in rows:
+        cases = yaml.safe_load((ROOT / "eval" / name).read_text(encoding="utf-8"))
+        counts = confusion(((c["thread"], c["reply"], c["kind"]) for c in cases), "UBOT1234", shipped_vocabulary())
+        assert len(cases) == int(replies)
+        assert round(100 * sum(counts[k, k] for k in KINDS) / len(cases), 1) >= float(right)
+        assert counts["ask", "ignore"] <= int(unanswered) and sum(counts["ask", k] for k in KINDS) == int(asks)
+        assert counts["ignore", "ask"] + counts["stop", "ask"] <= int(talked)
+        assert counts["stop", "stop"] >= int(stops_seen) and sum(counts["stop", k] for k in KINDS) == int(stops)
+        assert sum(counts[k, g] for k in ("ignore", "stop") for g in KINDS) == int(others)
