@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -395,6 +396,10 @@ ADMIN_TOP = 5  # least helpful answers listed
 ADMIN_TEACHABLE = 15
 ADMIN_RECENT = 10
 MAX_OPTIONS = 100  # a select's options, and its option groups (https://docs.slack.dev/reference/block-kit/block-elements)
+# views.publish refuses a view of more than 250 kB (`view_too_large`). Every question to teach carries its own
+# "Another entry…" menu listing the whole FAQ; the menus together get at most this many bytes of JSON, the rest of
+# the Home (text, buttons: tens of kB at most) the remainder.
+MENUS_BUDGET = 150_000
 MAX_OPTION_TEXT = 75
 MAX_OPTION_VALUE = 150
 # Teaching actions: what a question means (an entry: the button's value, or the select's option), not covered, undo
@@ -469,6 +474,9 @@ def _teaching_blocks(kb: KnowledgeBase, week: Report, teachable: Sequence[Teacha
             "on; nobody who asked is told.")
     blocks = [section(lead, "admin-unanswered")]
     select, unlisted = entry_select(kb)
+    # A large FAQ makes each menu large: only the first questions get one, so that the Home stays within Slack's size.
+    menus = MENUS_BUDGET // len(json.dumps({**select, "action_id": f"{TEACH_OTHER}:{ADMIN_TEACHABLE}"}))
+    without_menu = 0
     for n, item in enumerate(teachable):
         group = item.group
         how = f"declined {group.declined}, suggested {group.suggested}"
@@ -479,8 +487,11 @@ def _teaching_blocks(kb: KnowledgeBase, week: Report, teachable: Sequence[Teacha
             continue
         controls = [button(f"It means: {e.question}", f"{TEACH_MEANS}:{n}:{k}", e.id)
                     for k, e in enumerate(item.guesses)]
-        controls += [{**select, "action_id": f"{TEACH_OTHER}:{n}"},
-                     button("Not covered", f"{TEACH_NONE}:{n}", NOT_COVERED)]
+        if n < menus:
+            controls.append({**select, "action_id": f"{TEACH_OTHER}:{n}"})
+        else:
+            without_menu += 1
+        controls.append(button("Not covered", f"{TEACH_NONE}:{n}", NOT_COVERED))
         blocks.append(actions(controls, clip(TEACH_BLOCK + group.text, MAX_ID)))
     notes = []
     if not teachable:
@@ -489,6 +500,10 @@ def _teaching_blocks(kb: KnowledgeBase, week: Report, teachable: Sequence[Teacha
         notes.append(f"…and {more} more: `openllm-bot report` lists them all.")
     if week.text_not_kept:
         notes.append(f"{week.text_not_kept} recorded without their text (`STORE_QUESTION_TEXT=false`).")
+    if without_menu:
+        notes.append(f"“Another entry…” is on the first {menus} question(s) only: with {len(kb.knowledge.entries)} "
+                     "entries, a menu for each would make this page too big for Slack; the others move up as "
+                     "those are taught.")
     if unlisted and teachable:
         notes.append(f"“Another entry…” lists {len(kb.knowledge.entries) - unlisted} of the "
                      f"{len(kb.knowledge.entries)} entries.")

@@ -6,12 +6,14 @@ answering with it within 10 s, and a FAQ reload keeping it. Nobody who asked is 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import shutil
 import string
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from bot.fakeslack import FakeSlack
 from bot.recorder import Recorder
 from bot.reload import Reloader, TaughtWatcher
 from bot.store import QuestionRecord, Store, utcnow
-from knowledge import DEFAULT_SEEDS_DIR, KnowledgeBase
+from knowledge import DEFAULT_SEEDS_DIR, Knowledge, KnowledgeBase
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, start_slack, until
 
@@ -38,6 +40,9 @@ LICENSING = "Can we use open LLMs commercially?"
 DID_YOU_MEAN = "did you mean"
 DECLINED = "outside what my documents cover"
 MESSAGES = ("chat.postMessage", "chat.postEphemeral", "chat.update", "response_url")
+
+
+SLACK_VIEW_BYTES = 250_000  # views.publish refuses a bigger view: view_too_large
 
 
 @pytest.fixture
@@ -209,6 +214,23 @@ async def test_the_admin_home_stays_within_slacks_limits_however_many_questions_
     assert len(teaching) == blocks.ADMIN_TEACHABLE - 1  # the long one is shown without controls
     assert "…and 26 more: `openllm-bot report` lists them all." in shown
     assert "Too long to teach from here" in shown
+    assert len(json.dumps(view).encode()) <= SLACK_VIEW_BYTES
+
+
+async def test_the_admin_home_of_a_large_faq_stays_within_slacks_size_giving_menus_to_the_first_questions(
+        slack: Slack, store: Store, kb: KnowledgeBase) -> None:
+    # Each question's "Another entry…" menu lists the whole FAQ: 15 of them for 300 entries would be 640 kB.
+    entries = [replace(kb.knowledge.entries[0], id=f"topic-{n}", file=f"faq/theme-{n % 6}.yaml",
+                       question=f"What does the documentation say about topic number {n} and its details?")
+               for n in range(300)]
+    slack.holder.current = replace(kb, knowledge=Knowledge(tuple(entries), kb.knowledge.documents))
+    store.add_questions([QuestionRecord(utcnow(), "dm", "none", text=f"question {n} about something else")
+                         for n in range(blocks.ADMIN_TEACHABLE)])
+    view = await admin_home(slack)
+    assert len(json.dumps(view).encode()) <= SLACK_VIEW_BYTES
+    menus = [e for b in view["blocks"] for e in b.get("elements", []) if e.get("type") == "static_select"]
+    assert 0 < len(menus) < blocks.ADMIN_TEACHABLE
+    assert f"“Another entry…” is on the first {len(menus)} question(s) only" in all_text(view["blocks"])
 
 
 async def test_what_one_replica_is_taught_another_answers_within_10_seconds_and_undo_likewise(
