@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
+from .follow_ups import classify, shipped_vocabulary
 from .listeners import register
 from .ratelimit import RateLimit, rate_limit_middleware
 from .recorder import Recorder
@@ -68,7 +69,10 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
     def duplicate() -> None:
         holder.counters.duplicate_events += 1
 
-    app.use(dedup_middleware(seen, duplicate))
+    # Thread replies the follow-up path would ignore anyway are not remembered either (classifying is ~20 µs).
+    vocabulary = shipped_vocabulary()
+    app.use(dedup_middleware(seen, duplicate, (lambda text: classify(text, "", None, vocabulary).kind != "ignore")
+                             if config.follow_ups else None))
     # After deduplication, so that Slack's retries of one event count once.
     limit = RateLimit(config.rate_limit)
     app.use(rate_limit_middleware(limit, config.command))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -87,26 +88,33 @@ def event_key(body: dict[str, Any]) -> str | None:
     return None
 
 
-def never_answered(body: dict[str, Any]) -> bool:
+def never_answered(body: dict[str, Any], may_answer_reply: Callable[[str], bool] | None = None) -> bool:
     """Events the bot reads and drops without a word, whatever the number of times they come: channel messages
-    that are not replies in a thread, edits, deletions and the like, and reactions (stopping a thread twice is
-    stopping it once). Slack sends one for every message and reaction in the channels the bot is in, and
-    remembering them all would cost a Redis write each and crowd out the events that matter."""
+    that are not replies in a thread, edits, deletions and the like, reactions (stopping a thread twice is stopping
+    it once), and replies in a thread whose text `may_answer_reply` says the bot leaves alone ("thanks", a reply to
+    someone else; None: follow-ups are off, so all of them). Slack sends one for every message and reaction in the
+    channels the bot is in, and remembering them all would cost a Redis write each and crowd out the events that
+    matter."""
     event = body.get("event")
     if body.get("type") != "event_callback" or not isinstance(event, dict):
         return False
     if event.get("type") == "reaction_added":
         return True
-    return (event.get("type") == "message" and event.get("channel_type") != "im"
-            and (bool(event.get("subtype")) or event.get("thread_ts") in (None, event.get("ts"))))
+    if event.get("type") != "message" or event.get("channel_type") == "im":
+        return False
+    if event.get("subtype") or event.get("thread_ts") in (None, event.get("ts")):
+        return True
+    return may_answer_reply is None or not may_answer_reply(str(event.get("text") or ""))
 
 
-def dedup_middleware(seen: Seen, on_duplicate: Any = None) -> Any:
-    """Bolt middleware acknowledging (200) but not handling an event already seen."""
+def dedup_middleware(seen: Seen, on_duplicate: Any = None, may_answer_reply: Callable[[str], bool] | None = None
+                     ) -> Any:
+    """Bolt middleware acknowledging (200) but not handling an event already seen; `may_answer_reply` as for
+    `never_answered`."""
 
     async def deduplicate(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:
         key = event_key(req.body)
-        if key is not None and not never_answered(req.body) and not await seen.first(key):
+        if key is not None and not never_answered(req.body, may_answer_reply) and not await seen.first(key):
             retries, reasons = req.headers.get("x-slack-retry-num") or [], req.headers.get("x-slack-retry-reason") or []
             retry, reason = (retries[0] if retries else None), (reasons[0] if reasons else None)
             log.info("event %s already handled: ignored (retry %s, reason %s)", req.body.get("event_id"), retry,

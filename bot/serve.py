@@ -183,14 +183,15 @@ async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorde
                       ) -> AsyncIterator[AsyncApp]:
     """The app `serve` runs; what it holds open (connections to Slack and to Redis) is closed when it stops."""
     seen = seen_store(config.redis_url, config.dedup_ttl)
-    threads = thread_memory(config.redis_url, config.follow_up_hours * 3600)
+    threads = thread_memory(config.redis_url, config.follow_up_hours * 3600) if config.follow_ups else None
     try:
         app = create_app(config, holder, seen=seen, recorder=recorder, threads=threads)
         async with kept_alive_to_slack(app):
             yield app
     finally:
         await seen.close()
-        await threads.close()
+        if threads is not None:
+            await threads.close()
 
 
 async def _start_http(app: AsyncApp, config: Config, holder: KnowledgeHolder) -> Callable[[], Awaitable[None]]:

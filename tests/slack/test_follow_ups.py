@@ -19,7 +19,7 @@ from bot.recorder import Recorder
 from bot.store import Store
 from knowledge import KnowledgeBase
 
-from .slackkit import LICENSING_Q, OFF_TOPIC_Q, SECRET, Slack, all_text, start_slack
+from .slackkit import LICENSING_Q, OFF_TOPIC_Q, SECRET, Slack, all_text, start_slack, until
 
 # Long enough to stand alone (not matched with the thread's question), and an alternate of the fixture FAQ.
 ATTENTION_Q = "how does attention work in neural networks?"
@@ -375,8 +375,13 @@ async def test_channel_chatter_leaves_no_trace_in_redis(two_replicas: tuple[Slac
         await fake.react(reply_ts, "thumbsup")
         said = await fake.thread_reply("thanks!", thread_ts)
         await fake.edit(said, "thanks a lot!")
-        events = {k for k in set(client.keys("*")) - before if k.startswith(KEY_PREFIX.encode())}
-        assert len(events) == 1  # the thank-you: a reply in a thread, which could have been a question
+        await fake.thread_reply("what about the hardware side?", thread_ts)  # a question: remembered, answered once
+
+        def events() -> set[bytes]:
+            return {k for k in set(client.keys("*")) - before if k.startswith(KEY_PREFIX.encode())}
+
+        await until(lambda: bool(events()))  # the question's, handled after the chatter sent before it
+        assert len(events()) == 1
     finally:
         client.close()
 
