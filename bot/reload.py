@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Protocol
@@ -119,11 +119,12 @@ def log_skipped(kb: KnowledgeBase) -> None:
             log.warning("taught phrasing not applied: %s", skipped)
 
 
-async def apply_taught(holder: KnowledgeHolder, taught: Sequence[Taught]) -> bool:
-    """Answer from the FAQ with `taught` (all the store's taught phrasings, in order) from now on, the matcher trained
-    again off the event loop; False when the bot already answers with exactly these."""
-    taught = tuple(taught)
+async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[TaughtRecord]]]) -> bool:
+    """Answer from the FAQ with the taught phrasings `read` returns (all of the store's, oldest first) from now on, the
+    matcher trained again off the event loop; False when the bot already answers with exactly these. Read and applied
+    under the holder's lock: a read made before another's cannot be applied after it and put older phrasings back."""
     async with holder.swapping:
+        taught = taught_phrasings(await read())
         if taught == holder.taught:
             return False
         kb = await asyncio.to_thread(holder.current.with_taught, taught)
@@ -148,8 +149,7 @@ class TaughtWatcher:
         if version == self._version:
             return None
         # Read after the version: something taught in between is applied now, and found again at the next look.
-        records = await asyncio.to_thread(self.store.taught)
-        applied = await apply_taught(self.holder, taught_phrasings(records))
+        applied = await follow_taught(self.holder, lambda: asyncio.to_thread(self.store.taught))
         self._version = version
         return applied
 

@@ -20,7 +20,7 @@ from knowledge.phrasings import phrasing_key
 
 from . import blocks
 from .recorder import Recorder
-from .reload import apply_taught, taught_phrasings
+from .reload import follow_taught
 from .report import MAX_QUESTION_CHARS, Group, Report, report_from_store
 from .state import KnowledgeHolder
 from .store import Store, TaughtRecord, utcnow
@@ -83,8 +83,7 @@ async def publish_admin_home(client: AsyncWebClient, holder: KnowledgeHolder, re
 
 async def follow_store(holder: KnowledgeHolder, recorder: Recorder) -> None:
     """Answer with the taught phrasings the store holds now (another replica may have changed them)."""
-    records = await recorder.call(lambda store: store.taught())
-    await apply_taught(holder, taught_phrasings(records))
+    await follow_taught(holder, lambda: recorder.call(lambda store: store.taught()))
 
 
 def _near(kb: KnowledgeBase, text: str) -> str | None:
@@ -150,9 +149,14 @@ def register_teaching(app: AsyncApp, holder: KnowledgeHolder, recorder: Recorder
         log.warning("teaching: %s from %s refused: not in ADMIN_USER_IDS", action.get("action_id"), user)
         return None
 
+    # One teaching or undoing at a time here: a double click is checked against the first once it is stored, and
+    # refused, rather than both passing the check and both being stored.
+    one_at_a_time = asyncio.Lock()
+
     async def act(client: AsyncWebClient, admin: str, doing: str, work: Awaitable[str]) -> None:
         try:
-            note = await work
+            async with one_at_a_time:
+                note = await work
         except Exception as exc:  # the store is down: nothing was taught, and the admin is told so
             log.error("teaching: %s failed: %s: %s", doing, exc.__class__.__name__, exc)
             note = f":warning: Not done: the question store could not be reached ({doing}); see the bot's log."
@@ -177,7 +181,7 @@ def register_teaching(app: AsyncApp, holder: KnowledgeHolder, recorder: Recorder
         if (admin := admin_of(body, action)) is None:
             return
         value = str(action.get("value", ""))
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):  # "²".isdigit(), yet int("²") fails
             await publish_admin_home(client, holder, recorder, command, admin, ":warning: Nothing to undo there.")
             return
         await act(client, admin, "undoing", undo(holder, recorder, int(value), admin))
