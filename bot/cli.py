@@ -9,14 +9,14 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from dotenv import load_dotenv
 
 from knowledge import KnowledgeBase, KnowledgeError
 from knowledge.evaluation import EvalSetError, evaluate, format_report, load_cases
 
-from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings, slack_mode
+from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings
 from .plaintext import result_text
 
 if TYPE_CHECKING:
@@ -268,11 +268,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return cmd_serve(args) if args.settings.slack is not None else cmd_console(args)
 
 
-def _mode(args: argparse.Namespace) -> Mode | None:
-    """Which Slack settings the command needs."""
+def _mode(args: argparse.Namespace) -> Mode | Literal["if configured"] | None:
+    """Which Slack settings the command needs: `run` serves Slack when it is configured."""
     if args.command == "serve":
         return args.mode
-    return slack_mode() if args.command == "run" else None
+    return "if configured" if args.command == "run" else None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -295,9 +295,17 @@ class FaqSettings:
     def from_env(cls, env: Mapping[str, str] | None = None, faq_dir: str | Path | None = None) -> FaqSettings:
         """`--faq`, else KNOWLEDGE_DIR, else the shipped FAQ; SEEDS_DIR, MATCH_*, SOURCE_BASE_URL."""
         env = os.environ if env is None else env
-        return cls(Path(faq_dir or env.get("KNOWLEDGE_DIR", "").strip() or DEFAULT_FAQ_DIR),
-                   Path(env.get("SEEDS_DIR", "").strip() or DEFAULT_SEEDS_DIR), _thresholds(env),
-                   env.get("SOURCE_BASE_URL", "").strip() or None)
+        knowledge_dir, seeds_dir = env.get("KNOWLEDGE_DIR", "").strip(), env.get("SEEDS_DIR", "").strip()
+        folders = {"the command line": Path(faq_dir)} if faq_dir else {"KNOWLEDGE_DIR": Path(knowledge_dir)} \
+            if knowledge_dir else {}
+        if seeds_dir:
+            folders["SEEDS_DIR"] = Path(seeds_dir)
+        for origin, folder in folders.items():
+            if not folder.is_dir():
+                raise ConfigError(f"{folder} (from {origin}) is not a folder: name the folder of the FAQ's YAML files "
+                                  "(KNOWLEDGE_DIR, --faq) or of the seed documents (SEEDS_DIR), or unset it")
+        return cls(Path(faq_dir or knowledge_dir or DEFAULT_FAQ_DIR), Path(seeds_dir or DEFAULT_SEEDS_DIR),
+                   _thresholds(env), env.get("SOURCE_BASE_URL", "").strip() or None)
 
     def watched(self) -> Iterable[Path]:
         """Where a change means a reload: the FAQ, the documents, the synonym list, the out-of-scope
@@ -328,10 +336,12 @@ class Settings:
     slack: Config | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: Mode | None = None,
+    def from_env(cls, env: Mapping[str, str] | None = None, *, mode: Mode | Literal["if configured"] | None = None,
                  faq_dir: str | Path | None = None) -> Settings:
         """Read and check every variable; raises `ConfigError` on the first problem. `mode`: the Slack settings
-        that mode needs are read and required too."""
+        that mode needs are read and required too; "if configured": the mode `slack_mode` says, if any."""
         env = os.environ if env is None else env
+        if mode == "if configured":
+            mode = slack_mode(env)
         return cls(FaqSettings.from_env(env, faq_dir), StoreSettings.from_env(env),
                    Config.from_env(mode, env) if mode is not None else None)

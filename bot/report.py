@@ -16,9 +16,8 @@ from knowledge.analysis import STOPWORDS
 from knowledge.normalize import words_without_filler
 from knowledge.result import STATUSES
 
-from .store import QuestionRecord, Store, Surface, TaughtRecord, VoteRecord, as_utc, utcnow
+from .store import SURFACES, QuestionRecord, Store, TaughtRecord, VoteRecord, as_utc, utcnow
 
-SURFACES: tuple[Surface, ...] = ("mention", "dm", "slash", "thread")
 # Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
 SAME_QUESTION = 85
 # A new wording is compared with at most this many earlier groups: those sharing its rarest words (two wordings this

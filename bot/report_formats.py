@@ -7,10 +7,12 @@ import io
 import textwrap
 from html import escape
 
+from knowledge.result import STATUSES, Status
+
 from .report import Day, EntryUse, Report
 
-COLOURS = {"answer": "#2e7d32", "suggest": "#f9a825", "none": "#c62828"}
-LABELS = {"answer": "answered", "suggest": "suggested", "none": "declined"}
+COLOURS: dict[Status, str] = {"answer": "#2e7d32", "suggest": "#f9a825", "none": "#c62828"}
+LABELS: dict[Status, str] = {"answer": "answered", "suggest": "suggested", "none": "declined"}
 MAX_WORDINGS = 3
 
 
@@ -162,7 +164,7 @@ def chart_svg(days: tuple[Day, ...], width: int = 720, height: int = 220) -> str
     for i, d in enumerate(days):
         x = left + i * slot + (slot - bar) / 2
         y = top + plot_h
-        for outcome in ("answer", "suggest", "none"):
+        for outcome in STATUSES:
             count = getattr(d, outcome)
             if count:
                 h = plot_h * count / peak

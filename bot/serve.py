@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from knowledge import KnowledgeBase
 
-from .adapter.aiohttp import name_tasks_by_request, start_http
+from .adapter.aiohttp import BACKLOG, name_tasks_by_request, start_http
 from .app import create_app
 from .config import Config, ConfigError, Settings
 from .dedup import seen_store
@@ -32,15 +32,9 @@ from .threads import thread_memory
 
 log = logging.getLogger(__name__)
 
-# Connections waiting to be accepted: a burst of events (or a load balancer) must not find the queue full.
-BACKLOG = 1024
 # File descriptors the process has room for from the start (see ready_for_bursts): the backlog, with as many again
 # for connections to Slack, the store and the rest.
 DESCRIPTORS = 4 * BACKLOG
-# After answering a request without reading all its body (413: too big), how long the rest is read before the
-# connection is closed (so that the client sees the answer rather than a reset). aiohttp's 10 s kept a task alive
-# that a SIGTERM then waited for.
-LINGER_SECONDS = 1.0
 _SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -115,7 +109,7 @@ async def finish_in_flight(grace: float) -> bool:
         if remaining <= 0:
             log.warning("%d task(s) still running after %g s: stopping anyway", len(others), grace)
             dropped = sorted({t.get_name() for t in others if not t.get_name().startswith("Task-")})
-            for name in dropped:  # named after the request they work for (bot.app.name_tasks_by_request)
+            for name in dropped:  # named after the request they work for (bot.adapter.aiohttp.name_tasks_by_request)
                 log.error("reply to %s dropped: still in flight when the shutdown grace period ran out", name)
             return False
         await asyncio.wait(others, timeout=remaining)

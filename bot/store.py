@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from sqlalchemy import (
     Boolean,
@@ -42,6 +42,7 @@ from sqlalchemy.pool import NullPool
 from knowledge.result import Status
 
 Surface = Literal["mention", "dm", "slash", "thread"]  # thread: a follow-up in a thread the bot answered in
+SURFACES: tuple[Surface, ...] = get_args(Surface)
 
 # Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS (and a new
 # table to ADDED_IN).
@@ -372,9 +373,9 @@ class Store:
         self.engine.dispose()
 
 
-def _sqlite_pragmas(connection: object, _record: object) -> None:
+def _sqlite_pragmas(connection: sqlite3.Connection, _record: object) -> None:
     # WAL lets the report read while the bot writes; the timeout rides out another process's write.
-    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
@@ -391,8 +392,8 @@ def _read_only_sqlite(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
 
-def _sqlite_read_pragmas(connection: object, _record: object) -> None:
+def _sqlite_read_pragmas(connection: sqlite3.Connection, _record: object) -> None:
     # A reader never changes the journal mode: only waits out another process's write.
-    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor = connection.cursor()
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

@@ -198,16 +198,13 @@ class _FileReader:
         related = self.strings(fields["related"], "related")
         near_misses = self.strings(fields["near_misses"], "near_misses") if "near_misses" in fields else ()
         sources = self.sources(fields["sources"])
-        values = (entry_id, question, answer, alternates, tags, related, sources, near_misses)
-        if any(v is None for v in values):
+        # Every field is read (so that each problem is reported) before any missing one gives up the entry.
+        if (entry_id is None or question is None or answer is None or alternates is None or tags is None
+                or related is None or sources is None or near_misses is None):
             return None
-        entry = Entry(
-            id=entry_id, question=question, alternates=alternates,  # type: ignore[arg-type]
-            tags=tuple(t.strip().lower() for t in tags), answer=answer.strip(),  # type: ignore[union-attr]
-            sources=sources, related=related, near_misses=near_misses,  # type: ignore[arg-type]
-            file=self.display, line=_line(node),
-        )
-        return entry
+        return Entry(id=entry_id, question=question, alternates=alternates, tags=tuple(t.strip().lower() for t in tags),
+                     answer=answer.strip(), sources=sources, related=related, near_misses=near_misses,
+                     file=self.display, line=_line(node))
 
     def sources(self, node: Node) -> tuple[Source, ...] | None:
         if not isinstance(node, SequenceNode) or not node.value:

@@ -1,11 +1,7 @@
 """Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity) and `GET /healthz`.
 
-The signature is checked on the raw bytes before anything else (bot/request.py); events are acknowledged before
-Bolt handles them, and the work behind them waits its turn (`Turns`):
-
-Acknowledgements first: the work behind an acknowledged event waits its turn, one event per pass of the loop.
-
-An event is acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature check, deduplication,
+The signature is checked on the raw bytes before anything else (bot/request.py). Acknowledgements first: an event is
+acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature check, deduplication,
 the matcher, the reply) runs on the same event loop as the acknowledgements. Started at once, a burst of 500 events
 queues ~500 pieces of that work ahead of the requests still arriving, and the last ones are acknowledged only once
 most of the replies have been prepared. Here each event's work waits until the loop has gone round once more
@@ -41,6 +37,8 @@ BACKLOG = 1024
 # connection is closed (so that the client sees the answer rather than a reset). aiohttp's 10 s kept a task alive
 # that a SIGTERM then waited for.
 LINGER_SECONDS = 1.0
+# The largest request read (aiohttp's default): Slack's payloads are a few kB, the biggest tens of kB.
+MAX_BODY_BYTES = 1024 ** 2
 
 
 # The request being handled (as `request_name` says it), for naming the tasks started on its behalf: a graceful
@@ -121,7 +119,7 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str)
     async def events(request: web.Request) -> web.Response:
         # Too big: 413 without reading it, and the connection closed after a short linger (LINGER_SECONDS, see
         # start_http), not the 10 s aiohttp would spend reading the rest, which held up a graceful shutdown.
-        limit = request.app._client_max_size
+        limit = MAX_BODY_BYTES
         try:
             if request.content_length is not None and request.content_length > limit:
                 raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
@@ -161,7 +159,7 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str)
         return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters),
                                   "faq": asdict(holder.faq)}, status=status)
 
-    application = web.Application()
+    application = web.Application(client_max_size=MAX_BODY_BYTES)
     application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
     return application
 

@@ -1,4 +1,4 @@
-"""Acknowledgements first (bot/pacing.py): an event is acknowledged as soon as its signature is checked, before
+"""Acknowledgements first (`Turns`, bot/adapter): an event is acknowledged as soon as its signature is checked, before
 Bolt so much as builds its request; the work behind acknowledged events starts one event per pass of the event loop,
 oldest first, so that a burst's acknowledgements are not queued behind its replies; the Web API calls share
 kept-alive connections; and `serve` does at start-up what would otherwise stall the loop in the middle of the first

@@ -132,3 +132,13 @@ def test_every_malformed_setting_is_a_config_error_with_one_exit_code(env, monke
     assert main(["--faq", str(FIXTURE_FAQ), "serve", "--http"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and next(iter(env)) in err
+
+
+@pytest.mark.parametrize(("env", "faq_dir", "origin"), [
+    ({"KNOWLEDGE_DIR": "/nonexistent/faq"}, None, "KNOWLEDGE_DIR"),
+    ({"SEEDS_DIR": "/nonexistent/seeds"}, None, "SEEDS_DIR"),
+    ({}, "/nonexistent/faq", "the command line"),
+])
+def test_a_folder_that_is_not_there_is_a_config_error_naming_where_it_came_from(env, faq_dir, origin) -> None:
+    with pytest.raises(ConfigError, match=f"/nonexistent/.* \\(from {origin}\\) is not a folder"):
+        Settings.from_env(env, faq_dir=faq_dir)

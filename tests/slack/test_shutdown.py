@@ -73,7 +73,7 @@ async def test_sigterm_gives_up_on_a_stuck_reply_after_the_grace_period(fake: Fa
 
 
 async def test_sigterm_right_after_a_burst_answers_every_acknowledged_event_once_and_exits_0(fake: FakeSlack) -> None:
-    # Acknowledged events wait their turn (bot/pacing.py), then Bolt's dispatch starts the listener as a task of its
+    # Acknowledged events wait their turn (`Turns`), then Bolt's dispatch starts the listener as a task of its
     # own: the shutdown waits for those tasks too, not only for the ones there were when SIGTERM came. Holding
     # auth.test (Bolt's first check of the token, made by the first dispatches) keeps every dispatch from getting
     # that far before the SIGTERM; holding chat.postMessage keeps the listeners they start busy after it.
