@@ -71,44 +71,27 @@ class Config:
                                   f"Signing Secret {_WHERE}")
         return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, mode=mode, port=_port(env),
                    api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
-                   redis_url=_redis_url(env), dedup_ttl=int(_seconds(env, "DEDUP_TTL_SECONDS", 3600)),
-                   shutdown_grace=_seconds(env, "SHUTDOWN_GRACE_SECONDS", 10.0),
-                   admin_user_ids=admin_user_ids(env), rate_limit=_rate_limit(env),
-                   follow_ups=_flag(env, "FOLLOW_UPS", True), follow_up_hours=_follow_up_hours(env))
+                   redis_url=_redis_url(env),
+                   dedup_ttl=int(_number(env, "DEDUP_TTL_SECONDS", 3600, 0, WEEK, SECONDS, above=True)),
+                   shutdown_grace=_number(env, "SHUTDOWN_GRACE_SECONDS", 10.0, 0, WEEK, SECONDS, above=True),
+                   admin_user_ids=admin_user_ids(env),
+                   rate_limit=int(_number(env, "RATE_LIMIT_PER_MINUTE", RATE_LIMIT_DEFAULT, 0, 100_000,
+                                          "a number of questions", " (0 for no limit)", whole=True)),
+                   follow_ups=_flag(env, "FOLLOW_UPS", True),
+                   follow_up_hours=_number(env, "FOLLOW_UP_HOURS", FOLLOW_UP_HOURS_DEFAULT, 0, FOLLOW_UP_HOURS_MAX,
+                                           f"a number of hours from above 0 to {FOLLOW_UP_HOURS_MAX:g}",
+                                           ", turn follow-ups off with FOLLOW_UPS=false,", above=True))
 
 
 DEFAULT_STORE_PATH = "openllm-bot.sqlite3"
 RATE_LIMIT_DEFAULT = 20
 
 
-def _rate_limit(env: Mapping[str, str]) -> int:
-    raw = env.get("RATE_LIMIT_PER_MINUTE", "").strip()
-    if not raw:
-        return RATE_LIMIT_DEFAULT
-    if not raw.isdigit() or int(raw) > 100_000:
-        raise ConfigError(f"RATE_LIMIT_PER_MINUTE={raw!r} is not a number of questions: set it to e.g. "
-                          f"{RATE_LIMIT_DEFAULT} (0 for no limit) or unset it")
-    return int(raw)
-
-
+WEEK = 7 * 24 * 3600.0
+SECONDS = "a number of seconds"
 FOLLOW_UP_HOURS_DEFAULT = 24.0
 # A month: longer, and a thread's old question is no longer what a reply there goes on from.
 FOLLOW_UP_HOURS_MAX = 720.0
-
-
-def _follow_up_hours(env: Mapping[str, str]) -> float:
-    raw = env.get("FOLLOW_UP_HOURS", "").strip()
-    if not raw:
-        return FOLLOW_UP_HOURS_DEFAULT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= FOLLOW_UP_HOURS_MAX:  # also refuses NaN
-        raise ConfigError(f"FOLLOW_UP_HOURS={raw!r} is not a number of hours from above 0 to {FOLLOW_UP_HOURS_MAX:g}: "
-                          f"set it to e.g. {FOLLOW_UP_HOURS_DEFAULT:g}, unset it, or turn follow-ups off with "
-                          "FOLLOW_UPS=false")
-    return value
 
 
 @dataclass(frozen=True)
@@ -243,16 +226,19 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float, what: str,
+            advice: str = "", above: bool = False, whole: bool = False) -> float:
+    """The variable `name` as a number from `low` (or `above` it) to `high`, `whole` when it must be; `default` when
+    it is unset. Anything else (NaN included) is a `ConfigError` saying it is not `what`, with `advice`."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = float(raw) if not whole or (raw.isascii() and raw.isdigit()) else math.nan
     except ValueError:
-        value = -1.0
-    if not 0 < value <= 7 * 24 * 3600:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds: set it to e.g. {default:g} or unset it")
+        value = math.nan
+    if not (low < value if above else low <= value) or not value <= high:  # also refuses NaN
+        raise ConfigError(f"{name}={raw!r} is not {what}: set it to e.g. {default:g}{advice} or unset it")
     return value
 
 
@@ -267,16 +253,7 @@ def _thresholds(env: Mapping[str, str]) -> Thresholds | None:
     policy = load_policy()
     values = {"answer": policy.answer, "suggest": policy.suggest}
     for name, var in _THRESHOLD_VARIABLES:
-        raw = raws[name]
-        if raw:
-            try:
-                value = float(raw)
-            except ValueError:
-                value = math.nan
-            if not 0.0 <= value <= 1.0:  # also refuses NaN
-                raise ConfigError(f"{var}={raw!r} is not a number from 0 to 1: set it to e.g. "
-                                  f"{values[name]:.2f} or unset it")
-            values[name] = value
+        values[name] = _number(env, var, round(values[name], 2), 0.0, 1.0, "a number from 0 to 1")
     if values["suggest"] > values["answer"]:
         raise ConfigError("MATCH_SUGGEST_THRESHOLD must not be above MATCH_ANSWER_THRESHOLD")
     return Thresholds(answer=values["answer"], suggest=values["suggest"])

@@ -20,9 +20,15 @@ EXPORT_HEADER = """\
 """
 
 
+# Bidirectional overrides and isolates (and the marks) make a line display other than it reads: "‮txt.exe" shows
+# as "exe.txt". The zero-width joiners of emoji are format characters too, and stay.
+_BIDI = frozenset("\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _one_line(text: str) -> str:
-    """`text` clipped to one line, with control characters (a terminal's escape sequences) shown as '?'."""
-    return "".join("?" if unicodedata.category(c) == "Cc" else c for c in clip_question(text))
+    """`text` clipped to one line, with control characters (a terminal's escape sequences) and bidirectional
+    controls shown as '?'."""
+    return "".join("?" if unicodedata.category(c) == "Cc" or c in _BIDI else c for c in clip_question(text))
 
 
 def _when(record: TaughtRecord) -> str:

@@ -288,6 +288,11 @@ def test_the_list_shows_control_characters_rather_than_sending_them_to_the_termi
     assert "\x1b" not in text and "\x07" not in text and "red ?[31mtext?[0m ?" in text
 
 
+def test_the_list_shows_what_would_reverse_a_line_but_keeps_emoji_whole() -> None:
+    text = taught_list_text([record(1, "see \u202eexe.txt and 👩\u200d💻", "licensing")])
+    assert "\u202e" not in text and "see ?exe.txt and 👩\u200d💻" in text
+
+
 TRICKY = ["key: value", 'she said "hi"', "it's", "# not a comment", "a # b", "- a dash first", "= equals",
           "=SUM(A1)", "yes", "null", "123", "  spaces  ", "two\nlines", "tab\there", "line\u2028separator",
           "next\x85line", "emoji 🦙", "@mention", "*star", "&anchor", "!tag", "%percent", "{braces}", "[brackets]",
