@@ -68,7 +68,7 @@ class Console:
                         command=COMMAND, process_before_response=True, admin_user_ids=frozenset({USER}))
         holder = KnowledgeHolder(self.kb)
         app = create_app(config, holder, recorder=self.recorder)
-        self.runner, url = await start_http(app, holder, config.signing_secret or "", "127.0.0.1", 0)
+        self.runner, url = await start_http(app, holder, secret, "127.0.0.1", 0)
         self.fake.send_over_http(url + EVENTS_PATH, secret)
         if self.recorder is not None:  # what was taught before, in a store the console shares with the bot
             try:
