@@ -142,3 +142,18 @@ def test_every_malformed_setting_is_a_config_error_with_one_exit_code(env, monke
 def test_a_folder_that_is_not_there_is_a_config_error_naming_where_it_came_from(env, faq_dir, origin) -> None:
     with pytest.raises(ConfigError, match=f"/nonexistent/.* \\(from {origin}\\) is not a folder"):
         Settings.from_env(env, faq_dir=faq_dir)
+
+
+def test_run_serves_slack_when_a_bot_token_is_set_and_the_console_otherwise() -> None:
+    assert Settings.from_env(HTTP_ENV, mode="if configured").slack.mode == "http"
+    assert Settings.from_env(SOCKET_ENV, mode="if configured").slack.mode == "socket"
+    assert Settings.from_env({}, mode="if configured").slack is None
+
+
+def test_run_with_a_bot_token_but_no_signing_secret_says_so_in_one_line(monkeypatch, capsys) -> None:
+    for name in ("SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOTENV_PATH", "/dev/null")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    assert main(["--faq", str(FIXTURE_FAQ), "run"]) == 2
+    assert capsys.readouterr().err.startswith("openllm-bot: SLACK_SIGNING_SECRET is not set")
