@@ -1,13 +1,14 @@
 """The shipped matcher against baselines on the same FAQ: thresholds fitted on the labelled sets, scored on blind ones.
 
-Systems (every baseline sees the question after `knowledge.normalize.normalize`, which only removes Slack markup,
-lower-cases and collapses spaces, so the comparison is about matching, not markup):
+Systems (every baseline sees the question after `knowledge.matching.normalize.normalize`, which only removes Slack
+markup, lower-cases and collapses spaces, so the comparison is about matching, not markup):
 
-* ours (shipped): `KnowledgeBase.load().ask` exactly as shipped: the hybrid matcher (knowledge/hybrid.py: MiniLM
-  int8 under ONNX Runtime, a linear SVM over the FAQ's phrasings, the lexical matcher as a signal) and the decision
-  policy of knowledge/policy.yaml, fitted by `openllm-bot calibrate` on the labelled sets. Nothing is re-tuned here;
-* lexical matcher alone: `knowledge.matcher.Matcher`, the previous matcher (IDF coverage and focus, synonyms, typo
-  correction), its answer, suggest and margin thresholds tuned like a baseline's (its own rule has a margin, so
+* ours (shipped): `KnowledgeBase.load().ask` exactly as shipped: the hybrid matcher (knowledge/decision/hybrid.py:
+  MiniLM int8 under ONNX Runtime, a linear SVM over the FAQ's phrasings, the lexical matcher as a signal) and the
+  decision policy of knowledge/policy.yaml, fitted by `openllm-bot calibrate` on the labelled sets. Nothing is
+  re-tuned here;
+* lexical matcher alone: `knowledge.matching.matcher.Matcher`, the previous matcher (IDF coverage and focus, synonyms,
+  typo correction), its answer, suggest and margin thresholds tuned like a baseline's (its own rule has a margin, so
   it gets one more threshold than the others), then run as `Matcher(knowledge, Thresholds(...)).match`;
 * fuzzy: rapidfuzz `fuzz.WRatio` with `utils.default_process` against each phrasing (question and alternates),
   best per entry: the scores `process.extractOne` would give, for every entry (phrasings pre-processed once);
@@ -23,8 +24,8 @@ A baseline answers its top entry if the top score >= T_answer (and, for the lexi
 The split. Each baseline's thresholds are chosen on the --tune sets (default: ../shared/eval/dev.yaml and
 eval/*.yaml, the sets our policy was fitted on, so both sides fit on the same questions) by an exhaustive search
 over its own score range (every cut between two distinct top scores, plus "always" and "never"; margins 0 to 0.20)
-maximising the combined score of `knowledge.evaluation.Tally` on all the tune cases together; ties go to the higher
-thresholds. Every system is then scored on each --test set (default: eval/blind/blind2.yaml, which nobody fitted
+maximising the combined score of `knowledge.decision.evaluation.Tally` on all the tune cases together; ties go to the
+higher thresholds. Every system is then scored on each --test set (default: eval/blind/blind2.yaml, which nobody fitted
 on: the main figure; and the dev set, for reference, where every system is in-sample: ours fitted some twenty
 weights and two thresholds there, a baseline two or three thresholds). A test set is labelled held out only if its
 file is neither a tune set nor named in policy.yaml's note of what ours was fitted on. Note that the combined score
@@ -72,10 +73,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from knowledge import Candidate, Knowledge, KnowledgeBase, Matcher, MatchResult, Thresholds  # noqa: E402
-from knowledge.evaluation import Case, Tally, evaluate, load_cases  # noqa: E402
-from knowledge.loader import DEFAULT_FAQ_DIR  # noqa: E402
-from knowledge.model import Entry  # noqa: E402
-from knowledge.normalize import normalize  # noqa: E402
+from knowledge.content.loader import DEFAULT_FAQ_DIR  # noqa: E402
+from knowledge.content.model import Entry  # noqa: E402
+from knowledge.decision.evaluation import Case, Tally, evaluate, load_cases  # noqa: E402
+from knowledge.matching.normalize import normalize  # noqa: E402
 
 Ranked = list[tuple[str, float]]  # entry ids with scores, best first; entries scoring nothing left out
 Ask = Callable[[str], MatchResult]

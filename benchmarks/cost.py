@@ -40,13 +40,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from latency import percentile  # noqa: E402
 
 from knowledge import KnowledgeBase  # noqa: E402
-from knowledge.calibration import labelled_sets  # noqa: E402
-from knowledge.decide import Policy  # noqa: E402
-from knowledge.embedding import Embedder  # noqa: E402
-from knowledge.evaluation import load_cases  # noqa: E402
-from knowledge.hybrid import HybridMatcher, _built  # noqa: E402
-from knowledge.model import Knowledge  # noqa: E402
-from knowledge.normalize import normalize  # noqa: E402
+from knowledge.content.model import Knowledge  # noqa: E402
+from knowledge.decision.calibration import labelled_sets  # noqa: E402
+from knowledge.decision.decide import Policy  # noqa: E402
+from knowledge.decision.embedding import Embedder  # noqa: E402
+from knowledge.decision.evaluation import load_cases  # noqa: E402
+from knowledge.decision.hybrid import HybridMatcher, _built  # noqa: E402
+from knowledge.matching.normalize import normalize  # noqa: E402
 
 TARGET_P99_MS = 10.0
 TARGET_COLD_ASK_S = 3.0

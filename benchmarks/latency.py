@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 from wordfreq import top_n_list  # noqa: E402
 
 from knowledge import Entry, Knowledge, KnowledgeBase, Matcher  # noqa: E402
-from knowledge.analysis import STOPWORDS, english_zipf, stem  # noqa: E402
-from knowledge.evaluation import load_cases  # noqa: E402
+from knowledge.decision.evaluation import load_cases  # noqa: E402
+from knowledge.matching.analysis import STOPWORDS, english_zipf, stem  # noqa: E402
 
 TARGET_SHIPPED_P99_MS = 1.0
 TARGET_10K_P99_MS = 15.0

@@ -11,7 +11,7 @@ from pathlib import PurePath
 from typing import Any
 
 from knowledge import Entry, KnowledgeBase, MatchResult
-from knowledge.links import SourceLink
+from knowledge.content.links import SourceLink
 
 from .report import Group, Report
 from .store import TaughtRecord

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 from dotenv import load_dotenv
 
 from knowledge import KnowledgeBase, KnowledgeError
-from knowledge.evaluation import EvalSetError, evaluate, format_report, load_cases
+from knowledge.decision.evaluation import EvalSetError, evaluate, format_report, load_cases
 
 from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings
 from .plaintext import result_text
 
 if TYPE_CHECKING:
-    from knowledge.calibration import Calibration
-    from knowledge.decide import Policy
+    from knowledge.decision.calibration import Calibration
+    from knowledge.decision.decide import Policy
 
     from .store import Store
 
@@ -94,7 +94,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _set_paths(files: Sequence[str]) -> list[Path]:
-    from knowledge.calibration import labelled_sets
+    from knowledge.decision.calibration import labelled_sets
 
     paths = [Path(f) for f in files] if files else labelled_sets()
     for path in paths:
@@ -119,10 +119,10 @@ def _calibration_report(calibration: Calibration) -> str:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit the decision policy on the labelled sets; print the out-of-fold figures; --write saves it."""
-    from knowledge.calibration import calibrate, neutral_policy
-    from knowledge.classifier import ClassifierSettings
-    from knowledge.decide import POLICY_FILES, dump_policy
-    from knowledge.hybrid import HybridMatcher
+    from knowledge.decision.calibration import calibrate, neutral_policy
+    from knowledge.decision.classifier import ClassifierSettings
+    from knowledge.decision.decide import POLICY_FILES, dump_policy
+    from knowledge.decision.hybrid import HybridMatcher
 
     # The policy on disk may be for other signals: it is being refitted.
     kb = load_kb(args.settings.faq, neutral_policy())
@@ -146,7 +146,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from knowledge.coverage import coverage, format_coverage
+    from knowledge.content.coverage import coverage, format_coverage
 
     print(format_coverage(coverage(load_kb(args.settings.faq).knowledge), show_uncited=not args.summary))
     return 0

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Literal
 
 from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Taught, Thresholds
-from knowledge.analysis import SYNONYMS_FILE
-from knowledge.decide import POLICY_FILES, Policy, load_policy
-from knowledge.phrasings import OUT_OF_SCOPE_FILE
+from knowledge.content.phrasings import OUT_OF_SCOPE_FILE
+from knowledge.decision.decide import POLICY_FILES, Policy, load_policy
+from knowledge.matching.analysis import SYNONYMS_FILE
 
 Mode = Literal["socket", "http"]
 
@@ -267,10 +267,12 @@ class FaqSettings:
     seeds_dir: Path = DEFAULT_SEEDS_DIR
     thresholds: Thresholds | None = None
     source_base_url: str | None = None
+    embedding_cache: Path | None = None  # where phrasing embeddings are kept between runs; None: not kept
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, faq_dir: str | Path | None = None) -> FaqSettings:
-        """`--faq`, else KNOWLEDGE_DIR, else the shipped FAQ; SEEDS_DIR, MATCH_*, SOURCE_BASE_URL."""
+        """`--faq`, else KNOWLEDGE_DIR, else the shipped FAQ; SEEDS_DIR, MATCH_*, SOURCE_BASE_URL, and
+        EMBEDDING_CACHE_DIR."""
         env = os.environ if env is None else env
         knowledge_dir, seeds_dir = env.get("KNOWLEDGE_DIR", "").strip(), env.get("SEEDS_DIR", "").strip()
         folders = {"the command line": Path(faq_dir)} if faq_dir else {"KNOWLEDGE_DIR": Path(knowledge_dir)} \
@@ -282,7 +284,7 @@ class FaqSettings:
                 raise ConfigError(f"{folder} (from {origin}) is not a folder: name the folder of the FAQ's YAML files "
                                   "(KNOWLEDGE_DIR, --faq) or of the seed documents (SEEDS_DIR), or unset it")
         return cls(Path(faq_dir or knowledge_dir or DEFAULT_FAQ_DIR), Path(seeds_dir or DEFAULT_SEEDS_DIR),
-                   _thresholds(env), env.get("SOURCE_BASE_URL", "").strip() or None)
+                   _thresholds(env), env.get("SOURCE_BASE_URL", "").strip() or None, _embedding_cache(env))
 
     def watched(self) -> Iterable[Path]:
         """Where a change means a reload: the FAQ, the documents, the synonym list, the out-of-scope
@@ -292,7 +294,20 @@ class FaqSettings:
     def load(self, policy: Policy | None = None, taught: Sequence[Taught] = ()) -> KnowledgeBase:
         """Load and validate in full; raises `KnowledgeError` listing every problem. `policy` replaces
         the calibrated one (calibration fits a new one); `taught`: phrasings taught from Slack, trained with it."""
-        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url, policy, taught)
+        return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url, policy, taught,
+                                  self.embedding_cache)
+
+
+def _embedding_cache(env: Mapping[str, str]) -> Path | None:
+    """EMBEDDING_CACHE_DIR (empty: no cache), else the user's cache folder (XDG_CACHE_HOME, else ~/.cache)."""
+    configured = env.get("EMBEDDING_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    base = env.get("XDG_CACHE_HOME", "").strip()
+    if base:
+        return Path(base) / "openllm-bot"
+    home = env.get("HOME", "").strip()
+    return Path(home) / ".cache" / "openllm-bot" if home else None
 
 
 def slack_mode(env: Mapping[str, str] | None = None) -> Mode | None:

@@ -17,8 +17,8 @@ from typing import Literal
 
 import yaml
 
-from knowledge.loader import KnowledgeError, Problem
-from knowledge.normalize import normalize, words_without_filler
+from knowledge.content.loader import KnowledgeError, Problem
+from knowledge.matching.normalize import normalize, words_without_filler
 
 FOLLOW_UPS_FILE = Path(__file__).resolve().parent / "follow_ups.yaml"
 

@@ -17,8 +17,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import Entry, KnowledgeBase
-from knowledge.analysis import STOPWORDS
-from knowledge.normalize import normalize, words_without_filler
+from knowledge.matching.analysis import STOPWORDS
+from knowledge.matching.normalize import normalize, words_without_filler
 from knowledge.result import Status
 
 from . import blocks

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from knowledge import KnowledgeBase, MatchResult
-from knowledge.links import SourceLink
+from knowledge.content.links import SourceLink
 
 from .blocks import unsaid_lead
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from knowledge import KnowledgeBase, KnowledgeError, Taught
-from knowledge.phrasings import phrasing_key
+from knowledge.content.phrasings import phrasing_key
 
 from .state import KnowledgeHolder
 from .store import Store, TaughtRecord, describe

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
-from knowledge.analysis import STOPWORDS
-from knowledge.normalize import words_without_filler
+from knowledge.matching.analysis import STOPWORDS
+from knowledge.matching.normalize import words_without_filler
 from knowledge.result import STATUSES
 
 from .store import SURFACES, QuestionRecord, Store, TaughtRecord, VoteRecord, as_utc, utcnow

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import KnowledgeBase, Taught
-from knowledge.phrasings import phrasing_key
+from knowledge.content.phrasings import phrasing_key
 
 from . import blocks
 from .recorder import Recorder

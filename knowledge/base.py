@@ -6,17 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .classifier import ClassifierSettings
-from .decide import Policy, load_policy
-from .hybrid import HybridMatcher
-from .language import in_other_language
-from .links import SourceLink, source_link
-from .loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
-from .matcher import Thresholds
-from .model import Entry, Knowledge
-from .phrasings import Phrasing, load_out_of_scope
+from .content.links import SourceLink, source_link
+from .content.loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
+from .content.model import Entry, Knowledge
+from .content.phrasings import Phrasing, load_out_of_scope
+from .content.taught import Skipped, Taught, check_taught, with_taught
+from .decision.classifier import ClassifierSettings
+from .decision.decide import Policy, load_policy
+from .decision.embedding import Embedder, shared_embedder
+from .decision.hybrid import HybridMatcher
+from .matching.language import in_other_language
+from .matching.matcher import Thresholds
 from .result import MatchResult
-from .taught import Skipped, Taught, check_taught, with_taught
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,19 @@ class KnowledgeBase:
     @classmethod
     def load(cls, faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR,
              thresholds: Thresholds | None = None, source_base_url: str | None = None,
-             policy: Policy | None = None, taught: Sequence[Taught] = ()) -> KnowledgeBase:
+             policy: Policy | None = None, taught: Sequence[Taught] = (),
+             embedding_cache: Path | None = None) -> KnowledgeBase:
         """Load, validate and train the matcher; raises `KnowledgeError` on an invalid FAQ.
 
         `policy` replaces the calibrated one (policy.yaml); `thresholds` overrides its answer and suggest
-        thresholds. `taught` are applied as `with_taught` does."""
+        thresholds. `taught` are applied as `with_taught` does. `embedding_cache`: the folder where the
+        phrasings' embeddings are kept between runs (None: computed at every start)."""
         knowledge = load_knowledge(faq_dir, seeds_dir)
         policy = policy or load_policy(ClassifierSettings.for_entries(len(knowledge)).kind)
         if thresholds is not None:
             policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
-        return cls._trained(knowledge, load_out_of_scope(knowledge=knowledge), taught, source_base_url, policy)
+        return cls._trained(knowledge, load_out_of_scope(knowledge=knowledge), taught, source_base_url, policy,
+                            embedder=shared_embedder(embedding_cache))
 
     @property
     def faq(self) -> Knowledge:
@@ -64,11 +68,12 @@ class KnowledgeBase:
 
     @classmethod
     def _trained(cls, faq: Knowledge, examples: tuple[Phrasing, ...], taught: Sequence[Taught],
-                 source_base_url: str | None, policy: Policy, like: HybridMatcher | None = None) -> KnowledgeBase:
+                 source_base_url: str | None, policy: Policy, like: HybridMatcher | None = None,
+                 embedder: Embedder | None = None) -> KnowledgeBase:
         """`like`: the matcher whose answerability rules, embedder and classifier settings to keep."""
         result = with_taught(faq, taught, out_of_scope=examples)
         matcher = HybridMatcher(result.knowledge, policy=policy, out_of_scope=examples + result.out_of_scope,
-                                asks=like.asks if like else None, embedder=like.embedder if like else None,
+                                asks=like.asks if like else None, embedder=like.embedder if like else embedder,
                                 settings=like.settings if like else None)
         return cls(result.knowledge, matcher, source_base_url, result.applied, result.skipped, faq, examples)
 

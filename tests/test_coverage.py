@@ -5,7 +5,7 @@ from __future__ import annotations
 from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import load_knowledge
-from knowledge.coverage import coverage, format_coverage, is_paragraph
+from knowledge.content.coverage import coverage, format_coverage, is_paragraph
 
 
 def test_headings_are_not_paragraphs() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from repo_paths import ROOT
 
-from knowledge.embedding import DIMENSIONS, MODEL_FILE, Embedder, EmbeddingError
+from knowledge.decision.embedding import DIMENSIONS, MODEL_FILE, Embedder, EmbeddingError
 
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "embedding_reference.json").read_text())
 
@@ -57,7 +57,7 @@ def test_a_damaged_cache_only_costs_time(tmp_path: Path) -> None:
 
 
 def test_the_disk_cache_is_read_a_row_at_a_time(tmp_path: Path) -> None:
-    from knowledge.embedding import DiskCache
+    from knowledge.decision.embedding import DiskCache
 
     cache = DiskCache(tmp_path / "embeddings-test")
     rows = {f"{n:032x}": np.full(DIMENSIONS, n, dtype=np.float32) for n in range(1000)}
@@ -71,7 +71,7 @@ def test_the_disk_cache_is_read_a_row_at_a_time(tmp_path: Path) -> None:
 def test_a_model_file_that_is_not_the_exported_one_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake = tmp_path / MODEL_FILE.name
     fake.write_bytes(MODEL_FILE.read_bytes()[:-1] + b"x")
-    monkeypatch.setattr("knowledge.embedding.MODEL_FILE", fake)
+    monkeypatch.setattr("knowledge.decision.embedding.MODEL_FILE", fake)
     with pytest.raises(EmbeddingError, match="checksum"):
         Embedder(fake, cache_dir=None)
 

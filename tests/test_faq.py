@@ -9,7 +9,7 @@ import yaml
 from repo_paths import ROOT, SEEDS
 
 from knowledge import KnowledgeBase, load_knowledge
-from knowledge.normalize import normalize
+from knowledge.matching.normalize import normalize
 
 FAQ = ROOT / "knowledge" / "faq"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.yaml"

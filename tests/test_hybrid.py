@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from knowledge import KnowledgeBase
-from knowledge.phrasings import OUT_OF_SCOPE, load_out_of_scope
-from knowledge.signals import CANDIDATE_FEATURES, QUESTION_FEATURES
+from knowledge.content.phrasings import OUT_OF_SCOPE, load_out_of_scope
+from knowledge.decision.signals import CANDIDATE_FEATURES, QUESTION_FEATURES
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_english_with_typos_is_english_and_other_languages_are_not(kb: Knowledge
 
 
 def test_a_faq_too_large_to_train_an_svm_on_is_matched_by_nearest_phrasings(kb: KnowledgeBase) -> None:
-    from knowledge.classifier import MAX_TRAINED_ENTRIES, ClassifierSettings
-    from knowledge.hybrid import HybridMatcher
+    from knowledge.decision.classifier import MAX_TRAINED_ENTRIES, ClassifierSettings
+    from knowledge.decision.hybrid import HybridMatcher
 
     assert ClassifierSettings.for_entries(MAX_TRAINED_ENTRIES).kind == "svm"
     assert ClassifierSettings.for_entries(MAX_TRAINED_ENTRIES + 1).kind == "nearest"
@@ -155,8 +155,8 @@ def test_a_faq_too_large_to_train_an_svm_on_is_matched_by_nearest_phrasings(kb: 
 
 
 def test_a_large_faq_compares_the_closest_groups_exactly(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
-    import knowledge.classifier as classifier_module
-    from knowledge.classifier import ClassifierSettings, PhrasingClassifier
+    import knowledge.decision.classifier as classifier_module
+    from knowledge.decision.classifier import ClassifierSettings, PhrasingClassifier
 
     phrasings = kb.matcher.phrasings
     embeddings = kb.matcher.embedder.embed_cached([classifier_module.normalize(p.text) for p in phrasings])

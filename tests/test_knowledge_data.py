@@ -8,9 +8,9 @@ import pytest
 from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import KnowledgeError, load_knowledge
-from knowledge.asks import load_asks
-from knowledge.decide import POLICY_FILE, dump_policy, load_policy
-from knowledge.phrasings import load_out_of_scope
+from knowledge.content.phrasings import load_out_of_scope
+from knowledge.decision.asks import load_asks
+from knowledge.decision.decide import POLICY_FILE, dump_policy, load_policy
 
 SMALL = (FIXTURE_FAQ / "small.yaml").read_text(encoding="utf-8")
 

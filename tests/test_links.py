@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from knowledge import Document, Source, source_link, text_fragment
-from knowledge.links import encode_fragment_text
+from knowledge.content.links import encode_fragment_text
 
 DOC = Document(file="001.txt", title="A Title", text="", url="https://example.org/post")
 NO_URL = Document(file="003.txt", title="Unpacking", text="", url=None,

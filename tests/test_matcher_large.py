@@ -14,7 +14,7 @@ from itertools import accumulate
 import pytest
 
 from knowledge import Entry, Knowledge, Matcher
-from knowledge.matcher import LEXICAL
+from knowledge.matching.matcher import LEXICAL
 
 ANSWER_TERM_WEIGHT = LEXICAL.answer_term_weight
 COMMON_TERM_SHARE = LEXICAL.common_term_share

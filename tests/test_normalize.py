@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.analysis import Analyzer, load_synonyms
-from knowledge.normalize import normalize, sentences, words_without_filler
+from knowledge.matching.analysis import Analyzer, load_synonyms
+from knowledge.matching.normalize import normalize, sentences, words_without_filler
 
 
 @pytest.mark.parametrize("raw, expected", [
@@ -77,14 +77,14 @@ def test_stop_words_are_dropped(analyzer: Analyzer) -> None:
 
 
 def test_emphasis_marks_the_topic() -> None:
-    from knowledge.normalize import emphasised
+    from knowledge.matching.normalize import emphasised
 
     assert emphasised("what's *Llama 3*, `OpenLLaMA` or _privacy_? not snake_case_name or 2*3*4") == [
         "Llama 3", "OpenLLaMA", "privacy"]
 
 
 def test_segments_flag_the_question_clauses_of_a_long_message() -> None:
-    from knowledge.normalize import segments
+    from knowledge.matching.normalize import segments
 
     parts = dict(segments("We have a pilot. Before I ask for budget, what hardware do we need? Thanks!"))
     assert parts["what hardware do we need?"] is True
@@ -94,7 +94,7 @@ def test_segments_flag_the_question_clauses_of_a_long_message() -> None:
 
 
 def test_a_clause_going_on_about_the_one_before_is_not_a_question_on_its_own() -> None:
-    from knowledge.normalize import segments
+    from knowledge.matching.normalize import segments
 
     parts = [part for part, _ in segments("is gemma any good, and is it open weights?")]
     assert parts == ["is gemma any good, and is it open weights?", "is gemma any good",

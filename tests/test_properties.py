@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from knowledge import KnowledgeBase
-from knowledge.normalize import normalize, words_without_filler
+from knowledge.matching.normalize import normalize, words_without_filler
 
 KB = KnowledgeBase.load()
 SLACKISH = st.sampled_from(["<!channel>", "<!here>", "<!everyone>", "<@U123>", "<#C1|x>", "<https://a.b|c>",

@@ -13,8 +13,8 @@ import yaml
 from repo_paths import ROOT
 
 from knowledge import KnowledgeBase
-from knowledge.calibration import Calibration, calibrate, labelled_sets, neutral_policy
-from knowledge.evaluation import Tally, evaluate, load_cases
+from knowledge.decision.calibration import Calibration, calibrate, labelled_sets, neutral_policy
+from knowledge.decision.evaluation import Tally, evaluate, load_cases
 
 _TABLE = re.compile(r"<!-- quality-gate.*?-->(.*?)<!-- /quality-gate -->", re.S)
 _ROW = re.compile(r"^\| `?([\w./-]+)`? \| (out of fold|shipped policy) \| (\d+) \| ([\d.]+)% \| ([\d.]+)% "

@@ -6,8 +6,8 @@ import pytest
 from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import KnowledgeBase
-from knowledge.phrasings import OUT_OF_SCOPE
-from knowledge.taught import MAX_TAUGHT_CHARS, TAUGHT_KIND, Taught, check_taught, with_taught
+from knowledge.content.phrasings import OUT_OF_SCOPE
+from knowledge.content.taught import MAX_TAUGHT_CHARS, TAUGHT_KIND, Taught, check_taught, with_taught
 
 # Asked in Slack, not answered by the shipped FAQ; an admin said it means the hardware entry.
 UNANSWERED = "will this thing choke my old thinkpad"

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from knowledge import Entry, Knowledge, Matcher
-from knowledge.analysis import Analyzer, load_synonyms
-from knowledge.normalize import normalize, words_without_filler
+from knowledge.matching.analysis import Analyzer, load_synonyms
+from knowledge.matching.normalize import normalize, words_without_filler
 
 
 def _entry(entry_id: str, question: str, *alternates: str) -> Entry:

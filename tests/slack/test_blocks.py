@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bot import blocks
 from bot.blocks import MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_ID, MAX_SECTION_TEXT
 from knowledge import Knowledge, KnowledgeBase, KnowledgeError
-from knowledge.links import SourceLink
+from knowledge.content.links import SourceLink
 
 from .slackkit import action_ids, all_text, assert_sendable, button_values
 

@@ -17,8 +17,8 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
 
-from .normalize import normalize
-from .phrasings import OUT_OF_SCOPE, Phrasing
+from ..content.phrasings import OUT_OF_SCOPE, Phrasing
+from ..matching.normalize import normalize
 
 NEAR_MISS_GROUP = "near miss: "  # nearest() names an entry's near misses so
 

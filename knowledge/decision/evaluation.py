@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .result import MatchResult
+from ..result import MatchResult
 
 
 @dataclass(frozen=True)

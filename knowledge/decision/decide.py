@@ -17,9 +17,9 @@ from pathlib import Path
 
 import yaml
 
-from .loader import PACKAGE_DIR, KnowledgeError, Problem
-from .phrasings import OUT_OF_SCOPE
-from .result import Candidate, MatchResult, Status
+from ..content.loader import PACKAGE_DIR, KnowledgeError, Problem
+from ..content.phrasings import OUT_OF_SCOPE
+from ..result import Candidate, MatchResult, Status
 from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, CandidateSignals, Signals
 
 POLICY_FILE = PACKAGE_DIR / "policy.yaml"

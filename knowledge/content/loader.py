@@ -15,7 +15,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .documents import IndexedText, SourcesError, collapse_whitespace, load_documents
 from .model import Document, Entry, Knowledge, Source
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # knowledge/: the data files beside the code packages
 DEFAULT_FAQ_DIR = PACKAGE_DIR / "faq"
 DEFAULT_SEEDS_DIR = PACKAGE_DIR.parent / "seeds"
 

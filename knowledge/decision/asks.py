@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from .loader import KnowledgeError, Problem
+from ..content.loader import PACKAGE_DIR, KnowledgeError, Problem
 
-ASKS_FILE = Path(__file__).resolve().parent / "asks.yaml"
+ASKS_FILE = PACKAGE_DIR / "asks.yaml"
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import NamedTuple
 
+from ..content.model import Knowledge
+from ..result import Candidate, MatchResult, Status
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
-from .model import Knowledge
 from .normalize import emphasised, normalize, segments
-from .result import Candidate, MatchResult, Status
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from wordfreq import get_frequency_dict
 
 from .normalize import FILLER, normalize, words_without_filler
 
-SYNONYMS_FILE = Path(__file__).resolve().parent / "synonyms.yaml"
+SYNONYMS_FILE = Path(__file__).resolve().parents[1] / "synonyms.yaml"
 
 STOPWORDS = frozenset("""
 a about above actually after again against all also am an and any anybody anything are arent as at be because been

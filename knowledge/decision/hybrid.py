@@ -17,15 +17,15 @@ from dataclasses import replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ..content.model import Knowledge
+from ..content.phrasings import OUT_OF_SCOPE, Phrasing, load_out_of_scope, training_phrasings
+from ..matching.matcher import Matcher
+from ..matching.normalize import normalize
+from ..result import MatchResult
 from .asks import Asks, load_asks
 from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
 from .decide import Policy, decide, load_policy
 from .embedding import Embedder, shared_embedder
-from .matcher import Matcher
-from .model import Knowledge
-from .normalize import normalize
-from .phrasings import OUT_OF_SCOPE, Phrasing, load_out_of_scope, training_phrasings
-from .result import MatchResult
 from .signals import CandidateSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates

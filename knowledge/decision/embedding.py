@@ -19,7 +19,7 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
-MODEL_DIR = Path(__file__).resolve().parent / "embedding"
+MODEL_DIR = Path(__file__).resolve().parents[1] / "embedding"
 MODEL_FILE = MODEL_DIR / "minilm-l6-v2.int8.onnx"
 TOKENIZER_FILE = MODEL_DIR / "tokenizer.json"
 MODEL_SHA256 = "fc33129ae77205846d13890837a67fa5bf678912fb0344723bcff4055f60452d"
@@ -31,20 +31,11 @@ class EmbeddingError(RuntimeError):
     """The model file is missing or is not the one this code was written for."""
 
 
-def _cache_dir() -> Path | None:
-    """Where phrasing embeddings are kept between runs: EMBEDDING_CACHE_DIR, else the user's cache."""
-    configured = os.environ.get("EMBEDDING_CACHE_DIR")
-    if configured is not None:
-        return Path(configured) if configured else None  # an empty value turns the disk cache off
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "openllm-bot"
-
-
 class Embedder:
     """Embeds texts; remembers the embeddings of texts it has seen, by content hash."""
 
     def __init__(self, model_file: Path = MODEL_FILE, tokenizer_file: Path = TOKENIZER_FILE,
-                 threads: int = 1, cache_dir: Path | str | None = "default", memory_items: int = 4096) -> None:
+                 threads: int = 1, cache_dir: Path | None = None, memory_items: int = 4096) -> None:
         if not model_file.is_file():
             raise EmbeddingError(f"{model_file}: embedding model missing (see knowledge/embedding/MODEL.md)")
         with model_file.open("rb") as model:
@@ -67,8 +58,8 @@ class Embedder:
         self._lock = threading.Lock()
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_items = memory_items
-        directory = _cache_dir() if cache_dir == "default" else (Path(cache_dir) if cache_dir else None)
-        self._disk = DiskCache(directory / f"embeddings-{self.model_sha256[:16]}") if directory else None
+        # `cache_dir` (the settings' EMBEDDING_CACHE_DIR) keeps phrasing embeddings between runs; None: memory only.
+        self._disk = DiskCache(cache_dir / f"embeddings-{self.model_sha256[:16]}") if cache_dir else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised row per text (float32).
@@ -178,14 +169,14 @@ class DiskCache:
         self._open()
 
 
-_shared: Embedder | None = None
+_shared: dict[Path | None, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_embedder() -> Embedder:
-    """The process's one embedder (the model takes ~25 MB and a session per process is enough)."""
-    global _shared
+def shared_embedder(cache_dir: Path | None = None) -> Embedder:
+    """The process's embedder for `cache_dir` (the model takes ~25 MB and a session per process is enough;
+    a process uses one cache folder, so in practice there is one)."""
     with _shared_lock:
-        if _shared is None:
-            _shared = Embedder()
-        return _shared
+        if cache_dir not in _shared:
+            _shared[cache_dir] = Embedder(cache_dir=cache_dir)
+        return _shared[cache_dir]

@@ -17,14 +17,14 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 
+from ..content.loader import PACKAGE_DIR
+from ..content.model import Knowledge
+from ..content.phrasings import GROUPS, Phrasing
+from ..result import MatchResult
 from .classifier import ClassifierSettings
 from .decide import LinearModel, Policy, decide, rank
 from .evaluation import Case, Tally, evaluate_results, load_cases
 from .hybrid import HybridMatcher
-from .loader import PACKAGE_DIR
-from .model import Knowledge
-from .phrasings import GROUPS, Phrasing
-from .result import MatchResult
 from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, Signals
 
 MAX_WRONG = 0.02  # of in-scope questions answered wrongly, on the data the thresholds are chosen on
