@@ -15,12 +15,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
 from .follow_ups import classify, shipped_vocabulary
-from .listeners import register
+from .listeners import Deps, register
 from .ratelimit import RateLimit, rate_limit_middleware
 from .recorder import Recorder
 from .request import request_name
 from .state import KnowledgeHolder
-from .teaching import register_teaching
 from .threads import Threads, thread_memory
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,5 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
         threads = None
     elif threads is None:
         threads = thread_memory(config.redis_url, config.follow_up_hours * 3600)
-    register(app, holder, config.command, recorder, config.admin_user_ids, threads=threads, limit=limit)
-    if recorder is not None:  # what admins teach is kept in the store: without one, nothing can be taught
-        register_teaching(app, holder, recorder, config.admin_user_ids, config.command)
+    register(app, Deps(holder, config.command, recorder, config.admin_user_ids, threads, limit, vocabulary))
     return app

@@ -14,7 +14,7 @@ import redis
 from bot.config import Config, ConfigError
 from bot.dedup import KEY_PREFIX
 from bot.fakeslack import FakeSlack, Message
-from bot.listeners import STOPPED
+from bot.listeners.events.thread_replies import STOPPED
 from bot.recorder import Recorder
 from bot.store import Store
 from knowledge import KnowledgeBase

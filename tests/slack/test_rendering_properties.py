@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.listeners import Question, handle_question
+from bot.answering import Question, handle_question
 from knowledge import KnowledgeBase, Thresholds
 
 from .slackkit import COMMAND, FIXTURE_FAQ, assert_sendable

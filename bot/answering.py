@@ -1,0 +1,119 @@
+"""The one answering path every Slack surface shares: a question to its reply (`handle_question`), off the event
+loop (`answer`), and a reply where a button was clicked (`reply_to_click`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from knowledge import KnowledgeBase
+from knowledge.matching.analysis import STOPWORDS
+from knowledge.matching.normalize import normalize, words_without_filler
+from knowledge.result import Status
+
+from . import blocks
+from .blocks import Reply
+from .store import Surface
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as asked: where from and by whom, for the reply and (later) for the record."""
+
+    text: str
+    surface: Surface
+    user: str | None = None
+    channel: str | None = None
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class Handled:
+    """The reply to a question, and what was matched when it was a question for the FAQ (not `help`,
+    `topics` or an empty mention)."""
+
+    reply: Reply
+    outcome: Status | None = None
+    entry_id: str | None = None
+    score: float | None = None
+    query: str = ""
+
+
+# With only stop words besides, these words ask for help with the bot ("help me", "I need help", "can
+# you help me"), not about a topic: "help the community" or "help with fine-tuning" go to the matcher.
+HELP_WORDS = frozenset({"help", "need", "assist", "assistance", "usage", "instructions"})
+
+
+def _asks_for_help(meaningful: list[str]) -> bool:
+    content = {w for w in meaningful if w not in STOPWORDS}
+    return bool(content & {"help", "assist", "assistance"}) and content <= HELP_WORDS
+
+
+def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Handled:
+    """The one path from a question to its reply, for every surface."""
+    text = normalize(question.text)
+    meaningful = words_without_filler(text)
+    if not meaningful:
+        if question.surface == "slash":
+            return Handled(blocks.usage_reply(kb, command))
+        return Handled(blocks.intro_reply(kb, command))
+    if text in ("help", "?") or _asks_for_help(meaningful):
+        return Handled(blocks.usage_reply(kb, command))
+    if text in ("topics", "topic", "list topics"):
+        return Handled(blocks.topics_reply(kb, command))
+    shareable = question.surface == "slash"
+    result = kb.ask(question.text)
+    best = result.id or (result.candidates[0].id if result.candidates else None)
+    if result.status != "answer" and kb.in_other_language(question.text):
+        return Handled(blocks.english_only_reply(command), "none", None, result.score, result.query)
+    return Handled(blocks.result_reply(kb, result, command, shareable=shareable), result.status,
+                   best if result.status != "none" else None, result.score, result.query)
+
+
+# Matching costs a few milliseconds of CPU (most of it the embedding model, which releases the GIL):
+# it runs on these threads, one per core, so that the event loop keeps acknowledging a burst of
+# events while earlier questions are matched. One pool for the process, whatever the number of apps.
+def _yield_to_the_event_loop() -> None:
+    """Matching threads run at a lower priority than the event loop, so that acknowledging an event (within
+    Slack's 3 s, and fast for the user) never waits behind matching another (Linux: nice is per thread)."""
+    with contextlib.suppress(OSError):  # not permitted: the same priority, as before
+        os.nice(5)
+
+
+_matching = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="matching",
+                               initializer=_yield_to_the_event_loop)
+
+
+async def answer(kb: KnowledgeBase, question: Question, command: str) -> Handled:
+    """`handle_question` off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_matching, handle_question, kb, question, command)
+
+
+How = Literal["replace", "new", "private"]
+
+
+async def reply_to_click(body: dict[str, Any], client: AsyncWebClient, respond: Any, reply: Reply, how: How) -> None:
+    """Reply where a button was clicked: `replace` its message, post a `new` one beside it (same thread),
+    or a `private` one only the clicker sees. Ephemeral messages can only be reached via `response_url`."""
+    container = body.get("container", {})
+    if container.get("is_ephemeral"):
+        if how == "replace":
+            await respond(replace_original=True, **reply.as_kwargs())
+        else:
+            await respond(response_type="ephemeral", replace_original=False, **reply.as_kwargs())
+        return
+    channel = body["channel"]["id"]
+    message = body.get("message", {})
+    if how == "replace":
+        await client.chat_update(channel=channel, ts=message["ts"], **reply.as_kwargs())
+    elif how == "new":
+        await client.chat_postMessage(channel=channel, thread_ts=message.get("thread_ts"), **reply.as_kwargs())
+    else:
+        await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], thread_ts=message.get("thread_ts"),
+                                        **reply.as_kwargs())

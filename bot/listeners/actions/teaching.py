@@ -1,0 +1,93 @@
+"""The admin App Home's teaching controls: "It means: …", "Another entry…", "Not covered", and Undo. Only admins
+may use them; each click draws the admin's Home again saying what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ... import blocks
+from ...recorder import Recorder
+from ...teaching import publish_admin_home, teach, undo
+from ..deps import Deps
+
+log = logging.getLogger(__name__)
+
+_TEACH = re.compile(rf"^(?:{blocks.TEACH_MEANS}|{blocks.TEACH_OTHER}|{blocks.TEACH_NONE}):")
+_UNDO = re.compile(rf"^{blocks.TEACH_UNDO}:")
+
+
+def question_of(action: dict[str, Any]) -> str | None:
+    """The question a teaching control is about: in its block's id."""
+    block_id = action.get("block_id", "")
+    text = block_id.removeprefix(blocks.TEACH_BLOCK)
+    return text if block_id.startswith(blocks.TEACH_BLOCK) and text.strip() else None
+
+
+def meaning_of(action: dict[str, Any]) -> tuple[bool, str | None]:
+    """(whether the control says what the question means, the entry it names: None for not covered)."""
+    kind = action.get("action_id", "").partition(":")[0]
+    if kind == blocks.TEACH_NONE:
+        return True, None
+    chosen = action.get("selected_option") if kind == blocks.TEACH_OTHER else action  # the select's, or the button
+    value = str((chosen or {}).get("value") or "")
+    return bool(value), value or None
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    """Nothing to register without a store: what admins teach is kept there."""
+    if deps.recorder is None:
+        return
+    recorder: Recorder = deps.recorder
+    holder, command, admins = deps.holder, deps.command, deps.admins
+
+    def admin_of(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+        # Checked on every action: a click is only a request, and anyone can forge one with another view's ids.
+        user = (body.get("user") or {}).get("id")
+        if user in admins:
+            return str(user)
+        log.warning("teaching: %s from %s refused: not in ADMIN_USER_IDS", action.get("action_id"), user)
+        return None
+
+    # One teaching or undoing at a time here: a double click is checked against the first once it is stored, and
+    # refused, rather than both passing the check and both being stored.
+    one_at_a_time = asyncio.Lock()
+
+    async def act(client: AsyncWebClient, admin: str, doing: str, work: Awaitable[str]) -> None:
+        try:
+            async with one_at_a_time:
+                note = await work
+        except Exception as exc:  # the store is down: nothing was taught, and the admin is told so
+            log.error("teaching: %s failed: %s: %s", doing, exc.__class__.__name__, exc)
+            note = f":warning: Not done: the question store could not be reached ({doing}); see the bot's log."
+        await publish_admin_home(client, holder, recorder, command, admin, note)
+
+    @app.action(_TEACH)
+    async def on_teach(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await ack()
+        if (admin := admin_of(body, action)) is None:
+            return
+        text = question_of(action)
+        chosen, entry_id = meaning_of(action)
+        if text is None or not chosen:
+            await publish_admin_home(client, holder, recorder, command, admin,
+                                     ":warning: Not taught: that control names no question or entry; try again here.")
+            return
+        await act(client, admin, "teaching", teach(holder, recorder, text, entry_id, admin))
+
+    @app.action(_UNDO)
+    async def on_undo(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
+        await ack()
+        if (admin := admin_of(body, action)) is None:
+            return
+        value = str(action.get("value", ""))
+        if not (value.isascii() and value.isdigit() and len(value) <= 18):  # "²".isdigit(), yet int("²") fails
+            await publish_admin_home(client, holder, recorder, command, admin, ":warning: Nothing to undo there.")
+            return
+        await act(client, admin, "undoing", undo(holder, recorder, int(value), admin))

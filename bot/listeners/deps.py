@@ -1,0 +1,39 @@
+"""What every listener needs, in one object: the listeners of each Slack surface take it rather than a growing
+list of arguments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..answering import Handled, Question
+from ..follow_ups import Vocabulary, shipped_vocabulary
+from ..ratelimit import RateLimit
+from ..recorder import Recorder
+from ..state import KnowledgeHolder
+from ..store import QuestionRecord, utcnow
+from ..threads import Threads
+
+
+@dataclass(frozen=True)
+class Deps:
+    """`holder.current` is read when a listener runs (a reload swaps it); `command` is the slash command's name.
+    Questions and votes go to `recorder` when there is one, and `admins` then see the last 7 days in their App Home
+    and teach from there. With `threads`, replies in the threads the bot answered in are answered without a mention
+    (None: follow-ups off), each counted against the person's rate `limit`."""
+
+    holder: KnowledgeHolder
+    command: str
+    recorder: Recorder | None = None
+    admins: frozenset[str] = frozenset()
+    threads: Threads | None = None
+    limit: RateLimit | None = None
+    vocabulary: Vocabulary = field(default_factory=shipped_vocabulary)
+
+    def record(self, question: Question, handled: Handled) -> None:
+        """Keep the question and its outcome (not help, topics or an introduction). Called once the reply is on its
+        way; the recorder only queues, so this never delays anything."""
+        if self.recorder is None or handled.outcome is None:
+            return
+        self.recorder.question(QuestionRecord(utcnow(), question.surface, handled.outcome, question.team,
+                                              question.channel, entry_id=handled.entry_id, score=handled.score,
+                                              text=handled.query), question.user)
