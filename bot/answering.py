@@ -113,7 +113,10 @@ async def reply_to_click(body: dict[str, Any], client: AsyncWebClient, respond: 
     if how == "replace":
         await client.chat_update(channel=channel, ts=message["ts"], **reply.as_kwargs())
     elif how == "new":
-        await client.chat_postMessage(channel=channel, thread_ts=message.get("thread_ts"), **reply.as_kwargs())
+        # In the clicked message's thread, or a new thread under it: never at the channel's top level (a shared
+        # answer's Related buttons would otherwise post in the channel for everyone at each click).
+        await client.chat_postMessage(channel=channel, thread_ts=message.get("thread_ts") or message["ts"],
+                                      **reply.as_kwargs())
     else:
         await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], thread_ts=message.get("thread_ts"),
                                         **reply.as_kwargs())

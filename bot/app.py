@@ -12,6 +12,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from . import blocks
 from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
 from .follow_ups import classify, shipped_vocabulary
@@ -74,7 +75,8 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
                              if config.follow_ups else None))
     # After deduplication, so that Slack's retries of one event count once.
     limit = RateLimit(config.rate_limit)
-    app.use(rate_limit_middleware(limit, config.command))
+    # Clicks that post an answer count as questions: a button clicked 60 times is not 60 answers.
+    app.use(rate_limit_middleware(limit, config.command, (blocks.SUGGEST, blocks.RELATED, blocks.SHARE)))
 
     @app.error
     async def failed(error: Exception, body: dict) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -53,9 +53,20 @@ class RateLimit:
         return False, True
 
 
-def question_asker(body: dict[str, Any], command: str) -> tuple[str, str, dict[str, Any]] | None:
-    """(person, surface, where) for a request that asks the bot a question (a mention, a DM, the slash command);
-    None for anything else (clicks, App Home, other events)."""
+def question_asker(body: dict[str, Any], command: str, answering: Collection[str] = ()
+                   ) -> tuple[str, str, dict[str, Any]] | None:
+    """(person, surface, where) for a request that asks the bot a question (a mention, a DM, the slash command, or a
+    click on a button whose action id starts with one of the `answering` prefixes: it posts an answer); None for
+    anything else (other clicks, App Home, other events)."""
+    if body.get("type") == "block_actions":
+        actions, user = body.get("actions"), body.get("user")
+        if not (isinstance(actions, list) and actions and isinstance(actions[0], dict) and isinstance(user, dict)):
+            return None
+        kind = str(actions[0].get("action_id", "")).partition(":")[0]
+        if kind not in answering or not isinstance(user.get("id"), str):
+            return None
+        team = (body.get("team") or {}).get("id") if isinstance(body.get("team"), dict) else None
+        return f"{team or user.get('team_id') or ''}:{user['id']}", "click", body
     if body.get("type") == "event_callback":
         event = body.get("event")
         if not isinstance(event, dict) or event.get("subtype") or event.get("bot_id"):
@@ -75,12 +86,13 @@ def question_asker(body: dict[str, Any], command: str) -> tuple[str, str, dict[s
     return None
 
 
-def rate_limit_middleware(limit: RateLimit, command: str) -> Any:
+def rate_limit_middleware(limit: RateLimit, command: str, answering: Collection[str] = ()) -> Any:
     """Bolt middleware: a question over `limit` is acknowledged but not handled; the first of a spell gets
-    SLOW_DOWN (in the mention's thread, in the DM, or privately for the slash command)."""
+    SLOW_DOWN (in the mention's thread, in the DM, or privately for the slash command and a click). Clicks on
+    buttons whose action id starts with one of the `answering` prefixes count as questions."""
 
     async def rate_limited(req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> BoltResponse | None:
-        found = question_asker(req.body, command)
+        found = question_asker(req.body, command, answering)
         if found is None:
             await next()
             return resp
@@ -95,6 +107,10 @@ def rate_limit_middleware(limit: RateLimit, command: str) -> Any:
                  limit.per_minute)
         if surface == "slash":
             return BoltResponse(status=200, body={"response_type": "ephemeral", "text": SLOW_DOWN})
+        if surface == "click":
+            if req.context.respond is not None:  # only the clicker sees it, wherever the button was
+                await req.context.respond(text=SLOW_DOWN, response_type="ephemeral", replace_original=False)
+            return BoltResponse(status=200, body="")
         channel = where.get("channel")
         if isinstance(channel, str) and req.context.client is not None:
             thread = where.get("thread_ts") or where.get("ts") if surface == "mention" else where.get("thread_ts")

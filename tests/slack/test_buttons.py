@@ -87,3 +87,16 @@ async def test_click_on_an_entry_no_longer_in_the_faq_says_so(slack: Slack) -> N
     await slack.fake.click(message, "related:llama")
     note = await slack.reply("chat.postEphemeral")
     assert "no longer in my FAQ" in note["text"]
+
+
+async def test_related_click_on_a_shared_answer_answers_in_its_thread_not_in_the_channel(slack: Slack) -> None:
+    await slack.fake.slash(COMMAND, LICENSING_Q, user="UALICE", channel="CGENERAL")
+    await slack.reply("response_url")
+    await slack.fake.click(slack.ephemeral(), "share:licensing", user="UALICE")
+    await slack.reply("chat.postMessage")
+    shared = next(m for m in slack.fake.visible_messages("CGENERAL") if not m.ephemeral)
+    assert shared.thread_ts is None  # the shared answer itself is in the channel, for everyone
+    await slack.fake.click(shared, "related:llama", user="UBOB")
+    related = await slack.reply("chat.postMessage", 2)
+    assert related["thread_ts"] == shared.ts
+    assert "Meta's family of models" in all_text(related["blocks"])

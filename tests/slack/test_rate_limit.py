@@ -58,3 +58,24 @@ def test_the_limit_is_per_minute_and_resets_the_notice() -> None:
     assert limit.allow("a") == (True, False)
     assert [limit.allow("a") for _ in range(2)] == [(True, False), (False, True)]
     assert RateLimit(0).allow("a") == (True, False)
+
+
+async def test_clicks_that_answer_count_against_the_limit_and_the_first_over_it_is_told_privately(
+        fake: FakeSlack, kb: KnowledgeBase) -> None:
+    slack = await start_slack(fake, kb, rate_limit=LIMIT)
+    try:
+        await fake.mention(LICENSING_Q, user="UALICE")
+        await slack.reply()
+        answer = fake.visible_messages("CGENERAL")[0]
+        for _ in range(30):  # one by one, as a person (or a script) clicks
+            await fake.click(answer, "related:llama", user="UALICE")
+        await asyncio.sleep(0.3)  # nothing more is coming
+        answered = [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == "CGENERAL"]
+        assert len(answered) == LIMIT  # the mention and LIMIT - 1 clicks
+        told = [c.args for c in fake.calls_to("response_url") if c.args.get("text") == SLOW_DOWN]
+        assert len(told) == 1 and told[0]["response_type"] == "ephemeral"
+        await fake.click(answer, "helpful:licensing", user="UALICE")  # a vote answers nothing: never limited
+        await fake.wait_for("chat.postEphemeral")
+        assert slack.holder.counters.failed_replies == 0
+    finally:
+        await slack.runner.cleanup()
