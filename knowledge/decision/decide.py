@@ -166,8 +166,8 @@ def dump_policy(policy: Policy) -> str:
         weights = {n: round(w, 6) for n, w in zip(m.features, m.weights, strict=True)}
         return {"bias": round(m.bias, 6), "weights": weights}
 
-    header = ("# The decision policy: written by `openllm-bot calibrate` from the labelled questions (see README,\n"
-              "# How questions are matched). Weights of two logistic models and the thresholds on the second.\n")
+    header = ("# The decision policy: written by `openllm-bot calibrate` from the labelled questions (see\n"
+              "# docs/matching.md). Weights of two logistic models and the thresholds on the second.\n")
     body = {"note": policy.note, "answer": round(policy.answer, 4), "suggest": round(policy.suggest, 4),
             "near_duplicate": policy.near_duplicate,
             "rank": model(policy.rank), "decision": model(policy.decision)}

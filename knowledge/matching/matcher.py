@@ -27,7 +27,7 @@ from .normalize import emphasised, normalize, segments
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Calibrated on the dev set (see README, Performance): answer at or above `answer` with a lead
+    """Calibrated on the dev set (see docs/quality.md): answer at or above `answer` with a lead
     of at least `margin` over the runner-up; suggest at or above `suggest`; otherwise decline."""
 
     answer: float = 0.60

@@ -297,7 +297,7 @@ async def test_a_taught_phrasing_the_faq_now_holds_is_skipped_quietly_and_one_it
     caplog.set_level(logging.DEBUG, logger="bot.reload")
     reloader, path = await taught_then_reloading(slack, tmp_path)
     original = path.read_text()
-    # Exported and merged into the FAQ, as the README says: the FAQ says it now.
+    # Exported and merged into the FAQ, as docs/keeping-the-faq.md says: the FAQ says it now.
     path.write_text(original.replace("      - who made llama\n", f"      - who made llama\n      - {UNSURE_Q}\n"))
     assert await reloader.check()
     assert "LLaMA is Meta's family of models" in await ask(slack, UNSURE_Q)
