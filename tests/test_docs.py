@@ -1,5 +1,5 @@
-"""The README and docs/ link to each other by relative links: each points at a file that exists and, with
-`#anchor`, at a heading there (as GitHub names headings)."""
+"""The README, docs/ and benchmarks/README.md link to each other by relative links: each points at a file that
+exists and, with `#anchor`, at a heading there (as GitHub names headings)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from repo_paths import ROOT
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "benchmarks" / "README.md"]
 _FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
 _CODE = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"\[[^\]]*\]\(([^()\s]+)\)")
@@ -38,8 +39,9 @@ def relative_links(path: Path) -> list[str]:
 
 
 def test_the_readme_leads_to_every_doc() -> None:
-    linked = {(ROOT / target.partition("#")[0]).resolve() for target in relative_links(ROOT / "README.md")}
-    assert len(DOCS) > 1 and set(DOCS[1:]) <= linked
+    docs = set((ROOT / "docs").glob("*.md"))
+    linked = {(ROOT / target.partition("#")[0]).resolve() for target in relative_links(README)}
+    assert docs and docs <= linked
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
