@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint eval bench clean
+.PHONY: run test lint eval calibrate bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
+
+# Refit the decision policy on the current FAQ and labelled sets and record the quality figures (docs/quality.md),
+# if they hold the gate: run it after editing knowledge/, then `make test`.
+calibrate: $(STAMP)
+	$(BIN)/openllm-bot calibrate --record --quiet
 
 eval: $(STAMP)
 	$(BIN)/openllm-bot calibrate --quiet

@@ -118,17 +118,29 @@ def _calibration_report(calibration: Calibration) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit the decision policy on the labelled sets; print the out-of-fold figures; --write saves it."""
+    """Fit the decision policy on the labelled sets; print the out-of-fold figures; --write saves it; --record also
+    scores the blind sets and records every figure in docs/quality.md, if they hold the quality gate."""
+    from knowledge.decision import gate
     from knowledge.decision.calibration import calibrate, neutral_policy
     from knowledge.decision.classifier import ClassifierSettings
     from knowledge.decision.decide import POLICY_FILES, dump_policy
     from knowledge.decision.hybrid import HybridMatcher
 
+    if args.record and args.files:
+        print("openllm-bot: --record measures the sets the gate records (eval/*.yaml, eval/blind/ and "
+              "../shared/eval/dev.yaml): name no files", file=sys.stderr)
+        return 2
     # The policy on disk may be for other signals: it is being refitted.
     kb = load_kb(args.settings.faq, neutral_policy())
-    matcher = HybridMatcher(kb.knowledge, policy=neutral_policy(), settings=ClassifierSettings(kind=args.classifier))
+    settings = ClassifierSettings(kind=args.classifier)
+    measurement = None
     try:
-        calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
+        if args.record:
+            measurement = gate.measure(kb.knowledge, settings=settings, folds=args.folds)
+            calibration = measurement.calibration
+        else:
+            matcher = HybridMatcher(kb.knowledge, policy=neutral_policy(), settings=settings)
+            calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
     except EvalSetError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 1
@@ -139,9 +151,29 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("\n".join("  " + f for f in failures))
     policy = calibration.policy
     print(f"\npolicy fitted on all of them: answer at p >= {policy.answer:.2f}, suggest at p >= {policy.suggest:.2f}")
-    if args.write:
+    if measurement is not None:
+        try:
+            floors, recorded = gate.load_floors(), gate.read_record()
+        except gate.GateError as exc:
+            print(f"openllm-bot: {exc}", file=sys.stderr)
+            return 1
+        print("\n" + gate.render_table(measurement.figures, floors.z))
+        verdict = gate.judge(recorded, measurement.by_name(), floors)
+        if verdict.floors or (verdict.shortfalls and not args.accept_lower):
+            print("openllm-bot: quality fell; nothing written (the policy and docs/quality.md are as they were):",
+                  file=sys.stderr)
+            print("\n".join(f"  {p}" for p in verdict.problems), file=sys.stderr)
+            if not verdict.floors:
+                print("  If the fall is meant (an entry removed, say), run `openllm-bot calibrate --record "
+                      "--accept-lower` and say why in the commit; the floors in knowledge/floors.yaml hold anyway.",
+                      file=sys.stderr)
+            return 1
+    if args.write or measurement is not None:
         POLICY_FILES[args.classifier].write_text(dump_policy(policy), encoding="utf-8")
         print(f"wrote {POLICY_FILES[args.classifier]}")
+    if measurement is not None:
+        gate.write_record(measurement.figures, gate.load_floors().z)
+        print(f"recorded the figures in {gate.QUALITY_DOC}")
     return 0
 
 
@@ -304,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
                      "(policy-nearest.yaml with --classifier nearest)")
     cal.add_argument("--classifier", choices=("svm", "nearest"), default="svm",
                      help="svm (FAQs up to 2,000 entries, the default) or nearest (larger FAQs)")
+    cal.add_argument("--record", action="store_true", help="also score the blind sets and, if every figure holds "
+                     "the quality gate (its record within noise, and the floors), save the policy and record the "
+                     "figures in docs/quality.md (what `make calibrate` does)")
+    cal.add_argument("--accept-lower", action="store_true", help="with --record: record figures below the record "
+                     "(never below the floors of knowledge/floors.yaml)")
     cal.add_argument("--quiet", action="store_true", help="figures only, without the failing cases")
     cal.set_defaults(func=cmd_calibrate)
 
