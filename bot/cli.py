@@ -158,7 +158,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             print(f"openllm-bot: {exc}", file=sys.stderr)
             return 1
         print("\n" + gate.render_table(measurement.figures, floors.z))
-        verdict = gate.judge(recorded, measurement.by_name(), floors)
+        verdict = gate.judge(recorded, measurement.by_name(), floors, recording=True)
         if verdict.floors or (verdict.shortfalls and not args.accept_lower):
             print("openllm-bot: quality fell; nothing written (the policy and docs/quality.md are as they were):",
                   file=sys.stderr)

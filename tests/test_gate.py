@@ -72,3 +72,11 @@ def test_a_document_without_the_table_is_one_clear_error(tmp_path: Path) -> None
         read_record(doc)
     with pytest.raises(GateError, match="cannot read it"):
         read_record(tmp_path / "absent.md")
+
+
+def test_calibrating_records_a_new_or_edited_set_as_it_is_but_the_gate_does_not() -> None:
+    grown = Figures("dev.yaml", "out of fold", 60, 50, 2, 14, 0)
+    new = Figures("styles.yaml", "out of fold", 100, 80, 2, 40, 1)
+    measured = {"dev.yaml": grown, "styles.yaml": new}
+    assert judge({"dev.yaml": DEV}, measured, FLOORS, recording=True).problems == []
+    assert len(judge({"dev.yaml": DEV}, measured, FLOORS).shortfalls) == 2

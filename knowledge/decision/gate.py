@@ -143,15 +143,19 @@ class Verdict:
         return self.floors + self.shortfalls
 
 
-def judge(recorded: Mapping[str, Figures], measured: Mapping[str, Figures], floors: Floors) -> Verdict:
+def judge(recorded: Mapping[str, Figures], measured: Mapping[str, Figures], floors: Floors,
+          recording: bool = False) -> Verdict:
     """Whether a measurement holds the record and the floors (the floors bind every labelled set together and
-    each blind set: single labelled sets are too small for them)."""
-    short = [f"{name}: not in the record (record it with `make calibrate`)" for name in measured
-             if name not in recorded]
+    each blind set: single labelled sets are too small for them). `recording`: for `make calibrate`, a set that is
+    new or has other questions than recorded (a set added or edited) is recorded as it is, not compared."""
+    comparable = {name: figures for name, figures in measured.items() if name in recorded
+                  and not (recording and figures.cases != recorded[name].cases)}
+    short = [] if recording else [f"{name}: not in the record (record it with `make calibrate`)"
+                                  for name in measured if name not in recorded]
     short += [f"{name}: recorded, but no such set was measured" for name in recorded if name not in measured]
     below: list[str] = []
     for name, figures in measured.items():
-        if name in recorded:
+        if name in comparable:
             short += shortfalls(recorded[name], figures, floors.z)
         if name == ALL_LABELLED or figures.basis == "shipped policy":
             below += below_floors(figures, floors)
