@@ -1,5 +1,5 @@
-"""What arrives from Slack over HTTP, checked before anything acts on it: the signature on the raw bytes, then
-the payload's shape; and how a log line names a request."""
+"""What arrives from Slack, checked before anything acts on it: over HTTP the signature on the raw bytes; then (in
+Socket Mode too) the payload's shape and what its kind must carry; and how a log line names a request."""
 
 from __future__ import annotations
 
@@ -80,6 +80,66 @@ def slack_shaped(payload: dict[str, Any]) -> bool:
                 if isinstance(item, dict | list):
                     pending.append(item)
     return True
+
+
+# What each kind of payload must carry for the bot to act on it (its listeners reply, record and rate-limit with
+# these): dotted paths to a non-empty string, `*` standing for every item of a non-empty list. Slack always sends
+# them; a correctly signed payload without one is refused before Bolt sees it, rather than failing in a listener as
+# a "failed reply". A payload of several kinds must carry what each needs; other kinds need only `_SHAPES`.
+_ACTIONS = "actions.*.action_id"
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "mention": ("event.channel", "event.ts"),
+    "message": ("event.channel", "event.ts"),  # DMs, thread replies, edits
+    "reaction to a message": ("event.item.channel", "event.item.ts"),
+    "App Home opening": ("event.user",),
+    "slash command": ("user_id", "response_url"),
+    "click on a message": ("user.id", "channel.id", "message.ts", _ACTIONS),
+    "click on an ephemeral message": ("user.id", "channel.id", "response_url", _ACTIONS),  # no copy of the message
+    "click in a view": ("user.id", _ACTIONS),  # the App Home's buttons
+    "click": ("user.id", _ACTIONS),  # anywhere else
+}
+_EVENTS = {"app_mention": "mention", "message": "message", "app_home_opened": "App Home opening"}
+
+
+def payload_kinds(payload: dict[str, Any]) -> list[str]:
+    """The kinds of REQUIRED that `payload` (of Slack's shape, see `slack_shaped`) is, as Bolt would route it."""
+    kinds = []
+    if payload.get("type") == "event_callback" and isinstance(event := payload.get("event"), dict):
+        if (kind := _EVENTS.get(event.get("type", ""))) is not None:
+            kinds.append(kind)
+        elif event.get("type") == "reaction_added" and isinstance(item := event.get("item"), dict) \
+                and item.get("type") == "message":
+            kinds.append("reaction to a message")
+    if "command" in payload:
+        kinds.append("slash command")
+    if payload.get("type") == "block_actions":
+        container = payload.get("container")
+        container = container if isinstance(container, dict) else {}
+        if container.get("type") == "message":
+            kinds.append("click on an ephemeral message" if container.get("is_ephemeral") in (True, "true")
+                         else "click on a message")
+        else:
+            kinds.append("click in a view" if container.get("type") == "view" else "click")
+    return kinds
+
+
+def _carries(value: Any, path: list[str]) -> bool:
+    if not path:
+        return isinstance(value, str) and bool(value)
+    key, rest = path[0], path[1:]
+    if key == "*":
+        return isinstance(value, list) and bool(value) and all(_carries(item, rest) for item in value)
+    return isinstance(value, dict) and _carries(value.get(key), rest)
+
+
+def lacking(payload: dict[str, Any]) -> str | None:
+    """What `payload` lacks of what its kind must carry (REQUIRED), said as "a click on a message without
+    user.id"; None when it has it all."""
+    for kind in payload_kinds(payload):
+        for path in REQUIRED[kind]:
+            if not _carries(payload, path.split(".")):
+                return f"{'an' if kind[0] in 'AEIOUaeiou' else 'a'} {kind} without {path.replace('.*.', '[].')}"
+    return None
 
 
 def slack_payload(raw: bytes, content_type: str) -> tuple[str, dict[str, Any]] | None:

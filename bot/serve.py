@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from knowledge import KnowledgeBase
 
 from .adapter.aiohttp import BACKLOG, name_tasks_by_request, start_http
+from .adapter.socket_mode import CheckedSocketModeHandler
 from .app import create_app
 from .config import Config, ConfigError, Settings
 from .dedup import seen_store
@@ -56,8 +57,9 @@ def configure_logging(level: str) -> None:
 
 
 def socket_handler(app: AsyncApp, config: Config) -> AsyncSocketModeHandler:
+    """Bolt's Socket Mode handler, checking each envelope as HTTP checks each request (bot/adapter/socket_mode.py)."""
     # The app's own client, so that apps.connections.open also goes to SLACK_API_URL.
-    return AsyncSocketModeHandler(app, app_token=config.app_token, web_client=app.client)
+    return CheckedSocketModeHandler(app, app_token=config.app_token, web_client=app.client)
 
 
 async def check_bot_token(app: AsyncApp) -> None:

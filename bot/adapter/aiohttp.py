@@ -1,6 +1,7 @@
 """Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity) and `GET /healthz`.
 
-The signature is checked on the raw bytes before anything else (bot/request.py). Acknowledgements first: an event is
+The signature is checked on the raw bytes before anything else, then the payload's shape and what its kind must
+carry (bot/request.py). Acknowledgements first: an event is
 acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature check, deduplication,
 the matcher, the reply) runs on the same event loop as the acknowledgements. Started at once, a burst of 500 events
 queues ~500 pieces of that work ahead of the requests still arriving, and the last ones are acknowledged only once
@@ -24,7 +25,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from ..config import ConfigError
-from ..request import correctly_signed, request_name, slack_payload
+from ..request import correctly_signed, lacking, request_name, slack_payload
 from ..state import KnowledgeHolder
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,11 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str)
                         content_type or "no content type")
             return web.Response(status=400, text="not a Slack payload")
         body, payload = found
+        if (missing := lacking(payload)) is not None:
+            # Only Slack can sign: not a reply that failed, nothing to answer or record.
+            log.warning("ignored %s: a signed request that lacks what Slack always sends (%s)", request_name(payload),
+                        missing)
+            return web.Response(status=400, text=f"not a Slack payload: {missing}")
         if (not app.process_before_response and content_type == "application/json"
                 and payload.get("type") == "event_callback"):
             # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
