@@ -230,6 +230,13 @@ def none_reply(command: str) -> Reply:
     return Reply(text, [section(text, "none")])
 
 
+def understood_in_thread(reply: Reply, about: str) -> Reply:
+    """`reply` to a mention read with its thread, saying first what the bot took it to be about: a wrong reading
+    is then obvious."""
+    note = f"Reading the thread, I took this to be about: _{escape(about)}_"
+    return Reply(f"{note}\n{reply.text}", [context([note], "understood"), *reply.blocks])
+
+
 def result_reply(kb: KnowledgeBase, result: MatchResult, command: str, *, shareable: bool = False) -> Reply:
     """The reply to a matched question, whatever the outcome."""
     if result.status == "answer" and result.id and (entry := kb.entry(result.id)):

@@ -241,6 +241,22 @@ class FakeSlack:
                 "message": {"type": "message", "ts": message.ts, "text": message.text, "blocks": message.blocks,
                             "bot_id": self.bot_id, "user": self.bot_user}}
 
+    def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread as Slack lists it: the parent first, then the replies, oldest first, people's (the messages
+        sent to the app) and the bot's (those it posted), at most `limit`."""
+        channel, ts = args.get("channel"), str(args.get("ts", ""))
+        people = [{"type": "message", "user": e.get("user"), "text": e.get("text", ""), "ts": e["ts"],
+                   **({"thread_ts": e["thread_ts"]} if e.get("thread_ts") else {})}
+                  for e in self.sent.values() if e.get("channel") == channel and ts in (e["ts"], e.get("thread_ts"))]
+        bot = [{"type": "message", "user": self.bot_user, "bot_id": self.bot_id, "text": m.text, "ts": m.ts,
+                **({"thread_ts": m.thread_ts} if m.thread_ts else {})}
+               for m in self.messages.values() if m.channel == channel and not m.ephemeral and not m.deleted
+               and ts in (m.ts, m.thread_ts)]
+        thread = sorted({m["ts"]: m for m in people + bot}.values(), key=lambda m: float(m["ts"]))
+        if not any(m["ts"] == ts for m in thread):
+            return {"ok": False, "error": "thread_not_found"}  # overrides the "ok": True of a handler's answer
+        return {"messages": thread[:int(args.get("limit") or 1000)], "has_more": False}
+
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         message = self._new_message(args["channel"], args, thread_ts=args.get("thread_ts") or None,
                                     ephemeral=True, user=args["user"])

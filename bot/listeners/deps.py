@@ -11,6 +11,7 @@ from ..ratelimit import RateLimit
 from ..recorder import Recorder
 from ..state import KnowledgeHolder
 from ..store import QuestionRecord, utcnow
+from ..thread_context import ThreadReader
 from ..threads import Threads
 
 
@@ -28,6 +29,7 @@ class Deps:
     threads: Threads | None = None
     limit: RateLimit | None = None
     vocabulary: Vocabulary = field(default_factory=shipped_vocabulary)
+    thread_reader: ThreadReader = field(default_factory=ThreadReader)  # what a thread says before a mention in it
 
     def record(self, question: Question, handled: Handled) -> None:
         """Keep the question and its outcome (not help, topics or an introduction). Called once the reply is on its

@@ -1,13 +1,16 @@
-"""`@openllm …` in a channel: answered in a thread (the mention's own, or a new one under it)."""
+"""`@openllm …` in a channel: answered in a thread (the mention's own, or a new one under it). A mention in a thread
+whose own words are not enough is read with what the thread says before it."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ...answering import Question, answer
+from ... import blocks
+from ...answering import Handled, Question, answer
 from ...follow_ups import classify
 from ..deps import Deps
 from .thread_replies import say_stopped, thread_question
@@ -22,6 +25,37 @@ def from_a_person(event: dict, context: dict) -> bool:
 def without_mention(text: str, bot_user_id: str) -> str:
     """A mention's text without the bot's own mention (`<@UBOT>` or `<@UBOT|name>`)."""
     return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text).strip() if bot_user_id else text.strip()
+
+
+async def with_thread(deps: Deps, client: AsyncWebClient, event: dict, text: str, bot_user: str,
+                      question: Question, alone: Handled) -> Handled:
+    """The reply to a mention in a thread: `alone` (its own words matched) unless those are not enough and what the
+    thread says makes an answer of it.
+
+    Not enough: it is not answered on its own, and either gets suggestions or points back at the thread ("so what
+    should we watch out for?", "and them?"); a mention declined on its own ("what's the weather?") stays declined.
+    The asker's words are matched with the thread's parent, with the latest message before it, and with both: the
+    asker's own words are in each, and nothing longer than those two messages is read. What is recorded is the
+    asker's words only."""
+    if alone.outcome in (None, "answer") or not event.get("thread_ts"):
+        return alone
+    refers = classify(text, bot_user, "the thread", deps.vocabulary).with_context
+    if alone.outcome == "none" and not refers:
+        return alone
+    found = await deps.thread_reader.context(client, event["channel"], event["thread_ts"], event["ts"])
+    if found is None:
+        return alone
+    latest = found.latest[-1] if found.latest else ""
+    readings = dict.fromkeys(r for r in (found.parent, latest, f"{found.parent}\n{latest}".strip()) if r)
+    kb, best = deps.holder.current, alone
+    for reading in readings:
+        together = replace(question, text=f"{reading}\n{text}")
+        handled = await answer(kb, together, deps.command)
+        if handled.outcome == "answer" and (best is alone or (handled.score or 0) > (best.score or 0)):
+            best = handled
+    if best is alone or best.entry_id is None or (entry := kb.entry(best.entry_id)) is None:
+        return alone
+    return replace(best, reply=blocks.understood_in_thread(best.reply, entry.question), query=alone.query)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -40,7 +74,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await say_stopped(client, channel, thread_ts, event["user"])
             return
         question = Question(event.get("text", ""), "mention", event.get("user"), channel, body.get("team_id"))
-        handled = await answer(deps.holder.current, question, deps.command)
+        handled = await with_thread(deps, client, event, text, bot_user, question,
+                                    await answer(deps.holder.current, question, deps.command))
         try:
             posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **handled.reply.as_kwargs())
         finally:
