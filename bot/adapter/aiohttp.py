@@ -1,13 +1,14 @@
 """Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity) and `GET /healthz`.
 
-The signature is checked on the raw bytes before anything else, then the payload's shape and what its kind must
-carry (bot/request.py). Acknowledgements first: an event is
-acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature check, deduplication,
-the matcher, the reply) runs on the same event loop as the acknowledgements. Started at once, a burst of 500 events
-queues ~500 pieces of that work ahead of the requests still arriving, and the last ones are acknowledged only once
-most of the replies have been prepared. Here each event's work waits until the loop has gone round once more
-(polling its sockets, so reading and acknowledging whatever arrived meanwhile) before the next one starts, oldest
-first. Work that has started is not held back: waiting on Slack's Web API overlaps as before.
+Slow and idle clients are closed (bot/adapter/guard.py). The signature is checked on the raw bytes before
+anything else, then the payload's shape and what its kind must carry (bot/request.py).
+
+Acknowledgements first: an event is acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature
+check, deduplication, the matcher, the reply) runs on the same event loop as the acknowledgements. Started at once,
+a burst of 500 events queues ~500 pieces of that work ahead of the requests still arriving, and the last ones are
+acknowledged only once most of the replies have been prepared. Here each event's work waits until the loop has gone
+round once more (polling its sockets, so reading and acknowledging whatever arrived meanwhile) before the next one
+starts, oldest first. Work that has started is not held back: waiting on Slack's Web API overlaps as before.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from ..config import ConfigError
 from ..request import correctly_signed, lacking, request_name, slack_payload
 from ..state import KnowledgeHolder
+from .guard import DEFAULT_LIMITS, ConnectionGuard, GuardedSite, Limits
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,9 @@ BACKLOG = 1024
 LINGER_SECONDS = 1.0
 # The largest request read (aiohttp's default): Slack's payloads are a few kB, the biggest tens of kB.
 MAX_BODY_BYTES = 1024 ** 2
+# How long a connection that carried a correctly signed request (Slack's) is kept open while idle: longer than the
+# 60 s load balancers commonly keep idle connections, so that they close first (aiohttp's default is an hour).
+KEEPALIVE_SECONDS = 75.0
 
 
 # The request being handled (as `request_name` says it), for naming the tasks started on its behalf: a graceful
@@ -94,12 +99,15 @@ class Turns:
             self._releasing = False
 
 
-def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str) -> web.Application:
+def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, guard: ConnectionGuard | None = None
+                    ) -> web.Application:
     """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`;
-    requests not signed with `signing_secret` are answered 401."""
+    requests not signed with `signing_secret` are answered 401. `guard`, when given, is told which connections
+    carried a correctly signed request, and when each request starts and ends."""
     secret = signing_secret
     dispatching: set[asyncio.Task] = set()
     turns = Turns()
+    body_seconds = (guard.limits if guard is not None else DEFAULT_LIMITS).body_seconds
 
     async def dispatch(body: str, query: str, headers: Any, name: str) -> web.Response:
         """Bolt's handling of a correctly signed Slack payload. What goes wrong in a listener Bolt hands to the app's
@@ -117,21 +125,35 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str)
         await turns.wait()
         await dispatch(body, query, headers, name)
 
-    async def events(request: web.Request) -> web.Response:
-        # Too big: 413 without reading it, and the connection closed after a short linger (LINGER_SECONDS, see
-        # start_http), not the 10 s aiohttp would spend reading the rest, which held up a graceful shutdown.
+    async def read_body(request: web.Request) -> bytes | web.Response:
+        """The body, or the answer when it cannot be had: too big (413, without reading it; the connection is
+        closed after a short linger, LINGER_SECONDS, not the 10 s aiohttp would spend reading the rest, which held
+        up a graceful shutdown), not sent within `body_seconds` (408, and the connection closed), or cut short."""
         limit = MAX_BODY_BYTES
         try:
             if request.content_length is not None and request.content_length > limit:
                 raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-            raw = await request.read()
+            async with asyncio.timeout(body_seconds):
+                return await request.read()
         except web.HTTPRequestEntityTooLarge as too_large:
             return web.Response(status=413, text=too_large.text, headers={"Connection": "close"})
+        except TimeoutError:
+            log.debug("a request's body was not sent within %g s: 408, and the connection closed", body_seconds)
+            return web.Response(status=408, text="request body not sent in time", headers={"Connection": "close"})
+        except ConnectionError:  # the client left, or was closed (bot/adapter/guard.py), before sending it all
+            return web.Response(status=400, text="request body cut short", headers={"Connection": "close"})
+
+    async def events(request: web.Request) -> web.Response:
+        raw = await read_body(request)
+        if isinstance(raw, web.Response):
+            return raw
         # The signature and timestamp first, on the raw bytes: a request that fails them is answered 401 whatever it
         # holds (junk, broken JSON, binary), and nothing else is done with it.
         if not correctly_signed(secret, raw, request.headers.get("X-Slack-Request-Timestamp"),
                                 request.headers.get("X-Slack-Signature")):
             return web.Response(status=401, text="invalid request signature")
+        if guard is not None:
+            guard.verified(request.protocol)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         if (found := slack_payload(raw, content_type)) is None:
             log.warning("ignored a signed request that is not a Slack payload (%d bytes of %s)", len(raw),
@@ -165,19 +187,29 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str)
         return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters),
                                   "faq": asdict(holder.faq)}, status=status)
 
-    application = web.Application(client_max_size=MAX_BODY_BYTES)
+    @web.middleware
+    async def watched(request: web.Request, handler: Any) -> web.StreamResponse:
+        assert guard is not None
+        guard.started(request.protocol)
+        try:
+            return await handler(request)
+        finally:
+            guard.finished(request.protocol)
+
+    application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[watched] if guard is not None else [])
     application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
     return application
 
 
 async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, host: str, port: int,
-                     shutdown_timeout: float = 10.0) -> tuple[web.AppRunner, str]:
+                     shutdown_timeout: float = 10.0, limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
     """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
-    runner = web.AppRunner(web_application(app, holder, signing_secret), shutdown_timeout=shutdown_timeout,
-                           lingering_time=LINGER_SECONDS)
+    guard = ConnectionGuard(limits)
+    runner = web.AppRunner(web_application(app, holder, signing_secret, guard), shutdown_timeout=shutdown_timeout,
+                           lingering_time=LINGER_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, backlog=BACKLOG).start()
+        await GuardedSite(runner, host, port, guard, backlog=BACKLOG).start()
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
