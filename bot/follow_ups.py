@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 
 from knowledge.content.loader import KnowledgeError, Problem
-from knowledge.matching.normalize import normalize, words_without_filler
+from knowledge.matching.normalize import clip_question, normalize, through_last_close, words_without_filler
 
 FOLLOW_UPS_FILE = Path(__file__).resolve().parent / "follow_ups.yaml"
 
@@ -26,7 +26,8 @@ Kind = Literal["ignore", "stop", "ask"]
 Phrase = tuple[str, ...]
 
 # <@U123> or <@W123|name>: a person (W: an Enterprise Grid user). <!here>, <!channel>, <!everyone>,
-# <!subteam^S123|@team>: many people at once.
+# <!subteam^S123|@team>: many people at once. Both end in ">": they are looked for up to the reply's last
+# ">" only (`through_last_close`), or each unterminated "<@U1|" would be rescanned to the end of the text.
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 _BROADCAST = re.compile(r"<!(?:here|channel|everyone|subteam\^)[^>]*>")
 
@@ -58,16 +59,20 @@ class Vocabulary:
 
 
 def classify(reply: str, bot_user_id: str, last_question: str | None, vocabulary: Vocabulary) -> FollowUp:
-    """What the raw Slack text of a reply in a followed thread is, given the thread's last question."""
-    mentioned = set(_MENTION.findall(reply))
+    """What the raw Slack text of a reply in a followed thread is, given the thread's last question.
+
+    Only the reply's first MAX_QUESTION_CHARS characters are read, as the matcher does."""
+    read = clip_question(reply)
+    closed = through_last_close(read)
+    mentioned = set(_MENTION.findall(closed))
     if bot_user_id in mentioned:
         # Slack also delivers it as an app_mention, which is answered: one message, one reply.
         return FollowUp("ignore", reason="mentions the bot")
     if mentioned:
         return FollowUp("ignore", reason="addressed to someone else")
-    if _BROADCAST.search(reply):
+    if _BROADCAST.search(closed):
         return FollowUp("ignore", reason="addressed to everyone")
-    text = normalize(reply)
+    text = normalize(read)
     words = tuple(words_without_filler(text))
     if _is_stop(words, vocabulary):
         return FollowUp("stop")
@@ -134,7 +139,7 @@ def _refers_back(words: Phrase, vocabulary: Vocabulary) -> bool:
 def points_back(reply: str, vocabulary: Vocabulary) -> bool:
     """The reply names nothing of its own ("why?") or points back at the thread with a word such as "it" or
     "them" ("who made them?"): only the thread says what it is about. "and for mistral?" names its own topic."""
-    words = words_without_filler(normalize(reply))
+    words = words_without_filler(normalize(clip_question(reply)))
     if not vocabulary.referring.isdisjoint(words):
         return True
     return all(w in vocabulary.not_content for w in words)

@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 from ..content.model import Knowledge
 from ..content.phrasings import OUT_OF_SCOPE, Phrasing, load_out_of_scope, training_phrasings
 from ..matching.matcher import Matcher
-from ..matching.normalize import normalize
+from ..matching.normalize import clip_question, normalize
 from ..result import MatchResult
 from .asks import Asks, load_asks
 from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
@@ -61,6 +61,7 @@ class HybridMatcher:
         self._says = self.asks.sayings
 
     def signals(self, text: str, embedding: np.ndarray | None = None) -> Signals:
+        text = clip_question(text)  # a question's first MAX_QUESTION_CHARS characters: no message costs more
         query = normalize(text)
         if embedding is None:
             embedding = self.embedder.embed([query])[0]
@@ -113,6 +114,7 @@ class HybridMatcher:
                        unknown_share, unknown_strongest, answered, closest, closest_similarity)
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
+        text = clip_question(text)
         result = decide(self.signals(text), self.policy, self._says, explain)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation

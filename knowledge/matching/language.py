@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from wordfreq import zipf_frequency
 
-from .normalize import normalize, words_without_filler
+from .normalize import clip_question, normalize, words_without_filler
 
 # Other languages written in the Latin alphabet that people here may write in; wordfreq's small lists
 # (about 25 MiB for all of them) are enough for common words.
@@ -42,7 +42,9 @@ def _mostly_non_latin(text: str) -> bool:
 
 
 def in_other_language(text: str, faq_words: Collection[str] = ()) -> bool:
-    """True when `text` (as sent) is written in a language other than English."""
+    """True when `text` (as sent; its first MAX_QUESTION_CHARS characters) is written in a language other than
+    English."""
+    text = clip_question(text)
     if _mostly_non_latin(text):
         return True
     ws = [w for w in words_without_filler(normalize(text)) if w.isalpha() and len(w) > 1]

@@ -22,7 +22,7 @@ from typing import NamedTuple
 from ..content.model import Knowledge
 from ..result import Candidate, MatchResult, Status
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
-from .normalize import emphasised, normalize, segments
+from .normalize import clip_question, emphasised, normalize, segments
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ class Matcher:
         """How much of the question is about things the FAQ never mentions: the share of its term weight
         that is in no entry, and the heaviest such term's weight as a share of the most a term can weigh
         ("how do I fine-tune with LoRA" is mostly known words, but LoRA is rare and unknown)."""
-        terms = self.analyzer.terms(text, correct=True)
+        terms = self.analyzer.terms(clip_question(text), correct=True)
         weights = {t.term: self.weight(t) for t in terms}
         total = sum(weights.values())
         unknown = [w for t, w in weights.items() if t not in self.idf]
@@ -299,10 +299,12 @@ class Matcher:
     def ranked(self, text: str) -> list[tuple[str, float, float]]:
         """Every entry the question reaches, best first, with its lexical score and its coverage (the
         share of the question's term weight the entry explains)."""
-        ranked, _ = self._rank(text)
+        ranked, _ = self._rank(clip_question(text))
         return [(self._entries[i].id, s.score, s.coverage) for i, s in ranked]
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
+        """The best entries for the question `text` (of which the first MAX_QUESTION_CHARS characters are read)."""
+        text = clip_question(text)
         query = normalize(text)
         ranked, analysed = self._rank(text)
         candidates = tuple(Candidate(self._entries[i].id, s.score) for i, s in ranked[:3])

@@ -1,18 +1,35 @@
-"""Turn a message as it arrives from Slack into plain, comparable text."""
+"""Turn a message as it arrives from Slack into plain, comparable text.
+
+Every pattern here sees text people typed, so each runs in time linear in the text's length (a test
+times them on adversarial text): a pattern that could rescan the rest of the text from each of many
+starting points (an unterminated `<http:` repeated) is run only where it can end, or replaced by code.
+"""
 
 from __future__ import annotations
 
 import html
 import re
 import unicodedata
+from collections.abc import Callable
+
+# The most of a message that is read as a question. Slack accepts 40,000 characters; the longest text
+# in the FAQ or any question set is under 600, the embedding model reads only the first 128 tokens
+# (about 500 characters), and Slack itself advises keeping messages under 4,000 characters. Beyond it
+# is a pasted log or an attack: matching reads its beginning, so no message costs more than this one.
+MAX_QUESTION_CHARS = 4_000
 
 # <@U123>, <@U123|name>, <!here>, <!subteam^S1|@team>: references, not words of the question.
+# Each of these ends in ">": `sub_closed` runs them only up to a message's last ">".
 _USER_OR_SPECIAL = re.compile(r"<[@!][^>]*>")
 _CHANNEL = re.compile(r"<#[A-Z0-9]+(?:\|([^>]*))?>")
 _LINK = re.compile(r"<((?:https?|mailto|ftp):[^>|]*)(?:\|([^>]*))?>")
 _EMOJI = re.compile(r":[a-z0-9_+'-]+(?:::skin-tone-\d)?:")
 _CODE_FENCE = re.compile(r"```")
-_MARKUP = re.compile(r"(?<!\w)[*_~`]+|[*_~`]+(?!\w)")
+_MARKUP = re.compile(r"(?<!\w)[*_~`]+|[*_~`]+(?!\w)")  # markers at the edge of a word, not inside one
+# A run of markers inside a word ending in many "_" ("a________b"): from each of those "_" (a word character)
+# _MARKUP would rescan the run to its end. Such runs are found from their first marker only (the character
+# before is a letter or digit) and read by `_inner_markers`; shorter ones cost _MARKUP little.
+_INNER_MARKERS = re.compile(r"(?<=\w)(?<![*_~`])[*_~`]*_{8}(?=[^\W_])")
 _MAYBE_MARKUP = re.compile(r"[<>:*_~`]")
 _SLASH_COMMAND = re.compile(r"^\s*/[a-z][\w-]*\s+", re.IGNORECASE)
 _REPEATED_PUNCT = re.compile(r"([!?.,])\1+")
@@ -24,6 +41,26 @@ hey hi hello hiya yo heya howdy greetings bot openllm pls plz please thanks than
 ok okay k lol haha hmm um uh btw fyi quick dumb silly stupid question q folks guys all anyone
 someone somebody everyone anyway anyways btw basically honestly
 """.split())
+
+
+def clip_question(text: str) -> str:
+    """The part of a message that is read as a question: its first MAX_QUESTION_CHARS characters."""
+    return text if len(text) <= MAX_QUESTION_CHARS else text[:MAX_QUESTION_CHARS]
+
+
+def through_last_close(text: str) -> str:
+    """`text` up to and including its last ">": where a reference such as `<@U1|name>` can end."""
+    return text[:text.rfind(">") + 1]
+
+
+def sub_closed(pattern: re.Pattern[str], repl: str | Callable[[re.Match[str]], str], text: str) -> str:
+    """`pattern.sub(repl, text)` for a pattern whose every match ends in ">" (`<[@!][^>]*>`), in linear time.
+
+    Run on the whole text, such a pattern scans from each unterminated "<@" to the end of the text (20,000
+    of them: seconds). Past the last ">" nothing can match, and before it every start that gets past its
+    first characters finds its ">": each character is scanned about once."""
+    end = text.rfind(">") + 1
+    return pattern.sub(repl, text[:end]) + text[end:] if end else text
 
 
 def _strip_control(text: str) -> str:
@@ -46,13 +83,42 @@ def strip_slack_markup(text: str) -> str:
     text = html.unescape(text)
     if not _MAYBE_MARKUP.search(text):  # plain text: nothing to strip
         return text
-    text = _USER_OR_SPECIAL.sub(" ", text)
-    text = _CHANNEL.sub(" ", text)  # where something was said, not what is asked
-    text = _LINK.sub(_link_words, text)
+    text = sub_closed(_USER_OR_SPECIAL, " ", text)
+    text = sub_closed(_CHANNEL, " ", text)  # where something was said, not what is asked
+    text = sub_closed(_LINK, _link_words, text)
     text = _EMOJI.sub(" ", text)
     text = _CODE_FENCE.sub(" ", text)
     # Left-over angle brackets (an unterminated "<!here") mean nothing to matching.
-    return _MARKUP.sub(" ", text).replace("<", " ").replace(">", " ")
+    return _strip_markers(text).replace("<", " ").replace(">", " ")
+
+
+def _strip_markers(text: str) -> str:
+    """`_MARKUP.sub(" ", text)` in linear time: runs of markers inside a word are read by `_inner_markers`,
+    the text between them (which starts and ends with a letter or digit, or at the text's ends) by _MARKUP."""
+    out: list[str] = []
+    done = 0
+    for run in _INNER_MARKERS.finditer(text):
+        out += _MARKUP.sub(" ", text[done:run.start()]), _inner_markers(run)
+        done = run.end()
+    out.append(_MARKUP.sub(" ", text[done:]))
+    return "".join(out)
+
+
+def _inner_markers(run: re.Match[str]) -> str:
+    """What `_MARKUP.sub(" ", …)` makes of a run of markers (* _ ~ `) between two word characters.
+
+    "_" is a word character, the other markers are not. From the run's first marker, the pattern's second
+    branch removes the longest stretch followed by a non-word character: up to the run's last marker other
+    than "_". That marker stays unless a non-word marker precedes it (then the first branch removes the
+    rest); whatever follows it goes, as it follows a non-word character. A run of "_" only stays."""
+    text, start, end = run.string, *run.span()
+    last = max(text.rfind(marker, start, end) for marker in "*~`")
+    if last < 0:
+        return run.group()
+    removed = " " if last > start else ""
+    if last > start and text[last - 1] != "_":
+        return removed + " "
+    return removed + text[last] + (" " if last + 1 < end else "")
 
 
 def normalize(text: str) -> str:
@@ -88,7 +154,9 @@ def words_without_filler(text: str) -> list[str]:
 CONTINUING = frozenset("and or plus also".split())
 REFERRING = frozenset("it its they them their theirs this these those".split())
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_CLAUSE = re.compile(r"[,;:]\s+|\s+[-–—]\s+")
+# A dash clause is looked for from the start of a run of spaces only: from each space of a long run
+# the search would rescan the run to its end.
+_CLAUSE = re.compile(r"[,;:]\s+|(?<!\s)\s+[-–—]\s+")
 _EMPHASIS = re.compile(
     r"(?<![\w*])\*([^*\n]+)\*(?![\w*])"  # *bold*
     r"|(?<![\w`])`([^`\n]+)`(?![\w`])"  # `code`

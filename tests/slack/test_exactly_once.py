@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -158,3 +159,24 @@ async def test_serve_closes_its_redis_connection_when_it_stops(fake: FakeSlack, 
         assert not apps & await client_ids()
     finally:
         await probe.aclose()
+
+
+# ---- thread replies: read on the event loop before they are acknowledged
+
+
+async def _acknowledged_in(fake: FakeSlack, text: str) -> float:
+    """Seconds from sending a reply in some thread of a channel to Slack's receiving its acknowledgement."""
+    start = time.perf_counter()
+    await fake.thread_reply(text, thread_ts="1700000000.000100")
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("text", ["&lt;http:" * 4444, "<@U1|" * 8000, "<!here" * 6666, "a" + "_" * 39_998 + "b"],
+                         ids=["unterminated links", "unterminated mentions", "unterminated @here", "underscores"])
+async def test_a_thread_reply_built_to_stall_the_text_patterns_is_acknowledged_at_once(
+        slack: Slack, fake: FakeSlack, text: str) -> None:
+    # Every thread reply is read before it is acknowledged (to know whether the bot may answer it): 40,000
+    # characters of unterminated markup held the event loop, and every other event, for 2 s to 16 s.
+    ordinary = min([await _acknowledged_in(fake, ("thanks, and is llama open source? " * 1_200)[:40_000])
+                    for _ in range(3)])
+    assert await _acknowledged_in(fake, text) < 10 * ordinary + 0.05
