@@ -204,6 +204,15 @@ def entry_reply(kb: KnowledgeBase, entry: Entry, *, shareable: bool = False,
     return Reply(clip(text, MAX_FALLBACK_TEXT), fit(blocks))
 
 
+def pair_reply(kb: KnowledgeBase, first: Entry, second: Entry, *, shareable: bool = False) -> Reply:
+    """Both answers to a question about two things ("llama vs mistral"), one after the other in one message (the
+    second's block ids made unique)."""
+    one, two = entry_reply(kb, first, shareable=shareable), entry_reply(kb, second, shareable=shareable)
+    renamed = [{**b, "block_id": clip(f"{b['block_id']}-2", MAX_ID)} if "block_id" in b else b for b in two.blocks]
+    blocks = fit([*one.blocks, {"type": "divider"}, *renamed])
+    return Reply(clip(f"{one.text}\n\n{two.text}", MAX_FALLBACK_TEXT), blocks)
+
+
 def suggestions_reply(kb: KnowledgeBase, entry_ids: Iterable[str], lead: str) -> Reply:
     """`lead`, then one button per entry: clicking answers it in place."""
     entries = [e for e in (kb.entry(i) for i in entry_ids) if e]
@@ -240,6 +249,8 @@ def understood_in_thread(reply: Reply, about: str) -> Reply:
 def result_reply(kb: KnowledgeBase, result: MatchResult, command: str, *, shareable: bool = False) -> Reply:
     """The reply to a matched question, whatever the outcome."""
     if result.status == "answer" and result.id and (entry := kb.entry(result.id)):
+        if result.also and (second := kb.entry(result.also)):
+            return pair_reply(kb, entry, second, shareable=shareable)
         return entry_reply(kb, entry, shareable=shareable)
     if result.status == "suggest" and result.candidates and result.unsaid:
         return suggestions_reply(kb, [c.id for c in result.candidates[:1]], unsaid_lead(result.unsaid))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from knowledge import KnowledgeBase, MatchResult
+from knowledge import Entry, KnowledgeBase, MatchResult
 from knowledge.content.links import SourceLink
 
 from .blocks import unsaid_lead
@@ -16,14 +16,17 @@ def link_text(link: SourceLink) -> str:
     return text
 
 
+def _entry_text(kb: KnowledgeBase, entry: Entry) -> str:
+    lines = [f"Q: {entry.question}", "", entry.answer, "", "Sources:"]
+    lines += [f"  - {link_text(link)}" for link in kb.links(entry)]
+    if entry.related:
+        lines += ["", "Related: " + ", ".join(entry.related)]
+    return "\n".join(lines)
+
+
 def result_text(kb: KnowledgeBase, result: MatchResult) -> str:
     if result.status == "answer" and result.id:
-        entry = kb.knowledge[result.id]
-        lines = [f"Q: {entry.question}", "", entry.answer, "", "Sources:"]
-        lines += [f"  - {link_text(link)}" for link in kb.links(entry)]
-        if entry.related:
-            lines += ["", "Related: " + ", ".join(entry.related)]
-        return "\n".join(lines)
+        return "\n\n".join(_entry_text(kb, kb.knowledge[i]) for i in result.answered)
     if result.status == "suggest":
         lines = [unsaid_lead(result.unsaid) if result.unsaid else "I'm not sure I understood. Did you mean:"]
         lines += [f"  - {kb.knowledge[c.id].question} [{c.id}]" for c in result.candidates]

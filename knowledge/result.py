@@ -21,7 +21,8 @@ class MatchResult:
     """`answer`: `id` is the entry to answer; `suggest`: `candidates` (at most three)
     are the best guesses; `none`: out of scope. `query` is the normalised text. `unsaid`, with
     `suggest`, completes "My documents don't ..." (the question asks for something the documents do
-    not hold, and `candidates` holds the entry about its topic)."""
+    not hold, and `candidates` holds the entry about its topic). `also`, with `answer`: a second entry
+    to answer, for a question about two things ("llama vs mistral")."""
 
     status: Status
     id: str | None
@@ -30,6 +31,12 @@ class MatchResult:
     query: str
     explanation: tuple[str, ...] = field(default=(), compare=False)
     unsaid: str | None = None
+    also: str | None = None
+
+    @property
+    def answered(self) -> tuple[str, ...]:
+        """The entries answered: none, one, or two for a question about two things."""
+        return tuple(i for i in (self.id, self.also) if i) if self.status == "answer" else ()
 
     def to_json(self) -> dict:
         out = {
@@ -40,4 +47,6 @@ class MatchResult:
         }
         if self.unsaid:
             out["unsaid"] = self.unsaid
+        if self.also:
+            out["also"] = self.also
         return out

@@ -58,6 +58,8 @@ class Tally:
     out_of_scope: int = 0
     oos_answered: int = 0
     oos_declined: int = 0
+    two_things: int = 0  # in-scope questions that expect two entries or more (a comparison, two questions)
+    both: int = 0  # of those, answered with two entries, both expected
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -68,12 +70,15 @@ class Tally:
         suggested = [c.id for c in result.candidates[:3]]
         if case.expect:
             self.in_scope += 1
-            if result.status == "answer" and result.id in case.expect:
+            if len(case.expect) > 1:
+                self.two_things += 1
+                self.both += int(len(result.answered) == 2 and set(result.answered) <= set(case.expect))
+            if set(result.answered) & set(case.expect):  # a second entry besides the right one does no harm
                 self.correct += 1
                 return
             if result.status == "answer":
                 self.wrong += 1
-                outcome = f"WRONG {result.id}"
+                outcome = f"WRONG {'+'.join(result.answered)}"
             elif result.status == "suggest" and set(suggested) & set(case.expect):
                 self.rescued += 1
                 outcome = f"rescued {suggested}"
@@ -132,6 +137,8 @@ def format_report(tallies: dict[str, Tally], show_failures: bool = True) -> str:
     lines.append(f"in scope {overall.in_scope}: {overall.correct} correct, {overall.rescued} rescued by a "
                  f"suggestion, {overall.wrong} wrong, {overall.missed} missed; out of scope "
                  f"{overall.out_of_scope}: {overall.oos_answered} answered, {overall.oos_declined} declined")
+    if overall.two_things:
+        lines.append(f"questions expecting two entries: {overall.both} of {overall.two_things} answered with both")
     if show_failures and overall.failures:
         lines.append("")
         lines.append("not answered correctly:")

@@ -26,6 +26,8 @@ from .asks import Asks, load_asks
 from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
 from .decide import Policy, decide, load_policy
 from .embedding import Embedder, shared_embedder
+from .names import versions_of
+from .pairs import Joins, load_joins, pair
 from .signals import CandidateSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
@@ -42,8 +44,11 @@ _built_lock = threading.Lock()
 class HybridMatcher:
     def __init__(self, knowledge: Knowledge, *, policy: Policy | None = None, asks: Asks | None = None,
                  out_of_scope: tuple[Phrasing, ...] | None = None, embedder: Embedder | None = None,
-                 lexical: Matcher | None = None, settings: ClassifierSettings | None = None) -> None:
+                 lexical: Matcher | None = None, settings: ClassifierSettings | None = None,
+                 joins: Joins | None = None) -> None:
         self.knowledge = knowledge
+        self.joins = joins or load_joins()  # how a question about two things splits (pairs.yaml)
+        self.versions = versions_of(knowledge)  # the model versions the FAQ and its documents name
         self.settings = settings or ClassifierSettings.for_entries(len(knowledge))
         self.policy = policy or load_policy(self.settings.kind)
         self.asks = asks or load_asks()
@@ -115,11 +120,24 @@ class HybridMatcher:
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         text = clip_question(text)
-        result = decide(self.signals(text), self.policy, self._says, explain)
+        signals = self.signals(text)
+        result = decide(signals, self.policy, self._says, explain)
+        # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
+        both = pair(signals.query, result, self.joins, self._decided)
+        if both is not None:
+            result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
+        # "is GPT-4 open source?" is not answered from the GPT-3 entry as if it were covered: say so, offer the entry.
+        if result.status != "none" and (unsaid := self.versions.uncovered(signals.query)):
+            result = replace(result, status="suggest", id=None, also=None, candidates=result.candidates[:1],
+                             unsaid=unsaid)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
             result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
         return result
+
+    def _decided(self, text: str) -> MatchResult:
+        """A part of a question, decided on its own."""
+        return decide(self.signals(text), self.policy, self._says)
 
 
 def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,

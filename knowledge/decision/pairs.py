@@ -1,0 +1,112 @@
+"""Questions about two things at once: a comparison ("llama vs mistral, which is better?") or two questions in one
+message. The question is split where the words of pairs.yaml join its parts, and each part is matched on its own:
+when both are answered, each with an entry of its own, the answer gives both."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from ..content.loader import PACKAGE_DIR, KnowledgeError, Problem
+from ..result import MatchResult
+
+PAIRS_FILE = PACKAGE_DIR / "pairs.yaml"
+_CLAUSE = re.compile(r"[,:;?]")  # where the name on either side of a comparison word ends
+
+Kind = Literal["compare", "ask"]
+
+
+@dataclass(frozen=True)
+class Joins:
+    """The words that join two things compared and two questions, and the limits on splitting."""
+
+    compare: tuple[str, ...]
+    ask: tuple[str, ...]
+    max_chars: int
+    max_splits: int
+    confident_names: float
+
+
+@dataclass(frozen=True)
+class Split:
+    left: str
+    right: str
+    kind: Kind
+
+
+def load_joins(path: Path = PAIRS_FILE) -> Joins:
+    """pairs.yaml, checked; a problem is a KnowledgeError naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        joins = Joins(tuple(w.strip().lower() for w in data["compare"]), tuple(w.strip().lower() for w in data["ask"]),
+                      int(data["max_chars"]), int(data["max_splits"]), float(data["confident_names"]))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise KnowledgeError([Problem(str(path), 1, f"cannot read the joining words: {exc}")]) from None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise KnowledgeError([Problem(str(path), 1, "expected `compare` and `ask` (lists of words), `max_chars`, "
+                                                    "`max_splits` and `confident_names` (numbers)")]) from None
+    if not all(joins.compare + joins.ask) or joins.max_chars < 1 or joins.max_splits < 0:
+        raise KnowledgeError([Problem(str(path), 1, "empty joining words, or limits below 1")])
+    return joins
+
+
+def _words(part: str) -> bool:
+    return bool(re.search(r"\w\w", part))
+
+
+def splits(query: str, joins: Joins) -> list[Split]:
+    """Where the normalised `query` may split into two parts: first between two questions, then at a comparison
+    word (each part the name on its side), then at a word joining two questions; at most `max_splits`, none for a
+    long query."""
+    if len(query) > joins.max_chars:
+        return []
+    found: list[Split] = []
+
+    def add(split: Split) -> None:
+        if _words(split.left) and _words(split.right) and split not in found:
+            found.append(split)
+
+    for match in re.finditer(r"\?\s*(?=\w)", query):
+        add(Split(query[:match.start()].strip() + "?", query[match.end():].strip(), "ask"))
+    for word in joins.compare:
+        for match in re.finditer(rf"\s{re.escape(word)}\s", query):
+            left = _CLAUSE.split(query[:match.start()])[-1].strip()
+            right = _CLAUSE.split(query[match.end():])[0].strip()
+            add(Split(left, right, "compare"))
+    for word in joins.ask:
+        for match in re.finditer(rf"\s{re.escape(word)}\s", query):
+            add(Split(query[:match.start()].strip(" ,;:-"), query[match.end():].strip(" ,;:-"), "ask"))
+    return found[:joins.max_splits]
+
+
+def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult]) -> tuple[str, str] | None:
+    """The two entries a question about two things asks for (in the order it names them), or None.
+
+    `whole` is the question matched as it is; both entries must be among its candidates (so that a part matched on
+    too few words cannot bring in an entry the question is not about), and the entry it answers must be one of the
+    two (a split never replaces an answer, it can only add to it). A question it is unsure of is answered only when
+    both parts are answered with at least `confident_names`; one it declines stays declined, unless it compares two
+    names answered so; one asking what the documents do not hold stays unanswered. `match` matches a part."""
+    if whole.unsaid:
+        return None
+    near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
+    for split in splits(query, joins):
+        if whole.status == "none" and split.kind != "compare":
+            continue
+        first, second = match(split.left), match(split.right)
+        if not (first.status == "answer" and second.status == "answer" and first.id and second.id
+                and first.id != second.id):
+            continue
+        sure = min(first.score, second.score) >= joins.confident_names
+        if whole.status == "none":
+            if sure:
+                return first.id, second.id
+        elif {first.id, second.id} <= near and (whole.id in (first.id, second.id) or (whole.id is None and sure)):
+            # The entry the whole question is answered with comes first: the other is added to it.
+            return (first.id, second.id) if whole.id in (None, first.id) else (second.id, first.id)
+    return None
