@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .content.links import SourceLink, source_link
@@ -17,7 +18,12 @@ from .decision.embedding import Embedder, shared_embedder
 from .decision.hybrid import HybridMatcher
 from .matching.language import in_other_language
 from .matching.matcher import Thresholds
+from .matching.normalize import words_key
 from .result import MatchResult
+
+# Which phrasings are the same question to the matcher: taught phrasings are checked against every phrasing of
+# the FAQ at each teach and each retrain, so each phrasing is read once (a check takes 1 ms instead of 9).
+_same_question = lru_cache(maxsize=32_768)(words_key)
 
 
 @dataclass(frozen=True)
@@ -64,14 +70,14 @@ class KnowledgeBase:
 
     def check_taught(self, taught: Taught) -> str | None:
         """None when `taught` can be taught after this knowledge base's, else the one-line reason why not."""
-        return check_taught(self.faq, taught, self.taught, out_of_scope=self._examples())
+        return check_taught(self.faq, taught, self.taught, out_of_scope=self._examples(), key=_same_question)
 
     @classmethod
     def _trained(cls, faq: Knowledge, examples: tuple[Phrasing, ...], taught: Sequence[Taught],
                  source_base_url: str | None, policy: Policy, like: HybridMatcher | None = None,
                  embedder: Embedder | None = None) -> KnowledgeBase:
         """`like`: the matcher whose answerability rules, embedder and classifier settings to keep."""
-        result = with_taught(faq, taught, out_of_scope=examples)
+        result = with_taught(faq, taught, out_of_scope=examples, key=_same_question)
         matcher = HybridMatcher(result.knowledge, policy=policy, out_of_scope=examples + result.out_of_scope,
                                 asks=like.asks if like else None, embedder=like.embedder if like else embedder,
                                 settings=like.settings if like else None)

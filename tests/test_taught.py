@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from repo_paths import FIXTURE_FAQ, SEEDS
 
@@ -15,6 +17,8 @@ UNANSWERED = "will this thing choke my old thinkpad"
 SUGGESTED = "how much does hugging face charge"
 # Answered with the falcon entry, whose documents say nothing of its licence: not covered, near falcon.
 ANSWERED = "can i sell stuff built with falcon"
+NO_WORDS = ("the question has no words the bot could match (only filler, punctuation, emoji or invisible "
+            "characters): teach a question")
 TAUGHT = (
     Taught(UNANSWERED, "resource-requirements"),
     Taught(SUGGESTED, None),
@@ -122,6 +126,22 @@ def test_a_phrasing_for_an_entry_no_longer_in_the_faq_is_skipped_not_raised() ->
     (Taught("a" * (MAX_TAUGHT_CHARS + 1), None), f"“{'a' * 79}…” is longer than {MAX_TAUGHT_CHARS} characters: "
                                                  "teach a shorter phrasing"),
     (Taught("what does it cost", "no-such-entry"), "entry 'no-such-entry' is not in the FAQ (any more)"),
+    # The FAQ's phrasings as the matcher reads them: without case, punctuation, markup or filler.
+    (Taught("what are the falcon models", None), "“what are the falcon models” is already a phrasing of entry "
+                                                 "'falcon'"),
+    (Taught("hey, what are the *Falcon* models??", None), "“hey, what are the *Falcon* models??” is already a "
+                                                          "phrasing of entry 'falcon'"),
+    (Taught("whats for lunch today", "cost"), "“whats for lunch today” is already not covered: the FAQ has it as "
+                                              "an out-of-scope example"),
+    # Nothing to match: invisible characters, filler, emoji.
+    (Taught("\u200b\u200b", None), NO_WORDS),
+    (Taught("\u200b\u2060", "cost"), NO_WORDS),
+    (Taught("thanks! :pray:", None), NO_WORDS),
+    # A tag is trained on as a phrasing of its entry: taught as anything, it changes nothing or contradicts it.
+    (Taught("falcon", None), "“falcon” is a tag of entry 'falcon', which the bot answers with that entry"),
+    (Taught("Technology Innovation Institute", "falcon"), "“Technology Innovation Institute” is a tag of entry "
+                                                          "'falcon', which the bot answers with that entry"),
+    (Taught("tii", "llama"), "“tii” is a tag of entry 'falcon', which the bot answers with that entry"),
 ])
 def test_what_cannot_be_taught_is_refused_with_a_reason(kb: KnowledgeBase, taught: Taught, reason: str) -> None:
     assert kb.check_taught(taught) == reason
@@ -157,3 +177,27 @@ def test_nothing_taught_leaves_the_faq_itself(kb: KnowledgeBase) -> None:
 def test_a_phrasing_taught_with_a_near_entry_is_a_mistake_of_the_caller() -> None:
     with pytest.raises(ValueError, match="not covered"):
         Taught("what does it cost", "cost", near="cost")
+
+
+def test_a_phrasing_taught_before_that_contradicts_the_faq_is_skipped_when_the_bot_retrains(kb: KnowledgeBase
+                                                                                         ) -> None:
+    # Accepted before teaching compared phrasings as the matcher reads them: now skipped, with the reason.
+    taught = kb.with_taught([Taught("what are the falcon models", None), Taught("\u200b", None),
+                             Taught("falcon", None), Taught("is it pricey to host", "cost")])
+    assert taught.taught == (Taught("is it pricey to host", "cost"),)
+    assert [s.reason for s in taught.skipped] == [
+        "“what are the falcon models” is already a phrasing of entry 'falcon'", NO_WORDS,
+        "“falcon” is a tag of entry 'falcon', which the bot answers with that entry"]
+    assert "what are the falcon models" not in taught.knowledge["falcon"].near_misses
+
+
+@pytest.mark.parametrize("text", ["<@U1|" * 8_000, "<!here" * 6_666, "< @x " * 8_000])
+def test_a_long_question_built_to_stall_the_mention_check_is_refused_at_once(kb: KnowledgeBase, text: str) -> None:
+    # Teaching runs on the event loop: the mention check rescanned the text from each "<" (30 times as long).
+    def seconds(question: str) -> float:
+        start = time.perf_counter()
+        assert "is longer than 300 characters" in (kb.check_taught(Taught(question, None)) or "")
+        return time.perf_counter() - start
+
+    ordinary = min(seconds(("is llama open source? " * 2_000)[:40_000]) for _ in range(3))
+    assert min(seconds(text) for _ in range(3)) < 5 * ordinary + 0.01

@@ -49,6 +49,13 @@ class KnowledgeError(Exception):
 MAX_DEPTH = 100  # an FAQ file nests four or five levels; PyYAML recurses once per level
 
 
+def slack_ping(text: str) -> str | None:
+    """The first Slack mention in `text` (`<!here>`, `<@U123>`…), or None. Looked for up to the text's last ">"
+    only: from each of many unterminated "<@" the pattern would rescan the rest of the text (quadratic time)."""
+    found = _SLACK_PING.search(text, 0, text.rfind(">") + 1)
+    return found.group() if found else None
+
+
 def _too_deep(text: str) -> int:
     """The line where `text` first nests deeper than MAX_DEPTH (found without recursion)."""
     depth = 0
@@ -186,8 +193,8 @@ class _FileReader:
         question = self.string(fields["question"], "question")
         answer = self.string(fields["answer"], "answer")
         for name, text in (("question", question), ("answer", answer)):
-            if text is not None and (ping := _SLACK_PING.search(text)):
-                self.problem(fields[name], f"'{name}' holds a Slack mention {ping.group()!r}: the bot would ping "
+            if text is not None and (ping := slack_ping(text)):
+                self.problem(fields[name], f"'{name}' holds a Slack mention {ping!r}: the bot would ping "
                                            "people with it")
                 if name == "question":
                     question = None

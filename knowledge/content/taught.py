@@ -7,13 +7,18 @@ example). The FAQ's own rules hold for them too: a phrasing is answered by one e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from .documents import collapse_whitespace
-from .loader import _SLACK_PING
+from .loader import slack_ping
 from .model import Knowledge
 from .phrasings import OUT_OF_SCOPE, Phrasing, phrasing_key
+
+# What makes two phrasings the same question. The matcher's own reading (its words, without case, markup,
+# punctuation or filler: knowledge.matching.normalize.words_key) is what KnowledgeBase passes; this package,
+# below the matcher, knows only case and whitespace.
+Key = Callable[[str], str]
 
 MAX_TAUGHT_CHARS = 300  # a question, not a pasted log; the loader sets no limit on phrasings
 TAUGHT_KIND = "taught"  # the kind of a taught out-of-scope example (the file's are its groups)
@@ -67,12 +72,20 @@ class _Owner:
 class _Owners:
     """Every phrasing of the FAQ and of the taught ones so far, by key."""
 
-    def __init__(self, knowledge: Knowledge, out_of_scope: Iterable[Phrasing]) -> None:
+    def __init__(self, knowledge: Knowledge, out_of_scope: Iterable[Phrasing], key: Key = phrasing_key) -> None:
         self.knowledge = knowledge
+        self.key = key
         self._owners: dict[str, _Owner] = {}
         for entry in knowledge.entries:
             for text in (entry.question, *entry.alternates):
                 self._own(text, _Owner(entry.id, f"already a phrasing of entry '{entry.id}'"))
+        for entry in knowledge.entries:
+            # A tag is a phrasing the matcher is trained on too: taught as anything, it changes nothing or
+            # contradicts the FAQ.
+            for text in entry.tags:
+                self._own(text, _Owner(entry.id, f"a tag of entry '{entry.id}', which the bot answers with that "
+                                                 "entry"))
+        for entry in knowledge.entries:
             for text in entry.near_misses:
                 self._own(text, _Owner(None, f"already not covered: the FAQ has it as a near miss of entry "
                                              f"'{entry.id}'"))
@@ -80,7 +93,7 @@ class _Owners:
             self._own(example.text, _Owner(None, "already not covered: the FAQ has it as an out-of-scope example"))
 
     def _own(self, text: str, owner: _Owner) -> None:
-        self._owners.setdefault(phrasing_key(text), owner)
+        self._owners.setdefault(self.key(text), owner)
 
     def add(self, taught: Taught) -> None:
         what = (f"already taught as a phrasing of entry '{taught.entry_id}'" if taught.entry_id is not None
@@ -91,36 +104,43 @@ class _Owners:
         text = collapse_whitespace(taught.text)
         if not text:
             return "the question is empty"
-        if _SLACK_PING.search(text):
+        if slack_ping(text):
             # Not quoted: the reason is shown in Slack, where the mention would ping someone.
             return "the question holds a Slack mention (<@…>, <!here>, …): teach it without the mention"
         if len(text) > MAX_TAUGHT_CHARS:
             return f"{_quoted(text)} is longer than {MAX_TAUGHT_CHARS} characters: teach a shorter phrasing"
+        key = self.key(text)
+        if not key:
+            # Not quoted: it may be invisible characters only.
+            return ("the question has no words the bot could match (only filler, punctuation, emoji or invisible "
+                    "characters): teach a question")
         if taught.entry_id is not None and taught.entry_id not in self.knowledge:
             return f"entry '{taught.entry_id}' is not in the FAQ (any more)"
         # Teaching what is already there, even for the same entry, is refused too: the admin learns it
         # changed nothing instead of a duplicate being stored.
-        owner = self._owners.get(phrasing_key(text))
+        owner = self._owners.get(key)
         return f"{_quoted(text)} is {owner.what}" if owner else None
 
 
 def check_taught(knowledge: Knowledge, taught: Taught, earlier: Sequence[Taught] = (), *,
-                 out_of_scope: Sequence[Phrasing] = ()) -> str | None:
+                 out_of_scope: Sequence[Phrasing] = (), key: Key = phrasing_key) -> str | None:
     """None when `taught` can be taught after `earlier` (assumed accepted), else the one-line reason why not.
 
-    `out_of_scope` are the out-of-scope file's examples, which a phrasing may not be either."""
-    owners = _Owners(knowledge, out_of_scope)
+    `out_of_scope` are the out-of-scope file's examples, which a phrasing may not be either; `key` says which
+    phrasings are the same question (see Key)."""
+    owners = _Owners(knowledge, out_of_scope, key)
     for before in earlier:
         owners.add(before)
     return owners.refusal(taught)
 
 
 def with_taught(knowledge: Knowledge, taught: Sequence[Taught], *,
-                out_of_scope: Sequence[Phrasing] = ()) -> TaughtKnowledge:
+                out_of_scope: Sequence[Phrasing] = (), key: Key = phrasing_key) -> TaughtKnowledge:
     """Apply `taught` in order to the FAQ, skipping what `check_taught` refuses given the ones before.
 
-    `out_of_scope` (the out-of-scope file's examples) is only checked against, not returned."""
-    owners = _Owners(knowledge, out_of_scope)
+    `out_of_scope` (the out-of-scope file's examples) is only checked against, not returned; `key` as for
+    `check_taught`."""
+    owners = _Owners(knowledge, out_of_scope, key)
     alternates: dict[str, list[str]] = {}
     near_misses: dict[str, list[str]] = {}
     extra: list[Phrasing] = []

@@ -149,6 +149,13 @@ def words_without_filler(text: str) -> list[str]:
     return [word for word in _WORD.findall(text) if word not in FILLER]
 
 
+def words_key(text: str) -> str:
+    """What the matcher reads of a raw phrasing: its words without filler, case, markup or punctuation. Two
+    phrasings with the same key are the same question to it ("What are the Falcon models?", "hey, what are
+    the falcon models"); an empty key means the phrasing has no words at all."""
+    return " ".join(words_without_filler(normalize(clip_question(text))))
+
+
 # A clause that starts by continuing the sentence and refers back with a pronoun is about what the
 # clause before it names.
 CONTINUING = frozenset("and or plus also".split())
