@@ -1,4 +1,9 @@
-"""Serving Slack: Socket Mode, or HTTP on aiohttp's server, until SIGINT or SIGTERM."""
+"""Serving Slack: Socket Mode, or HTTP on aiohttp's server, until SIGINT or SIGTERM.
+
+Start-up, in this order: SIGHUP ignored (it means "reload the FAQ", and by default it ends a process, one still
+starting included), the signals handled, the HTTP port listening (the health check and Slack's requests answered 503
+"loading"), the FAQ and the embedding model loaded off the event loop, the app built and the bot token checked with
+Slack, then ready: 200 on /healthz, or connected in Socket Mode. A SIGHUP while loading reloads once loaded."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import re
 import resource
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -21,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from knowledge import KnowledgeBase
 
-from .adapter.aiohttp import BACKLOG, name_tasks_by_request, start_http
+from .adapter.aiohttp import BACKLOG, Serving, listen, name_tasks_by_request
 from .adapter.socket_mode import CheckedSocketModeHandler
 from .app import create_app
 from .config import Config, ConfigError, Settings
@@ -36,6 +42,8 @@ log = logging.getLogger(__name__)
 # File descriptors the process has room for from the start (see ready_for_bursts): the backlog, with as many again
 # for connections to Slack, the store and the rest.
 DESCRIPTORS = 4 * BACKLOG
+# The FAQ and the model, or what loads them (then the HTTP port answers 503 while it does).
+Knowledge = KnowledgeBase | Callable[[], KnowledgeBase]
 _SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
@@ -56,6 +64,13 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
+def hold_sighup() -> None:
+    """Ignore SIGHUP until the event loop handles it (`Signals`): by default it ends the process. (Only the main
+    thread can; serving from another, as some tests do, handles no signals.)"""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 def socket_handler(app: AsyncApp, config: Config) -> AsyncSocketModeHandler:
     """Bolt's Socket Mode handler, checking each envelope as HTTP checks each request (bot/adapter/socket_mode.py)."""
     # The app's own client, so that apps.connections.open also goes to SLACK_API_URL.
@@ -74,22 +89,39 @@ async def check_bot_token(app: AsyncApp) -> None:
                           "and SLACK_API_URL") from None
 
 
-def _stop_on_signals(reloader: Reloader | None = None) -> asyncio.Event:
-    """An event set on SIGINT or SIGTERM; SIGHUP reloads the FAQ."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if reloader is not None:
-        reloads: set[asyncio.Task] = set()
+class Signals:
+    """SIGINT and SIGTERM set `stop`. SIGHUP reloads the FAQ (`reload_with`); one that comes while the FAQ is still
+    loading reloads it as soon as there is one, since the files may have changed after they were read."""
 
-        def reload() -> None:
-            task = loop.create_task(reloader.reload("SIGHUP"))
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._reloader: Reloader | None = None
+        self._pending = False
+        self._reloads: set[asyncio.Task] = set()
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._loop.add_signal_handler(sig, self.stop.set)
+            self._loop.add_signal_handler(signal.SIGHUP, self._hangup)
 
-        loop.add_signal_handler(signal.SIGHUP, reload)
-    return stop
+    def reload_with(self, reloader: Reloader) -> None:
+        self._reloader = reloader
+        if self._pending:
+            self._pending = False
+            self._reload()
+
+    def _hangup(self) -> None:
+        if self._reloader is not None:
+            self._reload()
+        elif not self._pending:
+            self._pending = True
+            log.info("SIGHUP while starting: the FAQ is reloaded once it is loaded")
+
+    def _reload(self) -> None:
+        assert self._reloader is not None
+        task = self._loop.create_task(self._reloader.reload("SIGHUP"))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
 
 
 def _others() -> set[asyncio.Task]:
@@ -190,14 +222,22 @@ async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorde
             await threads.close()
 
 
-async def _start_http(app: AsyncApp, config: Config, holder: KnowledgeHolder) -> Callable[[], Awaitable[None]]:
-    """Listen on config.port; what stops listening (closes the socket, lets requests being read finish)."""
+async def _listen(serving: Serving, config: Config) -> Callable[[], Awaitable[None]]:
+    """Listen on config.port, answering 503 until `serving` is ready; what stops listening (closes the socket, lets
+    requests being read finish), at most once."""
     name_tasks_by_request(asyncio.get_running_loop())
-    runner, _ = await start_http(app, holder, config.signing_secret or "", "0.0.0.0", config.port,
-                                 shutdown_timeout=config.shutdown_grace)
-    log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
-    ready_for_bursts()
-    return runner.cleanup
+    runner, _ = await listen(serving, config.signing_secret or "", "0.0.0.0", config.port,
+                             shutdown_timeout=config.shutdown_grace)
+    log.info("listening on port %d: /healthz answers 503 until the FAQ and the model are loaded", config.port)
+    stopped = False
+
+    async def stop_listening() -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            await runner.cleanup()
+
+    return stop_listening
 
 
 async def _start_socket(app: AsyncApp, config: Config) -> Callable[[], Awaitable[None]]:
@@ -215,42 +255,101 @@ async def _start_socket(app: AsyncApp, config: Config) -> Callable[[], Awaitable
     return handler.close_async
 
 
-async def run(config: Config, holder: KnowledgeHolder, reloader: Reloader | None = None,
-              recorder: Recorder | None = None) -> None:
-    """Serve Slack over HTTP or in Socket Mode (`config.mode`) until SIGINT or SIGTERM, then finish the replies
-    in flight."""
-    async with serving_app(config, holder, recorder) as app:
-        await check_bot_token(app)
-        if config.mode == "socket":
-            stop_serving = await _start_socket(app, config)
-        else:
-            stop_serving = await _start_http(app, config, holder)
-        watchers = _watch(holder, reloader, recorder)
-        await _stop_on_signals(reloader).wait()
-        log.info("stopping: nothing new is taken in")
-        await _stop_watching(watchers)
-        await stop_serving()
-        await finish_in_flight(config.shutdown_grace)
+class _LoadFailed(Exception):
+    """The FAQ could not be loaded: the loader said why and how the process ends (its `SystemExit`)."""
+
+    def __init__(self, exit: SystemExit) -> None:
+        super().__init__(exit.code)
+        self.exit = exit
+
+
+async def _loaded(knowledge: Knowledge, stop: asyncio.Event) -> KnowledgeBase | None:
+    """The knowledge base, loaded on a worker thread when `knowledge` is what loads it (the event loop goes on
+    answering meanwhile); None if `stop` is set first."""
+    if isinstance(knowledge, KnowledgeBase):
+        return knowledge
+
+    def load() -> KnowledgeBase | SystemExit:
+        try:
+            return knowledge()
+        except SystemExit as exc:  # raised through the event loop, it would skip the orderly stop
+            return exc
+
+    loading = asyncio.ensure_future(asyncio.to_thread(load))
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not loading.done():
+        return None  # the thread loads on; the process ends once it has
+    if isinstance(kb := loading.result(), SystemExit):
+        raise _LoadFailed(kb)
+    return kb
+
+
+async def _open_recorder(settings: Settings, holder: KnowledgeHolder) -> Recorder | None:
+    try:
+        return await asyncio.to_thread(open_recorder, settings.store, holder.counters.store_failed)
+    except OSError as exc:  # e.g. STORE_PATH in a folder it may not write to: answer on, unrecorded
+        log.error("store: cannot record questions: %s", exc)
+        return None
+
+
+async def run(settings: Settings, knowledge: Knowledge) -> None:
+    """Serve Slack over HTTP or in Socket Mode (`settings.slack.mode`) until SIGINT or SIGTERM, then finish the
+    replies in flight. Over HTTP the port is served from the start, answering 503 until ready."""
+    config = settings.slack
+    assert config is not None
+    signals = Signals()
+    serving = Serving()
+    stop_listening = await _listen(serving, config) if config.mode == "http" else None
+    try:
+        kb = await _loaded(knowledge, signals.stop)
+        if kb is None:
+            log.info("stopped while loading the FAQ")
+            return
+        holder = KnowledgeHolder(kb)
+        recorder = await _open_recorder(settings, holder)
+        try:
+            async with serving_app(config, holder, recorder) as app:
+                await check_bot_token(app)
+                if stop_listening is None:
+                    stop_serving = await _start_socket(app, config)
+                else:
+                    stop_serving = stop_listening
+                    ready_for_bursts()
+                    serving.ready(app, holder)
+                    log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
+                reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
+                watchers = _watch(holder, reloader, recorder)
+                signals.reload_with(reloader)
+                await signals.stop.wait()
+                log.info("stopping: nothing new is taken in")
+                await _stop_watching(watchers)
+                await stop_serving()
+                await finish_in_flight(config.shutdown_grace)
+        finally:
+            if recorder is not None:
+                await asyncio.to_thread(recorder.close)
+    finally:
+        if stop_listening is not None:
+            await stop_listening()
     log.info("stopped")
 
 
-def serve(settings: Settings, kb: KnowledgeBase) -> None:
-    """Serve Slack as `settings.slack` says until stopped, answering from `kb`; raises `ConfigError` when Slack
-    refuses the credentials at start-up. The FAQ is reloaded when its files change or on SIGHUP. Questions and
-    votes go to the store `settings.store` names; what is queued is written before the process exits."""
+def serve(settings: Settings, knowledge: Knowledge) -> None:
+    """Serve Slack as `settings.slack` says until stopped, answering from `knowledge`: the knowledge base, or what
+    loads it (then over HTTP the port answers 503 while it loads; a `SystemExit` it raises ends the process once the
+    port is closed). Raises `ConfigError` when Slack refuses the credentials at start-up. The FAQ is reloaded when
+    its files change or on SIGHUP. Questions and votes go to the store `settings.store` names; what is queued is
+    written before the process exits."""
+    hold_sighup()
     config = settings.slack
     if config is None:
         raise ValueError("serve needs the Slack settings: Settings.from_env(mode=...)")
     configure_logging(config.log_level)
-    holder = KnowledgeHolder(kb)
-    reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
     try:
-        recorder = open_recorder(settings.store, holder.counters.store_failed)
-    except OSError as exc:  # e.g. STORE_PATH in a folder it may not write to: answer on, unrecorded
-        log.error("store: cannot record questions: %s", exc)
-        recorder = None
-    try:
-        asyncio.run(run(config, holder, reloader, recorder))
+        asyncio.run(run(settings, knowledge))
+    except _LoadFailed as failed:
+        raise failed.exit from None
     finally:
-        if recorder is not None:
-            recorder.close()
+        hold_sighup()  # the loop's handler is gone with the loop

@@ -1,6 +1,7 @@
 """Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity) and `GET /healthz`.
 
-Slow and idle clients are closed (bot/adapter/guard.py). The signature is checked on the raw bytes before
+The port is served from the start: until the app is ready (`Serving`), the health check and Slack's requests get
+503. Slow and idle clients are closed (bot/adapter/guard.py). The signature is checked on the raw bytes before
 anything else, then the payload's shape and what its kind must carry (bot/request.py).
 
 Acknowledgements first: an event is acknowledged (HTTP 200) before Bolt handles it, but Bolt's work on it (signature
@@ -99,8 +100,18 @@ class Turns:
             self._releasing = False
 
 
-def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, guard: ConnectionGuard | None = None
-                    ) -> web.Application:
+class Serving:
+    """What the server answers from: nothing while the FAQ and the model load (the health check and Slack's requests
+    get 503, and Slack retries), then the Bolt app and the knowledge it answers from (`ready`)."""
+
+    def __init__(self, app: AsyncApp | None = None, holder: KnowledgeHolder | None = None) -> None:
+        self.app, self.holder = app, holder
+
+    def ready(self, app: AsyncApp, holder: KnowledgeHolder) -> None:
+        self.app, self.holder = app, holder
+
+
+def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuard | None = None) -> web.Application:
     """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`;
     requests not signed with `signing_secret` are answered 401. `guard`, when given, is told which connections
     carried a correctly signed request, and when each request starts and ends."""
@@ -109,7 +120,7 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str,
     turns = Turns()
     body_seconds = (guard.limits if guard is not None else DEFAULT_LIMITS).body_seconds
 
-    async def dispatch(body: str, query: str, headers: Any, name: str) -> web.Response:
+    async def dispatch(app: AsyncApp, body: str, query: str, headers: Any, name: str) -> web.Response:
         """Bolt's handling of a correctly signed Slack payload. What goes wrong in a listener Bolt hands to the app's
         error handler (a failed reply, counted); a payload whose fields are not of the types Slack sends makes Bolt
         itself fail: that is logged in one line and answered 400."""
@@ -121,9 +132,9 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str,
             log.warning("ignored a signed request Bolt cannot read: %s: %s", exc.__class__.__name__, exc)
             return web.Response(status=400, text="not a Slack payload")
 
-    async def dispatch_in_turn(body: str, query: str, headers: Any, name: str) -> None:
+    async def dispatch_in_turn(app: AsyncApp, body: str, query: str, headers: Any, name: str) -> None:
         await turns.wait()
-        await dispatch(body, query, headers, name)
+        await dispatch(app, body, query, headers, name)
 
     async def read_body(request: web.Request) -> bytes | web.Response:
         """The body, or the answer when it cannot be had: too big (413, without reading it; the connection is
@@ -160,11 +171,15 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str,
                         content_type or "no content type")
             return web.Response(status=400, text="not a Slack payload")
         body, payload = found
+        name = request_name(payload)
         if (missing := lacking(payload)) is not None:
             # Only Slack can sign: not a reply that failed, nothing to answer or record.
-            log.warning("ignored %s: a signed request that lacks what Slack always sends (%s)", request_name(payload),
+            log.warning("ignored %s: a signed request that lacks what Slack always sends (%s)", name,
                         missing)
             return web.Response(status=400, text=f"not a Slack payload: {missing}")
+        app = serving.app
+        if app is None:
+            return web.Response(status=503, text="loading", headers={"Retry-After": "5"})
         if (not app.process_before_response and content_type == "application/json"
                 and payload.get("type") == "event_callback"):
             # Events are acknowledged with an empty 200 whatever happens next: do it before Bolt's work, which
@@ -173,19 +188,22 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str,
             # replies (`Turns`). Each is a task from now on, so a graceful shutdown waits for those not yet
             # started. (Not for the console, which waits for each listener before it prints.)
             task = asyncio.get_running_loop().create_task(
-                dispatch_in_turn(body, request.query_string, request.headers, request_name(payload)),
-                name=request_name(payload))
+                dispatch_in_turn(app, body, request.query_string, request.headers, name), name=name)
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
             return web.Response(status=200)
-        return await dispatch(body, request.query_string, request.headers, request_name(payload))
+        return await dispatch(app, body, request.query_string, request.headers, name)
 
     async def health(request: web.Request) -> web.Response:
+        holder = serving.holder
+        if serving.app is None or holder is None:
+            return web.json_response({"ok": False, "status": "loading"}, status=503)
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
         status = 200 if entries else 503
         # `faq`: whether the files on disk are valid now (the last reload's outcome and time), not only counts.
-        return web.json_response({"ok": bool(entries), "entries": entries, **asdict(holder.counters),
-                                  "faq": asdict(holder.faq)}, status=status)
+        return web.json_response({"ok": bool(entries), "status": "ready" if entries else "no knowledge",
+                                  "entries": entries, **asdict(holder.counters), "faq": asdict(holder.faq)},
+                                 status=status)
 
     @web.middleware
     async def watched(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -201,11 +219,12 @@ def web_application(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str,
     return application
 
 
-async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, host: str, port: int,
-                     shutdown_timeout: float = 10.0, limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
-    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
+async def listen(serving: Serving, signing_secret: str, host: str, port: int, shutdown_timeout: float = 10.0,
+                 limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
+    """Serve on aiohttp's server at host:port (0: any free port), answering from `serving` as soon as it is ready;
+    the runner and the base URL."""
     guard = ConnectionGuard(limits)
-    runner = web.AppRunner(web_application(app, holder, signing_secret, guard), shutdown_timeout=shutdown_timeout,
+    runner = web.AppRunner(web_application(serving, signing_secret, guard), shutdown_timeout=shutdown_timeout,
                            lingering_time=LINGER_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS)
     await runner.setup()
     try:
@@ -215,3 +234,9 @@ async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str
         raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, f"http://{bound_host}:{bound_port}"
+
+
+async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, host: str, port: int,
+                     shutdown_timeout: float = 10.0, limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
+    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
+    return await listen(Serving(app, holder), signing_secret, host, port, shutdown_timeout, limits)
