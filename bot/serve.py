@@ -12,7 +12,6 @@ import fcntl
 import gc
 import logging
 import os
-import re
 import resource
 import signal
 import sys
@@ -32,6 +31,7 @@ from .adapter.socket_mode import CheckedSocketModeHandler
 from .app import create_app
 from .config import Config, ConfigError, Settings
 from .dedup import seen_store
+from .logs import RedactSecrets, formatter
 from .recorder import Recorder, open_recorder
 from .reload import Reloader, TaughtWatcher
 from .state import KnowledgeHolder
@@ -44,22 +44,12 @@ log = logging.getLogger(__name__)
 DESCRIPTORS = 4 * BACKLOG
 # The FAQ and the model, or what loads them (then the HTTP port answers 503 while it does).
 Knowledge = KnowledgeBase | Callable[[], KnowledgeBase]
-_SECRET = re.compile(r"\b(?:xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
-class RedactSecrets(logging.Filter):
-    """Blank out Slack tokens in any log line, whoever logs it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if _SECRET.search(message):
-            record.msg, record.args = _SECRET.sub("[redacted]", message), None
-        return True
-
-
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """Log lines at `level` and above to standard error, as text or as JSON lines (LOG_FORMAT, bot/logs.py)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(log_format))
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler], force=True)
 
@@ -346,7 +336,7 @@ def serve(settings: Settings, knowledge: Knowledge) -> None:
     config = settings.slack
     if config is None:
         raise ValueError("serve needs the Slack settings: Settings.from_env(mode=...)")
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     try:
         asyncio.run(run(settings, knowledge))
     except _LoadFailed as failed:

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -46,6 +47,9 @@ MAX_BODY_BYTES = 1024 ** 2
 # How long a connection that carried a correctly signed request (Slack's) is kept open while idle: longer than the
 # 60 s load balancers commonly keep idle connections, so that they close first (aiohttp's default is an hour).
 KEEPALIVE_SECONDS = 75.0
+# What a request is named and which workspace it came from, kept with it for the access log (`AccessLog`).
+NAME: web.RequestKey[str] = web.RequestKey("name")
+WORKSPACE: web.RequestKey[str | None] = web.RequestKey("workspace")
 
 
 # The request being handled (as `request_name` says it), for naming the tasks started on its behalf: a graceful
@@ -171,10 +175,10 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
                         content_type or "no content type")
             return web.Response(status=400, text="not a Slack payload")
         body, payload = found
-        name = request_name(payload)
+        request[NAME], request[WORKSPACE] = request_name(payload), workspace(payload)
         if (missing := lacking(payload)) is not None:
             # Only Slack can sign: not a reply that failed, nothing to answer or record.
-            log.warning("ignored %s: a signed request that lacks what Slack always sends (%s)", name,
+            log.warning("ignored %s: a signed request that lacks what Slack always sends (%s)", request[NAME],
                         missing)
             return web.Response(status=400, text=f"not a Slack payload: {missing}")
         app = serving.app
@@ -188,11 +192,11 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
             # replies (`Turns`). Each is a task from now on, so a graceful shutdown waits for those not yet
             # started. (Not for the console, which waits for each listener before it prints.)
             task = asyncio.get_running_loop().create_task(
-                dispatch_in_turn(app, body, request.query_string, request.headers, name), name=name)
+                dispatch_in_turn(app, body, request.query_string, request.headers, request[NAME]), name=request[NAME])
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
             return web.Response(status=200)
-        return await dispatch(app, body, request.query_string, request.headers, name)
+        return await dispatch(app, body, request.query_string, request.headers, request[NAME])
 
     async def health(request: web.Request) -> web.Response:
         holder = serving.holder
@@ -219,13 +223,41 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
     return application
 
 
+def workspace(payload: dict[str, Any]) -> str | None:
+    """The id of the workspace a payload comes from, when it says."""
+    team = payload.get("team_id") or payload.get("team")
+    found = team.get("id") if isinstance(team, dict) else team
+    return found if isinstance(found, str) else None
+
+
+class AccessLog(AbstractAccessLogger):
+    """One line per request answered: Slack's at INFO (what it was, the workspace, the status and how long it took to
+    answer), health checks at DEBUG."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        level = logging.DEBUG if request.path == HEALTH_PATH else logging.INFO
+        if not self.logger.isEnabledFor(level):
+            return
+        latency = round(time * 1000, 1)
+        name, team = request.get(NAME), request.get(WORKSPACE)
+        about = f" ({name}{f', workspace {team}' if team else ''})" if name else ""
+        self.logger.log(level, "%s %s %d in %g ms%s", request.method, request.path, response.status, latency, about,
+                        extra={"event": "http_request", "workspace": team, "status": response.status,
+                               "latency_ms": latency})
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)  # DEBUG too, then
+
+
 async def listen(serving: Serving, signing_secret: str, host: str, port: int, shutdown_timeout: float = 10.0,
                  limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
     """Serve on aiohttp's server at host:port (0: any free port), answering from `serving` as soon as it is ready;
     the runner and the base URL."""
     guard = ConnectionGuard(limits)
     runner = web.AppRunner(web_application(serving, signing_secret, guard), shutdown_timeout=shutdown_timeout,
-                           lingering_time=LINGER_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS)
+                           lingering_time=LINGER_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS,
+                           access_log_class=AccessLog, access_log=logging.getLogger("bot.access"))
     await runner.setup()
     try:
         await GuardedSite(runner, host, port, guard, backlog=BACKLOG).start()
