@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+# Ctrl-C while the modules load (a second or more) ends as quietly as at any other moment of start-up.
+try:
+    import argparse
+    import errno
+    import io
+    import json
+    import os
+    import sys
+    import traceback
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+    from pathlib import Path
+    from typing import TYPE_CHECKING, Literal, TypeVar
 
-from dotenv import load_dotenv
+    from dotenv import load_dotenv
 
-from knowledge import KnowledgeBase, KnowledgeError
-from knowledge.decision.evaluation import EvalSetError, evaluate, format_report, load_cases
+    from knowledge import KnowledgeBase, KnowledgeError, Problem
+    from knowledge.decision.embedding import EmbeddingError
+    from knowledge.decision.evaluation import EvalSetError, evaluate, format_report, load_cases
 
-from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings
-from .plaintext import result_text
+    from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings
+    from .plaintext import result_text
+except KeyboardInterrupt:
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from knowledge.decision.calibration import Calibration
     from knowledge.decision.decide import Policy
 
+    from .recorder import Recorder
     from .store import Store
 
 
@@ -30,15 +39,53 @@ FORMATS = ("text", "csv", "html")
 T = TypeVar("T")
 
 
+class OutputClosed(OSError):
+    """Standard output was closed when the command started (`openllm-bot report >&-`)."""
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when there is none: writing to it is an error said in one line, not a traceback."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OutputClosed(errno.EBADF, "standard output is closed")
+
+
 def load_kb(faq: FaqSettings, policy: Policy | None = None) -> KnowledgeBase:
-    """The knowledge base `faq` names; exits 1 listing every problem."""
+    """The knowledge base `faq` names; exits 1 listing every problem, or saying in one line why the embedding model
+    (or anything else) could not be loaded."""
     try:
         return faq.load(policy)
     except KnowledgeError as exc:
-        print(f"openllm-bot: the FAQ in {faq.faq_dir} is invalid ({len(exc.problems)} problems):", file=sys.stderr)
+        print(f"openllm-bot: {invalid_files(exc.problems)}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(1) from None
+    except EmbeddingError as exc:
+        raise SystemExit(f"openllm-bot: {_first_line(exc)}") from None
+    except Exception as exc:  # a damaged tokenizer.json and the like: refused all the same, in one line
+        if os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG":
+            traceback.print_exc()
+        raise SystemExit(f"openllm-bot: cannot load the FAQ from {faq.faq_dir} and its embedding model: "
+                         f"{exc.__class__.__name__}: {_first_line(exc)} (LOG_LEVEL=DEBUG shows where)") from None
+
+
+def invalid_files(problems: Sequence[Problem]) -> str:
+    """What is invalid, for the line before the problems: the files they are in, and how many problems."""
+    files = list(dict.fromkeys(p.file for p in problems))
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    if not files:
+        return f"the FAQ is invalid ({count})"
+    shown = files if len(files) <= 4 else [*files[:3], f"{len(files) - 3} other files"]
+    named = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"{named} {'is' if len(files) == 1 else 'are'} invalid ({count})"
+
+
+def _first_line(exc: BaseException) -> str:
+    said = str(exc).strip()
+    return said.splitlines()[0] if said else exc.__class__.__name__
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -195,11 +242,36 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     settings: Settings = args.settings
     kb = load_kb(settings.faq)
-    if settings.store.chosen or settings.store.url is None:
-        return run_console(kb, sys.stdin, sys.stdout, open_recorder(settings.store))
+    if settings.store.chosen:
+        return run_console(kb, sys.stdin, sys.stdout, _console_recorder(settings.store))
+    if settings.store.url is None:
+        return run_console(kb, sys.stdin, sys.stdout, None)
     with tempfile.TemporaryDirectory(prefix="openllm-console-") as scratch:
         scratch_store = replace(settings.store, url=f"sqlite:///{Path(scratch) / 'console.sqlite3'}")
         return run_console(kb, sys.stdin, sys.stdout, open_recorder(scratch_store))
+
+
+def _console_recorder(settings: StoreSettings) -> Recorder | None:
+    """A recorder into the store STORE_PATH or DATABASE_URL names, once it is found usable: one that is not (in a
+    folder that cannot be written, a file that is not a store, a database that cannot be reached) is one line and
+    exit code 1, before anything is typed."""
+    from .recorder import open_recorder
+    from .store import Store
+
+    if settings.url is None:
+        return None
+    probe = Store(settings.url)
+    try:
+        problem = probe.check()
+    finally:
+        probe.close()
+    if problem is not None:
+        raise SystemExit(f"openllm-bot: {problem}")
+    try:
+        return open_recorder(settings)
+    except OSError as exc:  # the key user ids are hashed with, kept beside the store
+        raise SystemExit(f"openllm-bot: cannot keep the store's hash key: {exc.strerror or exc}"
+                         + (f" ({exc.filename})" if exc.filename else "")) from None
 
 
 def _check_output(output: str | None) -> None:
@@ -277,21 +349,47 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_taught(args: argparse.Namespace) -> int:
-    """The phrasings admins taught from Slack: `list` (undone ones too) or `export` (YAML to merge into the FAQ)."""
-    from .taught import taught_export_yaml, taught_list_text
+    """The phrasings admins taught from Slack: `list` (undone ones too) or `export` (YAML to merge into the FAQ: those
+    the bot applies to the FAQ as it is now; the others are named on standard error, with why)."""
+    from knowledge import load_knowledge
+    from knowledge.content.phrasings import load_out_of_scope
+
+    from .taught import applicable, skipped_text, taught_export_yaml, taught_list_text
 
     since = _since(args.since) if args.since else None
-    listing = args.action == "list"
     url = _store_url(args.settings.store, "read taught phrasings from")
-    records = _read_store(url, lambda store: store.taught(since, include_undone=listing))
-    sys.stdout.write(taught_list_text(records) if listing else taught_export_yaml(records))
+    if args.action == "list":
+        sys.stdout.write(taught_list_text(_read_store(url, lambda store: store.taught(since, include_undone=True))))
+        return 0
+    records = _read_store(url, lambda store: store.taught())  # all of them: each is applied after the ones before
+    faq: FaqSettings = args.settings.faq
+    try:
+        knowledge = load_knowledge(faq.faq_dir, faq.seeds_dir)
+        out_of_scope = load_out_of_scope(knowledge=knowledge)
+    except KnowledgeError as exc:
+        print(f"openllm-bot: {invalid_files(exc.problems)}:", file=sys.stderr)
+        print("".join(f"  {problem}\n" for problem in exc.problems), end="", file=sys.stderr)
+        return 1
+    applied, skipped = applicable(records, knowledge, out_of_scope)
+    sys.stdout.write(taught_export_yaml(r for r in applied if since is None or r.taught_at >= since))
+    left_out = [(r, why) for r, why in skipped if since is None or r.taught_at >= since]
+    if left_out:
+        print(f"openllm-bot: {len(left_out)} taught phrasing(s) left out, which the FAQ in {faq.faq_dir} refuses as "
+              f"it is now:\n{skipped_text(left_out)}", end="", file=sys.stderr)
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
-    serve(args.settings, load_kb(args.settings.faq))
+    settings: Settings = args.settings
+    kb = load_kb(settings.faq)
+    try:
+        serve(settings, kb)
+    except TimeoutError:  # Slack's Web API accepted the connection and never answered the token check
+        where = settings.slack.api_url if settings.slack is not None and settings.slack.api_url else "Slack's Web API"
+        raise ConfigError(f"{where} did not answer when the bot checked its token: check the network and "
+                          "SLACK_API_URL") from None
     return 0
 
 
@@ -373,15 +471,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    load_dotenv(os.environ.get("DOTENV_PATH", ".env"))
-    args = build_parser().parse_args(argv)
+    if sys.stdout is None:  # started with standard output closed (`>&-`)
+        # Descriptor 1 taken by /dev/null, so that no file opened later (the store) gets it; writing is still refused.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+        sys.stdout = _ClosedOutput()
     try:
-        # Every setting, read and checked once, before any work: a mistake is one line and exit code 2.
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C during start-up (once serving, it stops the bot gracefully instead)
+        return 130  # 128 + SIGINT, as a shell reports it: nothing more to say
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    dotenv = os.environ.get("DOTENV_PATH", ".env")
+    try:
+        load_dotenv(dotenv)
+    except UnicodeDecodeError as exc:
+        at = exc.object[:exc.start].count(b"\n") + 1
+        print(f"openllm-bot: {dotenv}:{at}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}): save it as "
+              "UTF-8, or name another file with DOTENV_PATH", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"openllm-bot: {dotenv} cannot be read ({exc.strerror or exc}): name a file with DOTENV_PATH, or "
+              "remove it", file=sys.stderr)
+        return 2
+    try:
+        args = build_parser().parse_args(argv)
+        # Every setting, read and checked once, before any work: each mistake is one line, and exit code 2.
         args.settings = Settings.from_env(mode=_mode(args), faq_dir=getattr(args, "dir", None) or args.faq)
         return args.func(args)
     except ConfigError as exc:  # also Slack refusing the tokens when `serve` starts
-        print(f"openllm-bot: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"openllm-bot: {line}", file=sys.stderr)
         return 2
+    except OutputClosed:
+        print("openllm-bot: standard output is closed (started with >&-?): nothing can be written; send it to a "
+              "file or to /dev/null instead", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (`openllm-bot topics | head`): nothing more to say, and nowhere to say it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

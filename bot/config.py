@@ -1,17 +1,20 @@
 """Every setting the bot has, read from the environment once and checked before anything starts: `Settings`
 holds where the FAQ comes from (`FaqSettings`), where questions are recorded (`StoreSettings`) and, to serve
 Slack, the Slack app's credentials and behaviour (`Config`). A malformed or missing variable is a `ConfigError`:
-one line naming it and what to do, exit code 2."""
+one line naming it and what to do, exit code 2. Every variable is checked, whatever the command, and every mistake
+is reported in the same run: one line each."""
 
 from __future__ import annotations
 
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar, get_args
+from urllib.parse import urlsplit
 
 from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Taught, Thresholds
 from knowledge.content.phrasings import OUT_OF_SCOPE_FILE
@@ -19,14 +22,41 @@ from knowledge.decision.decide import POLICY_FILES, Policy, load_policy
 from knowledge.matching.analysis import SYNONYMS_FILE
 
 Mode = Literal["socket", "http"]
+LogFormat = Literal["text", "json"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
+T = TypeVar("T")
 _COMMAND = re.compile(r"^/[a-z0-9_-]{1,31}$")
 _WHERE = "from your Slack app's settings (https://api.slack.com/apps)"
 
 
 class ConfigError(ValueError):
-    """A missing or malformed variable; the message is one line naming it and what to do."""
+    """Missing or malformed variables: one line each (`lines`), naming it and what to do."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+class _Checks:
+    """Reads variables one by one, keeping every `ConfigError` rather than stopping at the first."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def read(self, read: Callable[[], T], fallback: T) -> T:
+        """`read()`, or `fallback` when it raises a `ConfigError` (kept for `done`)."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.lines.extend(line for line in exc.lines if line not in self.lines)
+            return fallback
+
+    def done(self) -> None:
+        """Raise one `ConfigError` with every line kept, if any."""
+        if self.lines:
+            raise ConfigError(*self.lines)
 
 
 @dataclass(frozen=True)
@@ -40,6 +70,7 @@ class Config:
     api_url: str | None = None
     command: str = "/openllm"
     log_level: str = "INFO"
+    log_format: LogFormat = "text"  # text: one line a record as people read it; json: one JSON object a line
     # The console waits for each listener to finish before it prints; a server acks Slack first.
     process_before_response: bool = False
     # Where seen event ids are remembered (None: in this process), and for how long.
@@ -57,30 +88,80 @@ class Config:
 
     @classmethod
     def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
-        """The settings `mode` needs; raises `ConfigError` on the first problem."""
+        """The settings `mode` needs; raises `ConfigError` with every problem found."""
         env = os.environ if env is None else env
-        bot_token = _token(env, "SLACK_BOT_TOKEN", "xoxb-", "the Bot User OAuth Token, under OAuth & Permissions")
-        app_token = signing_secret = None
-        if mode == "socket":
-            app_token = _token(env, "SLACK_APP_TOKEN", "xapp-",
-                               "an app-level token with connections:write, under Basic Information")
-        else:
-            signing_secret = _required(env, "SLACK_SIGNING_SECRET", "the Signing Secret, under Basic Information")
-            if not re.fullmatch(r"[0-9a-fA-F]{16,128}", signing_secret):
-                raise ConfigError(f"SLACK_SIGNING_SECRET is not 16 to 128 hexadecimal characters (0-9, a-f): copy the "
-                                  f"Signing Secret {_WHERE}")
-        return cls(bot_token=bot_token, app_token=app_token, signing_secret=signing_secret, mode=mode, port=_port(env),
-                   api_url=_api_url(env), command=_command(env), log_level=_log_level(env),
-                   redis_url=_redis_url(env),
-                   dedup_ttl=int(_number(env, "DEDUP_TTL_SECONDS", 3600, 0, WEEK, SECONDS, above=True)),
-                   shutdown_grace=_number(env, "SHUTDOWN_GRACE_SECONDS", 10.0, 0, WEEK, SECONDS, above=True),
-                   admin_user_ids=admin_user_ids(env),
-                   rate_limit=int(_number(env, "RATE_LIMIT_PER_MINUTE", RATE_LIMIT_DEFAULT, 0, 100_000,
-                                          "a number of questions", " (0 for no limit)", whole=True)),
-                   follow_ups=_flag(env, "FOLLOW_UPS", True),
-                   follow_up_hours=_number(env, "FOLLOW_UP_HOURS", FOLLOW_UP_HOURS_DEFAULT, 0, FOLLOW_UP_HOURS_MAX,
-                                           f"a number of hours from above 0 to {FOLLOW_UP_HOURS_MAX:g}",
-                                           ", turn follow-ups off with FOLLOW_UPS=false,", above=True))
+        checks = _Checks()
+        credentials = _credentials(env, mode, checks)
+        behaviour = _behaviour(env, checks)
+        checks.done()
+        return cls(**credentials, mode=mode, **behaviour)
+
+    @staticmethod
+    def check_env(env: Mapping[str, str] | None = None) -> None:
+        """Check the Slack side's variables as `from_env` does, requiring none of them: a command that does not
+        serve Slack refuses a malformed one all the same (it is a mistake in the settings whatever runs)."""
+        env = os.environ if env is None else env
+        checks = _Checks()
+        _credentials(env, None, checks)
+        _behaviour(env, checks)
+        checks.done()
+
+
+def _credentials(env: Mapping[str, str], mode: Mode | None, checks: _Checks) -> dict[str, Any]:
+    """The tokens and the signing secret: those `mode` needs are required, any other that is set must be well-formed
+    (None: none is required)."""
+    found: dict[str, Any] = {"bot_token": "", "app_token": None, "signing_secret": None}
+    wanted = {"bot_token": mode is not None, "app_token": mode == "socket", "signing_secret": mode == "http"}
+    for key, read in (("bot_token", _bot_token), ("app_token", _app_token), ("signing_secret", _signing_secret)):
+        name = key.upper()
+        if wanted[key] or env.get(f"SLACK_{name}", "").strip():
+            found[key] = checks.read(partial(read, env), found[key])
+    return found
+
+
+def _bot_token(env: Mapping[str, str]) -> str:
+    return _token(env, "SLACK_BOT_TOKEN", "xoxb-", "the Bot User OAuth Token, under OAuth & Permissions")
+
+
+def _app_token(env: Mapping[str, str]) -> str:
+    return _token(env, "SLACK_APP_TOKEN", "xapp-", "an app-level token with connections:write, under Basic Information")
+
+
+def _signing_secret(env: Mapping[str, str]) -> str:
+    secret = _required(env, "SLACK_SIGNING_SECRET", "the Signing Secret, under Basic Information")
+    if not re.fullmatch(r"[0-9a-fA-F]{16,128}", secret):
+        raise ConfigError(f"SLACK_SIGNING_SECRET is not 16 to 128 hexadecimal characters (0-9, a-f): copy the "
+                          f"Signing Secret {_WHERE}")
+    return secret
+
+
+def _behaviour(env: Mapping[str, str], checks: _Checks) -> dict[str, Any]:
+    """Every `Config` field but the credentials and the mode, each variable checked (a malformed one kept in
+    `checks`, its default used meanwhile)."""
+    defaults = Config(bot_token="")
+    fields: dict[str, tuple[Callable[[], Any], Any]] = {
+        "port": (partial(_port, env), defaults.port),
+        "api_url": (partial(_api_url, env), None),
+        "command": (partial(_command, env), defaults.command),
+        "log_level": (partial(_log_level, env), defaults.log_level),
+        "log_format": (partial(_log_format, env), defaults.log_format),
+        "redis_url": (partial(_redis_url, env), None),
+        # Redis keeps it in whole seconds: 0.5 would be 0, remembering nothing, and answering Slack's retries again.
+        "dedup_ttl": (lambda: int(_number(env, "DEDUP_TTL_SECONDS", 3600, 1, WEEK, "a number of seconds, 1 or more")),
+                      defaults.dedup_ttl),
+        "shutdown_grace": (partial(_number, env, "SHUTDOWN_GRACE_SECONDS", 10.0, 0, WEEK, SECONDS, above=True),
+                           defaults.shutdown_grace),
+        "admin_user_ids": (partial(admin_user_ids, env), frozenset()),
+        "rate_limit": (lambda: int(_number(env, "RATE_LIMIT_PER_MINUTE", RATE_LIMIT_DEFAULT, 0, 100_000,
+                                           "a number of questions", " (0 for no limit)", whole=True)),
+                       RATE_LIMIT_DEFAULT),
+        "follow_ups": (partial(_flag, env, "FOLLOW_UPS", True), defaults.follow_ups),
+        "follow_up_hours": (partial(_number, env, "FOLLOW_UP_HOURS", FOLLOW_UP_HOURS_DEFAULT, 0, FOLLOW_UP_HOURS_MAX,
+                                    f"a number of hours from above 0 to {FOLLOW_UP_HOURS_MAX:g}",
+                                    ", turn follow-ups off with FOLLOW_UPS=false,", above=True),
+                            defaults.follow_up_hours),
+    }
+    return {name: checks.read(read, fallback) for name, (read, fallback) in fields.items()}
 
 
 DEFAULT_STORE_PATH = "openllm-bot.sqlite3"
@@ -106,26 +187,53 @@ class StoreSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
         env = os.environ if env is None else env
-        if not _flag(env, "STORE_ENABLED", True):
+        checks = _Checks()
+        enabled = checks.read(partial(_flag, env, "STORE_ENABLED", True), True)
+        hash_key = checks.read(partial(_hash_key, env), None)
+        keep_text = checks.read(partial(_flag, env, "STORE_QUESTION_TEXT", True), True)
+        database = checks.read(partial(_database, env), None)
+        path = checks.read(partial(_store_path, env), "")
+        if enabled and database and not database.startswith("sqlite") and not env.get("STORE_HASH_KEY", "").strip():
+            checks.lines.append("STORE_HASH_KEY is not set: with DATABASE_URL, set it to a random string "
+                                "(e.g. `openssl rand -hex 32`) so that user ids are hashed the same way by "
+                                "every replica and after every restart")
+        checks.done()
+        if not enabled:
             return cls()
-        hash_key = env.get("STORE_HASH_KEY", "").strip() or None
-        if hash_key is not None and len(hash_key) < 16:
-            raise ConfigError("STORE_HASH_KEY is too short: set it to a random string of 16 characters or more "
-                              "(e.g. the output of `openssl rand -hex 32`)")
-        keep_text = _flag(env, "STORE_QUESTION_TEXT", True)
-        database = env.get("DATABASE_URL", "").strip()
         if database:
-            if not re.match(r"^(?:postgres(?:ql)?(?:\+\w+)?|sqlite)://", database):
-                raise ConfigError("DATABASE_URL is not a postgres:// or sqlite:// URL: set it to e.g. "
-                                  "postgres://user:password@host:5432/db or unset it for a SQLite file")
-            _check_database_url(database)
-            if hash_key is None and not database.startswith("sqlite"):
-                raise ConfigError("STORE_HASH_KEY is not set: with DATABASE_URL, set it to a random string "
-                                  "(e.g. `openssl rand -hex 32`) so that user ids are hashed the same way by "
-                                  "every replica and after every restart")
             return cls(database, hash_key, keep_text, chosen=True)
-        path = env.get("STORE_PATH", "").strip()
         return cls(f"sqlite:///{path or DEFAULT_STORE_PATH}", hash_key, keep_text, chosen=bool(path))
+
+
+def _hash_key(env: Mapping[str, str]) -> str | None:
+    hash_key = env.get("STORE_HASH_KEY", "").strip() or None
+    if hash_key is not None and len(hash_key) < 16:
+        raise ConfigError("STORE_HASH_KEY is too short: set it to a random string of 16 characters or more "
+                          "(e.g. the output of `openssl rand -hex 32`)")
+    return hash_key
+
+
+_IN_MEMORY = ("a database in memory, which every connection sees empty and which is gone when the bot stops: name a "
+              "file")
+
+
+def _database(env: Mapping[str, str]) -> str | None:
+    database = env.get("DATABASE_URL", "").strip()
+    if not database:
+        return None
+    if not re.match(r"^(?:postgres(?:ql)?(?:\+\w+)?|sqlite)://", database):
+        raise ConfigError("DATABASE_URL is not a postgres:// or sqlite:// URL: set it to e.g. "
+                          "postgres://user:password@host:5432/db or unset it for a SQLite file")
+    _check_database_url(database)
+    return database
+
+
+def _store_path(env: Mapping[str, str]) -> str:
+    path = env.get("STORE_PATH", "").strip()
+    if path == ":memory:":
+        raise ConfigError(f"STORE_PATH=':memory:' is {_IN_MEMORY} (e.g. /var/lib/openllm-bot/store.sqlite3), or set "
+                          "STORE_ENABLED=false to record nothing")
+    return path
 
 
 def _check_database_url(database: str) -> None:
@@ -147,6 +255,10 @@ def _check_database_url(database: str) -> None:
                           "postgres://user:password@host:5432/db") from None
     if port is not None and not 0 < port < 65536:
         raise ConfigError(f"DATABASE_URL has port {port}, which is not a port number (1 to 65535)")
+    if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
+                                              or url.query.get("mode") == "memory"):
+        raise ConfigError(f"DATABASE_URL={database!r} is {_IN_MEMORY}: sqlite:///path/to/store.sqlite3, or unset "
+                          "it and set STORE_PATH")
 
 
 def admin_user_ids(env: Mapping[str, str]) -> frozenset[str]:
@@ -199,6 +311,15 @@ def _api_url(env: Mapping[str, str]) -> str | None:
     if not re.match(r"^https?://[^/\s]+", raw):
         raise ConfigError(f"SLACK_API_URL={raw!r} is not an http(s) URL: set it to e.g. "
                           "https://slack.com/api/ or unset it")
+    parts = urlsplit(raw)
+    if "@" in parts.netloc:  # not echoed: it may hold a password
+        raise ConfigError("SLACK_API_URL holds a user name or password (user:password@): remove it; the bot "
+                          "authenticates to the Web API with its token, e.g. https://slack.com/api/")
+    try:
+        parts.port  # noqa: B018 (reading it is the check)
+    except ValueError:
+        raise ConfigError(f"SLACK_API_URL={raw!r} has a port that is not a port number (1 to 65535): set it to "
+                          "e.g. https://slack.com/api/ or unset it") from None
     return raw if raw.endswith("/") else raw + "/"
 
 
@@ -217,12 +338,28 @@ def _log_level(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    raw = env.get("LOG_FORMAT", "").strip().lower() or "text"
+    for known in LOG_FORMATS:
+        if raw == known:
+            return known
+    raise ConfigError(f"LOG_FORMAT={raw!r} is not a log format: set it to text (lines to read) or json (one JSON "
+                      "object a line), or unset it")
+
+
 def _redis_url(env: Mapping[str, str]) -> str | None:
     raw = env.get("REDIS_URL", "").strip()
     if not raw:
         return None
     if not re.match(r"^(?:rediss?|unix)://", raw):
         raise ConfigError("REDIS_URL is not a redis:// URL: set it to e.g. redis://localhost:6379/0 or unset it")
+    from redis.connection import parse_url  # how the client will read it: its own reasons, without the URL
+
+    try:
+        parse_url(raw)
+    except ValueError as exc:
+        raise ConfigError(f"REDIS_URL cannot be read ({str(exc).splitlines()[0] if str(exc) else 'malformed'}): set "
+                          "it to e.g. redis://localhost:6379/0 or unset it") from None
     return raw
 
 
@@ -252,8 +389,11 @@ def _thresholds(env: Mapping[str, str]) -> Thresholds | None:
         return None
     policy = load_policy()
     values = {"answer": policy.answer, "suggest": policy.suggest}
+    checks = _Checks()
     for name, var in _THRESHOLD_VARIABLES:
-        values[name] = _number(env, var, round(values[name], 2), 0.0, 1.0, "a number from 0 to 1")
+        values[name] = checks.read(partial(_number, env, var, round(values[name], 2), 0.0, 1.0, "a number from 0 to 1"),
+                                   values[name])
+    checks.done()
     if values["suggest"] > values["answer"]:
         raise ConfigError("MATCH_SUGGEST_THRESHOLD must not be above MATCH_ANSWER_THRESHOLD")
     return Thresholds(answer=values["answer"], suggest=values["suggest"])
@@ -279,12 +419,15 @@ class FaqSettings:
             if knowledge_dir else {}
         if seeds_dir:
             folders["SEEDS_DIR"] = Path(seeds_dir)
+        checks = _Checks()
         for origin, folder in folders.items():
             if not folder.is_dir():
-                raise ConfigError(f"{folder} (from {origin}) is not a folder: name the folder of the FAQ's YAML files "
-                                  "(KNOWLEDGE_DIR, --faq) or of the seed documents (SEEDS_DIR), or unset it")
+                checks.lines.append(f"{folder} (from {origin}) is not a folder: name the folder of the FAQ's YAML "
+                                    "files (KNOWLEDGE_DIR, --faq) or of the seed documents (SEEDS_DIR), or unset it")
+        thresholds = checks.read(partial(_thresholds, env), None)
+        checks.done()
         return cls(Path(faq_dir or knowledge_dir or DEFAULT_FAQ_DIR), Path(seeds_dir or DEFAULT_SEEDS_DIR),
-                   _thresholds(env), env.get("SOURCE_BASE_URL", "").strip() or None, _embedding_cache(env))
+                   thresholds, env.get("SOURCE_BASE_URL", "").strip() or None, _embedding_cache(env))
 
     def watched(self) -> Iterable[Path]:
         """Where a change means a reload: the FAQ, the documents, the synonym list, the out-of-scope
@@ -330,10 +473,17 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, mode: Mode | Literal["if configured"] | None = None,
                  faq_dir: str | Path | None = None) -> Settings:
-        """Read and check every variable; raises `ConfigError` on the first problem. `mode`: the Slack settings
-        that mode needs are read and required too; "if configured": the mode `slack_mode` says, if any."""
+        """Read and check every variable, whatever the command; raises `ConfigError` with every problem found.
+        `mode`: the Slack credentials that mode needs are required too; "if configured": the mode `slack_mode` says,
+        if any. Without a mode the Slack side's variables are checked all the same, but none is required."""
         env = os.environ if env is None else env
         if mode == "if configured":
             mode = slack_mode(env)
-        return cls(FaqSettings.from_env(env, faq_dir), StoreSettings.from_env(env),
-                   Config.from_env(mode, env) if mode is not None else None)
+        checks = _Checks()
+        faq = checks.read(partial(FaqSettings.from_env, env, faq_dir), FaqSettings())
+        store = checks.read(partial(StoreSettings.from_env, env), StoreSettings())
+        slack = checks.read(partial(Config.from_env, mode, env), None) if mode is not None else None
+        if mode is None:
+            checks.read(partial(Config.check_env, env), None)
+        checks.done()
+        return cls(faq, store, slack)

@@ -1,15 +1,17 @@
 """The bot's way into the store: records are queued and written on a background thread, so a reply never
-waits for the database, and a failing database is logged and counted but never stops an answer."""
+waits for the database, and a failing database is logged and counted but never stops an answer. What someone waits
+for (an admin's Home, a teaching) is read or written off the event loop with a bounded wait: a database that never
+answers is a `StoreUnreachable` after CALL_SECONDS, never a click that hangs or a process that cannot exit."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -19,7 +21,19 @@ from typing import TypeVar
 from sqlalchemy.engine import make_url
 
 from .config import StoreSettings
-from .store import QuestionRecord, Store, VoteRecord, describe, user_hash, utcnow
+from .offloop import Busy, Late, OffLoop
+from .store import (
+    InvalidRecord,
+    QuestionRecord,
+    Store,
+    StoreError,
+    StoreUnreachable,
+    TaughtAlready,
+    VoteRecord,
+    describe,
+    user_hash,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +53,29 @@ class _Flush:
 
 
 READ_FLUSH_SECONDS = 2.0
+# How long a read or a teaching waits for the store before it is told the store could not be reached: the store's own
+# timeouts (connecting, one statement) end most waits sooner; this ends the rest (a connection that stopped answering).
+CALL_SECONDS = 20.0
+# Reads and teachings the store may be busy with at once: those that never returned count until they do.
+MAX_CALLS = 8
 
 
 class Recorder:
     """Queue questions and votes for `store`; user ids are kept only as hashes keyed with `hash_key`, and the
-    question text only when `keep_text`. `on_failure(n)` is told of every n records that could not be written."""
+    question text only when `keep_text`. `on_failure(n)` is told of every n records that could not be written, and of
+    every read or teaching the store failed. `problem` says what is wrong with the store, if anything (checked when
+    the recorder starts, and with every write); it is logged once when it starts and once when it ends."""
 
     def __init__(self, store: Store, hash_key: bytes, keep_text: bool = True,
                  on_failure: Callable[[int], None] | None = None) -> None:
         self.store = store
         self.hash_key = hash_key
         self.keep_text = keep_text
+        self.problem: str | None = None
         self._on_failure = on_failure or (lambda n: None)
         self._queue: queue.Queue[object] = queue.Queue(QUEUE_LIMIT)
+        self._calls = OffLoop(CALL_SECONDS, MAX_CALLS, name="store-call")
+        self._lost = 0  # records not written since the store started failing
         self._thread = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
         self._thread.start()
 
@@ -76,8 +100,21 @@ class Recorder:
 
     async def call(self, action: Callable[[Store], T]) -> T:
         """`action(store)` on a worker thread at once, not queued behind the records: for what someone waits for
-        (an admin teaching the bot), whose outcome or error the caller needs."""
-        return await asyncio.to_thread(action, self.store)
+        (an admin teaching the bot), whose outcome or error the caller needs. Raises `StoreUnreachable` when the
+        store did not answer within CALL_SECONDS (or is still busy with MAX_CALLS earlier calls), and whatever
+        `StoreError` the store raised; those but the refusals of what was asked (`InvalidRecord`, `TaughtAlready`)
+        count as failures. Logging is the caller's: it knows what was being done."""
+        try:
+            result = await self._calls.run(lambda: action(self.store), CALL_SECONDS)
+        except (Late, Busy) as exc:
+            self._on_failure(1)
+            raise StoreUnreachable(f"{describe(self.store.url)} did not answer: {exc}") from None
+        except StoreError as exc:
+            if not isinstance(exc, InvalidRecord | TaughtAlready):
+                self.problem = str(exc)
+                self._on_failure(1)
+            raise
+        return result
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been written (or has failed); False on timeout."""
@@ -89,14 +126,18 @@ class Recorder:
         return marker.done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued (for up to `timeout` seconds), then let the database go."""
+        """Write what is queued, then let the database go: within `timeout` seconds in all, however the database
+        answers (a write or a disconnection still hanging then is left to a daemon thread)."""
+        deadline = time.monotonic() + timeout
         if self._thread.is_alive():
             with contextlib.suppress(queue.Full):
                 self._queue.put(_STOP, timeout=timeout)
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
             if self._thread.is_alive():
                 log.warning("store: %d record(s) still queued at shutdown were not written", self._queue.qsize())
-        self.store.close()
+        closing = threading.Thread(target=self.store.close, name="store-close", daemon=True)
+        closing.start()
+        closing.join(max(0.0, deadline - time.monotonic()))
 
     def _put(self, record: object) -> None:
         try:
@@ -106,6 +147,7 @@ class Recorder:
             self._on_failure(1)
 
     def _write_loop(self) -> None:
+        self._check()
         while True:
             item = self._queue.get()
             batch = [item]
@@ -132,17 +174,36 @@ class Recorder:
             if stop:
                 return
 
+    def _check(self) -> None:
+        """Say at once, in one line, when the store cannot be used (rather than at each record it drops)."""
+        self.problem = self.store.check()
+        if self.problem is not None:
+            log.error("store: questions and votes cannot be recorded: %s", self.problem)
+
     def _write(self, records: list[QuestionRecord]) -> None:
         if records:
             self._attempt(lambda: self.store.add_questions(records), len(records))
 
     def _attempt(self, write: Callable[[], None], count: int) -> None:
+        """`write()`; a failure is counted, and logged when the store starts failing (once, until a write works
+        again, which is logged too)."""
         try:
             write()
         except Exception as exc:  # any database error: the bot answers on, without this record
-            log.error("store: %d record(s) could not be written to %s: %s: %s", count, describe(self.store.url),
-                      exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
+            failing = self.problem is not None
+            said = str(exc).splitlines()[0] if str(exc) else ""
+            # A StoreError names the store (without its password) and says what happened; anything else is a bug.
+            self.problem = said if isinstance(exc, StoreError) else f"{exc.__class__.__name__}: {said}"
+            if not failing:
+                log.error("store: %d record(s) could not be written: %s (the records lost are counted until it "
+                          "works again)", count, self.problem)
+            self._lost += count
             self._on_failure(count)
+        else:
+            if self.problem is not None:
+                log.info("store: writing to %s again; %d record(s) were lost meanwhile", describe(self.store.url),
+                         self._lost)
+            self.problem, self._lost = None, 0
 
 
 def hash_key_for(url: str, configured: str | None) -> bytes:

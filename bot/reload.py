@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from knowledge import KnowledgeBase, KnowledgeError, Taught
+from knowledge import KnowledgeBase, KnowledgeError, Skipped, Taught
 from knowledge.content.phrasings import phrasing_key
 
+from .offloop import Busy, Late, OffLoop
 from .state import KnowledgeHolder
-from .store import Store, TaughtRecord, describe
+from .store import Store, StoreUnreachable, TaughtRecord, describe
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,10 @@ POLL_SECONDS = 2.0
 # How often each replica looks for phrasings taught on another (one cheap query); a change is answered from within
 # this and the retraining (a second or two for the shipped FAQ): under 10 s.
 TAUGHT_POLL_SECONDS = 3.0
+# How long a look at the store may take before it counts as failed (the store's own timeouts end most waits sooner).
+TAUGHT_LOOK_SECONDS = 20.0
 Snapshot = dict[str, tuple[int, int]]
+T = TypeVar("T")
 
 
 def snapshot(paths: Iterable[Path]) -> Snapshot:
@@ -75,7 +80,7 @@ class Reloader:
             self.holder.current = kb
             self.holder.loaded(why)
         log.info("FAQ reloaded (%s): %d entries", why, len(kb.knowledge.entries))
-        log_skipped(kb)
+        log_skipped(kb, self.holder)
         return True
 
     async def check(self) -> bool | None:
@@ -110,13 +115,24 @@ def merged(kb: KnowledgeBase, taught: Taught) -> bool:
     return phrasing_key(taught.text) in {phrasing_key(t) for t in texts}
 
 
-def log_skipped(kb: KnowledgeBase) -> None:
-    """A warning for each taught phrasing that could not be applied, but for those the FAQ now holds itself."""
+# The skipped phrasings each holder's log has told of: each is told once (a retraining on every replica, at every
+# change of the taught phrasings, would otherwise repeat them all), and again only if it was applied in between.
+_told: weakref.WeakKeyDictionary[KnowledgeHolder, set[Skipped]] = weakref.WeakKeyDictionary()
+
+
+def log_skipped(kb: KnowledgeBase, holder: KnowledgeHolder | None = None) -> None:
+    """A warning for each taught phrasing that could not be applied, but for those the FAQ now holds itself; with
+    `holder`, only for those not told of already for it."""
+    told = _told.setdefault(holder, set()) if holder is not None else set()
     for skipped in kb.skipped:
+        if skipped in told:
+            continue
         if merged(kb, skipped.taught):
             log.debug("taught phrasing now in the FAQ itself: %s", skipped.taught)
         else:
             log.warning("taught phrasing not applied: %s", skipped)
+    told.intersection_update(kb.skipped)
+    told.update(kb.skipped)
 
 
 async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[TaughtRecord]]]) -> bool:
@@ -130,26 +146,35 @@ async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Se
         kb = await asyncio.to_thread(holder.current.with_taught, taught)
         holder.current, holder.taught = kb, taught
     log.info("taught phrasings: %d applied, %d not", len(kb.taught), len(kb.skipped))
-    log_skipped(kb)
+    log_skipped(kb, holder)
     return True
 
 
 class TaughtWatcher:
-    """Keeps the bot answering with the phrasings taught in `store`, on whichever replica they were taught."""
+    """Keeps the bot answering with the phrasings taught in `store`, on whichever replica they were taught. Each look
+    at the store waits TAUGHT_LOOK_SECONDS at most, on a thread of its own (see `bot.offloop`): a store that hangs
+    neither holds the event loop nor keeps the process from exiting, and is one look that failed."""
 
     def __init__(self, holder: KnowledgeHolder, store: Store) -> None:
         self.holder, self.store = holder, store
         self._version: object = None  # the store's taught_version() when last applied
         self._failing = False
+        self._looks = OffLoop(TAUGHT_LOOK_SECONDS, limit=1, name="taught-watcher")
+
+    async def _look(self, query: Callable[[], T]) -> T:
+        try:
+            return await self._looks.run(query)
+        except (Late, Busy) as exc:
+            raise StoreUnreachable(f"{describe(self.store.url)} did not answer: {exc}") from None
 
     async def check(self) -> bool | None:
         """Apply the store's taught phrasings if they changed since the last look (None when they did not); True when
         the bot answers with other phrasings now."""
-        version = await asyncio.to_thread(self.store.taught_version)
+        version = await self._look(self.store.taught_version)
         if version == self._version:
             return None
         # Read after the version: something taught in between is applied now, and found again at the next look.
-        applied = await follow_taught(self.holder, lambda: asyncio.to_thread(self.store.taught))
+        applied = await follow_taught(self.holder, lambda: self._look(self.store.taught))
         self._version = version
         return applied
 

@@ -4,16 +4,20 @@ the store's `TaughtRecord`s."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
+
+from knowledge import Knowledge, Taught, with_taught
+from knowledge.content.phrasings import Phrasing
 
 from .report import clip_question
 from .store import TaughtRecord
 
 EXPORT_HEADER = """\
-# Phrasings admins taught from Slack, in the order taught; undone ones left out.
+# Phrasings admins taught from Slack, in the order taught; undone ones left out, and any the FAQ refuses as it is now
+# (`openllm-bot taught list` shows them all).
 # entries.<id>.alternates: add to the `alternates` of entry <id> in knowledge/faq/*.yaml.
 # entries.<id>.near_misses: add to the `near_misses` of entry <id> (asked about it, not covered by the documents).
 # out_of_scope: add to the `unanswered` group of knowledge/out_of_scope.yaml (not covered, near no entry).
@@ -33,6 +37,30 @@ def _one_line(text: str) -> str:
 
 def _when(record: TaughtRecord) -> str:
     return f"{record.taught_at:%Y-%m-%d %H:%M}"
+
+
+def applicable(records: Sequence[TaughtRecord], faq: Knowledge, out_of_scope: Sequence[Phrasing] = ()
+               ) -> tuple[list[TaughtRecord], list[tuple[TaughtRecord, str]]]:
+    """Of `records` (the store's phrasings not undone, oldest first), those the bot applies to the FAQ as it is, and
+    the others with why not (the FAQ now holds them itself, or says otherwise): what the matcher does with them, so
+    that an export merges into the FAQ without a problem."""
+    taught = [Taught(r.text, r.entry_id, r.near_entry) for r in records]
+    result = with_taught(faq, taught, out_of_scope=out_of_scope)
+    applied: list[TaughtRecord] = []
+    skipped: list[tuple[TaughtRecord, str]] = []
+    left, refused = list(result.applied), list(result.skipped)  # each a subsequence of `taught`, in its order
+    for record, item in zip(records, taught, strict=True):
+        if left and left[0] == item:
+            applied.append(record)
+            left.pop(0)
+        elif refused and refused[0].taught == item:
+            skipped.append((record, refused.pop(0).reason))
+    return applied, skipped
+
+
+def skipped_text(skipped: Iterable[tuple[TaughtRecord, str]]) -> str:
+    """One line per phrasing left out of an export, with why (control characters shown as '?')."""
+    return "".join(f"  {r.id}: \"{_one_line(r.text)}\": {_one_line(reason)}\n" for r, reason in skipped)
 
 
 def taught_list_text(records: Iterable[TaughtRecord]) -> str:
@@ -55,9 +83,11 @@ def _add(texts: list[str], text: str) -> None:
         texts.append(text)
 
 
-# Line breaks that a quoted scalar would fold into a space when read back: texts holding one are double-quoted,
-# the one style that escapes them (PyYAML writes them as they are in the others).
+# Line breaks that a quoted scalar would fold into a space when read back, and the bidirectional controls that make a
+# line display other than it reads: texts holding one are double-quoted, the one style that escapes them (PyYAML
+# writes them as they are in the others, and the bidirectional controls even there: `taught_export_yaml` escapes them).
 _LINE_BREAKS = frozenset("\n\r\x85\u2028\u2029")
+_DOUBLE_QUOTED = _LINE_BREAKS | _BIDI
 
 
 class _Dumper(yaml.SafeDumper):
@@ -68,7 +98,7 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = '"' if _LINE_BREAKS.intersection(text) else None
+    style = '"' if _DOUBLE_QUOTED.intersection(text) else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 
 
@@ -94,4 +124,5 @@ def taught_export_yaml(records: Iterable[TaughtRecord]) -> str:
     # No line folding: a long question stays on one line.
     body = yaml.dump(document, Dumper=_Dumper, sort_keys=True, allow_unicode=True, default_flow_style=False,
                      width=1 << 30)
-    return EXPORT_HEADER + body
+    # Only inside double-quoted scalars (see _represent_text), where YAML reads the escape back as the character.
+    return EXPORT_HEADER + "".join(f"\\u{ord(c):04X}" if c in _BIDI else c for c in body)

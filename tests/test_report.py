@@ -406,7 +406,7 @@ def test_report_on_a_postgresql_database_that_is_not_ours_refuses_it_and_creates
     finally:
         engine.dispose()
     missing = {**env, "DATABASE_URL": postgres_url.rsplit("/", 1)[0] + "/no_such_database"}
-    _one_line_failure(run_report_with(missing), "cannot read")
+    _one_line_failure(run_report_with(missing), 'refused the connection: database "no_such_database" does not exist')
 
 
 def test_report_reads_a_postgresql_store_the_bot_wrote(postgres_url: str) -> None:

@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import stat
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, insert, select, update
-from stuck_store import StuckStore
+from repo_paths import FIXTURE_FAQ
+from sqlalchemy import create_engine, insert, select, text, update
+from stuck_store import StuckStore, silent_server
 
 from bot.config import ConfigError, StoreSettings
 from bot.recorder import Recorder, hash_key_for
+from bot.reload import TaughtWatcher
+from bot.state import KnowledgeHolder
 from bot.store import (
+    CONNECT_SECONDS,
     MIGRATIONS,
     SCHEMA_VERSION,
+    InvalidRecord,
     QuestionRecord,
     Store,
     StoreError,
+    StoreRefused,
+    StoreUnreachable,
     VoteRecord,
     database_url,
     meta,
@@ -28,6 +38,7 @@ from bot.store import (
     user_hash,
     utcnow,
 )
+from knowledge import KnowledgeBase
 
 KEY = b"k" * 32
 
@@ -45,6 +56,11 @@ def store(store_url: str) -> Store:
     store = Store(store_url).open()
     yield store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def fixture_kb() -> KnowledgeBase:
+    return KnowledgeBase.load(FIXTURE_FAQ)
 
 
 @pytest.fixture
@@ -182,18 +198,40 @@ async def test_reading_through_the_recorder_does_not_wait_long_for_a_hung_databa
     recorder.close()
 
 
-def test_a_failing_database_is_logged_and_counted_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_failing_database_is_logged_once_and_counted_and_never_raises(caplog: pytest.LogCaptureFixture) -> None:
     failures: list[int] = []
     # Nothing listens on port 1: every connection is refused.
-    recorder = Recorder(Store("postgresql+psycopg://bot:secret-pw@127.0.0.1:1/openllm"), KEY,
-                        on_failure=failures.append)
     with caplog.at_level(logging.ERROR, logger="bot.recorder"):
+        recorder = Recorder(Store("postgresql+psycopg://bot:secret-pw@127.0.0.1:1/openllm"), KEY,
+                            on_failure=failures.append)
         recorder.question(*asked())
         recorder.vote("C1:1.0", "T1", "UALICE", "licensing", helpful=False)
         assert recorder.flush()
     recorder.close()
     assert sum(failures) == 2
-    assert "could not be written" in caplog.text and "secret-pw" not in caplog.text
+    [line] = caplog.messages  # said when the recorder starts, not again for each record
+    assert "cannot be recorded" in line and "could not be reached" in line and "Connection refused" in line
+    assert "secret-pw" not in caplog.text
+    assert recorder.problem is not None and "could not be reached" in recorder.problem
+
+
+def test_a_store_that_works_again_is_logged_once_with_what_was_lost(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "store.sqlite3"
+    path.mkdir()  # a folder where the file should be: nothing can be written
+    with caplog.at_level(logging.INFO, logger="bot.recorder"):
+        recorder = Recorder(Store(f"sqlite:///{path}"), KEY)
+        for _ in range(3):
+            recorder.question(*asked())
+            assert recorder.flush()
+        path.rmdir()
+        recorder.question(*asked())
+        assert recorder.flush()
+    recorder.close()
+    assert [r.levelname for r in caplog.records] == ["ERROR", "INFO"]
+    assert "is it a folder" in caplog.messages[0]
+    assert "writing to" in caplog.messages[1] and "3 record(s) were lost" in caplog.messages[1]
+    assert recorder.problem is None
 
 
 def test_sqlite_hash_key_is_generated_once_beside_the_store_readable_by_its_owner_only(tmp_path: Path) -> None:
@@ -234,6 +272,9 @@ def test_store_settings_take_database_url_with_a_hash_key() -> None:
     ({"DATABASE_URL": "mysql://u@db/bot", "STORE_HASH_KEY": "0123456789abcdef"}, "DATABASE_URL is not a"),
     ({"STORE_HASH_KEY": "short"}, "STORE_HASH_KEY is too short"),
     ({"STORE_QUESTION_TEXT": "maybe"}, "STORE_QUESTION_TEXT='maybe' is not true or false"),
+    ({"DATABASE_URL": "sqlite:///:memory:"}, "DATABASE_URL='sqlite:///:memory:' is a database in memory"),
+    ({"DATABASE_URL": "sqlite://"}, "DATABASE_URL='sqlite://' is a database in memory"),
+    ({"STORE_PATH": ":memory:"}, "STORE_PATH=':memory:' is a database in memory"),
 ])
 def test_malformed_store_settings_say_which_variable_and_what_to_do(env: dict, complaint: str) -> None:
     with pytest.raises(ConfigError, match=complaint):
@@ -249,3 +290,198 @@ def test_records_written_directly_and_through_the_recorder_read_the_same(store: 
     rows = Store(store.url).questions_since(datetime(2000, 1, 1))
     assert [(r.text, r.outcome, r.surface) for r in rows] == [("direct", "none", "dm"), ("queued", "suggest",
                                                                                                "mention")]
+
+
+# What the store says when it fails (issue 25): reached or not, and what it refused and why
+
+def test_a_database_that_cannot_be_reached_is_said_so(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnreachable, match="could not be reached") as caught:
+        Store("postgresql+psycopg://bot:secret-pw@127.0.0.1:1/openllm").taught()
+    assert "secret-pw" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_store_written_by_a_newer_version_is_refused_not_unreachable(store_url: str) -> None:
+    first = Store(store_url).open()
+    with first.engine.begin() as conn:
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION + 1)))
+    first.close()
+    with pytest.raises(StoreRefused, match="newer than this openllm-bot"):
+        Store(store_url).taught()
+
+
+@pytest.mark.parametrize(("text", "why"), [("can i\x00 sell it", "NUL character"),
+                                           ("can i sell it \ud800", "lone surrogate")])
+def test_a_phrasing_the_database_cannot_keep_is_refused_before_it_gets_there(store: Store, text: str,
+                                                                            why: str) -> None:
+    with pytest.raises(InvalidRecord, match=f"the phrasing holds a {why}"):
+        store.add_taught(text, "licensing", None, "UADMIN")
+    with pytest.raises(InvalidRecord, match="the entry id is longer than 128 characters"):
+        store.add_taught("can i sell it", "x" * 129, None, "UADMIN")
+    assert store.taught(include_undone=True) == []
+
+
+@pytest.mark.parametrize("taught_id", [2**31, 2**63, 0, -1])
+def test_undoing_an_id_no_phrasing_can_have_is_nothing_to_undo(store: Store, taught_id: int) -> None:
+    store.add_taught("can i sell it", "licensing", None, "UADMIN")
+    assert store.undo_taught(taught_id, "UADMIN") is None
+    assert len(store.taught()) == 1
+
+
+def test_questions_and_votes_are_recorded_even_with_text_the_database_cannot_keep(store: Store) -> None:
+    store.add_questions([QuestionRecord(utcnow(), "dm", "none", "T1", "C" * 40, text="nul\x00 and \udc80 here")])
+    store.add_vote(VoteRecord("C1:1.0\x00", "h", "licensing\ud800", True, utcnow()))
+    [question] = store.questions_since(datetime(2000, 1, 1))
+    assert question.text == "nul\ufffd and \ufffd here" and question.channel == "C" * 32
+    [vote] = store.votes_since(datetime(2000, 1, 1))
+    assert (vote.reply, vote.entry_id) == ("C1:1.0\ufffd", "licensing\ufffd")
+
+
+# A database that never answers (issue 25, item 3)
+
+def _within(seconds: float, call: Callable[[], object]) -> object:
+    """`call()`'s result or exception, failing the test if it takes longer than `seconds` (it is left running)."""
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(_result_of(call)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+def _result_of(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except Exception as exc:
+        return exc
+
+
+def test_a_database_that_accepts_connections_and_never_answers_is_unreachable_within_the_connect_timeout() -> None:
+    with silent_server() as port:
+        store = Store(f"postgresql+psycopg://bot@127.0.0.1:{port}/openllm")
+        started = time.monotonic()
+        failed = _within(CONNECT_SECONDS + 5, store.taught)
+        assert isinstance(failed, StoreUnreachable) and "could not be reached" in str(failed), failed
+        assert time.monotonic() - started >= CONNECT_SECONDS - 1
+        assert "could not be reached" in (_within(CONNECT_SECONDS + 5, store.check) or "")
+
+
+def test_a_statement_that_waits_too_long_is_cancelled(postgres_url: str) -> None:
+    Store(postgres_url).open().close()
+    store = Store(postgres_url, statement_seconds=0.5).open()
+    blocker = create_engine(postgres_url).connect()
+    blocker.execute(text("LOCK TABLE openllm_taught IN ACCESS EXCLUSIVE MODE"))  # held until rolled back
+    try:
+        failed = _within(5, store.taught)
+        assert isinstance(failed, StoreUnreachable) and "did not answer within 0.5 s" in str(failed), failed
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert store.taught() == []
+    store.close()
+
+
+def test_a_sqlite_file_another_process_holds_is_busy_after_the_busy_timeout(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.store.BUSY_SECONDS", 0.3)
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    store = Store(url).open()
+    holder = sqlite3.connect(tmp_path / "store.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        failed = _within(5, lambda: store.add_taught("can i sell it", "licensing", None, "UADMIN"))
+        assert isinstance(failed, StoreUnreachable) and "busy" in str(failed), failed
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    store.close()
+
+
+# Store.check: what is wrong with a store, said at start-up
+
+@pytest.mark.parametrize(("make", "says"), [
+    (lambda path: path.mkdir(), "is it a folder"),
+    (lambda path: path.write_text("not a database, a shopping list\n" * 100), "is not a SQLite database"),
+])
+def test_check_says_what_is_wrong_with_a_sqlite_store(tmp_path: Path, make: Callable[[Path], object],
+                                                      says: str) -> None:
+    path = tmp_path / "store.sqlite3"
+    make(path)
+    store = Store(f"sqlite:///{path}")
+    problem = store.check()
+    assert problem is not None and says in problem and str(path) in problem and "\n" not in problem
+    store.close()
+
+
+def test_check_says_a_store_is_newer_or_down_and_nothing_when_it_is_fine(store_url: str) -> None:
+    store = Store(store_url)
+    assert store.check() is None
+    with store.engine.begin() as conn:
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION + 1)))
+    store.close()
+    assert "newer than this openllm-bot" in (Store(store_url).check() or "")
+    assert "could not be reached" in (Store("postgresql+psycopg://bot@127.0.0.1:1/openllm").check() or "")
+
+
+# The recorder's waits are bounded: a hung store is an error the callers already handle, and is counted
+
+async def test_a_call_the_store_never_answers_fails_after_the_bounded_wait_and_is_counted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.recorder.CALL_SECONDS", 0.5)
+    store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}", hang=("taught", "questions_since"))
+    failures: list[int] = []
+    recorder = Recorder(store, KEY, on_failure=failures.append)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnreachable, match="did not answer"):
+            await asyncio.wait_for(recorder.call(lambda s: s.taught()), 5)
+        with pytest.raises(StoreUnreachable, match="did not answer"):
+            await asyncio.wait_for(recorder.read(lambda s: s.questions_since(datetime(2000, 1, 1))), 5)
+        assert time.monotonic() - started < 3
+        assert sum(failures) == 2
+    finally:
+        store.release.set()
+        recorder.close()
+
+
+async def test_calls_still_waiting_for_a_hung_store_are_capped(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.recorder.CALL_SECONDS", 0.2)
+    monkeypatch.setattr("bot.recorder.MAX_CALLS", 2)
+    store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}", hang=("taught",))
+    recorder = Recorder(store, KEY)
+    try:
+        for _ in range(2):
+            with pytest.raises(StoreUnreachable, match="no answer within"):
+                await recorder.call(lambda s: s.taught())
+        started = time.monotonic()
+        with pytest.raises(StoreUnreachable, match="2 earlier calls have not returned"):
+            await recorder.call(lambda s: s.taught())
+        assert time.monotonic() - started < 0.1  # refused at once: no third thread waits on the store
+    finally:
+        store.release.set()
+        recorder.close()
+
+
+def test_closing_the_recorder_of_a_hung_store_takes_no_longer_than_its_timeout(tmp_path: Path) -> None:
+    store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}", hang=("close",))
+    recorder = Recorder(store, KEY)
+    recorder.question(*asked())  # the writer hangs on it
+    started = time.monotonic()
+    recorder.close(timeout=1.0)
+    assert time.monotonic() - started < 1.5
+    store.release.set()
+
+
+async def test_the_taught_watcher_gives_up_on_a_hung_store_after_its_bounded_wait(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_kb: KnowledgeBase) -> None:
+    monkeypatch.setattr("bot.reload.TAUGHT_LOOK_SECONDS", 0.3)
+    store = StuckStore(f"sqlite:///{tmp_path / 'hung.sqlite3'}", hang=("taught_version",))
+    watcher = TaughtWatcher(KnowledgeHolder(fixture_kb), store)
+    try:
+        with pytest.raises(StoreUnreachable, match="did not answer"):
+            await asyncio.wait_for(watcher.check(), 5)
+        with pytest.raises(StoreUnreachable, match="earlier calls have not returned"):  # the first still hangs
+            await asyncio.wait_for(watcher.check(), 5)
+    finally:
+        store.release.set()
+        store.close()

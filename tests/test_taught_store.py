@@ -3,21 +3,26 @@ the version replicas poll, the upgrade from version 1, reading only; and the lis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, insert, inspect, select
+from repo_paths import FIXTURE_FAQ
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, insert, inspect, select
 
 from bot.report import report_from_store
 from bot.store import (
+    DUPLICATE_UNDONE_BY,
     SCHEMA_VERSION,
     QuestionRecord,
     Store,
     StoreError,
+    TaughtAlready,
     TaughtRecord,
     VoteRecord,
     database_url,
@@ -27,7 +32,8 @@ from bot.store import (
     taught_phrasings,
     votes,
 )
-from bot.taught import taught_export_yaml, taught_list_text
+from bot.taught import applicable, taught_export_yaml, taught_list_text
+from knowledge import load_knowledge
 
 NOW = datetime(2026, 11, 20, 12, 0)
 MINUTE = timedelta(minutes=1)
@@ -174,7 +180,7 @@ def test_another_store_on_the_same_database_sees_what_was_taught_and_undone(stor
 def test_a_version_1_store_is_upgraded_keeping_its_questions_and_votes(store_url: str) -> None:
     version_1_store(store_url)
     upgraded = Store(store_url).open()
-    assert upgraded.schema_version() == SCHEMA_VERSION == 2
+    assert upgraded.schema_version() == SCHEMA_VERSION == 3
     assert [q.text for q in upgraded.questions_since(LONG_AGO)] == ["kept"]
     assert [v.reply for v in upgraded.votes_since(LONG_AGO)] == ["C1:1.0"]
     assert upgraded.taught() == []
@@ -360,3 +366,122 @@ def test_taught_rows_are_kept_as_given_including_the_admins_id(store: Store) -> 
     with engine.connect() as conn:
         assert conn.execute(select(taught_phrasings.c.taught_by)).scalar_one() == "U0ADMIN42"
     engine.dispose()
+
+
+# One phrasing per question (issue 25, item 7)
+
+def test_the_same_question_cannot_be_taught_twice_until_it_is_undone(store: Store) -> None:
+    first = store.add_taught("Can I sell it?", "licensing", None, "UADMIN", at=NOW)
+    with pytest.raises(TaughtAlready, match=f"taught already, as a phrasing of entry 'licensing' \\(#{first}\\)") \
+            as caught:
+        store.add_taught("  can i   SELL it?", None, None, "UOTHER", at=NOW + MINUTE)  # other case and spaces
+    assert caught.value.record.id == first
+    store.undo_taught(first, "UADMIN", at=NOW + 2 * MINUTE)
+    again = store.add_taught("can i sell it?", None, None, "UOTHER", at=NOW + 3 * MINUTE)
+    assert [(t.id, t.entry_id) for t in store.taught()] == [(again, None)]
+
+
+def test_two_replicas_teaching_one_question_two_meanings_at_once_store_one(store: Store) -> None:
+    replicas = [Store(store.url), Store(store.url)]
+    for replica in replicas:
+        replica.open()
+    try:
+        for n in range(10):
+            text = f"can i sell what i make with it, take {n}"
+            outcomes = _at_the_same_moment([partial(replica.add_taught, text, meaning, None, "UADMIN")
+                                            for replica, meaning in zip(replicas, ["licensing", None], strict=True)])
+            assert sorted(type(o).__name__ for o in outcomes) == ["TaughtAlready", "int"], outcomes
+            assert [t.text for t in store.taught()].count(text) == 1
+    finally:
+        for replica in replicas:
+            replica.close()
+
+
+def _at_the_same_moment(calls: list[Callable[[], object]]) -> list[object]:
+    """What each of `calls` returned or raised, all started at once on threads of their own."""
+    start = threading.Barrier(len(calls))
+    outcomes: list[object] = []
+
+    def call(work: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            outcomes.append(work())
+        except Exception as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=call, args=(work,)) for work in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def version_2_store(url: str, rows: list[tuple[str, str | None, bool]]) -> None:
+    """A store as openllm-bot at schema version 2 left it, its taught phrasings `rows` (text, entry, undone) taught a
+    minute apart, with no one-per-question rule."""
+    version_1_store(url)
+    engine = create_engine(database_url(url))
+    at_version_2 = MetaData()
+    table = Table("openllm_taught", at_version_2,
+                  Column("id", Integer, primary_key=True, autoincrement=True), Column("text", Text, nullable=False),
+                  Column("entry_id", String(128)), Column("near_entry", String(128)),
+                  Column("taught_by", String(64), nullable=False), Column("taught_at", DateTime, nullable=False),
+                  Column("undone_at", DateTime), Column("undone_by", String(64)), sqlite_autoincrement=True)
+    with engine.begin() as conn:
+        at_version_2.create_all(conn)
+        conn.execute(meta.update().values(value="2"))
+        for n, (text, entry_id, undone) in enumerate(rows):
+            conn.execute(insert(table).values(text=text, entry_id=entry_id, taught_by="UADMIN",
+                                              taught_at=NOW + n * MINUTE, undone_at=NOW + DAY if undone else None,
+                                              undone_by="UADMIN" if undone else None))
+    engine.dispose()
+
+
+def test_a_version_2_store_taught_twice_keeps_every_row_and_the_first_of_each_question_stands(store_url: str) -> None:
+    version_2_store(store_url, [("can i sell it", "licensing", False), ("who made llama", "llama", False),
+                                ("Can I  sell it", None, False),  # the race: the same question, otherwise
+                                ("who made llama", "llama", True), ("can i sell it", "licensing", False)])
+    upgraded = Store(store_url).open()
+    assert upgraded.schema_version() == 3
+    rows = upgraded.taught(include_undone=True)
+    assert [(r.text, r.undone_by) for r in rows] == [
+        ("can i sell it", None), ("who made llama", None), ("Can I  sell it", DUPLICATE_UNDONE_BY),
+        ("who made llama", "UADMIN"), ("can i sell it", DUPLICATE_UNDONE_BY)]
+    with pytest.raises(TaughtAlready):
+        upgraded.add_taught("CAN I SELL IT", None, None, "UADMIN")
+    upgraded.close()
+
+
+def test_the_keys_are_made_again_when_knowledge_compares_phrasings_otherwise(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    store.add_taught("can i sell it?", "licensing", None, "UADMIN", at=NOW)
+    store.add_taught("can i sell it!", None, None, "UADMIN", at=NOW + MINUTE)
+    store.close()
+    # A phrasing_key that also leaves out punctuation: the two are now one question, and the first stands.
+    monkeypatch.setattr("bot.store.phrasing_key", lambda text: text.rstrip("?!").casefold())
+    monkeypatch.setattr("bot.store.KEY_FINGERPRINT", "another")
+    again = Store(store.url)
+    assert [(t.text, t.undone_by) for t in again.taught(include_undone=True)] == [
+        ("can i sell it?", None), ("can i sell it!", DUPLICATE_UNDONE_BY)]
+    again.close()
+
+
+def test_the_export_holds_only_what_the_bot_applies(store: Store) -> None:
+    faq = load_knowledge(FIXTURE_FAQ)
+    llama_question = faq.get("llama").question
+    store.add_taught("can i sell what i make", "licensing", None, "UADMIN", at=NOW)
+    store.add_taught(llama_question.upper(), "licensing", None, "UADMIN", at=NOW + MINUTE)  # the FAQ says otherwise
+    store.add_taught("what's for lunch", None, None, "UADMIN", at=NOW + 2 * MINUTE)
+    applied, skipped = applicable(store.taught(), faq)
+    assert [r.text for r in applied] == ["can i sell what i make", "what's for lunch"]
+    assert [(r.text, "already a phrasing of entry 'llama'" in why) for r, why in skipped] == [
+        (llama_question.upper(), True)]
+    assert yaml.safe_load(taught_export_yaml(applied)) == {
+        "entries": {"licensing": {"alternates": ["can i sell what i make"]}}, "out_of_scope": ["what's for lunch"]}
+
+
+def test_the_export_escapes_what_would_make_a_line_read_backwards() -> None:
+    exported = taught_export_yaml([record(1, "see \u202eexe.txt", "licensing")])
+    assert "\u202e" not in exported and "\\u202E" in exported
+    assert yaml.safe_load(exported)["entries"]["licensing"]["alternates"] == ["see \u202eexe.txt"]

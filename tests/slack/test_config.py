@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import pytest
 from repo_paths import FIXTURE_FAQ
@@ -157,3 +158,83 @@ def test_run_with_a_bot_token_but_no_signing_secret_says_so_in_one_line(monkeypa
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
     assert main(["--faq", str(FIXTURE_FAQ), "run"]) == 2
     assert capsys.readouterr().err.startswith("openllm-bot: SLACK_SIGNING_SECRET is not set")
+
+
+# Settings checked once, all at once, for every command (issue 24, item 4)
+
+def test_every_mistake_is_said_in_one_run_one_line_each(tmp_path, monkeypatch, capsys) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("PORT=eighty\nLOG_LEVEL=LOUD\nSTORE_HASH_KEY=short\nMATCH_ANSWER_THRESHOLD=2\n"
+                      "SLACK_SIGNING_SECRET=not-hex\n", encoding="utf-8")
+    # The .env is loaded into the environment: a copy of it, so that nothing is left for the next test.
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))})
+    monkeypatch.setenv("DOTENV_PATH", str(dotenv))
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-abc")
+    assert main(["--faq", str(FIXTURE_FAQ), "serve", "--http"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("openllm-bot: ") for line in lines)
+    assert [line.removeprefix("openllm-bot: ").split("=")[0].split()[0] for line in lines] == [
+        "MATCH_ANSWER_THRESHOLD", "STORE_HASH_KEY", "SLACK_SIGNING_SECRET", "PORT", "LOG_LEVEL"], lines
+
+
+def test_settings_gather_every_problem_of_every_part() -> None:
+    env = {"KNOWLEDGE_DIR": "/nonexistent/faq", "SEEDS_DIR": "/nonexistent/seeds", "STORE_QUESTION_TEXT": "maybe",
+           "DATABASE_URL": "postgres://u@db/bot", "MATCH_SUGGEST_THRESHOLD": "x", "FOLLOW_UP_HOURS": "0"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env, mode="socket")
+    assert [line.split()[0] for line in caught.value.lines] == [
+        "/nonexistent/faq", "/nonexistent/seeds", "MATCH_SUGGEST_THRESHOLD='x'", "STORE_QUESTION_TEXT='maybe'",
+        "STORE_HASH_KEY", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "FOLLOW_UP_HOURS='0'"]
+    assert str(caught.value) == "\n".join(caught.value.lines)
+
+
+@pytest.mark.parametrize("command", [["ask", "licence"], ["validate"], ["topics"], ["console"]])
+def test_commands_that_do_not_serve_slack_refuse_its_malformed_settings_too(command, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DOTENV_PATH", "/dev/null")
+    monkeypatch.setenv("PORT", "x")
+    monkeypatch.setenv("RATE_LIMIT_PER_MINUTE", "-1")
+    assert main(["--faq", str(FIXTURE_FAQ), *command]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "openllm-bot: PORT='x' is not a port number: set it to e.g. 3000 or unset it",
+        "openllm-bot: RATE_LIMIT_PER_MINUTE='-1' is not a number of questions: set it to e.g. 20 (0 for no limit) or "
+        "unset it"]
+
+
+def test_commands_that_do_not_serve_slack_need_no_slack_settings_but_check_those_set() -> None:
+    assert Settings.from_env({}).slack is None
+    with pytest.raises(ConfigError, match="SLACK_BOT_TOKEN should start with 'xoxb-'"):
+        Settings.from_env({"SLACK_BOT_TOKEN": "xoxp-a-user-token"})
+
+
+@pytest.mark.parametrize(("value", "ttl"), [("1", 1), ("1.9", 1), ("600", 600)])
+def test_the_dedup_ttl_is_whole_seconds(value: str, ttl: int) -> None:
+    assert Config.from_env("http", {**HTTP_ENV, "DEDUP_TTL_SECONDS": value}).dedup_ttl == ttl
+
+
+@pytest.mark.parametrize("value", ["0.5", "0.999", "0"])
+def test_a_dedup_ttl_that_would_be_0_seconds_is_refused(value: str) -> None:
+    # Redis keeps it in whole seconds: 0.5 was taken as 0, so that a retried event was answered twice.
+    with pytest.raises(ConfigError, match=f"DEDUP_TTL_SECONDS='{value}' is not a number of seconds, 1 or more"):
+        Config.from_env("http", {**HTTP_ENV, "DEDUP_TTL_SECONDS": value})
+
+
+def test_the_log_format_is_text_or_json() -> None:
+    assert Config.from_env("http", HTTP_ENV).log_format == "text"
+    assert Config.from_env("http", {**HTTP_ENV, "LOG_FORMAT": "JSON"}).log_format == "json"
+    with pytest.raises(ConfigError, match=r"LOG_FORMAT='xml' is not a log format: set it to text .* or json"):
+        Config.from_env("http", {**HTTP_ENV, "LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Settings.from_env({"LOG_FORMAT": "yaml"})  # whatever the command
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("SLACK_API_URL", "https://user:hunter2@slack.example/api/", "SLACK_API_URL holds a user name or password"),
+    ("SLACK_API_URL", "https://slack.example:api/", "SLACK_API_URL='https://slack.example:api/' has a port that"),
+    ("REDIS_URL", "redis://:hunter2@cache:abc/0", "REDIS_URL cannot be read (Port could not be cast to integer"),
+    ("REDIS_URL", "redis://:hunter2@cache:6379/0?socket_timeout=soon", "REDIS_URL cannot be read (Invalid value"),
+])
+def test_urls_the_clients_could_not_use_are_refused_without_their_password(name: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_env("http", {**HTTP_ENV, name: value})
+    assert str(caught.value).startswith(says) and "hunter2" not in str(caught.value)
