@@ -48,11 +48,7 @@ class ConnectionGuard:
         self.limits = limits
         self.room = limits.unverified if limits.unverified is not None else unverified_room()
         self._waiting: dict[RequestHandler, asyncio.TimerHandle | None] = {}  # None: a request is being handled
-        self.closed_slow = self.pushed_out = 0
-
-    def __len__(self) -> int:
-        """How many unverified connections are open."""
-        return len(self._waiting)
+        self.pushed_out = 0
 
     def opened(self, handler: RequestHandler) -> None:
         while len(self._waiting) >= self.room:
@@ -89,7 +85,6 @@ class ConnectionGuard:
 
     def _too_slow(self, handler: RequestHandler) -> None:
         if self._waiting.get(handler) is not None:
-            self.closed_slow += 1
             log.debug("closed a connection that sent no request within %g s", self.limits.header_seconds)
             self._close(handler)
 
@@ -157,7 +152,3 @@ class GuardedSite(web.BaseSite):
         self._server = await asyncio.get_running_loop().create_server(protocol, self._host, self._port,
                                                                       backlog=self._backlog)
 
-
-def handler_of(request: web.BaseRequest) -> RequestHandler:
-    """The connection (aiohttp's protocol object) `request` came on."""
-    return request.protocol
