@@ -58,6 +58,8 @@ READ_FLUSH_SECONDS = 2.0
 CALL_SECONDS = 20.0
 # Reads and teachings the store may be busy with at once: those that never returned count until they do.
 MAX_CALLS = 8
+# How long closing waits for the writer when the store is failing: enough for one that just came back.
+CLOSE_FAILING_SECONDS = 1.0
 
 
 class Recorder:
@@ -127,8 +129,9 @@ class Recorder:
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then let the database go: within `timeout` seconds in all, however the database
-        answers (a write or a disconnection still hanging then is left to a daemon thread)."""
-        deadline = time.monotonic() + timeout
+        answers (a write or a disconnection still hanging then is left to a daemon thread), and within
+        CLOSE_FAILING_SECONDS when the store is failing already (what is queued would not be written anyway)."""
+        deadline = time.monotonic() + (timeout if self.problem is None else min(timeout, CLOSE_FAILING_SECONDS))
         if self._thread.is_alive():
             with contextlib.suppress(queue.Full):
                 self._queue.put(_STOP, timeout=timeout)

@@ -166,3 +166,18 @@ def test_taught_without_a_store_or_with_a_bad_since_fails_in_one_line(tmp_path: 
     off = run_taught({"STORE_ENABLED": "false"}, "list")
     assert off.returncode == 2 and off.stderr == "openllm-bot: STORE_ENABLED=false: there is no store to read taught " \
                                                  "phrasings from\n"
+
+
+def test_taught_export_leaves_out_what_the_faq_refuses_now_and_says_so(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    now = utcnow()
+    store.add_taught("who made llama", "licensing", None, "UADMIN", at=now - timedelta(hours=2))  # the FAQ: llama
+    store.add_taught("can i sell what i make", "licensing", None, "UADMIN", at=now - timedelta(hours=1))
+    store.close()
+    out = run_taught({"STORE_PATH": str(tmp_path / "store.sqlite3"), "KNOWLEDGE_DIR": str(FIXTURE_FAQ)}, "export")
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout) == {"entries": {"licensing": {"alternates": ["can i sell what i make"]}},
+                                          "out_of_scope": []}  # merged into the FAQ, it validates
+    heading, left_out = out.stderr.splitlines()
+    assert heading.startswith("openllm-bot: 1 taught phrasing(s) left out, which the FAQ in ")
+    assert '"who made llama"' in left_out and "already a phrasing of entry 'llama'" in left_out

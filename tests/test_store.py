@@ -472,6 +472,21 @@ def test_closing_the_recorder_of_a_hung_store_takes_no_longer_than_its_timeout(t
     store.release.set()
 
 
+def test_closing_the_recorder_of_a_store_known_to_fail_waits_little(caplog: pytest.LogCaptureFixture) -> None:
+    with silent_server() as port:  # every connection attempt takes CONNECT_SECONDS, then fails
+        recorder = Recorder(Store(f"postgresql+psycopg://bot@127.0.0.1:{port}/openllm"), KEY)
+        recorder.question(*asked())
+        for _ in range(100):
+            if recorder.problem is not None:
+                break
+            time.sleep(0.1)
+        assert recorder.problem is not None and "could not be reached" in recorder.problem
+        recorder.question(*asked())  # the writer is trying again, for CONNECT_SECONDS
+        started = time.monotonic()
+        recorder.close()
+        assert time.monotonic() - started < 1.5
+
+
 async def test_the_taught_watcher_gives_up_on_a_hung_store_after_its_bounded_wait(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fixture_kb: KnowledgeBase) -> None:
     monkeypatch.setattr("bot.reload.TAUGHT_LOOK_SECONDS", 0.3)
