@@ -58,13 +58,15 @@ def load_kb(faq: FaqSettings, policy: Policy | None = None) -> KnowledgeBase:
     (or anything else) could not be loaded."""
     try:
         return faq.load(policy)
+    except EmbeddingError as exc:  # the model or its tokenizer: one file, one line
+        problems: Sequence[Problem] = getattr(exc, "problems", None) or []
+        said = "; ".join(f"{p.file}: {p.reason}" for p in problems) if problems else _first_line(exc)
+        raise SystemExit(f"openllm-bot: {said}") from None
     except KnowledgeError as exc:
         print(f"openllm-bot: {invalid_files(exc.problems)}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(1) from None
-    except EmbeddingError as exc:
-        raise SystemExit(f"openllm-bot: {_first_line(exc)}") from None
     except Exception as exc:  # a damaged tokenizer.json and the like: refused all the same, in one line
         if os.environ.get("LOG_LEVEL", "").strip().upper() == "DEBUG":
             traceback.print_exc()
