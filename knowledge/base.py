@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
+from .content.files import KnowledgeError, Problem
 from .content.links import SourceLink, source_link
 from .content.loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
 from .content.model import Entry, Knowledge
 from .content.phrasings import Phrasing, load_out_of_scope
 from .content.taught import Skipped, Taught, check_taught, with_taught
+from .decision.asks import Asks, load_asks
 from .decision.classifier import ClassifierSettings
 from .decision.decide import Policy, load_policy
 from .decision.embedding import Embedder, shared_embedder
 from .decision.hybrid import HybridMatcher
+from .decision.pairs import load_joins
+from .matching.analysis import load_synonyms
 from .matching.language import in_other_language
 from .matching.matcher import Thresholds
 from .matching.normalize import words_key
 from .result import MatchResult
+
+T = TypeVar("T")
 
 # Which phrasings are the same question to the matcher: taught phrasings are checked against every phrasing of
 # the FAQ at each teach and each retrain, so each phrasing is read once (a check takes 1 ms instead of 9).
@@ -48,12 +55,11 @@ class KnowledgeBase:
         `policy` replaces the calibrated one (policy.yaml); `thresholds` overrides its answer and suggest
         thresholds. `taught` are applied as `with_taught` does. `embedding_cache`: the folder where the
         phrasings' embeddings are kept between runs (None: computed at every start)."""
-        knowledge = load_knowledge(faq_dir, seeds_dir)
-        policy = policy or load_policy(ClassifierSettings.for_entries(len(knowledge)).kind)
+        knowledge, policy, asks, examples = _read_every_file(faq_dir, seeds_dir, policy)
         if thresholds is not None:
             policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
-        return cls._trained(knowledge, load_out_of_scope(knowledge=knowledge), taught, source_base_url, policy,
-                            embedder=shared_embedder(embedding_cache))
+        return cls._trained(knowledge, examples, taught, source_base_url, policy,
+                            embedder=shared_embedder(embedding_cache), asks=asks)
 
     @property
     def faq(self) -> Knowledge:
@@ -75,11 +81,11 @@ class KnowledgeBase:
     @classmethod
     def _trained(cls, faq: Knowledge, examples: tuple[Phrasing, ...], taught: Sequence[Taught],
                  source_base_url: str | None, policy: Policy, like: HybridMatcher | None = None,
-                 embedder: Embedder | None = None) -> KnowledgeBase:
+                 embedder: Embedder | None = None, asks: Asks | None = None) -> KnowledgeBase:
         """`like`: the matcher whose answerability rules, embedder and classifier settings to keep."""
         result = with_taught(faq, taught, out_of_scope=examples, key=_same_question)
         matcher = HybridMatcher(result.knowledge, policy=policy, out_of_scope=examples + result.out_of_scope,
-                                asks=like.asks if like else None, embedder=like.embedder if like else embedder,
+                                asks=like.asks if like else asks, embedder=like.embedder if like else embedder,
                                 settings=like.settings if like else None)
         return cls(result.knowledge, matcher, source_base_url, result.applied, result.skipped, faq, examples)
 
@@ -100,3 +106,33 @@ class KnowledgeBase:
     def links(self, entry: Entry) -> list[SourceLink]:
         """One link per cited passage, in the order the entry cites them."""
         return [source_link(self.knowledge.documents[s.doc], s, self.source_base_url) for s in entry.sources]
+
+
+def _read_every_file(faq_dir: Path | str, seeds_dir: Path | str, policy: Policy | None
+                     ) -> tuple[Knowledge, Policy, Asks, tuple[Phrasing, ...]]:
+    """The FAQ and its documents, the policy (unless given), the answerability rules and the out-of-scope examples,
+    each file checked; the synonym list and the joining words are checked too (the matcher reads them). A
+    KnowledgeError lists the problems of every file at once."""
+    problems: list[Problem] = []
+    unlisted = 0
+
+    def read(load: Callable[[], T]) -> T | None:
+        nonlocal unlisted
+        try:
+            return load()
+        except KnowledgeError as exc:
+            problems.extend(exc.listed)
+            unlisted += exc.unlisted
+            return None
+
+    knowledge = read(lambda: load_knowledge(faq_dir, seeds_dir))
+    kind = ClassifierSettings.for_entries(len(knowledge) if knowledge is not None else 0).kind
+    policy = policy or read(lambda: load_policy(kind))
+    asks = read(load_asks)
+    read(load_synonyms)
+    read(load_joins)
+    # Without the FAQ, the examples are checked alone (not against the FAQ's phrasings).
+    examples = read(lambda: load_out_of_scope(knowledge=knowledge))
+    if problems or knowledge is None or policy is None or asks is None or examples is None:
+        raise KnowledgeError(problems, unlisted)
+    return knowledge, policy, asks, examples

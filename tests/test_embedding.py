@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pytest
 from repo_paths import ROOT
 
-from knowledge.decision.embedding import DIMENSIONS, MODEL_FILE, Embedder, EmbeddingError
+from knowledge import KnowledgeError
+from knowledge.decision.embedding import DIMENSIONS, MODEL_FILE, TOKENIZER_FILE, DiskCache, Embedder, EmbeddingError
 
 REFERENCE = json.loads((ROOT / "tests" / "fixtures" / "embedding_reference.json").read_text())
 
@@ -57,8 +59,6 @@ def test_a_damaged_cache_only_costs_time(tmp_path: Path) -> None:
 
 
 def test_the_disk_cache_is_read_a_row_at_a_time(tmp_path: Path) -> None:
-    from knowledge.decision.embedding import DiskCache
-
     cache = DiskCache(tmp_path / "embeddings-test")
     rows = {f"{n:032x}": np.full(DIMENSIONS, n, dtype=np.float32) for n in range(1000)}
     cache.add(rows)
@@ -85,3 +85,91 @@ def test_embedding_more_texts_than_the_memory_holds_at_once() -> None:
     small = Embedder(cache_dir=None, memory_items=2)
     texts = [f"question number {n}" for n in range(5)]
     assert small.embed_cached(texts).shape == (5, DIMENSIONS)
+
+
+def _keys_and_vectors(tmp_path: Path) -> tuple[Path, Path]:
+    """A cache of two texts written by the embedder, and its two files."""
+    Embedder(cache_dir=tmp_path).embed_cached(["hugging face", "what is the attention mechanism"])
+    [keys] = tmp_path.glob("embeddings-*.keys.npy")
+    return keys, keys.with_name(keys.name.replace(".keys.", ".vectors."))
+
+
+def _nan_vectors(keys: Path, vectors: Path) -> None:
+    data = np.load(vectors)
+    data[1, 7] = np.nan
+    np.save(vectors, data)
+
+
+@pytest.mark.parametrize("damage", [
+    lambda keys, vectors: np.save(keys, np.array(b"0" * 32, dtype="S32")),  # a 0-d array
+    lambda keys, vectors: np.save(keys, np.array([b"\xc3\xa9" * 16, b"a" * 32], dtype="S32")),  # not ASCII
+    lambda keys, vectors: np.save(keys, np.array([1, 2])),  # integers
+    lambda keys, vectors: np.save(keys, np.array([b"zz" * 16, b"a" * 32], dtype="S32")),  # not hexadecimal
+    lambda keys, vectors: np.save(keys, np.load(keys)[:1]),  # fewer keys than vectors
+    lambda keys, vectors: np.save(vectors, np.load(vectors).astype(np.float64)),
+    _nan_vectors,
+    lambda keys, vectors: vectors.unlink(),
+    lambda keys, vectors: vectors.write_bytes(vectors.read_bytes()[:200]),  # cut short
+], ids=["0-d keys", "non-ASCII keys", "integer keys", "keys not hexadecimal", "fewer keys", "float64 vectors",
+        "NaN in a vector", "vectors missing", "vectors cut short"])
+def test_a_damaged_cache_is_one_warning_then_ignored_and_written_afresh(tmp_path: Path, damage,  # type: ignore[no-untyped-def]
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    keys, vectors = _keys_and_vectors(tmp_path)
+    expected = Embedder(cache_dir=None).embed(["hugging face", "what is the attention mechanism"])
+    damage(keys, vectors)
+    with caplog.at_level(logging.WARNING, logger="knowledge.decision.embedding"):
+        got = Embedder(cache_dir=tmp_path).embed_cached(["hugging face", "what is the attention mechanism"])
+    assert np.allclose(got, expected, atol=1e-6)  # computed afresh: never a damaged row
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "embedding cache" in warning and "damaged" in warning and "slower start" in warning
+    caplog.clear()
+    again = Embedder(cache_dir=tmp_path)
+    assert again._disk is not None and len(again._disk) == 2  # written afresh
+    assert np.allclose(again.embed_cached(["hugging face"]), expected[:1], atol=1e-6) and not caplog.records
+
+
+def test_no_cache_yet_is_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        Embedder(cache_dir=tmp_path / "new").embed_cached(["hugging face"])
+    assert not caplog.records
+
+
+def test_a_tokenizer_file_that_is_not_the_exported_one_is_refused(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two token ids swapped: the file still loads, and every embedding would silently be wrong.
+    data = json.loads(TOKENIZER_FILE.read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    vocab["open"], vocab["model"] = vocab["model"], vocab["open"]
+    fake = tmp_path / TOKENIZER_FILE.name
+    fake.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr("knowledge.decision.embedding.TOKENIZER_FILE", fake)
+    with pytest.raises(EmbeddingError, match="checksum") as info:
+        Embedder(tokenizer_file=fake, cache_dir=None)
+    [problem] = info.value.problems
+    assert str(problem).startswith(f"{fake}: checksum ")
+    assert str(problem).endswith("is not the exported tokenizer's (be50c3628f2bf5bb…); see "
+                                 "knowledge/embedding/MODEL.md")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, reason", [(None, "embedding tokenizer missing"),
+                                          ("{not json", "not a tokenizer file")])
+def test_a_missing_or_broken_tokenizer_is_one_line_naming_it(tmp_path: Path, text: str | None, reason: str) -> None:
+    tokenizer = tmp_path / "tokenizer.json"
+    if text is not None:
+        tokenizer.write_text(text, encoding="utf-8")
+    with pytest.raises(EmbeddingError) as info:
+        Embedder(tokenizer_file=tokenizer, cache_dir=None)
+    [problem] = info.value.problems
+    assert str(problem).startswith(f"{tokenizer}: {reason}") and "\n" not in str(problem)
+    assert isinstance(info.value, KnowledgeError)  # reported like any knowledge file's problem, never a traceback
+
+
+def test_the_cache_is_kept_apart_for_another_tokenizer(tmp_path: Path) -> None:
+    other = tmp_path / "tokenizer.json"
+    other.write_text(TOKENIZER_FILE.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # same tokens, other file
+    shipped, changed = Embedder(cache_dir=tmp_path), Embedder(tokenizer_file=other, cache_dir=tmp_path)
+    assert shipped.model_sha256 == changed.model_sha256 and shipped.fingerprint != changed.fingerprint
+    shipped.embed_cached(["hugging face"])
+    changed.embed_cached(["hugging face"])
+    assert len(list(tmp_path.glob("embeddings-*.keys.npy"))) == 2

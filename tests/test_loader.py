@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from repo_paths import FIXTURE_FAQ, SEEDS
 
 from knowledge import KnowledgeError, load_knowledge
+from knowledge.content.files import MAX_PROBLEMS
 
 
 def _problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
@@ -59,8 +61,9 @@ def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
     ("doc: 003_672eb0fce39da1cc.txt", "doc: 009_missing.txt", "009_missing",
      "source doc '009_missing.txt' is not in seeds/sources.yaml"),
     ("under more permissive licenses", "under permissive licenses", "under permissive licenses",
-     "quote not found verbatim in 001_ef82fbb3a280ee8f.txt: "
-     "'Meta later released Llama 2 and Llama 3 under permissive lic'"),
+     "quote not found verbatim in 001_ef82fbb3a280ee8f.txt: it follows the document up to '…ater released "
+     "Llama 2 and Llama 3 under ', then has 'permissive licenses' where the document (line 20) has 'more "
+     "permissive licenses, making them po'"),
 ])
 def test_each_rejection_names_file_line_and_reason(tmp_path: Path, fixture_faq_text: str, old: str, new: str,
                                                     at: str, reason: str) -> None:
@@ -154,3 +157,67 @@ def test_an_empty_or_missing_folder_is_named(tmp_path: Path) -> None:
 
 def test_the_package_folder_validates_its_faq_folder() -> None:
     assert len(load_knowledge(FIXTURE_FAQ.parent.parent.parent / "knowledge", SEEDS)) >= 32
+
+
+# ---- anchors and aliases, and how many problems are listed
+
+
+def test_anchors_and_aliases_are_refused_with_their_lines(tmp_path: Path, fixture_faq_text: str) -> None:
+    text = fixture_faq_text.replace("tags: [attention]", "tags: &topics [attention]", 1)
+    text = text.replace("related: [llama]\n", "related: *topics\n", 1)
+    problems = _problems(tmp_path, {"small.yaml": text})
+    path = tmp_path / "faq" / "small.yaml"
+    assert problems == [  # in the order of the file, the alias first: refused whether its anchor is known or not
+        f"{path}:{_line_of(text, '*topics')}: alias '*topics': anchors and aliases are not allowed in knowledge files "
+        "(write the value out); its entries were skipped, so links to them from other files ('related') were not "
+        "checked",
+        f"{path}:{_line_of(text, '&topics')}: anchor '&topics': anchors and aliases are not allowed in knowledge "
+        "files (write the value out)"]
+
+
+def test_a_file_of_aliases_is_refused_quickly_listing_a_hundred_problems(tmp_path: Path,
+                                                                          fixture_faq_text: str) -> None:
+    # Each alias repeats a whole entry: 200,000 of them made validate take 42 s and 1.7 GB to list 1.8 million
+    # problems (one file; 20,000 here).
+    entry = fixture_faq_text.split("entries:\n", 1)[1].split("  - id: llama")[0]
+    text = "entries:\n" + entry.replace("  - id: licensing", "  - &e\n    id: licensing", 1) + "  - *e\n" * 20_000
+    start = time.perf_counter()
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(_faq_folder(tmp_path, text), SEEDS)
+    assert time.perf_counter() - start < 10  # reading 20,000 lines of YAML, once
+    problems = [str(p) for p in info.value.problems]
+    assert len(problems) == MAX_PROBLEMS + 1 and info.value.total == 20_001
+    assert all("anchors and aliases are not allowed" in p for p in problems[:-1])
+    assert problems[-1].endswith(": … and 19,901 more problems from here on, not listed")
+
+
+def test_at_most_a_hundred_problems_are_listed_then_how_many_more_there_were(tmp_path: Path,
+                                                                              fixture_faq_text: str) -> None:
+    entry = fixture_faq_text.split("entries:\n", 1)[1].split("  - id: llama")[0]
+    text = "entries:\n" + entry + "".join(entry.replace("id: licensing", f"id: copy-{n}")
+                                          .replace("tags: [licensing, licence]", f"tags: [t{n}]")
+                                          .replace("licence terms for open models", f"x{n}")
+                                          .replace("can we sell a product built on an open model", f"y{n}")
+                                          .replace("related: [llama]", "related: [missing]") for n in range(150))
+    with pytest.raises(KnowledgeError) as info:
+        load_knowledge(_faq_folder(tmp_path, text), SEEDS)
+    assert info.value.total == 151 and len(info.value.problems) == MAX_PROBLEMS + 1  # and the first's link
+    assert str(info.value.problems[-1]).endswith(": … and 51 more problems from here on, not listed")
+    assert str(info.value).count("\n") == MAX_PROBLEMS
+
+
+@pytest.mark.parametrize("key, shown", [("? [id, question]\n    : x\n", "a list"), ("? {a: b}\n    : x\n", "a mapping"),
+                                        ("5: x\n", "int 5")])
+def test_a_key_that_is_not_text_is_named_for_what_it_is(tmp_path: Path, fixture_faq_text: str, key: str,
+                                                        shown: str) -> None:
+    text = fixture_faq_text.replace("  - id: attention\n", "  - id: attention\n    " + key, 1)
+    problems = _problems(tmp_path, {"small.yaml": text})
+    assert problems == [f"{tmp_path / 'faq' / 'small.yaml'}:{_line_of(text, '- id: attention') + 1}: a key in an "
+                        f"entry must be text, not {shown}"]
+
+
+def _faq_folder(tmp_path: Path, text: str) -> Path:
+    faq = tmp_path / "faq"
+    faq.mkdir()
+    (faq / "big.yaml").write_text(text, encoding="utf-8")
+    return faq

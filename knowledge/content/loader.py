@@ -6,14 +6,16 @@ Every problem is reported as `file:line: reason`, all of them at once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .documents import IndexedText, SourcesError, collapse_whitespace, load_documents
+from .documents import IndexedText, collapse_whitespace, load_documents
+from .files import KnowledgeError, Problem, display, is_text, read_yaml
+from .files import kind as node_kind
 from .model import Document, Entry, Knowledge, Source
+
+__all__ = ["DEFAULT_FAQ_DIR", "DEFAULT_SEEDS_DIR", "KnowledgeError", "Problem", "load_knowledge", "slack_ping"]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # knowledge/: the data files beside the code packages
 DEFAULT_FAQ_DIR = PACKAGE_DIR / "faq"
@@ -28,48 +30,11 @@ _SLACK_PING = re.compile(r"<\s*[!@][^>]*>")
 MIN_QUOTE_WORDS = 4  # a shorter "passage" proves nothing about where an answer comes from
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
-
-
-class KnowledgeError(Exception):
-    """The FAQ is invalid; `problems` lists every reason with its file and line."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
-MAX_DEPTH = 100  # an FAQ file nests four or five levels; PyYAML recurses once per level
-
-
 def slack_ping(text: str) -> str | None:
     """The first Slack mention in `text` (`<!here>`, `<@U123>`…), or None. Looked for up to the text's last ">"
     only: from each of many unterminated "<@" the pattern would rescan the rest of the text (quadratic time)."""
     found = _SLACK_PING.search(text, 0, text.rfind(">") + 1)
     return found.group() if found else None
-
-
-def _too_deep(text: str) -> int:
-    """The line where `text` first nests deeper than MAX_DEPTH (found without recursion)."""
-    depth = 0
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return event.start_mark.line + 1 if event.start_mark else 1
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
-    except yaml.YAMLError:
-        pass
-    return 1
 
 
 def _line(node: Node) -> int:
@@ -90,6 +55,7 @@ class _FileReader:
         self.problems: list[Problem] = []
         self.fields: list[tuple[str, dict[str, Node]]] = []  # every entry's fields, valid or not
         self.unparsed = False  # the file is not YAML: its entries are unknown
+        self.unlisted = 0  # problems counted but not listed
 
     def problem(self, node_or_line: Node | int, reason: str) -> None:
         line = node_or_line if isinstance(node_or_line, int) else _line(node_or_line)
@@ -97,24 +63,10 @@ class _FileReader:
 
     def read(self) -> list[Entry]:
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            self.problem(1, f"cannot read file: {exc}")
-            return []
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else 1
-            self.problem(line, f"invalid YAML: {exc.problem or exc.context}")
-            self.unparsed = True
-            return []
-        except yaml.YAMLError as exc:
-            self.problem(1, f"invalid YAML: {exc}")
-            self.unparsed = True
-            return []
-        except RecursionError:
-            self.problem(_too_deep(text), f"YAML nested more than {MAX_DEPTH} levels deep: not an FAQ file")
+            root = read_yaml(self.path, self.display)
+        except KnowledgeError as exc:  # unreadable, not UTF-8, not YAML, aliases: its entries are unknown
+            self.problems.extend(exc.listed)
+            self.unlisted = exc.unlisted
             self.unparsed = True
             return []
         if root is None:
@@ -146,7 +98,10 @@ class _FileReader:
             return None
         fields: dict[str, Node] = {}
         for key, value in node.value:
-            name = key.value if isinstance(key, ScalarNode) else str(key)
+            if not is_text(key):
+                self.problem(key, f"a key in {what} must be text, not {node_kind(key)}")
+                continue
+            name = key.value
             if name in fields:
                 self.problem(key, f"duplicate key '{name}' in {what}")
             fields[name] = value
@@ -244,11 +199,29 @@ class _FileReader:
                 continue
             span = self.documents[doc][1].locate(quote)
             if span is None:
-                self.problem(fields["quote"], f"quote not found verbatim in {doc}: {quote[:60]!r}")
+                self.problem(fields["quote"], f"quote not found verbatim in {doc}: "
+                                              f"{_where_it_differs(quote, self.documents[doc][1])}")
                 ok = False
                 continue
             result.append(Source(doc=doc, quote=collapse_whitespace(quote), line_start=span[0], line_end=span[1]))
         return tuple(result) if ok else None
+
+
+_SHOWN = 40  # characters of a quote and of its document shown either side of where they differ
+
+
+def _where_it_differs(quote: str, document: IndexedText) -> str:
+    """Where a quote stops following its document: the end of what matches, then what each goes on with."""
+    needle = collapse_whitespace(quote)
+    found, at = document.divergence(needle)
+    if found == 0:
+        return f"not even its first character {needle[:1]!r} is in the document"
+    matched = needle[:found]
+    shown = matched if len(matched) <= _SHOWN else "…" + matched[-_SHOWN:].lstrip()
+    then = document.text[at + found:at + found + _SHOWN]
+    line = document.lines[min(at + found, len(document.lines) - 1)]
+    return (f"it follows the document up to {shown!r}, then has {needle[found:found + _SHOWN]!r} where the "
+            f"document (line {line}) has {then!r}")
 
 
 def _scalars(fields: dict[str, Node], name: str) -> list[ScalarNode]:
@@ -308,10 +281,7 @@ def _cross_check(entries: list[tuple[str, dict[str, Node]]]) -> list[Problem]:
 def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR) -> Knowledge:
     """Load and validate every `*.yaml` under `faq_dir`; raise `KnowledgeError` listing all problems."""
     faq_dir, seeds_dir = Path(faq_dir), Path(seeds_dir)
-    try:
-        documents = load_documents(seeds_dir)
-    except SourcesError as exc:
-        raise KnowledgeError([Problem(str(seeds_dir / "sources.yaml"), 1, str(exc))]) from None
+    documents = load_documents(seeds_dir)  # its problems first: the FAQ's quotes are checked against them
     indexed = {name: (doc, IndexedText.of(doc.text)) for name, doc in documents.items()}
     if _holds_faq_folder(faq_dir):
         faq_dir = faq_dir / "faq"  # the package folder (`validate knowledge`): its FAQ is in faq/
@@ -321,32 +291,35 @@ def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str 
     problems: list[Problem] = []
     for path in sorted(faq_dir.iterdir()):
         if path.suffix == ".yml":
-            problems.append(Problem(_display(path), 1, "FAQ files end in .yaml: rename it, or it is not read"))
+            problems.append(Problem(display(path), 1, "FAQ files end in .yaml: rename it, or it is not read"))
         elif path.suffix == ".yaml" and not path.is_file():
-            problems.append(Problem(_display(path), 1, "not a readable file (a dangling symlink?)"))
+            problems.append(Problem(display(path), 1, "not a readable file (a dangling symlink?)"))
     files = sorted(p for p in faq_dir.glob("*.yaml") if p.is_file())
     if not files and not problems:
         raise KnowledgeError([Problem(str(faq_dir), 0, f"no FAQ files (*.yaml) in the folder {faq_dir}")])
     read: list[Entry] = []
     fields: list[tuple[str, dict[str, Node]]] = []
-    unparsed: list[Problem] = []
+    unparsed = False
+    unlisted = 0
     for path in files:
-        reader = _FileReader(path, _display(path), indexed)
+        reader = _FileReader(path, display(path), indexed)
         read.extend(reader.read())
-        if reader.unparsed:
-            unparsed.extend(reader.problems)
+        if reader.unparsed and reader.problems:
+            # The entries of a file that did not parse are unknown: every link to them would be reported
+            # as missing. Say once that links were not checked, instead of one false error per link.
+            first = reader.problems[0]
+            reader.problems[0] = Problem(first.file, first.line, first.reason + "; its entries were skipped, so "
+                                         "links to them from other files ('related') were not checked")
+            unparsed = True
         problems.extend(reader.problems)
+        unlisted += reader.unlisted
         fields.extend(reader.fields)
     cross = _cross_check(fields)
     if unparsed:
-        # The entries of a file that did not parse are unknown: every link to them would be reported
-        # as missing. Say once that links were not checked, instead of one false error per link.
         cross = [p for p in cross if "related id" not in p.reason]
-        problems = [Problem(p.file, p.line, p.reason + "; its entries were skipped, so links to them from "
-                            "other files ('related') were not checked") if p in unparsed else p for p in problems]
     problems.extend(cross)
     if problems:
-        raise KnowledgeError(problems)
+        raise KnowledgeError(problems, unlisted)
     return Knowledge(entries=tuple(read), documents=documents)
 
 
@@ -362,11 +335,3 @@ def _holds_faq_folder(folder: Path) -> bool:
         except (OSError, UnicodeDecodeError):
             return False
     return True
-
-
-def _display(path: Path) -> str:
-    """The path as a person would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

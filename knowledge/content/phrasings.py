@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from yaml.nodes import MappingNode, SequenceNode
 
 from .documents import collapse_whitespace
-from .loader import PACKAGE_DIR, KnowledgeError, Problem
+from .files import KnowledgeError, Problem, display, fields, is_text, kind, line, read_yaml
+from .loader import PACKAGE_DIR
 from .model import Knowledge
 
 OUT_OF_SCOPE_FILE = PACKAGE_DIR / "out_of_scope.yaml"
@@ -27,17 +28,10 @@ class Phrasing:
 
 def load_out_of_scope(path: Path = OUT_OF_SCOPE_FILE, knowledge: Knowledge | None = None) -> tuple[Phrasing, ...]:
     """Read out_of_scope.yaml; with `knowledge`, refuse an example that is also an entry's phrasing."""
-    display = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise KnowledgeError([Problem(display, 1, f"cannot read file: {exc}")]) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise KnowledgeError([Problem(display, mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem}")]) from None
-    if not isinstance(root, yaml.MappingNode):
-        raise KnowledgeError([Problem(display, 1, f"expected a mapping of {', '.join(GROUPS)} to lists of text")])
+    shown = display(path)
+    root = read_yaml(path, shown)
+    if not isinstance(root, MappingNode):
+        raise KnowledgeError([Problem(shown, 1, f"expected a mapping of {', '.join(GROUPS)} to lists of text")])
     answered: dict[str, str] = {}
     for entry in knowledge.entries if knowledge else ():
         for phrasing in (entry.question, *entry.alternates):
@@ -45,26 +39,24 @@ def load_out_of_scope(path: Path = OUT_OF_SCOPE_FILE, knowledge: Knowledge | Non
     problems: list[Problem] = []
     out: list[Phrasing] = []
     seen: set[str] = set()
-    for key, value in root.value:
-        line = key.start_mark.line + 1
-        if key.value not in GROUPS:
-            problems.append(Problem(display, line, f"unknown group '{key.value}' (allowed: {', '.join(GROUPS)})"))
+    for group, (key, value) in fields(root, "out_of_scope.yaml", shown, problems).items():
+        if group not in GROUPS:
+            problems.append(Problem(shown, line(key), f"unknown group '{group}' (allowed: {', '.join(GROUPS)})"))
             continue
-        if not isinstance(value, yaml.SequenceNode):
-            problems.append(Problem(display, line, f"'{key.value}' must be a list of text"))
+        if not isinstance(value, SequenceNode):
+            problems.append(Problem(shown, line(key), f"'{group}' must be a list of text"))
             continue
         for item in value.value:
-            item_line = item.start_mark.line + 1
-            if not isinstance(item, yaml.ScalarNode) or item.tag != "tag:yaml.org,2002:str" or not item.value.strip():
-                problems.append(Problem(display, item_line, "an example must be non-empty text"))
+            if not is_text(item) or not item.value.strip():
+                problems.append(Problem(shown, line(item), f"an example must be non-empty text, not {kind(item)}"))
                 continue
             k = phrasing_key(item.value)
             if k in answered:
-                problems.append(Problem(display, item_line,
+                problems.append(Problem(shown, line(item),
                                         f"'{item.value}' is a phrasing of entry '{answered[k]}', not out of scope"))
             elif k not in seen:
                 seen.add(k)
-                out.append(Phrasing(item.value, OUT_OF_SCOPE, key.value))
+                out.append(Phrasing(item.value, OUT_OF_SCOPE, group))
     if problems:
         raise KnowledgeError(problems)
     return tuple(out)

@@ -10,9 +10,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from yaml.nodes import MappingNode, Node, SequenceNode
 
-from ..content.loader import PACKAGE_DIR, KnowledgeError, Problem
+from ..content.files import KnowledgeError, Problem, display, fields, is_text, line, read_yaml
+from ..content.files import kind as describe
+from ..content.loader import PACKAGE_DIR
 
 ASKS_FILE = PACKAGE_DIR / "asks.yaml"
 
@@ -43,47 +45,62 @@ class Asks:
         return {k.name: k.says for k in self.kinds}
 
 
+_KIND_FIELDS = ("says", "asks", "holds")
+
+
 def load_asks(path: Path = ASKS_FILE) -> Asks:
-    """Read and check asks.yaml; a problem is reported as `file:line: reason`."""
-    display = str(path)
-    try:
-        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise KnowledgeError([Problem(display, 1, f"cannot read: {exc}")]) from None
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    """Read and check asks.yaml; every problem is reported as `file:line: reason`."""
+    shown = display(path)
+    root = read_yaml(path, shown)
     problems: list[Problem] = []
+    top = fields(root, "asks.yaml", shown, problems) if isinstance(root, MappingNode) else {}
+    for name, (key, _) in top.items():
+        if name != "kinds":
+            problems.append(Problem(shown, line(key), f"unknown top-level key '{name}' (only 'kinds' is allowed)"))
+    listed = top["kinds"][1] if "kinds" in top else None
+    if not isinstance(listed, MappingNode):
+        raise KnowledgeError([*problems, Problem(shown, line(listed) if listed is not None else 1,
+                                                 "expected a top-level 'kinds:' mapping")])
     kinds: list[FactKind] = []
-    if not isinstance(data, dict) or not isinstance(data.get("kinds"), dict):
-        raise KnowledgeError([Problem(display, 1, "expected a top-level 'kinds:' mapping")])
-    lines = _kind_lines(root)
-    for name, spec in data["kinds"].items():
-        line = lines.get(str(name), 1)
-        if not isinstance(spec, dict) or not isinstance(spec.get("says"), str):
-            problems.append(Problem(display, line, f"kind '{name}' needs 'says' (text), 'asks' and 'holds' (lists)"))
-            continue
-        compiled: dict[str, list[re.Pattern[str]]] = {"asks": [], "holds": []}
-        for field in ("asks", "holds"):
-            patterns = spec.get(field)
-            if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
-                problems.append(Problem(display, line, f"kind '{name}': '{field}' must be a non-empty list of text"))
-                continue
-            for pattern in patterns:
-                try:
-                    # Questions are normalised (lower case); answers keep their case, which names need.
-                    compiled[field].append(re.compile(pattern, re.IGNORECASE if field == "asks" else 0))
-                except re.error as exc:
-                    problems.append(Problem(display, line, f"kind '{name}': bad pattern {pattern!r}: {exc}"))
-        kinds.append(FactKind(str(name), spec["says"], tuple(compiled["asks"]), tuple(compiled["holds"])))
+    for name, (key, spec) in fields(listed, "'kinds'", shown, problems).items():
+        kind = _kind(name, key, spec, shown, problems)
+        if kind is not None:
+            kinds.append(kind)
     if problems:
         raise KnowledgeError(problems)
     return Asks(tuple(kinds))
 
 
-def _kind_lines(root: yaml.Node | None) -> dict[str, int]:
-    """The line each kind starts on, for messages."""
-    if not isinstance(root, yaml.MappingNode):
-        return {}
-    for key, value in root.value:
-        if key.value == "kinds" and isinstance(value, yaml.MappingNode):
-            return {k.value: k.start_mark.line + 1 for k, _ in value.value}
-    return {}
+def _kind(name: str, key: Node, spec: Node, shown: str, problems: list[Problem]) -> FactKind | None:
+    if not isinstance(spec, MappingNode):
+        problems.append(Problem(shown, line(key), f"kind '{name}' needs 'says' (text), 'asks' and 'holds' (lists)"))
+        return None
+    given = fields(spec, f"kind '{name}'", shown, problems)
+    for field, (field_key, _) in given.items():
+        if field not in _KIND_FIELDS:
+            problems.append(Problem(shown, line(field_key), f"kind '{name}': unknown field '{field}' (allowed: "
+                                                            f"{', '.join(_KIND_FIELDS)})"))
+    says = given.get("says", (key, None))[1]
+    if says is None or not is_text(says) or not says.value.strip():
+        problems.append(Problem(shown, line(says if says is not None else key),
+                                f"kind '{name}' needs 'says' (text), 'asks' and 'holds' (lists)"))
+    compiled: dict[str, list[re.Pattern[str]]] = {"asks": [], "holds": []}
+    for field in ("asks", "holds"):
+        patterns = given.get(field, (key, None))[1]
+        if not isinstance(patterns, SequenceNode) or not patterns.value:
+            problems.append(Problem(shown, line(patterns if patterns is not None else key),
+                                    f"kind '{name}': '{field}' must be a non-empty list of text"))
+            continue
+        for pattern in patterns.value:
+            if not is_text(pattern):
+                problems.append(Problem(shown, line(pattern), f"kind '{name}': '{field}' must be a non-empty list of "
+                                                              f"text, not {describe(pattern)}"))
+                continue
+            try:
+                # Questions are normalised (lower case); answers keep their case, which names need.
+                compiled[field].append(re.compile(pattern.value, re.IGNORECASE if field == "asks" else 0))
+            except re.error as exc:
+                problems.append(Problem(shown, line(pattern), f"kind '{name}': bad pattern {pattern.value!r}: {exc}"))
+    if says is None or not is_text(says):
+        return None
+    return FactKind(name, says.value, tuple(compiled["asks"]), tuple(compiled["holds"]))

@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode
 
-from ..content.loader import PACKAGE_DIR, KnowledgeError, Problem
+from ..content.files import KnowledgeError, Problem, display, fields, kind, line, number, read_yaml
+from ..content.loader import PACKAGE_DIR
 from ..content.phrasings import OUT_OF_SCOPE
 from ..result import Candidate, MatchResult, Status
 from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, CandidateSignals, Signals
@@ -132,33 +134,89 @@ def _explain(signals: Signals, policy: Policy, ranked: list[tuple[CandidateSigna
     return tuple(lines)
 
 
+_POLICY_FIELDS = ("note", "answer", "suggest", "near_duplicate", "rank", "decision")
+_RERUN = "rerun `openllm-bot calibrate`"
+
+
 def load_policy(source: Path | str = POLICY_FILE) -> Policy:
     """Read a policy file (or the one for a classifier kind: "svm", "nearest"); a missing, malformed or
-    stale file (other signals) is a KnowledgeError."""
+    stale file (other signals) is a KnowledgeError listing every problem by line."""
     path = POLICY_FILES[source] if isinstance(source, str) and source in POLICY_FILES else Path(source)
-    display = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise KnowledgeError([Problem(display, 1, f"cannot read policy: {exc}")]) from None
-    try:
-        rank_model = _model(data["rank"], CANDIDATE_FEATURES)
-        decision_model = _model(data["decision"], QUESTION_FEATURES)
-        answer, suggest = float(data["answer"]), float(data["suggest"])
-        near_duplicate = float(data.get("near_duplicate", 0.9))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise KnowledgeError([Problem(display, 1, f"malformed policy ({exc}); rerun `openllm-bot calibrate`")]) \
-            from None
-    if not (0.0 <= suggest <= answer <= 1.0):
-        raise KnowledgeError([Problem(display, 1, "thresholds must satisfy 0 <= suggest <= answer <= 1")])
-    return Policy(rank_model, decision_model, answer, suggest, str(data.get("note", "")), near_duplicate)
+    shown = display(path)
+    root = read_yaml(path, shown)
+    if not isinstance(root, MappingNode):
+        raise KnowledgeError([Problem(shown, 1, f"malformed policy: expected a mapping of "
+                                                f"{', '.join(_POLICY_FIELDS)}; {_RERUN}")])
+    problems: list[Problem] = []
+    given = fields(root, "the policy", shown, problems)
+    for name, (key, _) in given.items():
+        if name not in _POLICY_FIELDS:
+            problems.append(Problem(shown, line(key), f"malformed policy: unknown field '{name}' (allowed: "
+                                                      f"{', '.join(_POLICY_FIELDS)}); {_RERUN}"))
+
+    def probability(name: str, default: float | None = None) -> float:
+        if name not in given:
+            if default is None:
+                problems.append(Problem(shown, 1, f"malformed policy: missing '{name}'; {_RERUN}"))
+            return default or 0.0
+        value = number(given[name][1])
+        if value is None or not 0.0 <= value <= 1.0:
+            problems.append(Problem(shown, line(given[name][1]), f"'{name}' must be a number from 0 to 1, not "
+                                                                 f"{kind(given[name][1])}"))
+            return default or 0.0
+        return value
+
+    answer, suggest, near_duplicate = probability("answer"), probability("suggest"), probability("near_duplicate", 0.9)
+    models: dict[str, LinearModel] = {}
+    for name, names in (("rank", CANDIDATE_FEATURES), ("decision", QUESTION_FEATURES)):
+        if name not in given:
+            problems.append(Problem(shown, 1, f"malformed policy: missing '{name}'; {_RERUN}"))
+            continue
+        model = _model(given[name][1], name, names, shown, problems)
+        if model is not None:
+            models[name] = model
+    note = given["note"][1] if "note" in given else None
+    if note is not None and not isinstance(note, ScalarNode):
+        problems.append(Problem(shown, line(note), f"'note' must be text, not {kind(note)}"))
+    if not problems and not suggest <= answer:
+        problems.append(Problem(shown, line(given["suggest"][1]), "thresholds must satisfy 0 <= suggest <= answer "
+                                                                  "<= 1"))
+    if problems:
+        raise KnowledgeError(problems)
+    return Policy(models["rank"], models["decision"], answer, suggest,
+                  note.value if isinstance(note, ScalarNode) else "", near_duplicate)
 
 
-def _model(data: dict, names: tuple[str, ...]) -> LinearModel:
-    weights = data["weights"]
+def _model(node: Node, name: str, names: tuple[str, ...], shown: str, problems: list[Problem]
+           ) -> LinearModel | None:
+    """A logistic model: `bias` and `weights` for exactly `names`, in that order (the code's signals)."""
+    if not isinstance(node, MappingNode):
+        problems.append(Problem(shown, line(node), f"malformed policy: '{name}' must map bias and weights; {_RERUN}"))
+        return None
+    given = fields(node, f"'{name}'", shown, problems)
+    bias = number(given["bias"][1]) if "bias" in given else None
+    if bias is None:
+        where = line(given["bias"][1]) if "bias" in given else line(node)
+        problems.append(Problem(shown, where, f"malformed policy: '{name}' needs a number 'bias'; {_RERUN}"))
+    weights_node = given["weights"][1] if "weights" in given else None
+    if not isinstance(weights_node, MappingNode):
+        problems.append(Problem(shown, line(weights_node or node), f"malformed policy: '{name}' needs 'weights', "
+                                                                   f"a number for each signal; {_RERUN}"))
+        return None
+    weights = fields(weights_node, f"'{name}.weights'", shown, problems)
     if tuple(weights) != names:
-        raise ValueError(f"weights are for {', '.join(weights)}, the code has {', '.join(names)}")
-    return LinearModel(names, tuple(float(weights[n]) for n in names), float(data["bias"]))
+        problems.append(Problem(shown, line(weights_node), f"malformed policy: '{name}' weights are for "
+                                                           f"{', '.join(weights)}, the code has {', '.join(names)}; "
+                                                           f"{_RERUN}"))
+        return None
+    values = []
+    for signal, (_, value_node) in weights.items():
+        value = number(value_node)
+        if value is None:
+            problems.append(Problem(shown, line(value_node), f"'{name}' weight of {signal} must be a number, not "
+                                                             f"{kind(value_node)}"))
+        values.append(value or 0.0)
+    return LinearModel(names, tuple(values), bias or 0.0)  # a problem above is raised before it is used
 
 
 def dump_policy(policy: Policy) -> str:

@@ -9,6 +9,7 @@ does for this model, so cosine similarity is a dot product.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -19,16 +20,44 @@ import numpy as np
 import onnxruntime
 from tokenizers import Tokenizer
 
+from ..content.files import KnowledgeError, Problem
+
+log = logging.getLogger(__name__)
+
 MODEL_DIR = Path(__file__).resolve().parents[1] / "embedding"
 MODEL_FILE = MODEL_DIR / "minilm-l6-v2.int8.onnx"
 TOKENIZER_FILE = MODEL_DIR / "tokenizer.json"
 MODEL_SHA256 = "fc33129ae77205846d13890837a67fa5bf678912fb0344723bcff4055f60452d"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # as MODEL.md lists
 DIMENSIONS = 384
 MAX_TOKENS = 128  # what the model was trained with; a longer message keeps its first 128 tokens
 
 
-class EmbeddingError(RuntimeError):
-    """The model file is missing or is not the one this code was written for."""
+class EmbeddingError(KnowledgeError):
+    """The model or tokenizer file is missing, unreadable or not the one this code was written for: one problem,
+    naming the file, on one line."""
+
+    def __init__(self, file: Path, reason: str) -> None:
+        super().__init__([Problem(str(file), 0, f"{reason}; see knowledge/embedding/MODEL.md")])
+
+
+def _sha256(file: Path, what: str) -> str:
+    if not file.is_file():
+        raise EmbeddingError(file, f"embedding {what} missing")
+    try:
+        with file.open("rb") as opened:
+            return hashlib.file_digest(opened, "sha256").hexdigest()
+    except OSError as exc:
+        raise EmbeddingError(file, f"cannot read the embedding {what}: {exc.strerror or exc}") from None
+
+
+def _checked(file: Path, shipped: Path, expected: str, what: str) -> str:
+    """The file's SHA-256; the shipped file must be the one exported (a model or tokenizer with two ids swapped
+    would otherwise be used silently)."""
+    digest = _sha256(file, what)
+    if file == shipped and digest != expected:
+        raise EmbeddingError(file, f"checksum {digest[:16]}… is not the exported {what}'s ({expected[:16]}…)")
+    return digest
 
 
 class Embedder:
@@ -36,13 +65,10 @@ class Embedder:
 
     def __init__(self, model_file: Path = MODEL_FILE, tokenizer_file: Path = TOKENIZER_FILE,
                  threads: int = 1, cache_dir: Path | None = None, memory_items: int = 4096) -> None:
-        if not model_file.is_file():
-            raise EmbeddingError(f"{model_file}: embedding model missing (see knowledge/embedding/MODEL.md)")
-        with model_file.open("rb") as model:
-            self.model_sha256 = hashlib.file_digest(model, "sha256").hexdigest()
-        if model_file == MODEL_FILE and self.model_sha256 != MODEL_SHA256:
-            raise EmbeddingError(f"{model_file}: checksum {self.model_sha256[:16]}… is not the exported model's "
-                                 f"({MODEL_SHA256[:16]}…); see knowledge/embedding/MODEL.md")
+        self.model_sha256 = _checked(model_file, MODEL_FILE, MODEL_SHA256, "model")
+        self.tokenizer_sha256 = _checked(tokenizer_file, TOKENIZER_FILE, TOKENIZER_SHA256, "tokenizer")
+        # What an embedding depends on: both files (the cache on disk and the classifiers built are keyed on it).
+        self.fingerprint = hashlib.sha256(f"{self.model_sha256}:{self.tokenizer_sha256}".encode()).hexdigest()
         options = onnxruntime.SessionOptions()
         # One thread per question: the bot serves many questions at once, and on a small machine
         # intra-op threads would fight the event loop for the cores.
@@ -50,8 +76,15 @@ class Embedder:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         # From the path, not from bytes in memory: ONNX Runtime would keep a second copy (~75 MB more).
-        self._session = onnxruntime.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        try:
+            self._session = onnxruntime.InferenceSession(str(model_file), options,
+                                                         providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types, for a file that is not a model among others
+            raise EmbeddingError(model_file, f"not an ONNX model ONNX Runtime can run: {_first_line(exc)}") from None
+        try:
+            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as exc:  # tokenizers raises a bare Exception for a file it cannot read
+            raise EmbeddingError(tokenizer_file, f"not a tokenizer file: {_first_line(exc)}") from None
         self._tokenizer.enable_truncation(MAX_TOKENS)
         # The file pads every text to 128 tokens; padding to the longest (one text: none) is 7x faster.
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -59,7 +92,7 @@ class Embedder:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_items = memory_items
         # `cache_dir` (the settings' EMBEDDING_CACHE_DIR) keeps phrasing embeddings between runs; None: memory only.
-        self._disk = DiskCache(cache_dir / f"embeddings-{self.model_sha256[:16]}") if cache_dir else None
+        self._disk = DiskCache(cache_dir / f"embeddings-{self.fingerprint[:16]}") if cache_dir else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One L2-normalised row per text (float32).
@@ -105,7 +138,7 @@ class Embedder:
                 for key, row in fresh.items():
                     self._remember(key, row)
                 if self._disk is not None:
-                    self._disk.add(fresh)
+                    self._disk.add(rows)  # those read from it too: a cache found damaged is written afresh
         return np.vstack([rows[k] for k in keys]) if keys else self.embed([])
 
     def _remember(self, key: str, row: np.ndarray) -> None:
@@ -115,10 +148,21 @@ class Embedder:
             self._memory.popitem(last=False)
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+KEY_CHARS = 32  # a key is the first 32 hexadecimal digits of its text's SHA-256
+_HEX = b"0123456789abcdef"
+
+
 class DiskCache:
     """Embeddings by key in two files beside each other: the keys, and the vectors, memory-mapped so that
     a process reads only the rows it asks for (a cache that once held a 10,000-entry FAQ's 110,000
-    phrasings costs a 32-entry FAQ's process its 1,700 rows, not 170 MB)."""
+    phrasings costs a 32-entry FAQ's process its 1,700 rows, not 170 MB).
+
+    A damaged cache (files that are not the arrays it writes, keys that are not its keys, a vector that is not
+    finite) is only a slower start: one warning, then it is ignored and written afresh as texts are embedded."""
 
     def __init__(self, stem: Path) -> None:
         self.keys_file = stem.with_name(stem.name + ".keys.npy")
@@ -128,24 +172,53 @@ class DiskCache:
         self._open()
 
     def _open(self) -> None:
+        self._index, self._vectors = {}, None
+        if not self.keys_file.exists() and not self.vectors_file.exists():
+            return  # none yet
         try:
             keys = np.load(self.keys_file, allow_pickle=False)
             vectors = np.load(self.vectors_file, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError):
-            self._index, self._vectors = {}, None  # none yet, or damaged: only a slower start
+        except (OSError, ValueError, EOFError) as exc:  # missing, truncated, not an array, an array of objects
+            self._damaged(f"unreadable: {_first_line(exc)}")
+            return
+        if keys.ndim != 1 or keys.dtype != np.dtype(f"S{KEY_CHARS}"):
+            self._damaged(f"the keys are {keys.dtype} of shape {keys.shape}, not a list of {KEY_CHARS}-character keys")
             return
         if vectors.ndim != 2 or vectors.shape != (len(keys), DIMENSIONS) or vectors.dtype != np.float32:
-            self._index, self._vectors = {}, None
+            self._damaged(f"the vectors are {vectors.dtype} of shape {vectors.shape}, not {len(keys)} of "
+                          f"{DIMENSIONS} float32")
             return
-        self._index = {key.decode("ascii"): i for i, key in enumerate(keys.tolist())}
+        raw = keys.tolist()
+        joined = b"".join(raw)
+        if len(joined) != KEY_CHARS * len(raw) or joined.translate(None, _HEX):
+            self._damaged("a key is not a hexadecimal digest")
+            return
+        text = joined.decode("ascii")
+        self._index = {text[i * KEY_CHARS:(i + 1) * KEY_CHARS]: i for i in range(len(raw))}
         self._vectors = vectors
+
+    def _damaged(self, reason: str) -> None:
+        log.warning("the embedding cache %s is damaged (%s): ignored, and written afresh as phrasings are embedded "
+                    "(only a slower start)", self.keys_file.parent / self.keys_file.name.removesuffix(".keys.npy"),
+                    reason)
+        self._index, self._vectors = {}, None
 
     def __len__(self) -> int:
         return len(self._index)
 
     def get(self, key: str) -> np.ndarray | None:
         i = self._index.get(key)
-        return None if i is None or self._vectors is None else np.array(self._vectors[i])
+        if i is None or self._vectors is None:
+            return None
+        try:
+            row = np.array(self._vectors[i])
+        except (OSError, ValueError) as exc:  # the file shrank under the mapping, among others
+            self._damaged(f"unreadable: {_first_line(exc)}")
+            return None
+        if not np.isfinite(row).all():  # checked row by row: the file is mapped, not read whole
+            self._damaged(f"the vector of key {key} is not finite")
+            return None
+        return row
 
     def add(self, rows: dict[str, np.ndarray]) -> None:
         """Append `rows` (written whole to new files, then renamed over the old: readers never see half)."""

@@ -142,7 +142,7 @@ class HybridMatcher:
 
 def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,
                 settings: ClassifierSettings) -> PhrasingClassifier:
-    digest = hashlib.sha256(repr((settings, embedder.model_sha256)).encode())
+    digest = hashlib.sha256(repr((settings, embedder.fingerprint)).encode())
     for p in phrasings:
         digest.update(f"{p.label}\t{p.kind}\t{p.entry}\t{p.text}\n".encode())
     key = digest.hexdigest()

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import snowballstemmer
-import yaml
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from wordfreq import get_frequency_dict
+from yaml.nodes import MappingNode, SequenceNode
 
+from ..content.files import KnowledgeError, Problem, display, fields, is_text, kind, line, read_yaml
 from .normalize import FILLER, normalize, words_without_filler
 
 SYNONYMS_FILE = Path(__file__).resolve().parents[1] / "synonyms.yaml"
@@ -64,17 +65,47 @@ def english_zipf(word: str) -> float:
 
 
 def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[tuple[str, ...], str]:
-    """Each member phrase (as a word tuple) mapped to its group's canonical single token."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    """Each member phrase (as a word tuple) mapped to its group's canonical single token (the first member's
+    words run together). The file is checked like the FAQ: a KnowledgeError lists every problem by line."""
+    shown = display(path)
+    root = read_yaml(path, shown)
+    problems: list[Problem] = []
+    top = fields(root, "synonyms.yaml", shown, problems) if isinstance(root, MappingNode) else {}
+    for name, (key, _) in top.items():
+        if name != "groups":
+            problems.append(Problem(shown, line(key), f"unknown top-level key '{name}' (only 'groups' is allowed)"))
+    groups = top["groups"][1] if "groups" in top else None
+    if not isinstance(groups, SequenceNode):
+        where = line(groups) if groups is not None else 1
+        raise KnowledgeError([*problems, Problem(shown, where, "expected a top-level 'groups:' list, each group "
+                                                               "a list of words or phrases that mean the same")])
     table: dict[tuple[str, ...], str] = {}
-    for group in data.get("groups", []):
-        members = [tuple(words_without_filler(normalize(str(m)))) for m in group]
-        members = [m for m in members if m]
-        if not members:
+    owner: dict[tuple[str, ...], int] = {}  # the line of the group each member is in
+    for group in groups.value:
+        if not isinstance(group, SequenceNode) or len(group.value) < 2:
+            problems.append(Problem(shown, line(group), f"a group must be a list of two words or phrases or more, "
+                                                        f"not {kind(group)}"))
             continue
-        canonical = "".join(members[0])
+        members: list[tuple[str, ...]] = []
+        for node in group.value:
+            if not is_text(node):
+                problems.append(Problem(shown, line(node), f"{kind(node)} is not text (quote it)"))
+                continue
+            member = tuple(words_without_filler(normalize(node.value)))
+            if not member:
+                problems.append(Problem(shown, line(node), f"{node.value!r} has no words but chat filler, which is "
+                                                           "ignored anyway"))
+            elif member in owner:
+                place = "this group" if owner[member] == line(group) else f"the group on line {owner[member]}"
+                problems.append(Problem(shown, line(node), f"{node.value!r} is already in {place}"))
+            else:
+                owner[member] = line(group)
+                members.append(member)
+        canonical = "".join(members[0]) if members else ""
         for member in members:
-            table.setdefault(member, canonical)
+            table[member] = canonical
+    if problems:
+        raise KnowledgeError(problems)
     return table
 
 
