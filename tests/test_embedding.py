@@ -173,3 +173,11 @@ def test_the_cache_is_kept_apart_for_another_tokenizer(tmp_path: Path) -> None:
     shipped.embed_cached(["hugging face"])
     changed.embed_cached(["hugging face"])
     assert len(list(tmp_path.glob("embeddings-*.keys.npy"))) == 2
+
+
+def test_the_checksums_checked_are_those_model_md_lists() -> None:
+    from knowledge.decision.embedding import MODEL_SHA256, TOKENIZER_SHA256
+
+    listed = (MODEL_FILE.parent / "MODEL.md").read_text(encoding="utf-8")
+    assert f"`{MODEL_FILE.name}` | SHA-256 `{MODEL_SHA256}`" in listed
+    assert f"`{TOKENIZER_FILE.name}` | SHA-256 `{TOKENIZER_SHA256}`" in listed

@@ -12,6 +12,7 @@ from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from knowledge.content.phrasings import load_out_of_scope
 from knowledge.decision.asks import load_asks
 from knowledge.decision.decide import POLICY_FILE, dump_policy, load_policy
+from knowledge.decision.pairs import PAIRS_FILE, load_joins
 from knowledge.matching.analysis import load_synonyms
 
 SMALL = (FIXTURE_FAQ / "small.yaml").read_text(encoding="utf-8")
@@ -119,6 +120,11 @@ def _seeds(tmp_path: Path, sources: str | bytes) -> Path:
 
 
 SOURCES = (SEEDS / "sources.yaml").read_text(encoding="utf-8")
+PAIRS = PAIRS_FILE.read_text(encoding="utf-8")
+
+
+def _line_in(text: str, start: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if line.startswith(start))
 URL = "    url: https://techplanet.today/post/open-source-language-models-empowering-innovation-and-collaboration\n"
 
 
@@ -216,6 +222,12 @@ def test_the_shipped_synonym_list_reads_as_before() -> None:
      "'suggest' must be a number from 0 to 1, not float .nan"),
     (load_policy, POLICY_FILE.read_text(encoding="utf-8").replace("    lexical: 0.715299", "    lexical: [1]"), 13,
      "'rank' weight of lexical must be a number, not a list"),
+    (load_joins, PAIRS.replace("compare: [vs,", "compare: [5,"), _line_in(PAIRS, "compare:"),
+     "'compare': a joining word must be text, not int 5"),
+    (load_joins, PAIRS.replace("max_chars: 200", "max_chars: many"), _line_in(PAIRS, "max_chars:"),
+     "'max_chars' must be a whole number, 1 or more, not 'many'"),
+    (load_joins, PAIRS.replace("ask: [and, also]", "ask: &and [and, also]\nalso: *and"), _line_in(PAIRS, "ask:"),
+     "anchor '&and': anchors and aliases are not allowed in knowledge files (write the value out)"),
 ])
 def test_every_data_file_names_the_line_of_each_problem(tmp_path: Path, loader, text: str, line: int,  # type: ignore[no-untyped-def]
                                                        reason: str) -> None:
@@ -224,7 +236,7 @@ def test_every_data_file_names_the_line_of_each_problem(tmp_path: Path, loader, 
     assert _problems(lambda: loader(path))[0] == f"{path}:{line}: {reason}"
 
 
-@pytest.mark.parametrize("loader", [load_asks, load_out_of_scope, load_policy, load_synonyms])
+@pytest.mark.parametrize("loader", [load_asks, load_out_of_scope, load_policy, load_synonyms, load_joins])
 def test_a_data_file_that_is_not_utf8_is_a_problem_not_a_crash(tmp_path: Path, loader) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "data.yaml"
     path.write_bytes(b"# caf\xe9\nkinds: {}\n")

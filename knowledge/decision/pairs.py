@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import yaml
+from yaml.nodes import MappingNode, SequenceNode
 
-from ..content.loader import PACKAGE_DIR, KnowledgeError, Problem
+from ..content.files import INT, KnowledgeError, Problem, display, fields, is_text, kind, line, number, read_yaml
+from ..content.loader import PACKAGE_DIR
 from ..result import MatchResult
 
 PAIRS_FILE = PACKAGE_DIR / "pairs.yaml"
@@ -39,20 +40,59 @@ class Split:
     kind: Kind
 
 
+_JOIN_FIELDS = ("compare", "ask", "max_chars", "max_splits", "confident_names")
+
+
 def load_joins(path: Path = PAIRS_FILE) -> Joins:
-    """pairs.yaml, checked; a problem is a KnowledgeError naming the file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        joins = Joins(tuple(w.strip().lower() for w in data["compare"]), tuple(w.strip().lower() for w in data["ask"]),
-                      int(data["max_chars"]), int(data["max_splits"]), float(data["confident_names"]))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise KnowledgeError([Problem(str(path), 1, f"cannot read the joining words: {exc}")]) from None
-    except (KeyError, TypeError, ValueError, AttributeError):
-        raise KnowledgeError([Problem(str(path), 1, "expected `compare` and `ask` (lists of words), `max_chars`, "
-                                                    "`max_splits` and `confident_names` (numbers)")]) from None
-    if not all(joins.compare + joins.ask) or joins.max_chars < 1 or joins.max_splits < 0:
-        raise KnowledgeError([Problem(str(path), 1, "empty joining words, or limits below 1")])
-    return joins
+    """pairs.yaml, checked: a KnowledgeError lists every problem as `file:line: reason`."""
+    shown = display(path)
+    root = read_yaml(path, shown)
+    if not isinstance(root, MappingNode):
+        raise KnowledgeError([Problem(shown, 1, "expected `compare` and `ask` (lists of words), `max_chars`, "
+                                                "`max_splits` and `confident_names` (numbers)")])
+    problems: list[Problem] = []
+    given = fields(root, "pairs.yaml", shown, problems)
+    for name, (key, _) in given.items():
+        if name not in _JOIN_FIELDS:
+            problems.append(Problem(shown, line(key), f"unknown field '{name}' (allowed: {', '.join(_JOIN_FIELDS)})"))
+    for name in _JOIN_FIELDS:
+        if name not in given:
+            problems.append(Problem(shown, 1, f"missing '{name}'"))
+
+    def words(name: str) -> tuple[str, ...]:
+        node = given[name][1] if name in given else None
+        if node is None:
+            return ()
+        if not isinstance(node, SequenceNode) or not node.value:
+            problems.append(Problem(shown, line(node), f"'{name}' must be a non-empty list of joining words"))
+            return ()
+        out = []
+        for item in node.value:
+            if not is_text(item) or not item.value.strip():
+                problems.append(Problem(shown, line(item), f"'{name}': a joining word must be text, not "
+                                                           f"{kind(item)}"))
+            else:
+                out.append(item.value.strip().lower())
+        return tuple(out)
+
+    def count(name: str, least: int) -> int:
+        node = given[name][1] if name in given else None
+        value = number(node) if node is not None and node.tag == INT else None
+        if node is not None and (value is None or value < least):
+            problems.append(Problem(shown, line(node), f"'{name}' must be a whole number, {least} or more, not "
+                                                       f"{kind(node)}"))
+        return int(value or 0)
+
+    compare, ask = words("compare"), words("ask")
+    max_chars, max_splits = count("max_chars", 1), count("max_splits", 0)
+    confident = given["confident_names"][1] if "confident_names" in given else None
+    confident_names = number(confident) if confident is not None else None
+    if confident is not None and (confident_names is None or not 0.0 <= confident_names <= 1.0):
+        problems.append(Problem(shown, line(confident), f"'confident_names' must be a number from 0 to 1, not "
+                                                        f"{kind(confident)}"))
+    if problems:
+        raise KnowledgeError(problems)
+    return Joins(compare, ask, max_chars, max_splits, confident_names or 0.0)
 
 
 def _words(part: str) -> bool:
