@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 DESCRIPTORS = 4 * BACKLOG
 # The FAQ and the model, or what loads them (then the HTTP port answers 503 while it does).
 Knowledge = KnowledgeBase | Callable[[], KnowledgeBase]
+T = TypeVar("T")
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
@@ -79,6 +81,10 @@ async def check_bot_token(app: AsyncApp) -> None:
                           "and SLACK_API_URL") from None
 
 
+class _Stopped(Exception):
+    """SIGINT or SIGTERM came while starting; says what start-up was doing."""
+
+
 class Signals:
     """SIGINT and SIGTERM set `stop`. SIGHUP reloads the FAQ (`reload_with`); one that comes while the FAQ is still
     loading reloads it as soon as there is one, since the files may have changed after they were read."""
@@ -93,6 +99,20 @@ class Signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._loop.add_signal_handler(sig, self.stop.set)
             self._loop.add_signal_handler(signal.SIGHUP, self._hangup)
+
+    async def before_stop(self, step: Awaitable[T], doing: str) -> T:
+        """What `step` (a step of start-up) comes to; raises `_Stopped` if SIGINT or SIGTERM comes first, having
+        given up on it (work on a worker thread goes on, and the process ends once it is over)."""
+        task = asyncio.ensure_future(step)
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not task.done():
+            task.cancel()
+            raise _Stopped(doing)
+        return task.result()
 
     def reload_with(self, reloader: Reloader) -> None:
         self._reloader = reloader
@@ -253,9 +273,9 @@ class _LoadFailed(Exception):
         self.exit = exit
 
 
-async def _loaded(knowledge: Knowledge, stop: asyncio.Event) -> KnowledgeBase | None:
+async def _loaded(knowledge: Knowledge) -> KnowledgeBase:
     """The knowledge base, loaded on a worker thread when `knowledge` is what loads it (the event loop goes on
-    answering meanwhile); None if `stop` is set first."""
+    answering meanwhile)."""
     if isinstance(knowledge, KnowledgeBase):
         return knowledge
 
@@ -265,13 +285,7 @@ async def _loaded(knowledge: Knowledge, stop: asyncio.Event) -> KnowledgeBase | 
         except SystemExit as exc:  # raised through the event loop, it would skip the orderly stop
             return exc
 
-    loading = asyncio.ensure_future(asyncio.to_thread(load))
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    stopping.cancel()
-    if not loading.done():
-        return None  # the thread loads on; the process ends once it has
-    if isinstance(kb := loading.result(), SystemExit):
+    if isinstance(kb := await asyncio.to_thread(load), SystemExit):
         raise _LoadFailed(kb)
     return kb
 
@@ -290,40 +304,47 @@ async def run(settings: Settings, knowledge: Knowledge) -> None:
     config = settings.slack
     assert config is not None
     signals = Signals()
-    serving = Serving()
+    serving = Serving()  # not ready: 503
     stop_listening = await _listen(serving, config) if config.mode == "http" else None
     try:
-        kb = await _loaded(knowledge, signals.stop)
-        if kb is None:
-            log.info("stopped while loading the FAQ")
-            return
-        holder = KnowledgeHolder(kb)
-        recorder = await _open_recorder(settings, holder)
-        try:
-            async with serving_app(config, holder, recorder) as app:
-                await check_bot_token(app)
-                if stop_listening is None:
-                    stop_serving = await _start_socket(app, config)
-                else:
-                    stop_serving = stop_listening
-                    ready_for_bursts()
-                    serving.ready(app, holder)
-                    log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
-                reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
-                watchers = _watch(holder, reloader, recorder)
-                signals.reload_with(reloader)
-                await signals.stop.wait()
-                log.info("stopping: nothing new is taken in")
-                await _stop_watching(watchers)
-                await stop_serving()
-                await finish_in_flight(config.shutdown_grace)
-        finally:
-            if recorder is not None:
-                await asyncio.to_thread(recorder.close)
+        await _serve(settings, knowledge, signals, serving, stop_listening)
+    except _Stopped as stopped:
+        log.info("stopped while %s", stopped)
     finally:
         if stop_listening is not None:
             await stop_listening()
     log.info("stopped")
+
+
+async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, serving: Serving,
+                 stop_listening: Callable[[], Awaitable[None]] | None) -> None:
+    """Start (each step given up on at SIGINT or SIGTERM), serve until SIGINT or SIGTERM, and stop."""
+    config = settings.slack
+    assert config is not None
+    kb = await signals.before_stop(_loaded(knowledge), "loading the FAQ")
+    holder = KnowledgeHolder(kb)
+    recorder = await signals.before_stop(_open_recorder(settings, holder), "opening the store")
+    try:
+        async with serving_app(config, holder, recorder) as app:
+            await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")
+            if stop_listening is None:
+                stop_serving = await signals.before_stop(_start_socket(app, config), "connecting to Slack")
+            else:
+                stop_serving = stop_listening
+                ready_for_bursts()
+                serving.ready(app, holder)
+                log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
+            reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
+            watchers = _watch(holder, reloader, recorder)
+            signals.reload_with(reloader)
+            await signals.stop.wait()
+            log.info("stopping: nothing new is taken in")
+            await _stop_watching(watchers)
+            await stop_serving()
+            await finish_in_flight(config.shutdown_grace)
+    finally:
+        if recorder is not None:
+            await asyncio.to_thread(recorder.close)
 
 
 def serve(settings: Settings, knowledge: Knowledge) -> None:

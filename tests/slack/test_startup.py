@@ -222,3 +222,21 @@ async def test_sighup_again_and_again_from_the_first_moment_never_kills_serve(fa
             await process.wait()
     stderr = (await process.stderr.read()).decode()
     assert "FAQ reloaded (SIGHUP)" in stderr and "Traceback" not in stderr
+
+
+async def test_sigterm_while_slack_has_not_answered_the_token_check_exits_0_at_once(fake: FakeSlack) -> None:
+    fake.hold("auth.test")  # Slack's Web API reachable, and slow to answer
+    port = _free_port()
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", cwd=ROOT,
+                                                   env=_env(fake, port), stderr=asyncio.subprocess.PIPE)
+    try:
+        await until(lambda: "auth.test" in fake.delayed)
+        assert await _health(f"http://127.0.0.1:{port}") == (503, {"ok": False, "status": "loading"})
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 5) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        fake.release("auth.test")
+    assert "stopped while checking the bot token with Slack" in (await process.stderr.read()).decode()
