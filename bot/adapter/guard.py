@@ -18,8 +18,9 @@ from aiohttp.web_protocol import RequestHandler
 
 log = logging.getLogger(__name__)
 
-# Unverified connections at most, whatever the descriptor limit (each holds one).
-MOST_UNVERIFIED = 512
+# Unverified connections at most, whatever the descriptor limit (each holds one): as many as the listening backlog,
+# so that a burst of Slack's new connections, accepted all at once before any is read, pushes none of them out.
+MOST_UNVERIFIED = 1024
 
 
 def unverified_room() -> int:
