@@ -37,12 +37,13 @@ def test_a_fall_within_noise_holds_and_one_beyond_it_does_not() -> None:
     assert len(verdict.shortfalls) == 3 and verdict.floors == []  # single labelled sets are too small for floors
 
 
-def test_the_floors_bind_all_labelled_sets_together_and_blind_sets_whatever_the_record() -> None:
+def test_the_floors_bind_all_labelled_sets_together_whatever_the_record() -> None:
     poor = Figures(ALL_LABELLED, "out of fold", 100, 84, 4, 100, 6)
     verdict = judge({ALL_LABELLED: poor}, {ALL_LABELLED: poor}, FLOORS)  # recorded as it is: no shortfall
     assert verdict.shortfalls == [] and len(verdict.floors) == 3
-    blind = Figures("blind9.yaml", "shipped policy", 100, 90, 1, 100, 6)
-    assert [p.split(":")[0] for p in judge({}, {"blind9.yaml": blind}, FLOORS).floors] == ["blind9.yaml"]
+    # A blind set is quoted as it came out and held to its record; the floors are for what is fitted.
+    blind = Figures("blind9.yaml", "shipped policy", 100, 80, 1, 100, 6)
+    assert judge({"blind9.yaml": blind}, {"blind9.yaml": blind}, FLOORS).problems == []
 
 
 def test_a_changed_or_missing_set_is_named() -> None:
