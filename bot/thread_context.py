@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -56,27 +57,37 @@ class ThreadReader:
         self._clock = clock
         self._read: OrderedDict[tuple[str, str], tuple[float, list[dict[str, Any]]]] = OrderedDict()
         self._refused: set[str] = set()  # Slack errors already logged: once each is enough
+        self._reading: dict[tuple[str, str], asyncio.Future[list[dict[str, Any]] | None]] = {}
 
     async def context(self, client: AsyncWebClient, channel: str, thread_ts: str, before: str
                       ) -> ThreadContext | None:
         """The thread's context before the message at `before`; None when the bot may not read it (an install
         without the history scopes, a channel it is not in): the mention is then answered on its own."""
-        key, now = (channel, thread_ts), self._clock()
+        key = (channel, thread_ts)
         cached = self._read.get(key)
-        if cached is None or now - cached[0] > CACHE_SECONDS:
-            try:
-                response = await client.conversations_replies(channel=channel, ts=thread_ts, limit=FETCHED)
-            except SlackApiError as exc:
-                error = str(exc.response.get("error", "error"))
-                if error not in self._refused:
-                    self._refused.add(error)
-                    log.warning("thread context: conversations.replies refused (%s): mentions in threads are answered "
-                                "on their own words (see docs/operating.md, permissions)", error)
+        if cached is None or self._clock() - cached[0] > CACHE_SECONDS:
+            # Mentions arriving together share one read (the others wait for it rather than reading again).
+            reading = self._reading.get(key)
+            if reading is None:
+                reading = self._reading[key] = asyncio.ensure_future(self._fetch(client, channel, thread_ts))
+                reading.add_done_callback(lambda _: self._reading.pop(key, None))
+            messages = await asyncio.shield(reading)
+            if messages is None:
                 return None
-            messages = [m for m in response.get("messages") or [] if isinstance(m, dict)]
-            cached = (now, messages)
-            self._read[key] = cached
+            cached = self._read[key] = (self._clock(), messages)
             while len(self._read) > CACHE_THREADS:
                 self._read.popitem(last=False)
         self._read.move_to_end(key)
         return context_of(cached[1], thread_ts, before)
+
+    async def _fetch(self, client: AsyncWebClient, channel: str, thread_ts: str) -> list[dict[str, Any]] | None:
+        try:
+            response = await client.conversations_replies(channel=channel, ts=thread_ts, limit=FETCHED)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "error"))
+            if error not in self._refused:
+                self._refused.add(error)
+                log.warning("thread context: conversations.replies refused (%s): mentions in threads are answered "
+                            "on their own words (see docs/operating.md, permissions)", error)
+            return None
+        return [m for m in response.get("messages") or [] if isinstance(m, dict)]

@@ -74,8 +74,7 @@ async def test_a_burst_of_mentions_in_one_thread_reads_it_once(fake: FakeSlack, 
     slack = await start_slack(fake, shipped_kb)
     try:
         parent = await _thread_about_licences(fake)
-        for user in ("UCARA", "UDAN", "UEVE"):
-            await fake.mention(VAGUE, user=user, thread_ts=parent)
+        await asyncio.gather(*(fake.mention(VAGUE, user=user, thread_ts=parent) for user in ("UCARA", "UDAN", "UEVE")))
         await fake.wait_for("chat.postMessage", 3)
         await asyncio.sleep(0.1)
         assert len(fake.calls_to("conversations.replies")) == 1
