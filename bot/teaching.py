@@ -110,6 +110,6 @@ async def undo(holder: KnowledgeHolder, recorder: Recorder, taught_id: int, admi
     record = await recorder.call(lambda store: store.undo_taught(taught_id, admin))
     await follow_store(holder, recorder)
     if record is None:
-        return "Nothing to undo: that phrasing was undone already."
+        return "Nothing to undo: no such phrasing, or it was undone already."
     what = blocks.taught_text(holder.current, record.text, record.entry_id, record.near_entry)
     return f":leftwards_arrow_with_hook: Undone: {what}"

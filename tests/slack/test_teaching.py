@@ -24,7 +24,7 @@ from bot.config import FaqSettings
 from bot.fakeslack import FakeSlack
 from bot.recorder import Recorder
 from bot.reload import Reloader, TaughtWatcher
-from bot.store import QuestionRecord, Store, utcnow
+from bot.store import QuestionRecord, Store, StoreRefused, TaughtAlready, TaughtRecord, utcnow
 from knowledge import DEFAULT_SEEDS_DIR, Knowledge, KnowledgeBase
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, start_slack, until
@@ -193,6 +193,31 @@ async def test_a_phrasing_another_entry_has_is_refused_with_the_reason_shown(sla
     home = await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_OTHER), option="attention")
     assert f"Not taught: “{UNSURE_Q}” is already taught as a phrasing of entry 'llama'" in all_text(home["blocks"])
     assert [(t.text, t.entry_id) for t in store.taught()] == [(UNSURE_Q, "llama")]
+
+
+async def test_what_the_store_refuses_is_said_as_such_not_as_a_store_that_could_not_be_reached(
+        slack: Slack, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await ask(slack, UNSURE_Q)
+    view = await admin_home(slack)
+    # Another replica stored the same words a moment ago, between this one's check and its write.
+    standing = TaughtRecord(7, UNSURE_Q, "attention", None, "UOTHER", utcnow())
+
+    def taught_meanwhile(*args: Any, **kwargs: Any) -> None:
+        raise TaughtAlready(standing)
+
+    monkeypatch.setattr(store, "add_taught", taught_meanwhile)
+    home = await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
+    shown = all_text(home["blocks"])
+    assert "Not taught: it was taught already, as a phrasing of entry 'attention' (#7)" in shown
+    assert "could not be reached" not in shown and "UOTHER" not in shown
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise StoreRefused("postgresql://db.internal/openllm: written by a newer version (schema 9)")
+
+    monkeypatch.setattr(store, "add_taught", refused)
+    home = await click(slack, home, control(home, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
+    shown = all_text(home["blocks"])
+    assert "Not done: the question store refused it (teaching)" in shown and "db.internal" not in shown
 
 
 async def test_the_admin_home_stays_within_slacks_limits_however_many_questions_wait(

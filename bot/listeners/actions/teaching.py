@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ... import blocks
 from ...recorder import Recorder
+from ...store import InvalidRecord, StoreRefused, TaughtAlready
 from ...teaching import publish_admin_home, teach, undo
 from ..deps import Deps
 
@@ -63,6 +64,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         try:
             async with one_at_a_time:
                 note = await work
+        except (TaughtAlready, InvalidRecord) as exc:  # said in words the admin can act on, naming nobody
+            note = f":warning: Not taught: {blocks.escape(str(exc))}"
+        except StoreRefused as exc:  # reached, and refused: what it said names the database, so it stays in the log
+            log.error("teaching: %s refused by the store: %s", doing, exc)
+            note = f":warning: Not done: the question store refused it ({doing}); see the bot's log."
         except Exception as exc:  # the store is down: nothing was taught, and the admin is told so
             log.error("teaching: %s failed: %s: %s", doing, exc.__class__.__name__, exc)
             note = f":warning: Not done: the question store could not be reached ({doing}); see the bot's log."
