@@ -13,6 +13,7 @@ try:
     import traceback
     from collections.abc import Callable, Sequence
     from datetime import datetime
+    from functools import partial
     from pathlib import Path
     from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -385,9 +386,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
     settings: Settings = args.settings
-    kb = load_kb(settings.faq)
     try:
-        serve(settings, kb)
+        # Given what loads the FAQ rather than the loaded FAQ, serve listens at once and answers 503 while it loads.
+        serve(settings, partial(load_kb, settings.faq))
     except TimeoutError:  # Slack's Web API accepted the connection and never answered the token check
         where = settings.slack.api_url if settings.slack is not None and settings.slack.api_url else "Slack's Web API"
         raise ConfigError(f"{where} did not answer when the bot checked its token: check the network and "
