@@ -16,6 +16,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -69,10 +70,16 @@ def socket_handler(app: AsyncApp, config: Config) -> AsyncSocketModeHandler:
     return CheckedSocketModeHandler(app, app_token=config.app_token, web_client=app.client)
 
 
-async def check_bot_token(app: AsyncApp) -> None:
-    """Fail at start-up, not at the first message, when Slack refuses the bot token."""
+TOKEN_CHECK_SECONDS = 10.0  # a Web API address that accepts connections and never answers is said so
+
+
+async def check_bot_token(app: AsyncApp, seconds: float = TOKEN_CHECK_SECONDS) -> None:
+    """Fail at start-up, not at the first message, when Slack refuses the bot token or does not answer."""
     try:
-        await app.client.auth_test()
+        await asyncio.wait_for(app.client.auth_test(), seconds)
+    except TimeoutError:
+        raise ConfigError(f"Slack's Web API did not answer the token check within {seconds:g} s: check the network "
+                          "and SLACK_API_URL") from None
     except SlackApiError as exc:
         raise ConfigError(f"SLACK_BOT_TOKEN was refused by Slack ({exc.response.get('error')}): "
                           "copy the Bot User OAuth Token again and reinstall the app if needed") from None
@@ -324,6 +331,7 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
     kb = await signals.before_stop(_loaded(knowledge), "loading the FAQ")
     holder = KnowledgeHolder(kb)
     recorder = await signals.before_stop(_open_recorder(settings, holder), "opening the store")
+    stopping: float | None = None  # when stopping began
     try:
         async with serving_app(config, holder, recorder) as app:
             await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")
@@ -332,7 +340,7 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
             else:
                 stop_serving = stop_listening
                 ready_for_bursts()
-                serving.ready(app, holder)
+                serving.ready(app, holder, (lambda: recorder.problem) if recorder is not None else None)
                 log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
             reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
             watchers = _watch(holder, reloader, recorder)
@@ -341,10 +349,12 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
             log.info("stopping: nothing new is taken in")
             await _stop_watching(watchers)
             await stop_serving()
+            stopping = time.monotonic()
             await finish_in_flight(config.shutdown_grace)
     finally:
-        if recorder is not None:
-            await asyncio.to_thread(recorder.close)
+        if recorder is not None:  # what is queued is written within what is left of the grace period, 1 s at least
+            left = config.shutdown_grace - (time.monotonic() - stopping) if stopping is not None else 0.0
+            await asyncio.to_thread(recorder.close, max(1.0, left))
 
 
 def serve(settings: Settings, knowledge: Knowledge) -> None:

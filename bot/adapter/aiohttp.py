@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -110,9 +111,13 @@ class Serving:
 
     def __init__(self, app: AsyncApp | None = None, holder: KnowledgeHolder | None = None) -> None:
         self.app, self.holder = app, holder
+        self.store_problem: Callable[[], str | None] | None = None
 
-    def ready(self, app: AsyncApp, holder: KnowledgeHolder) -> None:
-        self.app, self.holder = app, holder
+    def ready(self, app: AsyncApp, holder: KnowledgeHolder, store_problem: Callable[[], str | None] | None = None
+              ) -> None:
+        """Answer from `app` and `holder`; `store_problem` says what is wrong with the question store, if anything
+        (shown on /healthz, which stays 200: answers do not need the store)."""
+        self.app, self.holder, self.store_problem = app, holder, store_problem
 
 
 def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuard | None = None) -> web.Application:
@@ -205,8 +210,12 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
         entries = len(holder.current.knowledge.entries) if holder.current is not None else 0
         status = 200 if entries else 503
         # `faq`: whether the files on disk are valid now (the last reload's outcome and time), not only counts.
+        store = {}
+        if serving.store_problem is not None:
+            problem = serving.store_problem()
+            store = {"store": {"ok": problem is None, "problem": problem}}
         return web.json_response({"ok": bool(entries), "status": "ready" if entries else "no knowledge",
-                                  "entries": entries, **asdict(holder.counters), "faq": asdict(holder.faq)},
+                                  "entries": entries, **asdict(holder.counters), "faq": asdict(holder.faq), **store},
                                  status=status)
 
     @web.middleware

@@ -49,7 +49,9 @@ async def test_a_database_that_never_answers_is_said_refused_counted_and_does_no
             await fake.act_in_view(TEACHING_VIEW, "teach_none:0", user=ADMIN)  # before: no note, no log line
             second = (await fake.wait_for("views.publish", count=2, timeout=30))[1]
             assert "the question store could not be reached (teaching)" in all_text(second.args["view"]["blocks"])
-            assert (await _health(url))["store_failures"] >= 2  # the Home's read and the teaching
+            health = await _health(url)
+            assert health["store_failures"] >= 2  # the Home's read and the teaching
+            assert health["ok"] and health["store"]["ok"] is False and health["store"]["problem"]  # answers go on
 
             process.send_signal(signal.SIGTERM)
             started = time.monotonic()
