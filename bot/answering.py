@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from knowledge import KnowledgeBase
 from knowledge.matching.analysis import STOPWORDS
-from knowledge.matching.normalize import normalize, words_without_filler
+from knowledge.matching.normalize import clip_question, normalize, words_without_filler
 from knowledge.result import Status
 
 from . import blocks
@@ -57,7 +57,7 @@ def _asks_for_help(meaningful: list[str]) -> bool:
 
 def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Handled:
     """The one path from a question to its reply, for every surface."""
-    text = normalize(question.text)
+    text = normalize(clip_question(question.text))  # read as the matcher reads it: its first 4,000 characters
     meaningful = words_without_filler(text)
     if not meaningful:
         if question.surface == "slash":

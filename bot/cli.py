@@ -64,7 +64,7 @@ def load_kb(faq: FaqSettings, policy: Policy | None = None) -> KnowledgeBase:
         said = "; ".join(f"{p.file}: {p.reason}" for p in problems) if problems else _first_line(exc)
         raise SystemExit(f"openllm-bot: {said}") from None
     except KnowledgeError as exc:
-        print(f"openllm-bot: {invalid_files(exc.problems)}:", file=sys.stderr)
+        print(f"openllm-bot: {invalid_files(exc)}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -75,10 +75,11 @@ def load_kb(faq: FaqSettings, policy: Policy | None = None) -> KnowledgeBase:
                          f"{exc.__class__.__name__}: {_first_line(exc)} (LOG_LEVEL=DEBUG shows where)") from None
 
 
-def invalid_files(problems: Sequence[Problem]) -> str:
-    """What is invalid, for the line before the problems: the files they are in, and how many problems."""
-    files = list(dict.fromkeys(p.file for p in problems))
-    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+def invalid_files(error: KnowledgeError) -> str:
+    """What is invalid, for the line before the problems: the files they are in, and how many problems (those not
+    listed too)."""
+    files = list(error.files)
+    count = f"{error.total:,} problem{'s' if error.total != 1 else ''}"
     if not files:
         return f"the FAQ is invalid ({count})"
     shown = files if len(files) <= 4 else [*files[:3], f"{len(files) - 3} other files"]
@@ -370,7 +371,7 @@ def cmd_taught(args: argparse.Namespace) -> int:
         knowledge = load_knowledge(faq.faq_dir, faq.seeds_dir)
         out_of_scope = load_out_of_scope(knowledge=knowledge)
     except KnowledgeError as exc:
-        print(f"openllm-bot: {invalid_files(exc.problems)}:", file=sys.stderr)
+        print(f"openllm-bot: {invalid_files(exc)}:", file=sys.stderr)
         print("".join(f"  {problem}\n" for problem in exc.problems), end="", file=sys.stderr)
         return 1
     applied, skipped = applicable(records, knowledge, out_of_scope)

@@ -181,3 +181,15 @@ def test_taught_export_leaves_out_what_the_faq_refuses_now_and_says_so(tmp_path:
     heading, left_out = out.stderr.splitlines()
     assert heading.startswith("openllm-bot: 1 taught phrasing(s) left out, which the FAQ in ")
     assert '"who made llama"' in left_out and "already a phrasing of entry 'llama'" in left_out
+
+
+def test_a_faq_with_more_problems_than_are_listed_counts_them_all_in_its_heading(tmp_path: Path) -> None:
+    entries = "".join(f"  - id: entry-{i}\n    question: Question {i}?\n" for i in range(150))  # no answer, no sources
+    (tmp_path / "many.yaml").write_text(f"entries:\n{entries}", encoding="utf-8")
+    out = run("validate", str(tmp_path))
+    assert out.returncode == 1
+    heading = out.stderr.splitlines()[0]
+    listed = [line for line in out.stderr.splitlines()[1:] if "many.yaml:" in line]
+    total = int(heading.rsplit("(", 1)[1].split()[0].replace(",", ""))
+    assert heading.startswith("openllm-bot: ") and "many.yaml is invalid" in heading
+    assert total > len(listed) - 1 and "more problems from here on, not listed" in listed[-1]
