@@ -63,7 +63,8 @@ class Figures:
 
 @dataclass(frozen=True)
 class Floors:
-    """Absolute limits on the labelled sets together (out of fold), as shares of the questions; `z` sets the noise allowed against the record (a one-sided binomial bound)."""
+    """Absolute limits on the labelled sets together (out of fold), as shares of the questions; `z` sets the noise
+    allowed against the record (a one-sided binomial bound)."""
 
     correct: float
     wrong: float
@@ -145,8 +146,9 @@ class Verdict:
 def judge(recorded: Mapping[str, Figures], measured: Mapping[str, Figures], floors: Floors,
           recording: bool = False) -> Verdict:
     """Whether a measurement holds the record and the floors (the floors bind every labelled set together, out of
-    fold: a single set is too small for them, and a blind set is quoted as it came out, then held to that). `recording`: for `make calibrate`, a set that is
-    new or has other questions than recorded (a set added or edited) is recorded as it is, not compared."""
+    fold: a single set is too small for them, and a blind set is quoted as it came out, then held to that).
+    `recording`: for `make calibrate`, a set that is new or has other questions than recorded (a set added or
+    edited) is recorded as it is, not compared."""
     comparable = {name: figures for name, figures in measured.items() if name in recorded
                   and not (recording and figures.cases != recorded[name].cases)}
     short = [] if recording else [f"{name}: not in the record (record it with `make calibrate`)"
