@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
@@ -24,7 +24,7 @@ from .matching.analysis import load_synonyms
 from .matching.language import in_other_language
 from .matching.matcher import Thresholds
 from .matching.normalize import words_key
-from .result import MatchResult
+from .result import Candidate, MatchResult
 
 T = TypeVar("T")
 
@@ -94,7 +94,16 @@ class KnowledgeBase:
         return self._out_of_scope if self._out_of_scope is not None else load_out_of_scope(knowledge=self.faq)
 
     def ask(self, text: str, explain: bool = False) -> MatchResult:
-        return self.matcher.match(text, explain=explain)
+        result = self.matcher.match(text, explain=explain)
+        if result.status != "answer" and self.taught:
+            # What an admin taught as meaning an entry is answered with it, as the admin Home promised, even when
+            # the matcher would otherwise be unsure or find that the entry lacks what it asks.
+            meant = {_same_question(t.text): t.entry_id for t in self.taught if t.entry_id is not None}
+            entry = meant.get(_same_question(text))
+            if entry is not None:
+                return replace(result, status="answer", id=entry, also=None, unsaid=None,
+                               candidates=(Candidate(entry, 1.0), *(c for c in result.candidates if c.id != entry)))
+        return result
 
     def in_other_language(self, text: str) -> bool:
         """The question is not in English (the only language the matcher and the documents speak)."""

@@ -201,3 +201,16 @@ def test_a_long_question_built_to_stall_the_mention_check_is_refused_at_once(kb:
 
     ordinary = min(seconds(("is llama open source? " * 2_000)[:40_000]) for _ in range(3))
     assert min(seconds(text) for _ in range(3)) < 5 * ordinary + 0.01
+
+
+def test_a_question_taught_as_an_entry_is_answered_even_where_the_entry_lacks_what_it_asks() -> None:
+    shipped = KnowledgeBase.load()  # the shipped FAQ: its hardware entry gives no figures
+    question = "how much GPU memory do I need to run mistral 7b"
+    before = shipped.ask(question)
+    assert (before.status, before.unsaid) == ("suggest", "give that figure")
+    taught = shipped.with_taught([Taught(question, "resource-requirements", None),
+                                  Taught("what gpu should a hobbyist buy", None, "resource-requirements")])
+    # As the admin Home promised: "I answer it from now on", however it is written.
+    assert taught.ask(question).answered == ("resource-requirements",)
+    assert taught.ask("How much GPU memory do I need to run Mistral 7B?").answered == ("resource-requirements",)
+    assert taught.ask("what gpu should a hobbyist buy").status != "answer"  # taught as not covered: still not
