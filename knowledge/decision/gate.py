@@ -18,6 +18,7 @@ import yaml
 
 from ..content.loader import PACKAGE_DIR
 from ..content.model import Knowledge
+from ..content.phrasings import Phrasing
 from .calibration import Calibration, calibrate, labelled_sets, neutral_policy
 from .classifier import ClassifierSettings
 from .decide import Policy
@@ -223,20 +224,20 @@ def blind_sets(folder: Path = BLIND_DIR) -> list[Path]:
 
 
 def measure(knowledge: Knowledge, sets: Sequence[Path] | None = None, blind: Sequence[Path] | None = None,
-            settings: ClassifierSettings | None = None, folds: int = 10, shipped: Policy | None = None
-            ) -> Measurement:
+            settings: ClassifierSettings | None = None, folds: int = 10, shipped: Policy | None = None,
+            out_of_scope: tuple[Phrasing, ...] | None = None) -> Measurement:
     """Fit the policy on the labelled `sets` (default: `labelled_sets()`) for `knowledge`, score them out of fold
     (each, and all together), and score the `blind` sets (default: eval/blind/) with the `shipped` policy (default:
-    the one just fitted, which `make calibrate` ships)."""
+    the one just fitted, which `make calibrate` ships). `out_of_scope`: the examples (default: out_of_scope.yaml)."""
     sets = labelled_sets() if sets is None else sets
     blind = blind_sets() if blind is None else blind
-    matcher = HybridMatcher(knowledge, policy=neutral_policy(), settings=settings)
+    matcher = HybridMatcher(knowledge, policy=neutral_policy(), settings=settings, out_of_scope=out_of_scope)
     calibration = calibrate(matcher, sets, folds=folds)
     tallies = calibration.tallies()
     figures = [Figures.of(path.name, "out of fold", tallies[path.name]) for path in sets]
     figures.append(Figures.of(ALL_LABELLED, "out of fold", tallies["all"]))
     fitted = HybridMatcher(knowledge, policy=shipped or calibration.policy, asks=matcher.asks,
-                           embedder=matcher.embedder, settings=matcher.settings)
+                           embedder=matcher.embedder, settings=matcher.settings, out_of_scope=out_of_scope)
     figures += [Figures.of(path.name, "shipped policy", evaluate(load_cases(path), fitted.match)["all"])
                 for path in blind]
     return Measurement(calibration.policy, calibration, figures)
