@@ -108,8 +108,12 @@ def split_text(text: str, limit: int = MAX_SECTION_TEXT) -> list[str]:
     return parts
 
 
-def section(text: str, block_id: str | None = None) -> Block:
+def section(text: str, block_id: str | None = None, verbatim: bool = False) -> Block:
+    """A mrkdwn section; `verbatim` for text that holds what people wrote: Slack then does not turn the domains
+    and channel names in it into links (the markup written here, such as a mention, still works)."""
     block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION_TEXT)}}
+    if verbatim:
+        block["text"]["verbatim"] = True
     if block_id:
         block["block_id"] = clip(block_id, MAX_ID)
     return block
@@ -160,6 +164,30 @@ def source_text(source: SourceLink) -> str:
     return text
 
 
+def sources_text(sources: Sequence[SourceLink]) -> list[str]:
+    """One line per document cited, its passages under its title: "Title: passage 1, passage 2" (each a link to the
+    passage), or "Title (line 5, lines 9-10)" for a document without an address; never the same passage twice."""
+    by_document: dict[tuple[str, str | None, str | None], list[SourceLink]] = {}
+    for source in sources:
+        by_document.setdefault((source.title, source.related_title, source.related_url), []).append(source)
+    lines = []
+    for passages in by_document.values():
+        first = passages[0]
+        unique = list({(p.url, p.lines): p for p in passages}.values())
+        if len(unique) == 1:
+            lines.append(source_text(first))
+            continue
+        if all(p.url for p in unique):
+            text = f":page_facing_up: {escape(first.title)}: " + ", ".join(
+                link(p.url, f"passage {n}") for n, p in enumerate(unique, 1))
+        else:
+            text = f":page_facing_up: {link(first.url, first.title)} ({', '.join(p.lines for p in unique)})"
+        if first.related_title:
+            text += f", summarising {link(first.related_url, first.related_title)}"
+        lines.append(text)
+    return lines
+
+
 def fit(blocks: list[Block], limit: int = MAX_BLOCKS) -> list[Block]:
     """At most `limit` blocks: long text gives way to the buttons, which are kept."""
     if len(blocks) <= limit:
@@ -184,7 +212,7 @@ def entry_reply(kb: KnowledgeBase, entry: Entry, *, shareable: bool = False,
                  shared_by: str | None = None) -> Reply:
     """The full answer to `entry`: text, sources, Related and feedback buttons (and Share when ephemeral)."""
     blocks = sections(f"*{escape(entry.question)}*\n{entry.answer}", "answer")
-    sources = [source_text(s) for s in kb.links(entry)]
+    sources = sources_text(kb.links(entry))
     if sources:
         blocks.append(context(sources, "sources"))
     related = [e for e in (kb.entry(i) for i in entry.related) if e][:MAX_RELATED]
@@ -499,7 +527,8 @@ def _teaching_blocks(kb: KnowledgeBase, week: Report, teachable: Sequence[Teacha
         group = item.group
         how = f"declined {group.declined}, suggested {group.suggested}"
         also = f"; also asked as {len(group.wordings) - 1} other wording(s)" if len(group.wordings) > 1 else ""
-        blocks.append(section(f"*{group.count}×* {escape(group.text)}  _({how}{also})_", f"teach-question-{n}"))
+        blocks.append(section(f"*{group.count}×* {escape(group.text)}  _({how}{also})_", f"teach-question-{n}",
+                              verbatim=True))
         if not item.whole:
             blocks.append(context(["Too long to teach from here: add its gist to the FAQ."], f"teach-long-{n}"))
             continue
@@ -538,7 +567,7 @@ def _recent_blocks(kb: KnowledgeBase, recent: Sequence[TaughtRecord]) -> list[Bl
     for record in recent:
         text = (f"{taught_text(kb, record.text, record.entry_id, record.near_entry)}\n"
                 f"_by {user_mention(record.taught_by)}, {record.taught_at:%Y-%m-%d %H:%M} UTC_")
-        block = section(text, f"taught-{record.id}")
+        block = section(text, f"taught-{record.id}", verbatim=True)
         block["accessory"] = button("Undo", f"{TEACH_UNDO}:{record.id}", str(record.id))
         blocks.append(block)
     return blocks
@@ -564,7 +593,7 @@ def admin_summary(kb: KnowledgeBase, week: Report | None, teachable: Sequence[Te
     last click did)."""
     top = [{"type": "header", "text": {"type": "plain_text", "text": "Last 7 days (admins only)"}}]
     if note:
-        top.append(section(note, "admin-note"))
+        top.append(section(note, "admin-note", verbatim=True))  # it may quote a taught question
     if week is None:
         return [*top, section("The question store could not be read; see the bot's log.", "admin-error"),
                 {"type": "divider"}]

@@ -221,3 +221,16 @@ def test_another_entry_lists_every_entry_a_select_can_hold_and_counts_the_rest(
     assert listed == [e.id for e in entries][:len(listed)]  # in FAQ order, each once
     if len(entries) > blocks.MAX_OPTIONS:  # by theme, a theme too long for one group in several
         assert groups[0]["label"]["text"] == "Theme 0" and groups[1]["label"]["text"] in ("Theme 0 (2)", "Theme 1")
+
+
+def test_sources_name_each_document_once_with_its_passages_under_it() -> None:
+    blog = [SourceLink("Blog", f"https://b.test/p#:~:text={n}", f"line {n}") for n in (3, 9, 3)]
+    notes = [SourceLink("Notes", None, "line 5", "The Paper", "https://arxiv.org/abs/1"),
+             SourceLink("Notes", None, "line 5", "The Paper", "https://arxiv.org/abs/1"),
+             SourceLink("Notes", None, "lines 8-9", "The Paper", "https://arxiv.org/abs/1")]
+    single = SourceLink("Post", "https://p.test/#:~:text=x", "line 1")
+    assert blocks.sources_text([blog[0], notes[0], blog[1], single, notes[1], blog[2], notes[2]]) == [
+        ":page_facing_up: Blog: <https://b.test/p#:~:text=3|passage 1>, <https://b.test/p#:~:text=9|passage 2>",
+        ":page_facing_up: Notes (line 5, lines 8-9), summarising <https://arxiv.org/abs/1|The Paper>",
+        ":page_facing_up: <https://p.test/#:~:text=x|Post>",
+    ]

@@ -333,3 +333,13 @@ async def test_a_taught_phrasing_the_faq_now_holds_is_skipped_quietly_and_one_it
     assert await reloader.check()
     assert f"taught phrasing not applied: “{UNSURE_Q}” → entry 'llama': “{UNSURE_Q}” is already a phrasing of entry " \
            "'attention'" in caplog.text
+
+
+async def test_people_s_questions_on_the_admin_home_are_shown_verbatim_not_linkified(slack: Slack) -> None:
+    await ask(slack, UNSURE_Q)
+    view = await admin_home(slack)
+    shown = [b for b in view["blocks"] if b.get("type") == "section" and UNSURE_Q in b["text"]["text"]]
+    assert shown and all(b["text"].get("verbatim") is True for b in shown)
+    home = await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
+    taught = [b for b in home["blocks"] if b.get("type") == "section" and UNSURE_Q in b["text"]["text"]]
+    assert len(taught) == 2 and all(b["text"].get("verbatim") is True for b in taught)  # the note and the list
