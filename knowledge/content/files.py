@@ -199,3 +199,13 @@ def fields(node: MappingNode, what: str, shown: str, problems: list[Problem]) ->
             problems.append(Problem(shown, line(key), f"duplicate key '{key.value}' in {what}"))
         out[key.value] = (key, value)
     return out
+
+
+def only_field(root: Node | None, name: str, what: str, shown: str, problems: list[Problem]) -> Node | None:
+    """The value of the one top-level key `name` a file of `what` holds (None when it is missing or the file is not
+    a mapping); any other top-level key is a problem."""
+    top = fields(root, what, shown, problems) if isinstance(root, MappingNode) else {}
+    for other, (key, _) in top.items():
+        if other != name:
+            problems.append(Problem(shown, line(key), f"unknown top-level key '{other}' (only '{name}' is allowed)"))
+    return top[name][1] if name in top else None

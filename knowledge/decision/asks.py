@@ -12,7 +12,7 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from ..content.files import KnowledgeError, Problem, display, fields, is_text, line, read_yaml
+from ..content.files import KnowledgeError, Problem, display, fields, is_text, line, only_field, read_yaml
 from ..content.files import kind as describe
 from ..content.loader import PACKAGE_DIR
 
@@ -53,11 +53,7 @@ def load_asks(path: Path = ASKS_FILE) -> Asks:
     shown = display(path)
     root = read_yaml(path, shown)
     problems: list[Problem] = []
-    top = fields(root, "asks.yaml", shown, problems) if isinstance(root, MappingNode) else {}
-    for name, (key, _) in top.items():
-        if name != "kinds":
-            problems.append(Problem(shown, line(key), f"unknown top-level key '{name}' (only 'kinds' is allowed)"))
-    listed = top["kinds"][1] if "kinds" in top else None
+    listed = only_field(root, "kinds", "asks.yaml", shown, problems)
     if not isinstance(listed, MappingNode):
         raise KnowledgeError([*problems, Problem(shown, line(listed) if listed is not None else 1,
                                                  "expected a top-level 'kinds:' mapping")])

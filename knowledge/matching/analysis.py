@@ -12,9 +12,9 @@ import snowballstemmer
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 from wordfreq import get_frequency_dict
-from yaml.nodes import MappingNode, SequenceNode
+from yaml.nodes import SequenceNode
 
-from ..content.files import KnowledgeError, Problem, display, fields, is_text, kind, line, read_yaml
+from ..content.files import KnowledgeError, Problem, display, is_text, kind, line, only_field, read_yaml
 from .normalize import FILLER, normalize, words_without_filler
 
 SYNONYMS_FILE = Path(__file__).resolve().parents[1] / "synonyms.yaml"
@@ -70,11 +70,7 @@ def load_synonyms(path: Path = SYNONYMS_FILE) -> dict[tuple[str, ...], str]:
     shown = display(path)
     root = read_yaml(path, shown)
     problems: list[Problem] = []
-    top = fields(root, "synonyms.yaml", shown, problems) if isinstance(root, MappingNode) else {}
-    for name, (key, _) in top.items():
-        if name != "groups":
-            problems.append(Problem(shown, line(key), f"unknown top-level key '{name}' (only 'groups' is allowed)"))
-    groups = top["groups"][1] if "groups" in top else None
+    groups = only_field(root, "groups", "synonyms.yaml", shown, problems)
     if not isinstance(groups, SequenceNode):
         where = line(groups) if groups is not None else 1
         raise KnowledgeError([*problems, Problem(shown, where, "expected a top-level 'groups:' list, each group "
