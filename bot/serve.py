@@ -75,6 +75,10 @@ TOKEN_CHECK_SECONDS = 10.0  # a Web API address that accepts connections and nev
 
 async def check_bot_token(app: AsyncApp, seconds: float = TOKEN_CHECK_SECONDS) -> None:
     """Fail at start-up, not at the first message, when Slack refuses the bot token or does not answer."""
+    # The client's retries are logged at INFO as they happen; at start-up their outcome is the one line that matters.
+    client_log = logging.getLogger("bot.slack")
+    level = client_log.level
+    client_log.setLevel(max(level, logging.WARNING))
     try:
         await asyncio.wait_for(app.client.auth_test(), seconds)
     except TimeoutError:
@@ -86,6 +90,8 @@ async def check_bot_token(app: AsyncApp, seconds: float = TOKEN_CHECK_SECONDS) -
     except aiohttp.ClientError as exc:
         raise ConfigError(f"cannot reach Slack's Web API ({exc.__class__.__name__}): check the network "
                           "and SLACK_API_URL") from None
+    finally:
+        client_log.setLevel(level)
 
 
 class _Stopped(Exception):

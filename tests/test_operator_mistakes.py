@@ -144,6 +144,17 @@ def test_a_slack_api_url_that_never_answers_is_one_line_within_10_seconds_of_ask
     assert time.monotonic() - started < 30  # loading the FAQ and the model, then 10 s (it was 35 s of retries)
 
 
+def test_a_slack_api_url_nobody_listens_on_is_one_line_without_the_client_s_retries_before_it() -> None:
+    with socket.socket() as closed:  # a port that refuses connections: bound, never listening
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        out = run("serve", "--http", env={**SLACK, "SLACK_API_URL": f"http://127.0.0.1:{port}/api/",
+                                          "PORT": str(_free_port())})
+    assert "retry handler" not in out.stderr  # slack_sdk's INFO line at each retry
+    assert "cannot reach Slack's Web API (ClientConnectorError)" in one_line_after_start(out)
+    assert out.returncode == 2
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
