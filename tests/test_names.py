@@ -43,3 +43,10 @@ def test_an_uncovered_name_or_a_model_s_licence_is_said_not_answered(kb: Knowled
 def test_covered_versions_are_answered_as_before(kb: KnowledgeBase) -> None:
     assert kb.ask("tell me about llama 3").answered == ("llama",)
     assert kb.ask("can we get gpt-3 through an api?").answered == ("gpt-3",)
+
+
+def test_a_comparison_naming_an_uncovered_version_is_not_split_into_a_covered_answer(kb: KnowledgeBase) -> None:
+    result = kb.ask("gpt-4 vs llama, which is better?")
+    assert result.status != "answer" and "gpt-3" not in result.answered
+    reply = blocks.result_reply(kb, result, "/openllm")
+    assert not reply.text.rstrip().endswith("They do cover:")  # never a lead with nothing after it

@@ -122,14 +122,15 @@ class HybridMatcher:
         text = clip_question(text)
         signals = self.signals(text)
         result = decide(signals, self.policy, self._says, explain)
+        # "is GPT-4 open source?" is not answered from the GPT-3 entry as if it were covered: say so, offer the entry
+        # (nor split into parts, one of which would be).
+        unsaid = self.versions.uncovered(signals.query)
+        if unsaid is not None:
+            if result.status != "none" and result.candidates:
+                result = replace(result, status="suggest", id=None, candidates=result.candidates[:1], unsaid=unsaid)
         # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
-        both = pair(signals.query, result, self.joins, self._decided)
-        if both is not None:
+        elif (both := pair(signals.query, result, self.joins, self._decided)) is not None:
             result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
-        # "is GPT-4 open source?" is not answered from the GPT-3 entry as if it were covered: say so, offer the entry.
-        if result.status != "none" and (unsaid := self.versions.uncovered(signals.query)):
-            result = replace(result, status="suggest", id=None, also=None, candidates=result.candidates[:1],
-                             unsaid=unsaid)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
             result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
