@@ -108,3 +108,16 @@ def test_a_broken_pairs_file_is_one_problem_naming_it(tmp_path: Path) -> None:
     with pytest.raises(KnowledgeError, match=r"pairs\.yaml"):
         load_joins(broken)
     assert isinstance(JOINS, Joins)
+
+
+def test_a_question_the_matcher_sees_one_entry_in_is_not_split_at_all() -> None:
+    calls: list[str] = []
+
+    def match(part: str) -> MatchResult:
+        calls.append(part)
+        return MatchResult("answer", part, 1.0, (), part)
+
+    one = MatchResult("answer", "llama", 0.99, (Candidate("llama", 0.99), Candidate("mistral", 0.01)), "q")
+    assert pair(BOTH, one, JOINS, match) is None and calls == []  # no part matched: it costs nothing
+    two = MatchResult("answer", "llama", 0.6, (Candidate("llama", 0.6), Candidate("mistral", 0.3)), "q")
+    assert pair(BOTH, two, JOINS, match) == ("llama", "mistral") and calls == ["llama", "mistral"]

@@ -31,6 +31,7 @@ class Joins:
     max_chars: int
     max_splits: int
     confident_names: float
+    runner_up: float  # a question whose second candidate is less likely than this is about one entry: not split
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class Split:
     kind: Kind
 
 
-_JOIN_FIELDS = ("compare", "ask", "max_chars", "max_splits", "confident_names")
+_JOIN_FIELDS = ("compare", "ask", "max_chars", "max_splits", "confident_names", "runner_up")
 
 
 def load_joins(path: Path = PAIRS_FILE) -> Joins:
@@ -85,14 +86,17 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
 
     compare, ask = words("compare"), words("ask")
     max_chars, max_splits = count("max_chars", 1), count("max_splits", 0)
-    confident = given["confident_names"][1] if "confident_names" in given else None
-    confident_names = number(confident) if confident is not None else None
-    if confident is not None and (confident_names is None or not 0.0 <= confident_names <= 1.0):
-        problems.append(Problem(shown, line(confident), f"'confident_names' must be a number from 0 to 1, not "
-                                                        f"{kind(confident)}"))
+    def share(name: str) -> float:
+        node = given[name][1] if name in given else None
+        value = number(node) if node is not None else None
+        if node is not None and (value is None or not 0.0 <= value <= 1.0):
+            problems.append(Problem(shown, line(node), f"'{name}' must be a number from 0 to 1, not {kind(node)}"))
+        return float(value or 0.0)
+
+    confident_names, runner_up = share("confident_names"), share("runner_up")
     if problems:
         raise KnowledgeError(problems)
-    return Joins(compare, ask, max_chars, max_splits, confident_names or 0.0)
+    return Joins(compare, ask, max_chars, max_splits, confident_names, runner_up)
 
 
 def _words(part: str) -> bool:
@@ -134,6 +138,9 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     names answered so; one asking what the documents do not hold stays unanswered. `match` matches a part."""
     if whole.unsaid:
         return None
+    ranked = sorted((c.score for c in whole.candidates), reverse=True)
+    if whole.status != "none" and (len(ranked) < 2 or ranked[1] < joins.runner_up):
+        return None  # the matcher sees one entry in it: splitting would cost two matches for nothing
     near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
     for split in splits(query, joins):
         if whole.status == "none" and split.kind != "compare":
