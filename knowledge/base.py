@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +44,12 @@ class KnowledgeBase:
     # they change. None: `knowledge` is the FAQ, and the examples are read when first needed.
     _faq: Knowledge | None = field(default=None, repr=False, compare=False)
     _out_of_scope: tuple[Phrasing, ...] | None = field(default=None, repr=False, compare=False)
+    # The taught phrasings that mean an entry, as the matcher reads them: answered with it (see `ask`).
+    _meant: Mapping[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        meant = {_same_question(t.text): t.entry_id for t in self.taught if t.entry_id is not None}
+        object.__setattr__(self, "_meant", meant)
 
     @classmethod
     def load(cls, faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR,
@@ -95,11 +101,10 @@ class KnowledgeBase:
 
     def ask(self, text: str, explain: bool = False) -> MatchResult:
         result = self.matcher.match(text, explain=explain)
-        if result.status != "answer" and self.taught:
+        if result.status != "answer" and self._meant:
             # What an admin taught as meaning an entry is answered with it, as the admin Home promised, even when
             # the matcher would otherwise be unsure or find that the entry lacks what it asks.
-            meant = {_same_question(t.text): t.entry_id for t in self.taught if t.entry_id is not None}
-            entry = meant.get(_same_question(text))
+            entry = self._meant.get(_same_question(text))
             if entry is not None:
                 return replace(result, status="answer", id=entry, also=None, unsaid=None,
                                candidates=(Candidate(entry, 1.0), *(c for c in result.candidates if c.id != entry)))
