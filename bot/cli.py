@@ -202,6 +202,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("\n".join("  " + f for f in failures))
     policy = calibration.policy
     print(f"\npolicy fitted on all of them: answer at p >= {policy.answer:.2f}, suggest at p >= {policy.suggest:.2f}")
+    floors = None
     if measurement is not None:
         try:
             floors, recorded = gate.load_floors(), gate.read_record()
@@ -222,8 +223,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.write or measurement is not None:
         POLICY_FILES[args.classifier].write_text(dump_policy(policy), encoding="utf-8")
         print(f"wrote {POLICY_FILES[args.classifier]}")
-    if measurement is not None:
-        gate.write_record(measurement.figures, gate.load_floors().z)
+    if measurement is not None and floors is not None:
+        gate.write_record(measurement.figures, floors.z)
         print(f"recorded the figures in {gate.QUALITY_DOC}")
     return 0
 

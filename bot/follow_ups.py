@@ -136,6 +136,12 @@ def _refers_back(words: Phrase, vocabulary: Vocabulary) -> bool:
     return len(content) <= vocabulary.referring_short and not vocabulary.referring.isdisjoint(words)
 
 
+def needs_the_thread(reply: str, vocabulary: Vocabulary) -> bool:
+    """The reply asks something that only the thread's earlier messages make clear ("so what should we watch out
+    for?", "and them?"): what `classify` matches together with the thread's last question."""
+    return classify(reply, "", "the thread", vocabulary).with_context
+
+
 def points_back(reply: str, vocabulary: Vocabulary) -> bool:
     """The reply names nothing of its own ("why?") or points back at the thread with a word such as "it" or
     "them" ("who made them?"): only the thread says what it is about. "and for mistral?" names its own topic."""

@@ -19,7 +19,7 @@ from .decision.classifier import ClassifierSettings
 from .decision.decide import Policy, load_policy
 from .decision.embedding import Embedder, shared_embedder
 from .decision.hybrid import HybridMatcher
-from .decision.pairs import load_joins
+from .decision.pairs import Joins, load_joins
 from .matching.analysis import load_synonyms
 from .matching.language import in_other_language
 from .matching.matcher import Thresholds
@@ -61,11 +61,11 @@ class KnowledgeBase:
         `policy` replaces the calibrated one (policy.yaml); `thresholds` overrides its answer and suggest
         thresholds. `taught` are applied as `with_taught` does. `embedding_cache`: the folder where the
         phrasings' embeddings are kept between runs (None: computed at every start)."""
-        knowledge, policy, asks, examples = _read_every_file(faq_dir, seeds_dir, policy)
+        knowledge, policy, asks, joins, examples = _read_every_file(faq_dir, seeds_dir, policy)
         if thresholds is not None:
             policy = policy.with_thresholds(thresholds.answer, thresholds.suggest)
         return cls._trained(knowledge, examples, taught, source_base_url, policy,
-                            embedder=shared_embedder(embedding_cache), asks=asks)
+                            embedder=shared_embedder(embedding_cache), asks=asks, joins=joins)
 
     @property
     def faq(self) -> Knowledge:
@@ -87,12 +87,14 @@ class KnowledgeBase:
     @classmethod
     def _trained(cls, faq: Knowledge, examples: tuple[Phrasing, ...], taught: Sequence[Taught],
                  source_base_url: str | None, policy: Policy, like: HybridMatcher | None = None,
-                 embedder: Embedder | None = None, asks: Asks | None = None) -> KnowledgeBase:
-        """`like`: the matcher whose answerability rules, embedder and classifier settings to keep."""
+                 embedder: Embedder | None = None, asks: Asks | None = None, joins: Joins | None = None
+                 ) -> KnowledgeBase:
+        """`like`: the matcher whose answerability rules, joining words, embedder and classifier settings to keep
+        (the files are read once, at load)."""
         result = with_taught(faq, taught, out_of_scope=examples, key=_same_question)
         matcher = HybridMatcher(result.knowledge, policy=policy, out_of_scope=examples + result.out_of_scope,
                                 asks=like.asks if like else asks, embedder=like.embedder if like else embedder,
-                                settings=like.settings if like else None)
+                                settings=like.settings if like else None, joins=like.joins if like else joins)
         return cls(result.knowledge, matcher, source_base_url, result.applied, result.skipped, faq, examples)
 
     def _examples(self) -> tuple[Phrasing, ...]:
@@ -123,9 +125,9 @@ class KnowledgeBase:
 
 
 def _read_every_file(faq_dir: Path | str, seeds_dir: Path | str, policy: Policy | None
-                     ) -> tuple[Knowledge, Policy, Asks, tuple[Phrasing, ...]]:
-    """The FAQ and its documents, the policy (unless given), the answerability rules and the out-of-scope examples,
-    each file checked; the synonym list and the joining words are checked too (the matcher reads them). A
+                     ) -> tuple[Knowledge, Policy, Asks, Joins, tuple[Phrasing, ...]]:
+    """The FAQ and its documents, the policy (unless given), the answerability rules, the joining words and the
+    out-of-scope examples, each file checked; the synonym list is checked too (the matcher reads it). A
     KnowledgeError lists the problems of every file at once."""
     problems: list[Problem] = []
     unlisted = 0
@@ -144,9 +146,9 @@ def _read_every_file(faq_dir: Path | str, seeds_dir: Path | str, policy: Policy 
     policy = policy or read(lambda: load_policy(kind))
     asks = read(load_asks)
     read(load_synonyms)
-    read(load_joins)
+    joins = read(load_joins)
     # Without the FAQ, the examples are checked alone (not against the FAQ's phrasings).
     examples = read(lambda: load_out_of_scope(knowledge=knowledge))
-    if problems or knowledge is None or policy is None or asks is None or examples is None:
+    if problems or knowledge is None or policy is None or asks is None or joins is None or examples is None:
         raise KnowledgeError(problems, unlisted)
-    return knowledge, policy, asks, examples
+    return knowledge, policy, asks, joins, examples

@@ -236,7 +236,7 @@ def measure(knowledge: Knowledge, sets: Sequence[Path] | None = None, blind: Seq
     tallies = calibration.tallies()
     figures = [Figures.of(path.name, "out of fold", tallies[path.name]) for path in sets]
     figures.append(Figures.of(ALL_LABELLED, "out of fold", tallies["all"]))
-    fitted = HybridMatcher(knowledge, policy=shipped or calibration.policy, asks=matcher.asks,
+    fitted = HybridMatcher(knowledge, policy=shipped or calibration.policy, asks=matcher.asks, joins=matcher.joins,
                            embedder=matcher.embedder, settings=matcher.settings, out_of_scope=out_of_scope)
     figures += [Figures.of(path.name, "shipped policy", evaluate(load_cases(path), fitted.match)["all"])
                 for path in blind]

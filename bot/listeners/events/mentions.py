@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ... import blocks
 from ...answering import Handled, Question, answer
-from ...follow_ups import classify
+from ...follow_ups import classify, needs_the_thread
 from ..deps import Deps
 from .thread_replies import say_stopped, thread_question
 
@@ -27,7 +27,7 @@ def without_mention(text: str, bot_user_id: str) -> str:
     return re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text).strip() if bot_user_id else text.strip()
 
 
-async def with_thread(deps: Deps, client: AsyncWebClient, event: dict, text: str, bot_user: str,
+async def with_thread(deps: Deps, client: AsyncWebClient, event: dict, text: str,
                       question: Question, alone: Handled) -> Handled:
     """The reply to a mention in a thread: `alone` (its own words matched) unless those are not enough and what the
     thread says makes an answer of it.
@@ -39,8 +39,7 @@ async def with_thread(deps: Deps, client: AsyncWebClient, event: dict, text: str
     asker's words only."""
     if alone.outcome in (None, "answer") or not event.get("thread_ts"):
         return alone
-    refers = classify(text, bot_user, "the thread", deps.vocabulary).with_context
-    if alone.outcome == "none" and not refers:
+    if alone.outcome == "none" and not needs_the_thread(text, deps.vocabulary):
         return alone
     found = await deps.thread_reader.context(client, event["channel"], event["thread_ts"], event["ts"])
     if found is None:
@@ -74,7 +73,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await say_stopped(client, channel, thread_ts, event["user"])
             return
         question = Question(event.get("text", ""), "mention", event.get("user"), channel, body.get("team_id"))
-        handled = await with_thread(deps, client, event, text, bot_user, question,
+        handled = await with_thread(deps, client, event, text, question,
                                     await answer(deps.holder.current, question, deps.command))
         try:
             posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **handled.reply.as_kwargs())
