@@ -209,9 +209,9 @@ def write_record(figures: Sequence[Figures], z: float, path: Path = QUALITY_DOC)
 
 @dataclass(frozen=True)
 class Measurement:
-    """The policy fitted on the labelled sets, and every set's figures as the gate counts them."""
+    """The calibration (the policy fitted on the labelled sets, and their out-of-fold results), and every set's
+    figures as the gate counts them."""
 
-    policy: Policy
     calibration: Calibration
     figures: list[Figures]
 
@@ -240,4 +240,4 @@ def measure(knowledge: Knowledge, sets: Sequence[Path] | None = None, blind: Seq
                            embedder=matcher.embedder, settings=matcher.settings, out_of_scope=out_of_scope)
     figures += [Figures.of(path.name, "shipped policy", evaluate(load_cases(path), fitted.match)["all"])
                 for path in blind]
-    return Measurement(calibration.policy, calibration, figures)
+    return Measurement(calibration, figures)
