@@ -50,7 +50,7 @@ SURFACES: tuple[Surface, ...] = get_args(Surface)
 
 # Raise it with every change to the tables below, and add the step from the previous version to MIGRATIONS (and a new
 # table to ADDED_IN).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The oldest version the reading commands (`read_only`) read as it is: tables added since then read as empty. Raise it
 # to the version of a migration that changes a table they read, rather than adding one.
 OLDEST_READABLE = 1
@@ -142,8 +142,19 @@ def _add_taught_key(conn: Connection) -> None:
           postgresql_where=not_undone).create(conn)
 
 
+# Version 4 (workspaces, feedback reasons, hand-offs, digests, entries taught from Slack) is made of one step per
+# feature, each adding its own columns and tables; they run in this order. A table added here is created as it is
+# defined now: when a later version changes it, freeze its version-4 form in the step, as `_add_taught_table` does.
+VERSION_4_STEPS: list[Callable[[Connection], None]] = []
+
+
+def _version_4(conn: Connection) -> None:
+    for step in VERSION_4_STEPS:
+        step(conn)
+
+
 # version -> the step that brings a store at version-1 to it; run in order inside one transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_taught_table, 3: _add_taught_key}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_taught_table, 3: _add_taught_key, 4: _version_4}
 
 
 def taught_key(text: str) -> str:
