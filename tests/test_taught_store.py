@@ -443,7 +443,7 @@ def test_a_version_2_store_taught_twice_keeps_every_row_and_the_first_of_each_qu
                                 ("Can I  sell it", None, False),  # the race: the same question, otherwise
                                 ("who made llama", "llama", True), ("can i sell it", "licensing", False)])
     upgraded = Store(store_url).open()
-    assert upgraded.schema_version() == 3
+    assert upgraded.schema_version() == SCHEMA_VERSION
     rows = upgraded.taught(include_undone=True)
     assert [(r.text, r.undone_by) for r in rows] == [
         ("can i sell it", None), ("who made llama", None), ("Can I  sell it", DUPLICATE_UNDONE_BY),
