@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from knowledge import KnowledgeBase
 from knowledge.matching.analysis import STOPWORDS
 from knowledge.matching.normalize import clip_question, normalize, words_without_filler
-from knowledge.result import Status
+from knowledge.result import MatchResult, Status
 
 from . import blocks
 from .blocks import Reply
@@ -43,6 +43,7 @@ class Handled:
     entry_id: str | None = None
     score: float | None = None
     query: str = ""
+    result: MatchResult | None = None  # what the matcher made of it, when it was a question for the FAQ
 
 
 # With only stop words besides, these words ask for help with the bot ("help me", "I need help", "can
@@ -73,7 +74,7 @@ def handle_question(kb: KnowledgeBase, question: Question, command: str) -> Hand
     if result.status != "answer" and kb.in_other_language(question.text):
         return Handled(blocks.english_only_reply(command), "none", None, result.score, result.query)
     return Handled(blocks.result_reply(kb, result, command, shareable=shareable), result.status,
-                   best if result.status != "none" else None, result.score, result.query)
+                   best if result.status != "none" else None, result.score, result.query, result)
 
 
 # Matching costs a few milliseconds of CPU (most of it the embedding model, which releases the GIL):
