@@ -14,7 +14,7 @@ import redis
 from bot.config import Config, ConfigError
 from bot.dedup import KEY_PREFIX
 from bot.fakeslack import FakeSlack, Message
-from bot.listeners.events.thread_replies import STOPPED
+from bot.listeners.events.thread_replies import NOTHING_MORE, STOPPED
 from bot.recorder import Recorder
 from bot.store import Store
 from knowledge import KnowledgeBase
@@ -99,15 +99,56 @@ async def shipped_settled(fake: FakeSlack, shipped_kb: KnowledgeBase) -> AsyncIt
     await slack.runner.cleanup()
 
 
-async def test_a_reply_that_only_points_back_at_the_answer_above_gets_nothing_more(shipped_settled: Slack,
-                                                                                   shipped_kb) -> None:
+async def test_a_reply_that_only_points_back_at_the_answer_above_is_told_there_is_nothing_more(
+        shipped_settled: Slack, shipped_kb) -> None:
     thread_ts, _ = await answered_thread(shipped_settled, "what are the falcon models?")
     await shipped_settled.fake.thread_reply("who made them?", thread_ts)
     # With the thread's question it is about Falcon, whose answer (naming its makers) is right above; alone it
     # would have been taken for a question about LLaMA.
     assert shipped_kb.ask("what are the falcon models?\nwho made them?").id == "falcon"
     assert shipped_kb.ask("who made them?").id == "llama"
-    assert len(bot_posts(shipped_settled.fake)) == 1
+    posts = bot_posts(shipped_settled.fake)
+    assert len(posts) == 2 and posts[-1].thread_ts == thread_ts
+    assert posts[-1].text.startswith(NOTHING_MORE)
+    assert shipped_kb.entry("falcon").question not in posts[-1].text  # not the answer above again
+
+
+async def test_a_follow_up_asking_whether_the_answer_applies_to_another_model_says_so_and_offers_it(
+        shipped_settled: Slack, shipped_kb) -> None:
+    thread_ts, _ = await answered_thread(shipped_settled, "can we use llama 2 in a commercial product?")
+    await shipped_settled.fake.thread_reply("does that apply to mistral too?", thread_ts)
+    reply = bot_posts(shipped_settled.fake)[-1]
+    assert reply.thread_ts == thread_ts and reply.text.startswith(NOTHING_MORE)
+    assert shipped_kb.entry("mistral").question in reply.text  # offered, not asserted to apply
+    assert "mistral" in [value for _, value in reply_buttons(reply)]
+
+
+async def test_a_follow_up_asking_for_what_the_documents_do_not_hold_is_told_so(shipped_settled: Slack) -> None:
+    thread_ts, _ = await answered_thread(shipped_settled, "what is llama?")
+    await shipped_settled.fake.thread_reply("how many parameters does it have?", thread_ts)
+    reply = bot_posts(shipped_settled.fake)[-1]
+    assert reply.thread_ts == thread_ts and "don't give that figure" in reply.text
+
+
+async def test_after_saying_there_is_nothing_more_the_thread_is_still_about_its_question(
+        shipped_settled: Slack, asked: list[str]) -> None:
+    question = "can we use llama 2 in a commercial product?"
+    thread_ts, _ = await answered_thread(shipped_settled, question)
+    await shipped_settled.fake.thread_reply("does that apply to mistral too?", thread_ts)
+    await shipped_settled.fake.thread_reply("and is it the same for falcon?", thread_ts)
+    assert asked[-1] == f"{question}\nand is it the same for falcon?"
+
+
+async def test_a_follow_up_that_names_nothing_is_offered_nothing_beside_nothing_more(shipped_settled: Slack) -> None:
+    thread_ts, _ = await answered_thread(shipped_settled, "what is hugging face?")
+    await shipped_settled.fake.thread_reply("is it free?", thread_ts)
+    reply = bot_posts(shipped_settled.fake)[-1]
+    assert reply.thread_ts == thread_ts and reply.text == NOTHING_MORE
+    assert reply_buttons(reply) == []  # its own best guesses would be noise
+
+
+def reply_buttons(message: Message) -> list[tuple[str, str]]:
+    return [(e["action_id"], e["value"]) for b in message.blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 async def test_a_short_reply_naming_a_topic_of_its_own_is_answered_about_that_topic(shipped_settled: Slack,

@@ -8,6 +8,9 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from knowledge import KnowledgeBase
+from knowledge.matching.normalize import clip_question, normalize, words_without_filler
+
 from ... import blocks
 from ...answering import Handled, Question, answer
 from ...follow_ups import classify, points_back
@@ -74,7 +77,10 @@ async def on_thread_reply(deps: Deps, threads: Threads, event: dict, body: dict,
         posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **handled.reply.as_kwargs())
     finally:
         deps.record(question, handled)
-    await threads.answered(channel, thread_ts, thread_question(question.text), posted["ts"], handled.entry_id)
+    if handled.entry_id is None:  # "nothing more than my answer above": the thread is still about that answer
+        await threads.answered(channel, thread_ts, thread.last_question, posted["ts"], thread.last_entry)
+    else:
+        await threads.answered(channel, thread_ts, thread_question(question.text), posted["ts"], handled.entry_id)
 
 
 async def follow_up_answer(deps: Deps, thread: Thread, text: str, bot_user: str, alone: Question
@@ -82,22 +88,57 @@ async def follow_up_answer(deps: Deps, thread: Thread, text: str, bot_user: str,
     """What a question in a followed thread is matched as (`alone`, or with the thread's last question) and
     the reply to it; None when the bot had better say nothing.
 
-    Nothing is said, and nothing recorded, when the documents do not cover it (no "I don't know" in the middle of
-    people's conversation: the reply may have been meant for them), for help or topics, and when the reply would
-    give the entry the bot gave last in the thread, which is right above it."""
+    A question that points back at the bot's answer ("does that apply to mistral too?", "is it free?") gets a reply
+    either way: an entry it has not given there yet, what the documents do not say ("My documents don't name…"), or
+    "nothing more than my answer above" with the entries they do cover nearby. A question that does not point back
+    gets a reply only when the documents cover it (no "I don't know" in the middle of people's conversation: the
+    reply may have been meant for them), never for help or topics, and never the entry just given above it."""
     kb = deps.holder.current
     follow_up = classify(text, bot_user, thread.last_question, deps.vocabulary)
     question, handled = alone, await answer(kb, alone, deps.command)
-    if follow_up.with_context and handled.outcome != "none":
-        # A declined reply ("what's the weather in berlin?") stays declined: the thread's question must not drag
-        # it into an answer. Otherwise the reply is matched with the thread's question. Being the longer, that
-        # question tends to outweigh it and bring back the thread's entry; a reply that names a topic of its own
-        # ("what about the hardware side?") is then taken on its own, one that only points back ("who made
-        # them?") is about that entry, already given.
+    alone_handled = handled
+    pointing = follow_up.with_context and points_back(text, deps.vocabulary)
+    if follow_up.with_context and (handled.outcome != "none" or pointing):
+        # The reply is matched with the thread's question too. Being the longer, that question tends to outweigh
+        # it and bring back the thread's entry; a reply that names a topic of its own ("what about the hardware
+        # side?") is then taken on its own, one that only points back ("who made them?") is about that entry,
+        # already given. A reply declined on its own ("is it raining there?") stays declined: the thread's question
+        # must not drag it into an answer, only tell what the documents do not say ("how many parameters does it
+        # have?" after an answer about Llama).
         together = Question(follow_up.text, "thread", alone.user, alone.channel, alone.team)
         with_thread = await answer(kb, together, deps.command)
-        if with_thread.entry_id != thread.last_entry or points_back(text, deps.vocabulary):
+        declined = handled.outcome == "none"
+        if (with_thread.result is not None and with_thread.result.unsaid) if declined else (
+                with_thread.entry_id != thread.last_entry or pointing):
             question, handled = together, with_thread
-    if handled.outcome not in ("answer", "suggest") or handled.entry_id == thread.last_entry:
+    if handled.outcome is None:
         return None
-    return question, handled
+    if handled.outcome != "none" and handled.entry_id != thread.last_entry:
+        return question, handled
+    if not pointing:
+        return None  # short, but about something of its own ("what's the weather in berlin?")
+    if handled.result is not None and handled.result.unsaid:
+        return question, handled  # "My documents don't name who…": what the answer above does not hold
+    return question, Handled(nothing_more_reply(kb, offered(kb, text, alone_handled, thread.last_entry)), "none", None,
+                             handled.score, handled.query, handled.result)
+
+
+NOTHING_MORE = "My documents don't say more about that than my answer above."
+
+
+def offered(kb: KnowledgeBase, text: str, alone: Handled, given: str | None, limit: int = 3) -> list[str]:
+    """What to offer beside "nothing more" for a follow-up `text`: the entries it names by one of their one-word
+    tags ("does that apply to falcon too?"), and the entry it was answered with on its own; never the one the thread
+    was given. A reply naming nothing ("who makes them?") is offered nothing: its own best guesses are noise."""
+    words = set(words_without_filler(normalize(clip_question(text))))
+    ids = [e.id for e in kb.faq.entries if words & {t for t in e.tags if " " not in t}]
+    if alone.outcome == "answer" and alone.entry_id:
+        ids.append(alone.entry_id)
+    return list(dict.fromkeys(i for i in ids if i != given))[:limit]
+
+
+def nothing_more_reply(kb: KnowledgeBase, entry_ids: list[str]) -> blocks.Reply:
+    """An honest reply to a follow-up about the answer above that the documents say nothing more about."""
+    if entry_ids:
+        return blocks.suggestions_reply(kb, entry_ids, f"{NOTHING_MORE} They also cover:")
+    return blocks.Reply(NOTHING_MORE, [blocks.section(NOTHING_MORE, "nothing_more")])
