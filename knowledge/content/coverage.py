@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .documents import collapse_whitespace
 from .model import Knowledge
 
 # A paragraph is a line of prose: long, or a statement. Shorter lines are headings (questions among them) and
@@ -12,8 +13,15 @@ PARAGRAPH_WORDS, SENTENCE_WORDS = 12, 5
 _FURNITURE = ("»", "›", " | ")
 
 
+def document_lines(text: str) -> list[str]:
+    """A document's lines as the loader numbers a quote's lines (and as a `#L` link does): split at newlines only.
+    `str.splitlines` also splits at form feeds (pdftotext's page breaks), U+2028 and the like, which would number
+    every line after one differently from the quotes citing it."""
+    return text.split("\n")
+
+
 def is_paragraph(line: str, title: str = "") -> bool:
-    text = line.strip()
+    text = collapse_whitespace(line)
     if any(mark in text for mark in _FURNITURE) or (title and text.casefold() == title.strip().casefold()):
         return False
     n = len(text.split())
@@ -54,8 +62,8 @@ def coverage(knowledge: Knowledge) -> list[DocumentCoverage]:
     report = []
     for document in knowledge.documents.values():
         paragraphs = tuple(
-            Paragraph(n, text.strip(), tuple(cited.get((document.file, n), ())))
-            for n, text in enumerate(document.text.splitlines(), start=1)
+            Paragraph(n, collapse_whitespace(text), tuple(cited.get((document.file, n), ())))
+            for n, text in enumerate(document_lines(document.text), start=1)
             if is_paragraph(text, document.title)
         )
         report.append(DocumentCoverage(document.file, document.title, paragraphs))

@@ -158,6 +158,9 @@ def _document(node: Node, seeds_dir: Path, shown: str, problems: list[Problem],
         return None
     if len(problems) > before:
         return None
+    # A byte-order mark (Windows editors save UTF-8 with one) is no character of the text: the first line would not
+    # read as the title, nor a heading as a question.
+    text = text.removeprefix("\ufeff")
     return Document(file=file, title=texts["title"] or file, text=text, url=url, author=texts["author"],
                     publisher=texts["publisher"], related_title=related_title, related_url=related_url)
 
