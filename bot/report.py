@@ -7,16 +7,28 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from rapidfuzz import fuzz, process
 
+from knowledge.content.phrasings import phrasing_key
 from knowledge.matching.analysis import STOPWORDS
 from knowledge.matching.normalize import words_without_filler
 from knowledge.result import STATUSES
 
-from .store import SURFACES, QuestionRecord, Store, TaughtRecord, VoteRecord, as_utc, utcnow
+from .store import (
+    CLICK,
+    REASONS,
+    SURFACES,
+    QuestionRecord,
+    Store,
+    TaughtRecord,
+    VoteReason,
+    VoteRecord,
+    as_utc,
+    utcnow,
+)
 
 # Wordings at least this similar (rapidfuzz token_sort_ratio, 0-100) count as the same question asked again.
 SAME_QUESTION = 85
@@ -38,14 +50,16 @@ class Group:
     suggested: int
     declined: int
     guess: str | None  # the entry most often offered as a suggestion for them
+    taught: bool = False  # an admin taught what its question means (it is answered, or declined, from then on)
 
 
 @dataclass(frozen=True)
 class EntryUse:
     id: str
-    answered: int
+    answered: int  # questions answered with it, and clicks that posted it
     helpful: int
     unhelpful: int
+    clicked: int = 0  # of `answered`: posted by a click (a related question, a topic, a suggestion)
 
     @property
     def votes(self) -> int:
@@ -85,6 +99,8 @@ class Report:
     answered_before: int = 0
     asked_after: int = 0
     answered_after: int = 0
+    clicked: int = 0  # answers posted by a click on a related question, a topic or a suggestion (not questions)
+    reasons: tuple[VoteReason, ...] = ()  # why answers were found not helpful (of the 👎 still standing), oldest first
 
     @property
     def answer_rate(self) -> float:
@@ -105,6 +121,21 @@ class Report:
         disliked = [e for e in self.entries if e.unhelpful]
         disliked.sort(key=lambda e: (-e.unhelpful / e.votes, -e.unhelpful, e.id))
         return disliked[:limit]
+
+    def reasons_for(self, entry_id: str) -> list[VoteReason]:
+        return [r for r in self.reasons if r.entry_id == entry_id]
+
+
+# How each of REASONS reads to people.
+REASON_LABELS = {"wrong": "wrong answer", "outdated": "outdated", "missing": "missing detail", "other": "other"}
+assert set(REASON_LABELS) == set(REASONS)
+
+
+def reason_counts(reasons: Iterable[VoteReason]) -> list[tuple[str, int]]:
+    """How many times each reason was chosen (as REASON_LABELS reads it), most chosen first; text-only reasons
+    are not counted here."""
+    counted = Counter(r.reason for r in reasons if r.reason)
+    return [(REASON_LABELS[reason], n) for reason, n in sorted(counted.items(), key=lambda i: (-i[1], i[0]))]
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -191,13 +222,20 @@ def group_questions(records: Iterable[QuestionRecord], cutoff: int = SAME_QUESTI
 
 def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since: datetime,
                  until: datetime | None = None, entry_ids: Iterable[str] = (), max_grouped: int | None = None,
-                 taught: Iterable[TaughtRecord] = ()) -> Report:
+                 taught: Iterable[TaughtRecord] = (), reasons: Iterable[VoteReason] = ()) -> Report:
     """The report on `questions`, `votes` and `taught` phrasings between `since` and `until` (naive UTC);
     `entry_ids` (the FAQ's) are listed even when nobody got them. Only the most recent `max_grouped` unanswered
-    questions (default: all) are grouped; every question is counted."""
+    questions (default: all) are grouped; every question is counted. Answers posted by clicks (recorded as
+    questions of the surface CLICK) count for their entry, apart from the questions. Unanswered questions taught
+    since (by any of `taught`, whenever it was taught) are marked so; `reasons` (for votes in the period that are
+    still 👎) are kept as they are."""
     until = until or utcnow()
-    questions = [q for q in questions if since <= q.asked_at <= until]
+    within = [q for q in questions if since <= q.asked_at <= until]
+    clicks = [q for q in within if q.surface == CLICK]
+    questions = [q for q in within if q.surface != CLICK]
     votes = [v for v in votes if since <= v.voted_at <= until]
+    taught = list(taught)
+    taught_keys = {phrasing_key(t.text) for t in taught if not t.undone}
     taught_at = sorted(t.taught_at for t in taught if since <= t.taught_at <= until and not t.undone)
     first_taught = taught_at[0] if taught_at else None
     before = [q for q in questions if first_taught is not None and q.asked_at < first_taught]
@@ -213,26 +251,34 @@ def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since
         days.append(Day(day, **{o: per_day[day][o] for o in STATUSES}))
         day += timedelta(days=1)
     answered = Counter(q.entry_id for q in questions if q.outcome == "answer" and q.entry_id)
+    clicked = Counter(q.entry_id for q in clicks if q.entry_id)
     helpful = Counter(v.entry_id for v in votes if v.helpful)
     unhelpful = Counter(v.entry_id for v in votes if not v.helpful)
-    ids = dict.fromkeys([*entry_ids, *answered, *helpful, *unhelpful])
-    entries = [EntryUse(i, answered[i], helpful[i], unhelpful[i]) for i in ids]
+    ids = dict.fromkeys([*entry_ids, *answered, *clicked, *helpful, *unhelpful])
+    entries = [EntryUse(i, answered[i] + clicked[i], helpful[i], unhelpful[i], clicked[i]) for i in ids]
     entries.sort(key=lambda e: (-e.answered, -e.votes, e.id))
     unanswered = [q for q in questions if q.outcome != "answer"]
     with_text = sorted((q for q in unanswered if q.text), key=lambda q: q.asked_at)
     grouped = with_text if max_grouped is None else with_text[len(with_text) - max_grouped:] if max_grouped else []
     return Report(since=since, until=until, questions=len(questions),
                   outcomes={o: outcomes[o] for o in STATUSES}, surfaces={s: surfaces[s] for s in SURFACES},
-                  days=tuple(days), unanswered=tuple(group_questions(grouped)), entries=tuple(entries),
+                  days=tuple(days), entries=tuple(entries),
+                  unanswered=tuple(replace(g, taught=True) if phrasing_key(g.text) in taught_keys else g
+                                   for g in group_questions(grouped)),
                   helpful=sum(helpful.values()), unhelpful=sum(unhelpful.values()),
                   text_not_kept=sum(1 for q in unanswered if not q.text),
                   not_grouped=len(with_text) - len(grouped),
                   taught=len(taught_at), first_taught=first_taught,
                   asked_before=len(before), answered_before=sum(q.outcome == "answer" for q in before),
-                  asked_after=len(after), answered_after=sum(q.outcome == "answer" for q in after))
+                  asked_after=len(after), answered_after=sum(q.outcome == "answer" for q in after),
+                  clicked=len(clicks),
+                  reasons=tuple(r for r in reasons if since <= r.given_at <= until and r.entry_id in unhelpful))
 
 
 def report_from_store(store: Store, since: datetime, until: datetime | None = None,
-                      entry_ids: Iterable[str] = (), max_grouped: int | None = None) -> Report:
-    return build_report(store.questions_since(since), store.votes_since(since), since, until, entry_ids,
-                        max_grouped, store.taught(since))
+                      entry_ids: Iterable[str] = (), max_grouped: int | None = None, team: str | None = None
+                      ) -> Report:
+    """The report on what `store` holds from `since` on; with `team`, on that installation's rows only (a workspace,
+    or an org for an org-wide installation), else on every row."""
+    return build_report(store.questions_since(since, team), store.votes_since(since, team), since, until, entry_ids,
+                        max_grouped, store.taught(team=team), store.vote_reasons_since(since))
