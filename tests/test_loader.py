@@ -195,6 +195,7 @@ def test_at_most_a_hundred_problems_are_listed_then_how_many_more_there_were(tmp
                                                                               fixture_faq_text: str) -> None:
     entry = fixture_faq_text.split("entries:\n", 1)[1].split("  - id: llama")[0]
     text = "entries:\n" + entry + "".join(entry.replace("id: licensing", f"id: copy-{n}")
+                                          .replace("question: Can we use open LLMs", f"question: Can we use {n} LLMs")
                                           .replace("tags: [licensing, licence]", f"tags: [t{n}]")
                                           .replace("licence terms for open models", f"x{n}")
                                           .replace("can we sell a product built on an open model", f"y{n}")

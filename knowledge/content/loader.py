@@ -6,16 +6,19 @@ Every problem is reported as `file:line: reason`, all of them at once.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
+from yaml import Mark
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .documents import IndexedText, collapse_whitespace, load_documents
-from .files import KnowledgeError, Problem, display, is_text, read_yaml
+from .files import TEXT, KnowledgeError, Problem, compose, display, is_text, read_yaml
 from .files import kind as node_kind
 from .model import Document, Entry, Knowledge, Source
 
-__all__ = ["DEFAULT_FAQ_DIR", "DEFAULT_SEEDS_DIR", "KnowledgeError", "Problem", "load_knowledge", "slack_ping"]
+__all__ = ["DEFAULT_FAQ_DIR", "DEFAULT_SEEDS_DIR", "KnowledgeError", "Problem", "check_entries", "load_knowledge",
+           "slack_ping"]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # knowledge/: the data files beside the code packages
 DEFAULT_FAQ_DIR = PACKAGE_DIR / "faq"
@@ -28,6 +31,12 @@ _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 # <!channel>, <!here>, <!everyone>, <!subteam^S1>, <@U123>: in a reply, Slack would ping people.
 _SLACK_PING = re.compile(r"<\s*[!@][^>]*>")
 MIN_QUOTE_WORDS = 4  # a shorter "passage" proves nothing about where an answer comes from
+# Length limits, in characters, of what an entry holds: a question (or an alternate, a near miss, a tag), not a pasted
+# log; an answer that reads in Slack in one go; a passage, not a page. The shipped FAQ's longest are far below them.
+MAX_ID_CHARS = 64
+MAX_PHRASING_CHARS = 300
+MAX_ANSWER_CHARS = 2_500
+MAX_QUOTE_CHARS = 1_000
 
 
 def slack_ping(text: str) -> str | None:
@@ -48,10 +57,13 @@ def _key(text: str) -> str:
 class _FileReader:
     """Turns one file's YAML nodes into entries, collecting problems as it goes."""
 
-    def __init__(self, path: Path, display: str, documents: dict[str, tuple[Document, IndexedText]]):
+    def __init__(self, path: Path, display: str, documents: dict[str, tuple[Document, IndexedText]],
+                 text: str | None = None):
+        """`text`: the file's text, when it is not read from `path` (entries written elsewhere, checked as a file)."""
         self.path = path
         self.display = display
         self.documents = documents
+        self.text = text
         self.problems: list[Problem] = []
         self.fields: list[tuple[str, dict[str, Node]]] = []  # every entry's fields, valid or not
         self.unparsed = False  # the file is not YAML: its entries are unknown
@@ -63,7 +75,7 @@ class _FileReader:
 
     def read(self) -> list[Entry]:
         try:
-            root = read_yaml(self.path, self.display)
+            root = read_yaml(self.path, self.display) if self.text is None else compose(self.text, self.display)
         except KnowledgeError as exc:  # unreadable, not UTF-8, not YAML, aliases: its entries are unknown
             self.problems.extend(exc.listed)
             self.unlisted = exc.unlisted
@@ -107,20 +119,23 @@ class _FileReader:
             fields[name] = value
         return fields
 
-    def string(self, node: Node, name: str) -> str | None:
+    def string(self, node: Node, name: str, limit: int | None = None) -> str | None:
         if not isinstance(node, ScalarNode) or node.tag != "tag:yaml.org,2002:str":
             self.problem(node, f"'{name}' must be a string")
             return None
         if not node.value.strip():
             self.problem(node, f"'{name}' must not be empty")
             return None
+        if limit is not None and len(node.value.strip()) > limit:
+            self.problem(node, f"'{name}' is {len(node.value.strip()):,} characters long: at most {limit:,}")
+            return None
         return node.value
 
-    def strings(self, node: Node, name: str) -> tuple[str, ...] | None:
+    def strings(self, node: Node, name: str, limit: int | None = None) -> tuple[str, ...] | None:
         if not isinstance(node, SequenceNode):
             self.problem(node, f"'{name}' must be a list of strings")
             return None
-        values = [self.string(item, f"{name} item") for item in node.value]
+        values = [self.string(item, f"{name} item", limit) for item in node.value]
         if any(v is None for v in values):
             return None
         return tuple(v for v in values if v is not None)
@@ -141,12 +156,12 @@ class _FileReader:
                 ok = False
         if not ok:
             return None
-        entry_id = self.string(fields["id"], "id")
+        entry_id = self.string(fields["id"], "id", MAX_ID_CHARS)
         if entry_id is not None and not _ID.match(entry_id):
             self.problem(fields["id"], f"id '{entry_id}' is not kebab-case")
             entry_id = None
-        question = self.string(fields["question"], "question")
-        answer = self.string(fields["answer"], "answer")
+        question = self.string(fields["question"], "question", MAX_PHRASING_CHARS)
+        answer = self.string(fields["answer"], "answer", MAX_ANSWER_CHARS)
         for name, text in (("question", question), ("answer", answer)):
             if text is not None and (ping := slack_ping(text)):
                 self.problem(fields[name], f"'{name}' holds a Slack mention {ping!r}: the bot would ping "
@@ -155,10 +170,11 @@ class _FileReader:
                     question = None
                 else:
                     answer = None
-        alternates = self.strings(fields["alternates"], "alternates")
-        tags = self.strings(fields["tags"], "tags")
+        alternates = self.strings(fields["alternates"], "alternates", MAX_PHRASING_CHARS)
+        tags = self.strings(fields["tags"], "tags", MAX_PHRASING_CHARS)
         related = self.strings(fields["related"], "related")
-        near_misses = self.strings(fields["near_misses"], "near_misses") if "near_misses" in fields else ()
+        near_misses = (self.strings(fields["near_misses"], "near_misses", MAX_PHRASING_CHARS) if "near_misses" in fields
+                       else ())
         sources = self.sources(fields["sources"])
         # Every field is read (so that each problem is reported) before any missing one gives up the entry.
         if (entry_id is None or question is None or answer is None or alternates is None or tags is None
@@ -184,7 +200,7 @@ class _FileReader:
                 ok = False
                 continue
             doc = self.string(fields["doc"], "doc")
-            quote = self.string(fields["quote"], "quote")
+            quote = self.string(fields["quote"], "quote", MAX_QUOTE_CHARS)
             if doc is None or quote is None:
                 ok = False
                 continue
@@ -271,11 +287,58 @@ def _cross_check(entries: list[tuple[str, dict[str, Node]]]) -> list[Problem]:
                     what = {"question": "the question", "alternates": "an alternate"}.get(other_kind, "a near miss")
                     where = "this entry" if other == entry_id else f"entry '{other}'"
                     problems.append(Problem(file, _line(item), f"near miss '{item.value}' is also {what} of {where}"))
+    # An entry's question is no other entry's question or alternate (two alternates alike are reported above): said
+    # of the later of the two.
+    asked: dict[str, tuple[str | None, str]] = {}
+    for (file, fields), entry_id in zip(entries, ids, strict=True):
+        for kind in ("question", "alternates"):
+            for item in _scalars(fields, kind) if "id" in fields and kind in fields else ():
+                key = _key(item.value)
+                other, other_kind = asked.setdefault(key, (entry_id, kind))
+                if other != entry_id and "question" in (kind, other_kind):
+                    this = "question" if kind == "question" else "alternate"
+                    what = "the question" if other_kind == "question" else "an alternate"
+                    problems.append(Problem(file, _line(item), f"{this} '{item.value}' is also {what} of entry "
+                                                               f"'{other}'"))
     for file, fields in entries:
         for item in _scalars(fields, "related") if "related" in fields else ():
             if item.value not in first_id:
                 problems.append(Problem(file, _line(item), f"related id '{item.value}' does not exist"))
     return problems
+
+
+@lru_cache(maxsize=64)
+def _indexed(text: str) -> IndexedText:
+    return IndexedText.of(text)
+
+
+def _fields_of(entry: Entry) -> tuple[str, dict[str, Node]]:
+    """The fields of an entry already loaded, as the nodes `_cross_check` reads, all at the entry's line."""
+    mark = Mark(entry.file, 0, max(entry.line - 1, 0), 0, None, 0)
+
+    def text(value: str) -> ScalarNode:
+        return ScalarNode(TEXT, value, mark, mark)
+
+    def texts(values: tuple[str, ...]) -> SequenceNode:
+        return SequenceNode("tag:yaml.org,2002:seq", [text(v) for v in values], mark, mark)
+
+    return entry.file, {"id": text(entry.id), "question": text(entry.question), "alternates": texts(entry.alternates),
+                        "tags": texts(entry.tags), "near_misses": texts(entry.near_misses),
+                        "related": texts(entry.related)}
+
+
+def check_entries(knowledge: Knowledge, text: str, file: str) -> tuple[Entry, ...]:
+    """The entries of `text` (YAML of an FAQ file's form), read as if the file `file` held them beside `knowledge`'s:
+    checked by every rule an FAQ file is (fields, kebab-case ids, Slack mentions, length limits, verbatim quotes of
+    `knowledge`'s documents) and against `knowledge`'s entries (unique ids, phrasings, alternates and tags of one
+    entry only, existing related ids). Raises `KnowledgeError` listing the problems of `text`, by its lines."""
+    indexed = {name: (doc, _indexed(doc.text)) for name, doc in knowledge.documents.items()}
+    reader = _FileReader(Path(file), file, indexed, text=text)
+    read = reader.read()
+    cross = [p for p in _cross_check([*(_fields_of(e) for e in knowledge.entries), *reader.fields]) if p.file == file]
+    if reader.problems or cross:
+        raise KnowledgeError([*reader.problems, *cross], reader.unlisted)
+    return tuple(read)
 
 
 def load_knowledge(faq_dir: Path | str = DEFAULT_FAQ_DIR, seeds_dir: Path | str = DEFAULT_SEEDS_DIR) -> Knowledge:
