@@ -13,7 +13,7 @@ from typing import Any
 from knowledge import Entry, KnowledgeBase, MatchResult
 from knowledge.content.links import SourceLink
 
-from .report import Group, Report
+from .report import Group, Report, reason_counts
 from .store import TaughtRecord
 
 # Slack's limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -452,6 +452,22 @@ MAX_OPTION_VALUE = 150
 # (the taught phrasing's id is the value). The question rides in its block's id, after TEACH_BLOCK: a select's option
 # values are too short to hold it. Action ids are unique in the view: the question's number, then the guess's.
 TEACH_MEANS, TEACH_OTHER, TEACH_NONE, TEACH_UNDO = "teach_means", "teach_other", "teach_none", "teach_undo"
+# "New entry": opens the modal an admin writes an entry in (bot/entry_views.py). Its value is JSON of what to fill in,
+# each optional: {"question": …, "answer": …, "alternates": […]}; beside a question, `entry_new:N`.
+ENTRY_NEW = "entry_new"
+
+
+def entry_draft_value(question: str, wordings: Sequence[str] = (), answer: str | None = None) -> str:
+    """A "New entry" button's value: `question`, and `answer` and other `wordings` of it as they fit."""
+    value: dict[str, Any] = {"question": question}
+    if answer:
+        value["answer"] = answer
+    encoded = json.dumps(value)
+    for n in range(len(wordings), 0, -1):  # as many of the other wordings as fit
+        longer = json.dumps({**value, "alternates": list(wordings[:n])})
+        if len(longer) <= MAX_BUTTON_VALUE:
+            return longer
+    return encoded if len(encoded) <= MAX_BUTTON_VALUE else json.dumps({"question": question[:MAX_BUTTON_VALUE // 8]})
 TEACH_BLOCK = "teach:"
 NOT_COVERED = "not-covered"
 
@@ -539,6 +555,7 @@ def _teaching_blocks(kb: KnowledgeBase, week: Report, teachable: Sequence[Teacha
         else:
             without_menu += 1
         controls.append(button("Not covered", f"{TEACH_NONE}:{n}", NOT_COVERED))
+        controls.append(button("New entry", f"{ENTRY_NEW}:{n}", entry_draft_value(group.text, group.wordings[1:])))
         blocks.append(actions(controls, clip(TEACH_BLOCK + group.text, MAX_ID)))
     notes = []
     if not teachable:
@@ -573,6 +590,21 @@ def _recent_blocks(kb: KnowledgeBase, recent: Sequence[TaughtRecord]) -> list[Bl
     return blocks
 
 
+REASON_TEXTS_SHOWN = 2  # of what people wrote with their 👎, per entry, in the admin Home and the digest
+REASON_TEXT_CHARS = 120
+
+
+def why_not_helpful(week: Report, entry_id: str) -> str:
+    """What the 👎 on `entry_id` said: the reasons chosen, and the latest words people wrote (escaped, clipped)."""
+    given = week.reasons_for(entry_id)
+    if not given:
+        return ""
+    chosen = ", ".join(f"{label} {n}" for label, n in reason_counts(given))
+    written = [f"“{escape(clip(' '.join(r.text.split()), REASON_TEXT_CHARS))}”" for r in given[::-1] if r.text]
+    parts = [p for p in (chosen, "; ".join(written[:REASON_TEXTS_SHOWN])) if p]
+    return " · " + " · ".join(parts)
+
+
 def _rate(share: float | None) -> str:
     return f"*{100 * share:.0f}%*" if share is not None else "no questions"
 
@@ -587,10 +619,11 @@ def _taught_progress(week: Report) -> str:
 
 
 def admin_summary(kb: KnowledgeBase, week: Report | None, teachable: Sequence[Teachable] = (),
-                  recent: Sequence[TaughtRecord] = (), note: str | None = None, more: int = 0) -> list[Block]:
+                  recent: Sequence[TaughtRecord] = (), note: str | None = None, more: int = 0,
+                  written: Sequence[Block] = ()) -> list[Block]:
     """For admins: the last 7 days in brief, from the store (`week` None: it could not be read), the unanswered
     questions to teach (`more`: how many others there are) and the phrasings taught lately; `note` first (what their
-    last click did)."""
+    last click did); `written`: the part for writing entries and answers (bot/entries.py)."""
     top = [{"type": "header", "text": {"type": "plain_text", "text": "Last 7 days (admins only)"}}]
     if note:
         top.append(section(note, "admin-note", verbatim=True))  # it may quote a taught question
@@ -601,16 +634,37 @@ def admin_summary(kb: KnowledgeBase, week: Report | None, teachable: Sequence[Te
     overview = (f"*{week.questions}* questions, *{100 * week.answer_rate:.0f}%* answered "
                 f"({o['suggest']} with suggestions only, {o['none']} declined); "
                 f"{week.helpful} 👍 and {week.unhelpful} 👎\n{_taught_progress(week)}")
-    disliked = [f"• `{escape(e.id)}`: {e.unhelpful} 👎, {e.helpful} 👍" for e in week.least_helpful(ADMIN_TOP)]
+    disliked = [f"• `{escape(e.id)}`: {e.unhelpful} 👎, {e.helpful} 👍{why_not_helpful(week, e.id)}"
+                for e in week.least_helpful(ADMIN_TOP)]
     blocks = [*top, section(overview, "admin-overview"),
-              section("*Least helpful answers*\n" + ("\n".join(disliked) or "No 👎 votes."), "admin-unhelpful")]
+              section("*Least helpful answers*\n" + ("\n".join(disliked) or "No 👎 votes."), "admin-unhelpful",
+                      verbatim=True)]
     blocks += _teaching_blocks(kb, week, teachable[:ADMIN_TEACHABLE], more + max(0, len(teachable) - ADMIN_TEACHABLE))
     blocks += _recent_blocks(kb, recent[:ADMIN_RECENT])
+    blocks += written
     more_text = ("All of it: `openllm-bot report --since 7d --format html -o report.html`; what was taught, to merge "
                  "into the FAQ: `openllm-bot taught export`")
     return [*blocks, context([more_text], "admin-more"), {"type": "divider"}]
 
 
-def feedback_reply() -> Reply:
-    text = "Thanks for the feedback!"
-    return Reply(text, [context([text], "feedback-thanks")])
+# The voter's own note about their vote: what it is, and a button that changes it. The button's value names the reply
+# voted on and its entry (JSON), since the note is a message of its own.
+REVOTE = "revote"
+
+
+def vote_value(reply: str, entry_id: str) -> str:
+    return json.dumps({"reply": reply, "entry": entry_id}, separators=(",", ":"))
+
+
+def vote_note(helpful: bool, reply: str, entry_id: str, asked_why: bool = False) -> Reply:
+    """Seen only by the voter: their vote on the answer (`reply`, of `entry_id`) as it stands, and a way to change it;
+    `asked_why`: a form opened to say why it was not helpful."""
+    if helpful:
+        text = "Thanks for the feedback! You found this answer *helpful*."
+        change = button("👎 Not helpful after all", action_id(REVOTE, NOT_HELPFUL), vote_value(reply, entry_id))
+    else:
+        text = "Thanks for the feedback! You found this answer *not helpful*."
+        if asked_why:
+            text += " The form that opened can say why (both questions are optional)."
+        change = button("👍 Helpful after all", action_id(REVOTE, HELPFUL), vote_value(reply, entry_id))
+    return Reply(text.replace("*", ""), [context([text], "feedback-thanks"), actions([change], "vote")])

@@ -23,6 +23,13 @@ from slack_sdk.signature import SignatureVerifier
 
 JSON_ARGS = ("blocks", "view", "attachments")
 WAIT_SECONDS = 10.0
+# What conversations.list lists unless a test says otherwise: channels with and without the bot in them.
+CHANNELS = (
+    {"id": "CGENERAL", "name": "general", "is_channel": True, "is_private": False, "is_member": True},
+    {"id": "CTEAM", "name": "llm-team", "is_channel": True, "is_private": False, "is_member": True},
+    {"id": "CDIGEST", "name": "faq-digest", "is_channel": True, "is_private": False, "is_member": True},
+    {"id": "CRANDOM", "name": "random", "is_channel": True, "is_private": False, "is_member": False},
+)
 
 
 @dataclass
@@ -104,12 +111,15 @@ class FakeSlack:
         self._holds: dict[str, asyncio.Event] = {}
         self.delayed: list[str] = []
         self.sent: dict[str, dict[str, Any]] = {}  # the message events sent to the app, by ts (for edits, reactions)
+        self.usergroups: dict[str, dict[str, Any]] = {}  # user groups by id: {"handle": …, "users": [user ids]}
         self._closing = asyncio.Event()
         self._socket: web.WebSocketResponse | None = None
         self._socket_ready = asyncio.Event()
         self._pending_acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
+        # The channels conversations.list lists (the bot's membership in each): a test may change them.
+        self.channels: list[dict[str, Any]] = [dict(c) for c in CHANNELS]
 
     # ---- lifecycle
 
@@ -276,6 +286,55 @@ class FakeSlack:
         self.effects.append(Effect("home", Message(id="home", channel="home", ts="", text="",
                                                    blocks=view.get("blocks", []), user=args["user_id"])))
         return {"view": {"id": "V0HOME", **view}}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A modal opened on a click's (or command's) trigger: Slack answers with the view as it holds it, its id and
+        an empty state. The view is in the call's arguments (`calls_to("views.open")`), for `submit_view`."""
+        if not str(args.get("trigger_id", "")).startswith("trigger-"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = args["view"]
+        return {"view": {"id": f"V{next(self._ids):08d}", "team_id": self.team, "state": {"values": {}},
+                         "private_metadata": "", "callback_id": "", **view}}
+
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A message's permalink, as Slack builds it (a reply's carries its thread): for a message the bot posted or
+        one sent to the app."""
+        channel, ts = str(args.get("channel", "")), str(args.get("message_ts", ""))
+        posted = self.messages.get(ts)
+        sent = self.sent.get(ts)
+        if posted is not None and posted.channel == channel and not posted.ephemeral:
+            thread_ts = posted.thread_ts
+        elif sent is not None and sent.get("channel") == channel:
+            thread_ts = sent.get("thread_ts")
+        else:
+            return {"ok": False, "error": "message_not_found"}
+        link = f"https://fake.slack.test/archives/{channel}/p{ts.replace('.', '')}"
+        if thread_ts and thread_ts != ts:
+            link += f"?thread_ts={thread_ts}&cid={channel}"
+        return {"channel": channel, "permalink": link}
+
+    def _conversations_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """`channels` a page at a time (`limit`, default 100; `cursor` for the next page), as Slack pages them."""
+        start = int(args.get("cursor") or 0)
+        limit = int(args.get("limit") or 100)
+        page = self.channels[start:start + limit]
+        following = str(start + limit) if start + limit < len(self.channels) else ""
+        return {"channels": page, "response_metadata": {"next_cursor": following}}
+
+    def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The workspace's user groups (`usergroups`), as Slack lists them; their members with `include_users`."""
+        members = str(args.get("include_users", "")).lower() in ("1", "true")
+        return {"usergroups": [{"id": id, "team_id": self.team, "is_usergroup": True, "handle": group["handle"],
+                                "name": group.get("name", group["handle"]), "user_count": len(group["users"]),
+                                **({"users": list(group["users"])} if members else {})}
+                               for id, group in self.usergroups.items()]}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The members of the user group `usergroup` (by id), as Slack lists them."""
+        group = self.usergroups.get(str(args.get("usergroup", "")))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}  # overrides the "ok": True of a handler's answer
+        return {"users": list(group["users"])}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"url": self.url.replace("http://", "ws://") + "/link?ticket=fake"}
@@ -479,6 +538,37 @@ class FakeSlack:
             payload["message"] = {"type": "message", "ts": message.ts, "text": message.text,
                                   "blocks": message.blocks, "user": self.bot_user, "bot_id": self.bot_id,
                                   **({"thread_ts": message.thread_ts} if message.thread_ts else {})}
+        return await self._deliver("interactive", payload)
+
+    async def submit_view(self, view: dict[str, Any], values: dict[str, str | None], user: str = "UALICE",
+                          callback_id: str | None = None, private_metadata: str | None = None) -> tuple[int, str]:
+        """As `user`, submit the modal `view` (as the app opened it) with `values`: by input block id, the text typed
+        in its plain-text input or the value of the option chosen in its radio buttons or select (None or left out:
+        left empty, which Slack sends as null). `callback_id` and `private_metadata` replace the view's (a forged
+        submission). The app's answer: (status, body), e.g. `{"response_action": "errors", ...}`."""
+        state: dict[str, dict[str, Any]] = {}
+        for block in view.get("blocks", []):
+            if block.get("type") != "input":
+                continue
+            element, given = block["element"], values.get(block["block_id"])
+            if element["type"] in ("plain_text_input", "email_text_input", "url_text_input", "number_input"):
+                value: dict[str, Any] = {"type": element["type"], "value": given}
+            else:
+                chosen = [o for o in menu_options(element) if o["value"] == given]
+                if given is not None and not chosen:
+                    raise LookupError(f"no option {given!r} in {block['block_id']!r}")
+                value = {"type": element["type"], "selected_option": chosen[0] if chosen else None}
+            state[block["block_id"]] = {element["action_id"]: value}
+        payload = {"type": "view_submission", "api_app_id": self.app_id, "token": "verification-token",
+                   "team": {"id": self.team, "domain": "fake"},
+                   "user": {"id": user, "username": user.lower(), "team_id": self.team},
+                   "trigger_id": f"trigger-{next(self._ids)}",
+                   "view": {"id": view.get("id", f"V{next(self._ids):08d}"), "type": "modal", "team_id": self.team,
+                            **{k: v for k, v in view.items() if k not in ("id", "state")},
+                            "callback_id": view.get("callback_id", "") if callback_id is None else callback_id,
+                            "private_metadata": (view.get("private_metadata", "") if private_metadata is None
+                                                 else private_metadata),
+                            "state": {"values": state}}}
         return await self._deliver("interactive", payload)
 
     async def open_home(self, user: str = "UALICE", tab: str = "home") -> tuple[int, str]:

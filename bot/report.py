@@ -263,8 +263,8 @@ def build_report(questions: list[QuestionRecord], votes: list[VoteRecord], since
     return Report(since=since, until=until, questions=len(questions),
                   outcomes={o: outcomes[o] for o in STATUSES}, surfaces={s: surfaces[s] for s in SURFACES},
                   days=tuple(days), entries=tuple(entries),
-                  unanswered=tuple(replace(g, taught=True) if phrasing_key(g.text) in taught_keys else g
-                                   for g in group_questions(grouped)),
+                  unanswered=tuple(replace(g, taught=True) if {phrasing_key(w) for w in g.wordings} & taught_keys
+                                   else g for g in group_questions(grouped)),
                   helpful=sum(helpful.values()), unhelpful=sum(unhelpful.values()),
                   text_not_kept=sum(1 for q in unanswered if not q.text),
                   not_grouped=len(with_text) - len(grouped),
@@ -281,4 +281,4 @@ def report_from_store(store: Store, since: datetime, until: datetime | None = No
     """The report on what `store` holds from `since` on; with `team`, on that installation's rows only (a workspace,
     or an org for an org-wide installation), else on every row."""
     return build_report(store.questions_since(since, team), store.votes_since(since, team), since, until, entry_ids,
-                        max_grouped, store.taught(team=team), store.vote_reasons_since(since))
+                        max_grouped, store.taught(team=team), store.vote_reasons_since(since, team))

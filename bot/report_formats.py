@@ -9,7 +9,7 @@ from html import escape
 
 from knowledge.result import STATUSES, Status
 
-from .report import Day, EntryUse, Report
+from .report import REASON_LABELS, Day, EntryUse, Report, reason_counts
 
 COLOURS: dict[Status, str] = {"answer": "#2e7d32", "suggest": "#f9a825", "none": "#c62828"}
 LABELS: dict[Status, str] = {"answer": "answered", "suggest": "suggested", "none": "declined"}
@@ -35,8 +35,25 @@ def _summary(report: Report) -> list[str]:
         f"suggested {o['suggest']}; declined {o['none']})",
         "By surface: " + ", ".join(f"{s} {n}" for s, n in report.surfaces.items()),
         f"Votes: {report.helpful + report.unhelpful} ({report.helpful} helpful, {report.unhelpful} not helpful)",
+        f"Answers posted by clicks (related questions, topics, suggestions; not counted as questions): "
+        f"{report.clicked}",
         _taught(report),
     ]
+
+
+MAX_REASON_TEXTS = 5  # what people wrote, per entry, in the text and HTML reports (CSV: all of it)
+
+
+def _reasons(report: Report) -> list[tuple[str, str, list[str]]]:
+    """(entry, the reasons chosen and how often, what people wrote) for each entry with a reason, least helpful
+    first."""
+    found = []
+    for entry in report.least_helpful(len(report.entries)):
+        given = report.reasons_for(entry.id)
+        if given:
+            chosen = ", ".join(f"{label} {n}" for label, n in reason_counts(given)) or "no reason chosen"
+            found.append((entry.id, chosen, [" ".join(r.text.split()) for r in given if r.text]))
+    return found
 
 
 def _answered(answered: int, asked: int) -> str:
@@ -78,7 +95,8 @@ def as_text(report: Report) -> str:
         lines.append("  none")
     for g in report.unanswered:
         guess = f", did you mean: {g.guess}" if g.guess else ""
-        lines.append(f"  {g.count:>4}x  \"{g.text}\"  (declined {g.declined}, suggested {g.suggested}{guess})")
+        taught = "; taught since" if g.taught else ""
+        lines.append(f"  {g.count:>4}x  \"{g.text}\"  (declined {g.declined}, suggested {g.suggested}{guess}{taught})")
         if others := _others(g.wordings):
             lines.append(f"         {others}")
     if report.text_not_kept:
@@ -90,6 +108,13 @@ def as_text(report: Report) -> str:
     if idle := _idle(report):
         lines += textwrap.wrap("Not answered and no votes: " + ", ".join(idle), width=100,
                                initial_indent="  ", subsequent_indent="    ")
+    if reasons := _reasons(report):
+        lines += ["", "Why answers were not helpful (👎 with a reason):"]
+        for entry_id, chosen, texts in reasons:
+            lines.append(f"  {entry_id}: {chosen}")
+            lines += [f'    "{text}"' for text in texts[:MAX_REASON_TEXTS]]
+            if len(texts) > MAX_REASON_TEXTS:
+                lines.append(f"    +{len(texts) - MAX_REASON_TEXTS} more (--format csv lists them all)")
     lines += ["", "Per day:", f"  {'day':<10} {'total':>6} {'answered':>9} {'suggested':>10} {'declined':>9}"]
     lines += [f"  {d.day.isoformat():<10} {d.total:>6} {d.answer:>9} {d.suggest:>10} {d.none:>9}"
               for d in report.days]
@@ -129,11 +154,15 @@ def as_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     for g in report.unanswered:
         writer.writerow(["unanswered", g.text, g.count, "", g.suggested, g.declined, "", "",
-                         " | ".join(g.wordings[1:])])
+                         ("(taught since) " if g.taught else "") + " | ".join(g.wordings[1:])])
     if report.text_not_kept:
         writer.writerow(["unanswered", "", report.text_not_kept, "", "", "", "", "", "text not kept"])
     for e in report.entries:
-        writer.writerow(["entry", e.id, e.answered, e.answered, "", "", e.helpful, e.unhelpful, ""])
+        writer.writerow(["entry", e.id, e.answered, e.answered, "", "", e.helpful, e.unhelpful,
+                         f"{e.clicked} by clicks" if e.clicked else ""])
+    for r in report.reasons:  # one row per reason given: the entry, the choice, the words
+        writer.writerow(["reason", r.entry_id, 1, "", "", "", "", 1, ": ".join(
+            part for part in (REASON_LABELS.get(r.reason or "", ""), r.text or "") if part)])
     for d in report.days:
         writer.writerow(["day", d.day.isoformat(), d.total, d.answer, d.suggest, d.none, "", "", ""])
     for surface, count in report.surfaces.items():
@@ -199,10 +228,15 @@ def as_html(report: Report) -> str:
     legend = "".join(f'<span style="background:{COLOURS[o]}"></span>{LABELS[o]}' for o in COLOURS)
     unanswered_rows: list[list[object]] = []
     for g in report.unanswered:
-        unanswered_rows.append([g.text + (f"  ({_others(g.wordings)})" if len(g.wordings) > 1 else ""),
+        unanswered_rows.append([g.text + (f"  ({_others(g.wordings)})" if len(g.wordings) > 1 else "")
+                                + ("  (taught since)" if g.taught else ""),
                                 g.count, g.declined, g.suggested, g.guess or ""])
     if report.text_not_kept:
         unanswered_rows.append(["(text not kept: STORE_QUESTION_TEXT=false)", report.text_not_kept, "", "", ""])
+    reason_rows: list[list[object]] = [[entry_id, chosen, " | ".join(f'"{t}"' for t in texts[:MAX_REASON_TEXTS])
+                                        + (f" (+{len(texts) - MAX_REASON_TEXTS} more)"
+                                           if len(texts) > MAX_REASON_TEXTS else "")]
+                                       for entry_id, chosen, texts in _reasons(report)]
     summary = "".join(f"<li>{escape(line)}</li>" for line in _summary(report))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -216,6 +250,8 @@ first.</p>{_table(["question", "asked", "declined", "suggested", "did you mean"]
 <h2>Per entry</h2>{_table(["entry", "answered", "helpful", "not helpful"],
                            [[e.id, e.answered, e.helpful, e.unhelpful] for e in _used(report)])}
 {f"<p>Not answered and no votes: {escape(', '.join(_idle(report)))}</p>" if _idle(report) else ""}
+{"<h2>Why answers were not helpful</h2>" + _table(["entry", "reasons chosen", "what people wrote"], reason_rows)
+ if reason_rows else ""}
 <h2>Per day</h2>{_table(["day", "total", "answered", "suggested", "declined"],
                          [[d.day.isoformat(), d.total, d.answer, d.suggest, d.none] for d in report.days])}
 <h2>Per surface</h2>{_table(["surface", "questions"], [[s, n] for s, n in report.surfaces.items()])}

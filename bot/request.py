@@ -53,11 +53,11 @@ _SHAPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(["team", "user", "channel"], (dict, str, type(None))),
     **dict.fromkeys(["text"], (dict, str)),  # Block Kit's text is an object
     **dict.fromkeys(["enterprise"], (dict, str, type(None))),
-    **dict.fromkeys(["enterprise_id", "thread_ts"], (str, type(None))),
+    # A modal's text input left empty is submitted with a null value.
+    **dict.fromkeys(["enterprise_id", "thread_ts", "value"], (str, type(None))),
     **dict.fromkeys(["type", "subtype", "ts", "event_ts", "event_id", "user_id", "channel_id", "team_id",
                      "bot_id", "channel_type", "tab", "action_id", "block_id", "callback_id", "trigger_id",
-                     "response_url", "command", "challenge", "token", "api_app_id", "function_execution_id",
-                     "value"], _TEXT),
+                     "response_url", "command", "challenge", "token", "api_app_id", "function_execution_id"], _TEXT),
     **dict.fromkeys(["actions", "authorizations", "blocks", "elements", "response_urls"], (list,)),
     **dict.fromkeys(["is_enterprise_install", "is_ext_shared_channel", "is_ephemeral"], (bool, str)),
 }

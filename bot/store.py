@@ -979,15 +979,17 @@ class Store:
         return True
 
     @_store_errors
-    def vote_reasons_since(self, since: datetime) -> list[VoteReason]:
-        """The reasons given since `since` for votes that are still 👎, oldest first."""
+    def vote_reasons_since(self, since: datetime, team: str | None = None) -> list[VoteReason]:
+        """The reasons given since `since` for votes that are still 👎, oldest first; with `team`, for that
+        installation's votes only."""
         self.open()
         if vote_reasons.name not in self._tables:  # an older store, read as it is
             return []
         query = (select(vote_reasons.c.reply, vote_reasons.c.user_hash, votes.c.entry_id, vote_reasons.c.reason,
                         vote_reasons.c.text, vote_reasons.c.given_at)
                  .join(votes, (votes.c.reply == vote_reasons.c.reply) & (votes.c.user_hash == vote_reasons.c.user_hash))
-                 .where(vote_reasons.c.given_at >= as_utc(since), votes.c.helpful.is_(False))
+                 .where(vote_reasons.c.given_at >= as_utc(since), votes.c.helpful.is_(False),
+                        self._of_workspace(votes, team))
                  .order_by(vote_reasons.c.given_at))
         with self.engine.connect() as conn:
             return [VoteReason(**row._mapping) for row in conn.execute(query)]

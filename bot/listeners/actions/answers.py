@@ -15,6 +15,7 @@ from knowledge import Entry, KnowledgeBase
 from ... import blocks
 from ...answering import How, reply_to_click
 from ...blocks import Reply
+from ...store import CLICK, QuestionRecord, utcnow
 from ..deps import Deps
 
 # chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
@@ -45,6 +46,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
         kb, entry = found
         shareable = bool(body.get("container", {}).get("is_ephemeral"))
         await reply_to_click(body, client, respond, blocks.entry_reply(kb, entry, shareable=shareable), how)
+        if deps.recorder is not None:  # an answer given: the report counts it for its entry, apart from questions
+            team, channel = (body.get("team") or {}).get("id") or body["user"].get("team_id"), body["channel"]["id"]
+            deps.recorder.question(QuestionRecord(utcnow(), CLICK, "answer", team, channel, entry_id=entry.id),
+                                   body["user"]["id"])
 
     @app.action(re.compile(rf"^{blocks.SUGGEST}:"))
     async def on_suggestion(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
