@@ -20,9 +20,14 @@ def document_lines(text: str) -> list[str]:
     return text.split("\n")
 
 
+def is_furniture(line: str) -> bool:
+    """A breadcrumb or a menu ("Home » Blog", "News | Events"), not the document's own words."""
+    return any(mark in line for mark in _FURNITURE)
+
+
 def is_paragraph(line: str, title: str = "") -> bool:
     text = collapse_whitespace(line)
-    if any(mark in text for mark in _FURNITURE) or (title and text.casefold() == title.strip().casefold()):
+    if is_furniture(text) or (title and text.casefold() == title.strip().casefold()):
         return False
     n = len(text.split())
     return n >= PARAGRAPH_WORDS or (n >= SENTENCE_WORDS and text.endswith((".", "!")))
