@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -44,6 +45,7 @@ class Handled:
     score: float | None = None
     query: str = ""
     result: MatchResult | None = None  # what the matcher made of it, when it was a question for the FAQ
+    matching_seconds: float | None = None  # how long `answer` took on its matching thread (for /metrics)
 
 
 # With only stop words besides, these words ask for help with the bot ("help me", "I need help", "can
@@ -92,8 +94,14 @@ _matching = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_pref
 
 
 async def answer(kb: KnowledgeBase, question: Question, command: str) -> Handled:
-    """`handle_question` off the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(_matching, handle_question, kb, question, command)
+    """`handle_question` off the event loop, saying how long it took there (`matching_seconds`)."""
+    return await asyncio.get_running_loop().run_in_executor(_matching, _timed, kb, question, command)
+
+
+def _timed(kb: KnowledgeBase, question: Question, command: str) -> Handled:
+    started = time.perf_counter()
+    handled = handle_question(kb, question, command)
+    return replace(handled, matching_seconds=time.perf_counter() - started)
 
 
 How = Literal["replace", "new", "private"]

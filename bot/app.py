@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -17,6 +18,7 @@ from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
 from .follow_ups import classify, shipped_vocabulary
 from .listeners import Deps, register
+from .metrics import Metrics
 from .ratelimit import RateLimit, rate_limit_middleware
 from .recorder import Recorder
 from .request import request_name
@@ -26,13 +28,16 @@ from .threads import Threads, thread_memory
 log = logging.getLogger(__name__)
 
 
-def web_client(config: Config) -> AsyncWebClient:
-    """The Web API client: `SLACK_API_URL` when set, retrying rate limits, server and connection errors."""
-    retry_handlers = [
+def web_client(config: Config, metrics: Metrics | None = None) -> AsyncWebClient:
+    """The Web API client: `SLACK_API_URL` when set, retrying rate limits, server and connection errors (each retry,
+    and each call that failed in the end, counted in `metrics` when given)."""
+    retry_handlers: list[AsyncRetryHandler] = [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
         AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ]
+    if metrics is not None:
+        retry_handlers = metrics.retry_handlers(retry_handlers)
     if config.api_url:
         return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers,
                               logger=logging.getLogger("bot.slack"), base_url=config.api_url)
@@ -57,7 +62,7 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
     votes go to `recorder` when given (built with `holder.counters.store_failed` as its `on_failure`). `threads`
     remembers the threads the bot follows (default: as `seen`); with `config.follow_ups` off, none are."""
     app = AsyncApp(
-        client=web_client(config),
+        client=web_client(config, holder.metrics),
         # Socket Mode requests are not signed; Bolt skips the check for them whatever this is.
         signing_secret=config.signing_secret or "",
         request_verification_enabled=True,
@@ -74,7 +79,7 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
     app.use(dedup_middleware(seen, duplicate, (lambda text: classify(text, "", None, vocabulary).kind != "ignore")
                              if config.follow_ups else None))
     # After deduplication, so that Slack's retries of one event count once.
-    limit = RateLimit(config.rate_limit)
+    limit = RateLimit(config.rate_limit, on_refused=holder.metrics.rate_limited)
     # Clicks that post an answer count as questions: a button clicked 60 times is not 60 answers.
     app.use(rate_limit_middleware(limit, config.command, (blocks.SUGGEST, blocks.RELATED, blocks.SHARE)))
 
@@ -88,5 +93,7 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
         threads = None
     elif threads is None:
         threads = thread_memory(config.redis_url, config.follow_up_hours * 3600)
+    if recorder is not None:
+        holder.metrics.watch_recorder(recorder)
     register(app, Deps(holder, config.command, recorder, config.admin_user_ids, threads, limit, vocabulary))
     return app

@@ -80,6 +80,9 @@ class Config:
     shutdown_grace: float = 10.0
     # Whose App Home also shows the last 7 days of questions and votes.
     admin_user_ids: frozenset[str] = frozenset()
+    # Where /metrics is served besides (HTTP mode) or instead of (HTTP mode too, then) the main port; None: nowhere
+    # else (Socket Mode: nowhere).
+    metrics_port: int | None = None
     # Questions one person may ask in any minute (0: no limit); `from_env` defaults to RATE_LIMIT_DEFAULT.
     rate_limit: int = 0
     # Whether replies in a thread the bot answered in are answered without a mention, and for how long after.
@@ -93,6 +96,9 @@ class Config:
         checks = _Checks()
         credentials = _credentials(env, mode, checks)
         behaviour = _behaviour(env, checks)
+        if mode == "http" and behaviour["metrics_port"] == behaviour["port"]:
+            checks.lines.append(f"METRICS_PORT={behaviour['port']} is PORT too: set it to another port to serve "
+                                "/metrics apart from Slack's requests, or unset it (/metrics is then on PORT)")
         checks.done()
         return cls(**credentials, mode=mode, **behaviour)
 
@@ -152,6 +158,7 @@ def _behaviour(env: Mapping[str, str], checks: _Checks) -> dict[str, Any]:
         "shutdown_grace": (partial(_number, env, "SHUTDOWN_GRACE_SECONDS", 10.0, 0, WEEK, SECONDS, above=True),
                            defaults.shutdown_grace),
         "admin_user_ids": (partial(admin_user_ids, env), frozenset()),
+        "metrics_port": (partial(_metrics_port, env), None),
         "rate_limit": (lambda: int(_number(env, "RATE_LIMIT_PER_MINUTE", RATE_LIMIT_DEFAULT, 0, 100_000,
                                            "a number of questions", " (0 for no limit)", whole=True)),
                        RATE_LIMIT_DEFAULT),
@@ -268,6 +275,15 @@ def admin_user_ids(env: Mapping[str, str]) -> frozenset[str]:
             raise ConfigError(f"ADMIN_USER_IDS has {user!r}, which is not a Slack user id: list ids like U012AB3CD, "
                               "separated by commas (in Slack: a profile's ⋮ menu, Copy member ID)")
     return frozenset(ids)
+
+
+def _metrics_port(env: Mapping[str, str]) -> int | None:
+    raw = env.get("METRICS_PORT", "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"METRICS_PORT={raw!r} is not a port number: set it to e.g. 9100 or unset it")
+    return int(raw)
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -23,11 +23,14 @@ MAX_TRACKED = 10_000
 
 class RateLimit:
     """At most `per_minute` questions per person in any 60 seconds (0: no limit). `allow` says whether a question
-    may be answered, and whether this is the first refusal since the person was last allowed (time to say so)."""
+    may be answered, and whether this is the first refusal since the person was last allowed (time to say so);
+    `on_refused(first)` is told of each refusal (/metrics)."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic,
+                 on_refused: Callable[[bool], None] | None = None) -> None:
         self.per_minute = per_minute
         self.clock = clock
+        self.on_refused = on_refused or (lambda first: None)
         self._asked: OrderedDict[str, deque[float]] = OrderedDict()
         self._told: set[str] = set()
 
@@ -47,10 +50,10 @@ class RateLimit:
             times.append(now)
             self._told.discard(who)
             return True, False
-        if who in self._told:
-            return False, False
+        first = who not in self._told
         self._told.add(who)
-        return False, True
+        self.on_refused(first)
+        return False, first
 
 
 def question_asker(body: dict[str, Any], command: str, answering: Collection[str] = ()

@@ -118,6 +118,10 @@ class Recorder:
             raise
         return result
 
+    def waiting(self) -> int:
+        """How many records are queued, not yet written (/metrics)."""
+        return self._queue.qsize()
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far has been written (or has failed); False on timeout."""
         marker = _Flush()

@@ -67,18 +67,21 @@ class Reloader:
                 kb = await asyncio.to_thread(partial(self._load, taught=self.holder.taught))
             except KnowledgeError as exc:
                 self.holder.counters.reload_failures += 1
+                self.holder.metrics.faq_reloaded(ok=False)
                 self.holder.loaded(why, len(exc.problems) or 1)
                 log.error("FAQ reload (%s) rejected, still answering from the last good FAQ; %d problem(s):\n%s",
                           why, len(exc.problems), "\n".join(f"  {p}" for p in exc.problems))
                 return False
             except Exception as exc:  # unreadable files and the like: same outcome, never a crash
                 self.holder.counters.reload_failures += 1
+                self.holder.metrics.faq_reloaded(ok=False)
                 self.holder.loaded(why, 1)
                 log.error("FAQ reload (%s) failed, still answering from the last good FAQ: %s: %s", why,
                           exc.__class__.__name__, exc)
                 return False
             self.holder.current = kb
             self.holder.loaded(why)
+            self.holder.metrics.faq_reloaded(ok=True)
         log.info("FAQ reloaded (%s): %d entries", why, len(kb.knowledge.entries))
         log_skipped(kb, self.holder)
         return True

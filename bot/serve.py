@@ -28,12 +28,13 @@ from slack_sdk.errors import SlackApiError
 
 from knowledge import KnowledgeBase
 
-from .adapter.aiohttp import BACKLOG, Serving, listen, name_tasks_by_request
+from .adapter.aiohttp import BACKLOG, Serving, listen, listen_metrics, name_tasks_by_request
 from .adapter.socket_mode import CheckedSocketModeHandler
 from .app import create_app
 from .config import Config, ConfigError, Settings
 from .dedup import seen_store
 from .logs import RedactSecrets, formatter
+from .metrics import Metrics
 from .recorder import Recorder, open_recorder
 from .reload import Reloader, TaughtWatcher
 from .state import KnowledgeHolder
@@ -64,10 +65,11 @@ def hold_sighup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def socket_handler(app: AsyncApp, config: Config) -> AsyncSocketModeHandler:
-    """Bolt's Socket Mode handler, checking each envelope as HTTP checks each request (bot/adapter/socket_mode.py)."""
+def socket_handler(app: AsyncApp, config: Config, metrics: Metrics | None = None) -> AsyncSocketModeHandler:
+    """Bolt's Socket Mode handler, checking each envelope as HTTP checks each request (bot/adapter/socket_mode.py),
+    and counting them in `metrics` when given."""
     # The app's own client, so that apps.connections.open also goes to SLACK_API_URL.
-    return CheckedSocketModeHandler(app, app_token=config.app_token, web_client=app.client)
+    return CheckedSocketModeHandler(app, metrics, app_token=config.app_token, web_client=app.client)
 
 
 TOKEN_CHECK_SECONDS = 10.0  # a Web API address that accepts connections and never answers is said so
@@ -250,7 +252,7 @@ async def _listen(serving: Serving, config: Config) -> Callable[[], Awaitable[No
     requests being read finish), at most once."""
     name_tasks_by_request(asyncio.get_running_loop())
     runner, _ = await listen(serving, config.signing_secret or "", "0.0.0.0", config.port,
-                             shutdown_timeout=config.shutdown_grace)
+                             shutdown_timeout=config.shutdown_grace, metrics=config.metrics_port is None)
     log.info("listening on port %d: /healthz answers 503 until the FAQ and the model are loaded", config.port)
     stopped = False
 
@@ -263,9 +265,19 @@ async def _listen(serving: Serving, config: Config) -> Callable[[], Awaitable[No
     return stop_listening
 
 
-async def _start_socket(app: AsyncApp, config: Config) -> Callable[[], Awaitable[None]]:
+async def _listen_metrics(serving: Serving, config: Config) -> Callable[[], Awaitable[None]] | None:
+    """Serve /metrics on METRICS_PORT when set (503 until `serving` is ready); what stops that."""
+    if config.metrics_port is None:
+        return None
+    runner, _ = await listen_metrics(serving, "0.0.0.0", config.metrics_port)
+    log.info("serving /metrics on port %d", config.metrics_port)
+    return runner.cleanup
+
+
+async def _start_socket(app: AsyncApp, config: Config, metrics: Metrics | None = None
+                        ) -> Callable[[], Awaitable[None]]:
     """Connect to Slack in Socket Mode; what disconnects."""
-    handler = socket_handler(app, config)
+    handler = socket_handler(app, config, metrics)
     try:
         await handler.connect_async()
     except aiohttp.ClientError as exc:
@@ -319,13 +331,17 @@ async def run(settings: Settings, knowledge: Knowledge) -> None:
     signals = Signals()
     serving = Serving()  # not ready: 503
     stop_listening = await _listen(serving, config) if config.mode == "http" else None
+    stop_metrics = None
     try:
+        stop_metrics = await _listen_metrics(serving, config)
         await _serve(settings, knowledge, signals, serving, stop_listening)
     except _Stopped as stopped:
         log.info("stopped while %s", stopped)
     finally:
         if stop_listening is not None:
             await stop_listening()
+        if stop_metrics is not None:
+            await stop_metrics()
     log.info("stopped")
 
 
@@ -342,7 +358,9 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
         async with serving_app(config, holder, recorder) as app:
             await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")
             if stop_listening is None:
-                stop_serving = await signals.before_stop(_start_socket(app, config), "connecting to Slack")
+                stop_serving = await signals.before_stop(_start_socket(app, config, holder.metrics),
+                                                         "connecting to Slack")
+                serving.ready(app, holder)  # for /metrics on METRICS_PORT
             else:
                 stop_serving = stop_listening
                 ready_for_bursts()

@@ -1,5 +1,5 @@
 """What the running bot holds and shares between its parts: the knowledge base it answers from (swapped on
-reload), the outcome of the last load of the FAQ, and the counters /healthz shows."""
+reload), the outcome of the last load of the FAQ, the counters /healthz shows, and the metrics /metrics shows."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from knowledge import KnowledgeBase, Taught
+
+from .metrics import Metrics
 
 
 @dataclass
@@ -51,6 +53,7 @@ class KnowledgeHolder:
         self.swapping = asyncio.Lock()
         self.counters = Counters()
         self.faq = FaqState(checked_at=_now_iso())
+        self.metrics = Metrics(self)  # what /metrics shows: a registry of this bot's own
 
     def loaded(self, why: str, problems: int = 0) -> None:
         """Record a load of the FAQ on disk: valid when `problems` is 0 (one that could not be read counts 1)."""

@@ -1,4 +1,5 @@
-"""Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity) and `GET /healthz`.
+"""Slack over HTTP on aiohttp's server: `POST /slack/events` (events, commands, interactivity), `GET /healthz` and
+`GET /metrics` (Prometheus; or on a port of its own, `listen_metrics`).
 
 The port is served from the start: until the app is ready (`Serving`), the health check and Slack's requests get
 503. Slow and idle clients are closed (bot/adapter/guard.py). The signature is checked on the raw bytes before
@@ -18,7 +19,7 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -29,6 +30,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from ..config import ConfigError
+from ..metrics import METRICS_PATH, arrived, request_kind
 from ..request import correctly_signed, lacking, request_name, slack_payload
 from ..state import KnowledgeHolder
 from .guard import DEFAULT_LIMITS, ConnectionGuard, GuardedSite, Limits
@@ -120,10 +122,11 @@ class Serving:
         self.app, self.holder, self.store_problem = app, holder, store_problem
 
 
-def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuard | None = None) -> web.Application:
-    """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`;
-    requests not signed with `signing_secret` are answered 401. `guard`, when given, is told which connections
-    carried a correctly signed request, and when each request starts and ends."""
+def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuard | None = None,
+                    metrics: bool = True) -> web.Application:
+    """aiohttp application: Bolt at `POST /slack/events` (events, commands, interactivity), `GET /healthz`, and
+    with `metrics` `GET /metrics`; requests not signed with `signing_secret` are answered 401. `guard`, when given, is
+    told which connections carried a correctly signed request, and when each request starts and ends."""
     secret = signing_secret
     dispatching: set[asyncio.Task] = set()
     turns = Turns()
@@ -164,6 +167,7 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
             return web.Response(status=400, text="request body cut short", headers={"Connection": "close"})
 
     async def events(request: web.Request) -> web.Response:
+        arrived()  # a reply's latency runs from here (bot/metrics.py)
         raw = await read_body(request)
         if isinstance(raw, web.Response):
             return raw
@@ -181,6 +185,9 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
             return web.Response(status=400, text="not a Slack payload")
         body, payload = found
         request[NAME], request[WORKSPACE] = request_name(payload), workspace(payload)
+        kind, counted = request_kind(payload), serving.holder.metrics if serving.holder is not None else None
+        if counted is not None:
+            counted.received(kind)
         if (missing := lacking(payload)) is not None:
             # Only Slack can sign: not a reply that failed, nothing to answer or record.
             log.warning("ignored %s: a signed request that lacks what Slack always sends (%s)", request[NAME],
@@ -200,8 +207,13 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
                 dispatch_in_turn(app, body, request.query_string, request.headers, request[NAME]), name=request[NAME])
             dispatching.add(task)
             task.add_done_callback(dispatching.discard)
+            if counted is not None:
+                counted.acknowledged(kind)
             return web.Response(status=200)
-        return await dispatch(app, body, request.query_string, request.headers, request[NAME])
+        response = await dispatch(app, body, request.query_string, request.headers, request[NAME])
+        if counted is not None and response.status < 300:
+            counted.acknowledged(kind)
+        return response
 
     async def health(request: web.Request) -> web.Response:
         holder = serving.holder
@@ -218,18 +230,41 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
                                   "entries": entries, **asdict(holder.counters), "faq": asdict(holder.faq), **store},
                                  status=status)
 
+    application = web.Application(client_max_size=MAX_BODY_BYTES,
+                                  middlewares=[watched_by(guard)] if guard is not None else [])
+    application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+    if metrics:
+        application.add_routes([web.get(METRICS_PATH, scraped(serving))])
+    return application
+
+
+def watched_by(guard: ConnectionGuard) -> Any:
+    """Middleware telling `guard` when each request starts and ends."""
+
     @web.middleware
     async def watched(request: web.Request, handler: Any) -> web.StreamResponse:
-        assert guard is not None
         guard.started(request.protocol)
         try:
             return await handler(request)
         finally:
             guard.finished(request.protocol)
 
-    application = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[watched] if guard is not None else [])
-    application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
-    return application
+    return watched
+
+
+def scraped(serving: Serving) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`GET /metrics`: the running bot's metrics in Prometheus's text format (OpenMetrics when the scraper asks for
+    it), without authentication, like /healthz (they hold counts, never what people wrote nor who they are); 503
+    while the bot starts."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        holder = serving.holder
+        if holder is None:
+            return web.Response(status=503, text="loading", headers={"Retry-After": "5"})
+        body, content_type = holder.metrics.exposition(request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return metrics
 
 
 def workspace(payload: dict[str, Any]) -> str | None:
@@ -241,10 +276,10 @@ def workspace(payload: dict[str, Any]) -> str | None:
 
 class AccessLog(AbstractAccessLogger):
     """One line per request answered: Slack's at INFO (what it was, the workspace, the status and how long it took to
-    answer), health checks at DEBUG."""
+    answer), health checks and scrapes at DEBUG."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        level = logging.DEBUG if request.path == HEALTH_PATH else logging.INFO
+        level = logging.DEBUG if request.path in (HEALTH_PATH, METRICS_PATH) else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
         latency = round(time * 1000, 1)
@@ -260,11 +295,11 @@ class AccessLog(AbstractAccessLogger):
 
 
 async def listen(serving: Serving, signing_secret: str, host: str, port: int, shutdown_timeout: float = 10.0,
-                 limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
-    """Serve on aiohttp's server at host:port (0: any free port), answering from `serving` as soon as it is ready;
-    the runner and the base URL."""
+                 limits: Limits = DEFAULT_LIMITS, metrics: bool = True) -> tuple[web.AppRunner, str]:
+    """Serve on aiohttp's server at host:port (0: any free port), answering from `serving` as soon as it is ready
+    (`/metrics` too, unless not `metrics`); the runner and the base URL."""
     guard = ConnectionGuard(limits)
-    runner = web.AppRunner(web_application(serving, signing_secret, guard), shutdown_timeout=shutdown_timeout,
+    runner = web.AppRunner(web_application(serving, signing_secret, guard, metrics), shutdown_timeout=shutdown_timeout,
                            lingering_time=LINGER_SECONDS, keepalive_timeout=KEEPALIVE_SECONDS,
                            access_log_class=AccessLog, access_log=logging.getLogger("bot.access"))
     await runner.setup()
@@ -273,6 +308,26 @@ async def listen(serving: Serving, signing_secret: str, host: str, port: int, sh
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"PORT={port} cannot be used ({exc.strerror or exc}): set PORT to a free port") from None
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{bound_host}:{bound_port}"
+
+
+async def listen_metrics(serving: Serving, host: str, port: int, limits: Limits = DEFAULT_LIMITS
+                         ) -> tuple[web.AppRunner, str]:
+    """Serve only `GET /metrics` at host:port (METRICS_PORT; 0: any free port), from `serving` once it is ready (503
+    before); the runner and the base URL. Slow and idle clients are closed as on the main port."""
+    guard = ConnectionGuard(limits)
+    application = web.Application(middlewares=[watched_by(guard)])
+    application.add_routes([web.get(METRICS_PATH, scraped(serving))])
+    runner = web.AppRunner(application, shutdown_timeout=1.0, access_log_class=AccessLog,
+                           access_log=logging.getLogger("bot.access"))
+    await runner.setup()
+    try:
+        await GuardedSite(runner, host, port, guard, backlog=64).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"METRICS_PORT={port} cannot be used ({exc.strerror or exc}): set METRICS_PORT to a free "
+                          "port") from None
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, f"http://{bound_host}:{bound_port}"
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from ..answering import Handled, Question
 from ..follow_ups import Vocabulary, shipped_vocabulary
+from ..metrics import reply_outcome, since_arrival
 from ..ratelimit import RateLimit
 from ..recorder import Recorder
 from ..state import KnowledgeHolder
@@ -32,8 +33,10 @@ class Deps:
     thread_reader: ThreadReader = field(default_factory=ThreadReader)  # what a thread says before a mention in it
 
     def record(self, question: Question, handled: Handled) -> None:
-        """Keep the question and its outcome (not help, topics or an introduction). Called once the reply is on its
-        way; the recorder only queues, so this never delays anything."""
+        """Count the reply (/metrics), and keep the question and its outcome (not help, topics or an introduction).
+        Called once the reply is on its way; the recorder only queues, so this never delays anything."""
+        self.holder.metrics.replied(question.surface, reply_outcome(question.surface, handled.outcome),
+                                    since_arrival(), handled.matching_seconds)
         if self.recorder is None or handled.outcome is None:
             return
         self.recorder.question(QuestionRecord(utcnow(), question.surface, handled.outcome, question.team,
