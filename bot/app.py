@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from . import blocks
+from .admins import Admins
 from .config import Config
 from .dedup import Seen, dedup_middleware, seen_store
 from .follow_ups import classify, shipped_vocabulary
@@ -95,5 +96,6 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
         threads = thread_memory(config.redis_url, config.follow_up_hours * 3600)
     if recorder is not None:
         holder.metrics.watch_recorder(recorder)
-    register(app, Deps(holder, config.command, recorder, config.admin_user_ids, threads, limit, vocabulary))
+    register(app, Deps(holder, config.command, recorder, Admins(config.admin_user_ids, config.admin_usergroup),
+                       threads, limit, vocabulary))
     return app

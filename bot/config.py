@@ -80,6 +80,8 @@ class Config:
     shutdown_grace: float = 10.0
     # Whose App Home also shows the last 7 days of questions and votes.
     admin_user_ids: frozenset[str] = frozenset()
+    # And the members of this Slack user group (a handle such as faq-keepers, or an id such as S0123ABCD).
+    admin_usergroup: str | None = None
     # Where /metrics is served besides (HTTP mode) or instead of (HTTP mode too, then) the main port; None: nowhere
     # else (Socket Mode: nowhere).
     metrics_port: int | None = None
@@ -158,6 +160,7 @@ def _behaviour(env: Mapping[str, str], checks: _Checks) -> dict[str, Any]:
         "shutdown_grace": (partial(_number, env, "SHUTDOWN_GRACE_SECONDS", 10.0, 0, WEEK, SECONDS, above=True),
                            defaults.shutdown_grace),
         "admin_user_ids": (partial(admin_user_ids, env), frozenset()),
+        "admin_usergroup": (partial(_admin_usergroup, env), None),
         "metrics_port": (partial(_metrics_port, env), None),
         "rate_limit": (lambda: int(_number(env, "RATE_LIMIT_PER_MINUTE", RATE_LIMIT_DEFAULT, 0, 100_000,
                                            "a number of questions", " (0 for no limit)", whole=True)),
@@ -275,6 +278,23 @@ def admin_user_ids(env: Mapping[str, str]) -> frozenset[str]:
             raise ConfigError(f"ADMIN_USER_IDS has {user!r}, which is not a Slack user id: list ids like U012AB3CD, "
                               "separated by commas (in Slack: a profile's ⋮ menu, Copy member ID)")
     return frozenset(ids)
+
+
+# A user group's handle as Slack shows it (lower case; the @ before it is allowed), or its id.
+_USERGROUP_HANDLE = re.compile(r"@?([a-z0-9][a-z0-9._-]{0,79})")
+_USERGROUP_ID = re.compile(r"S[A-Z0-9]{2,}")
+
+
+def _admin_usergroup(env: Mapping[str, str]) -> str | None:
+    raw = env.get("ADMIN_USERGROUP", "").strip()
+    if not raw:
+        return None
+    if _USERGROUP_ID.fullmatch(raw):
+        return raw
+    if handle := _USERGROUP_HANDLE.fullmatch(raw):
+        return handle[1]
+    raise ConfigError(f"ADMIN_USERGROUP={raw!r} is not a user group's handle or id: set it to the handle Slack shows "
+                      "(e.g. faq-keepers, lower case) or the group's id (e.g. S0123ABCD), or unset it")
 
 
 def _metrics_port(env: Mapping[str, str]) -> int | None:

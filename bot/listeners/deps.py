@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ..admins import Admins
 from ..answering import Handled, Question
 from ..follow_ups import Vocabulary, shipped_vocabulary
 from ..metrics import reply_outcome, since_arrival
@@ -20,17 +23,23 @@ from ..threads import Threads
 class Deps:
     """`holder.current` is read when a listener runs (a reload swaps it); `command` is the slash command's name.
     Questions and votes go to `recorder` when there is one, and `admins` then see the last 7 days in their App Home
-    and teach from there. With `threads`, replies in the threads the bot answered in are answered without a mention
-    (None: follow-ups off), each counted against the person's rate `limit`."""
+    and teach from there (`is_admin`). With `threads`, replies in the threads the bot answered in are answered without
+    a mention (None: follow-ups off), each counted against the person's rate `limit`."""
 
     holder: KnowledgeHolder
     command: str
     recorder: Recorder | None = None
-    admins: frozenset[str] = frozenset()
+    admins: Admins = field(default_factory=Admins)
     threads: Threads | None = None
     limit: RateLimit | None = None
     vocabulary: Vocabulary = field(default_factory=shipped_vocabulary)
     thread_reader: ThreadReader = field(default_factory=ThreadReader)  # what a thread says before a mention in it
+
+    async def is_admin(self, client: AsyncWebClient, team: str | None, user: object) -> bool:
+        """Whether `user` is an admin in the workspace `team` (ADMIN_USER_IDS, or a member of ADMIN_USERGROUP read
+        with `client`). Checked on every request that needs it: a click is only a request, and anyone can forge one
+        with another view's ids."""
+        return await self.admins.check(client, team, user)
 
     def record(self, question: Question, handled: Handled) -> None:
         """Count the reply (/metrics), and keep the question and its outcome (not help, topics or an introduction).

@@ -46,14 +46,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
     if deps.recorder is None:
         return
     recorder: Recorder = deps.recorder
-    holder, command, admins = deps.holder, deps.command, deps.admins
+    holder, command = deps.holder, deps.command
 
-    def admin_of(body: dict[str, Any], action: dict[str, Any]) -> str | None:
+    async def admin_of(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> str | None:
         # Checked on every action: a click is only a request, and anyone can forge one with another view's ids.
         user = (body.get("user") or {}).get("id")
-        if user in admins:
+        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+        if await deps.is_admin(client, team, user):
             return str(user)
-        log.warning("teaching: %s from %s refused: not in ADMIN_USER_IDS", action.get("action_id"), user)
+        log.warning("teaching: %s from %s refused: not in ADMIN_USER_IDS or ADMIN_USERGROUP",
+                    action.get("action_id"), user)
         return None
 
     # One teaching or undoing at a time here: a double click is checked against the first once it is stored, and
@@ -77,7 +79,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     @app.action(_TEACH)
     async def on_teach(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
         await ack()
-        if (admin := admin_of(body, action)) is None:
+        if (admin := await admin_of(client, body, action)) is None:
             return
         text = question_of(action)
         chosen, entry_id = meaning_of(action)
@@ -90,7 +92,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     @app.action(_UNDO)
     async def on_undo(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
         await ack()
-        if (admin := admin_of(body, action)) is None:
+        if (admin := await admin_of(client, body, action)) is None:
             return
         value = str(action.get("value", ""))
         if not (value.isascii() and value.isdigit() and len(value) <= 18):  # "²".isdigit(), yet int("²") fails

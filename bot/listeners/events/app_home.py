@@ -13,10 +13,10 @@ from ..deps import Deps
 
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.event("app_home_opened")
-    async def on_home(event: dict, client: AsyncWebClient) -> None:
+    async def on_home(event: dict, body: dict, client: AsyncWebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        if deps.recorder is not None and event.get("user") in deps.admins:
+        if deps.recorder is not None and await deps.is_admin(client, body.get("team_id"), event.get("user")):
             await publish_admin_home(client, deps.holder, deps.recorder, deps.command, event["user"])
             return
         await client.views_publish(user_id=event["user"], view=blocks.home_view(deps.holder.current, deps.command))
