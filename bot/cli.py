@@ -384,6 +384,127 @@ def cmd_taught(args: argparse.Namespace) -> int:
     return 0
 
 
+def _draft_out(out: str | None, force: bool) -> Path | None:
+    """`draft --out FILE`: a file that can be written, and one that exists only with --force; checked before any work
+    (a mistake is one line and exit code 2). None: standard output."""
+    if not out or out == "-":
+        return None
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {out}: is a folder; name a file in it, e.g. {path / 'drafts.yaml'}")
+    if not path.parent.is_dir():
+        raise ConfigError(f"--out {out}: the folder {path.parent} does not exist")
+    if path.exists() and not force:
+        raise ConfigError(f"--out {out}: the file exists; add --force to overwrite it")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ConfigError(f"--out {out}: cannot be written (permission denied)")
+    return path
+
+
+def _document_named(name: str, documents: Sequence[str], titles: dict[str, str], seeds_dir: Path) -> str:
+    """The document `draft document NAME` means: its file name in the seeds folder (with or without its extension),
+    a path to that file, or its title; anything else is an operator's mistake, said in one line."""
+    given = Path(name)
+    if name in documents:
+        return name
+    by_stem = [d for d in documents if Path(d).stem == name]
+    by_title = [d for d in documents if titles[d].casefold() == name.strip().casefold()]
+    if len(by_stem) == 1 or len(by_title) == 1:
+        return (by_stem or by_title)[0]
+    if given.name in documents:  # a path
+        if not given.is_file():
+            raise ConfigError(f"document {name}: no such file (name it as {given.name}, as sources.yaml does)")
+        if given.resolve() != (seeds_dir / given.name).resolve():
+            raise ConfigError(f"document {name}: not the file of that name in {seeds_dir}, which the FAQ cites; name "
+                              f"{given.name}, or set SEEDS_DIR to the folder {given.parent}")
+        return given.name
+    if (seeds_dir / given.name).is_file():
+        raise ConfigError(f"document {given.name} is in {seeds_dir} but not listed in its sources.yaml: add its row "
+                          "first (see 'Adding a document' in docs/keeping-the-faq.md)")
+    listed = ", ".join(documents) if len(documents) <= 6 else ", ".join([*documents[:5], "…"])
+    raise ConfigError(f"unknown document {name!r}: name a file of {seeds_dir / 'sources.yaml'} ({listed}), its path "
+                      "or its title")
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    """YAML drafts of new entries for a person to complete (a question and the passages to cite; never an answer):
+    for the most asked groups of unanswered questions, or for a document's uncited paragraphs."""
+    from knowledge import load_knowledge
+    from knowledge.content.drafts import Ids, document_drafts, drafts_yaml
+
+    from .store import utcnow
+
+    out = _draft_out(args.out, args.force)
+    faq: FaqSettings = args.settings.faq
+    today = f"{utcnow():%Y-%m-%d}"
+    if args.drafting == "unanswered":
+        from .draft import unanswered_drafts
+
+        since = _since(args.since)
+        url = _store_url(args.settings.store, "draft from")
+        _a_store_at(url)
+        kb = load_kb(faq)
+        records, taught = _read_store(url, lambda store: (store.questions_since(since), store.taught()))
+
+        def closest(question: str) -> list[tuple[str, str, float]]:
+            return [(near.passage.doc, near.passage.text, near.similarity) for near in kb.closest_passages(question)]
+
+        def answers(question: str) -> str | None:
+            result = kb.ask(question)
+            return result.id if result.status == "answer" else None
+
+        result = unanswered_drafts(records, taught, since, kb.knowledge, closest, answers, args.limit,
+                                   Ids({e.id for e in kb.knowledge.entries}))
+        drafts = list(result.drafts)
+        comments = [f"Drafts of FAQ entries for the questions the bot did not answer since {since:%Y-%m-%d %H:%M} UTC "
+                    f"(`openllm-bot draft unanswered`, {today}):",
+                    f"the {len(drafts)} most asked of {result.groups} groups of near-duplicate questions"
+                    + (f", {len(result.left_out)} left out (said on standard error)." if result.left_out else "."),
+                    "Each question is the wording most like the group's others; the passages are the documents' "
+                    "closest to it, by the matcher's embedding model."]
+        for why in result.left_out:
+            print(f"openllm-bot: left out {why}", file=sys.stderr)
+        nothing = f"no group of unanswered questions since {since:%Y-%m-%d %H:%M} UTC to draft"
+    else:
+        try:
+            knowledge = load_knowledge(faq.faq_dir, faq.seeds_dir)
+        except KnowledgeError as exc:
+            print(f"openllm-bot: {invalid_files(exc)}:", file=sys.stderr)
+            print("".join(f"  {problem}\n" for problem in exc.problems), end="", file=sys.stderr)
+            return 1
+        titles = {name: document.title for name, document in knowledge.documents.items()}
+        file = _document_named(args.name, list(knowledge.documents), titles, faq.seeds_dir)
+        drafts = document_drafts(knowledge, file)
+        comments = [f"Drafts of FAQ entries for the paragraphs of {file} no entry cites "
+                    f"(`openllm-bot draft document`, {today}):",
+                    f"{titles[file]}. Each question is the one the document asks near its paragraph, where it asks "
+                    "one no entry asks; else it is yours to write."]
+        nothing = f"every paragraph of {file} is cited: nothing to draft"
+    if not drafts:
+        print(f"openllm-bot: {nothing}", file=sys.stderr)
+        return 0
+    text = drafts_yaml(drafts, comments)
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--out {args.out}: cannot be written ({exc.strerror or exc})") from None
+    print(f"wrote {out}: {len(drafts)} draft{'s' if len(drafts) != 1 else ''}", file=sys.stderr)
+    return 0
+
+
+def _a_store_at(url: str) -> None:
+    """There is a store at `url` (a SQLite file that is not there is an operator's mistake: exit code 2)."""
+    from .store import Store, StoreError
+
+    try:
+        Store(url, read_only=True).close()
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
@@ -408,6 +529,17 @@ def _mode(args: argparse.Namespace) -> Mode | Literal["if configured"] | None:
     if args.command == "serve":
         return args.mode
     return "if configured" if args.command == "run" else None
+
+
+def _positive(text: str) -> int:
+    """A whole number above 0, for a command-line option."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not above 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,6 +594,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help="list: one a line, undone ones marked; export: YAML per entry, to merge into knowledge/")
     taught.add_argument("--since", help="taught from then on: a span (7d, 12h, 2w) or a date (2026-11-01); default all")
     taught.set_defaults(func=cmd_taught)
+
+    draft = sub.add_parser("draft", help="YAML drafts of new entries (a question and the passages to cite, the answer "
+                           "left empty) for a person to complete")
+    kinds = draft.add_subparsers(dest="drafting", required=True, metavar="KIND")
+    written = argparse.ArgumentParser(add_help=False)
+    written.add_argument("-o", "--out", metavar="FILE", help="write to FILE instead of standard output")
+    written.add_argument("--force", action="store_true", help="with --out: overwrite FILE if it exists")
+    unanswered = kinds.add_parser("unanswered", parents=[written], help="one draft per group of questions the bot "
+                                  "did not answer, most asked first")
+    unanswered.add_argument("--since", default="7d", help="asked from then on: a span (7d, 12h, 2w) or a date "
+                            "(2026-11-01); default 7d")
+    unanswered.add_argument("--limit", type=_positive, default=10, help="at most this many drafts (default 10)")
+    document = kinds.add_parser("document", parents=[written], help="drafts for the paragraphs of a document no "
+                                "entry cites")
+    document.add_argument("name", help="the document: its file name in the seeds folder, its path, or its title")
+    draft.set_defaults(func=cmd_draft)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)
 

@@ -66,12 +66,14 @@ def with_document(tmp_path: Path, text: str = DOCUMENT, entry: str = ENTRY) -> t
     return faq, seeds
 
 
-def bot(faq: Path, seeds: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`openllm-bot ARGS` with KNOWLEDGE_DIR and SEEDS_DIR naming the copies, as a maintainer's .env would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_", "DATABASE_URL", "STORE_"))}
-    env |= {"DOTENV_PATH": "/dev/null", "KNOWLEDGE_DIR": str(faq), "SEEDS_DIR": str(seeds)}
+def bot(faq: Path, seeds: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`openllm-bot ARGS` with KNOWLEDGE_DIR and SEEDS_DIR naming the copies, as a maintainer's .env would (and no
+    store but one `env` names)."""
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("SLACK_", "MATCH_", "DATABASE_URL", "STORE_"))}
+    environment |= {"DOTENV_PATH": "/dev/null", "KNOWLEDGE_DIR": str(faq), "SEEDS_DIR": str(seeds), **(env or {})}
     return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env=env)
+                          env=environment)
 
 
 def test_validate_checks_quotes_of_the_added_document(tmp_path: Path) -> None:
