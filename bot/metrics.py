@@ -42,7 +42,7 @@ _TOKEN = re.compile(r"[A-Za-z/][A-Za-z0-9_./-]{0,63}")
 _LOWER = re.compile(r"[a-z]")
 
 REQUEST_TYPES = ("event", "command", "action", "view", "shortcut", "options", OTHER)
-SURFACES = ("mention", "dm", "slash", "thread", "click")
+SURFACES = ("mention", "dm", "slash", "thread")  # where a question was asked (bot.store.Surface)
 # What a reply was: the matcher's outcome ("answer", "suggest", "none") as said on a dashboard, a reply in a thread
 # the bot follows (a follow-up, whatever it gave), a hand-off to people, or help (usage, topics, an introduction).
 REPLY_OUTCOMES = ("answered", "suggested", "declined", "follow_up", "hand_off", "help")

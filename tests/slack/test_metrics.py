@@ -6,6 +6,7 @@ registry of its own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -341,3 +342,20 @@ async def slack(fake: FakeSlack, kb: KnowledgeBase) -> AsyncIterator[Slack]:
     slack = await start_slack(fake, kb)
     yield slack
     await slack.runner.cleanup()
+
+
+async def test_the_grafana_dashboard_queries_only_metrics_the_bot_serves(fake: FakeSlack, kb: KnowledgeBase,
+                                                                         tmp_path: Path) -> None:
+    dashboard = json.loads((ROOT / "docs" / "grafana" / "openllm-bot.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {re.sub(r"_(bucket|count|sum)$", "", name) for e in exprs for name in re.findall(r"openllm_\w+", e)}
+    assert len(used) >= 15
+    recorder = Recorder(Store(f"sqlite:///{tmp_path / 'store.sqlite3'}"), STORE_KEY)
+    slack = await start_slack(fake, kb, recorder)
+    try:
+        _, _, body = await scrape(slack.url)
+    finally:
+        await slack.runner.cleanup()
+        recorder.close(1.0)
+    served = set(re.findall(r"^# TYPE (\S+) ", body, re.MULTILINE))
+    assert used <= served, used - served
