@@ -15,9 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from . import blocks
 from .admins import Admins
-from .config import Config
+from .config import Config, ConfigError
 from .dedup import Seen, dedup_middleware, seen_store
+from .entry_views import modal_key
 from .follow_ups import classify, shipped_vocabulary
+from .installations import authorize, oauth_settings
+from .handoff import Handoffs, handoffs_for
 from .listeners import Deps, register
 from .metrics import Metrics
 from .ratelimit import RateLimit, rate_limit_middleware
@@ -25,6 +28,7 @@ from .recorder import Recorder
 from .request import request_name
 from .state import KnowledgeHolder
 from .threads import Threads, thread_memory
+from .workspaces import workspace_middleware
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +43,11 @@ def web_client(config: Config, metrics: Metrics | None = None) -> AsyncWebClient
     ]
     if metrics is not None:
         retry_handlers = metrics.retry_handlers(retry_handlers)
+    token = config.bot_token or None  # none when installed with OAuth: each request gets its workspace's
     if config.api_url:
-        return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers,
-                              logger=logging.getLogger("bot.slack"), base_url=config.api_url)
-    return AsyncWebClient(token=config.bot_token, retry_handlers=retry_handlers, logger=logging.getLogger("bot.slack"))
+        return AsyncWebClient(token=token, retry_handlers=retry_handlers, logger=logging.getLogger("bot.slack"),
+                              base_url=config.api_url)
+    return AsyncWebClient(token=token, retry_handlers=retry_handlers, logger=logging.getLogger("bot.slack"))
 
 
 class _TokenWarning(logging.Filter):
@@ -57,11 +62,25 @@ _bolt_logger.addFilter(_TokenWarning())
 
 
 def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None,
-               recorder: Recorder | None = None, threads: Threads | None = None) -> AsyncApp:
+               recorder: Recorder | None = None, threads: Threads | None = None,
+               handoffs: Handoffs | None = None) -> AsyncApp:
     """The Bolt app with every listener registered, answering from `holder.current` (which a reload swaps).
     `seen` remembers answered events (default: Redis at `config.redis_url`, else this process); questions and
     votes go to `recorder` when given (built with `holder.counters.store_failed` as its `on_failure`). `threads`
-    remembers the threads the bot follows (default: as `seen`); with `config.follow_ups` off, none are."""
+    remembers the threads the bot follows (default: as `seen`); with `config.follow_ups` off, none are.
+
+    Installed with OAuth (`config.oauth`), Bolt's OAuth flow keeps each workspace's installation in `recorder`'s
+    store (bot/installations.py), answers each request with its workspace's token and forgets a workspace on
+    `app_uninstalled` and `tokens_revoked`; each installation is answered from its own knowledge base.
+
+    With `config.handoff_channel` (and a recorder), replies that decline or are unsure offer "Ask the team": through
+    `handoffs` when given (serve checks its channel at start-up), else through its own."""
+    oauth = None
+    if config.oauth:
+        if recorder is None:
+            raise ConfigError("installing with OAuth (SLACK_CLIENT_ID) keeps each workspace's installation in the "
+                              "store, which cannot be opened: check STORE_PATH or DATABASE_URL")
+        oauth = oauth_settings(config, recorder.store)
     app = AsyncApp(
         client=web_client(config, holder.metrics),
         # Socket Mode requests are not signed; Bolt skips the check for them whatever this is.
@@ -69,7 +88,15 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
         request_verification_enabled=True,
         process_before_response=config.process_before_response,
         logger=_bolt_logger,
+        oauth_settings=oauth,
+        # An AsyncAuthorize, which Bolt takes as it is (its hint names only plain functions).
+        authorize=authorize(oauth) if oauth is not None else None,  # type: ignore[arg-type]
     )
+    if oauth is not None:
+        app.enable_token_revocation_listeners()
+    # First: every middleware and listener after it knows which installation the request is for.
+    holder.per_workspace = config.oauth
+    app.use(workspace_middleware(single=not config.oauth))
     seen = seen if seen is not None else seen_store(config.redis_url, config.dedup_ttl)
 
     def duplicate() -> None:
@@ -97,5 +124,7 @@ def create_app(config: Config, holder: KnowledgeHolder, seen: Seen | None = None
     if recorder is not None:
         holder.metrics.watch_recorder(recorder)
     register(app, Deps(holder, config.command, recorder, Admins(config.admin_user_ids, config.admin_usergroup),
-                       threads, limit, vocabulary))
+                       threads, limit, vocabulary,
+                       modal_key=modal_key(config.signing_secret, config.app_token, config.bot_token),
+                       handoffs=handoffs or handoffs_for(config, recorder)))
     return app

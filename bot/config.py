@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from knowledge import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, KnowledgeBase, Taught, Thresholds
 from knowledge.content.phrasings import OUT_OF_SCOPE_FILE
+from knowledge.content.written import Written
 from knowledge.decision.decide import POLICY_FILES, Policy, load_policy
 from knowledge.matching.analysis import SYNONYMS_FILE
 
@@ -65,6 +66,11 @@ class Config:
     bot_token: str = field(repr=False)
     app_token: str | None = field(default=None, repr=False)
     signing_secret: str | None = field(default=None, repr=False)
+    # Installed in many workspaces with Bolt's OAuth flow (HTTP mode, no bot token): the app's Client ID and Secret,
+    # and the Redirect URL when the app lists more than one (None: the one it lists).
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_uri: str | None = None
     mode: Mode = "http"
     port: int = 3000
     api_url: str | None = None
@@ -90,6 +96,14 @@ class Config:
     # Whether replies in a thread the bot answered in are answered without a mention, and for how long after.
     follow_ups: bool = True
     follow_up_hours: float = 24.0
+    # Where "Ask the team" posts a question the bot declined or was unsure of: a channel id, or #name (looked up once
+    # with conversations.list); None: no such button.
+    handoff_channel: str | None = None
+
+    @property
+    def oauth(self) -> bool:
+        """Installed in many workspaces with Bolt's OAuth flow (SLACK_CLIENT_ID), rather than with one bot token."""
+        return self.client_id is not None
 
     @classmethod
     def from_env(cls, mode: Mode, env: Mapping[str, str] | None = None) -> Config:
@@ -117,14 +131,77 @@ class Config:
 
 def _credentials(env: Mapping[str, str], mode: Mode | None, checks: _Checks) -> dict[str, Any]:
     """The tokens and the signing secret: those `mode` needs are required, any other that is set must be well-formed
-    (None: none is required)."""
+    (None: none is required). Installing with OAuth (`_oauth`) needs no bot token, and a signing secret whatever
+    the command."""
     found: dict[str, Any] = {"bot_token": "", "app_token": None, "signing_secret": None}
-    wanted = {"bot_token": mode is not None, "app_token": mode == "socket", "signing_secret": mode == "http"}
+    oauth = _installs_with_oauth(env)
+    wanted = {"bot_token": mode is not None and not oauth, "app_token": mode == "socket" and not oauth,
+              "signing_secret": mode == "http" and not oauth}
     for key, read in (("bot_token", _bot_token), ("app_token", _app_token), ("signing_secret", _signing_secret)):
         name = key.upper()
         if wanted[key] or env.get(f"SLACK_{name}", "").strip():
             found[key] = checks.read(partial(read, env), found[key])
+    none: dict[str, Any] = {}
+    found.update(checks.read(partial(_oauth, env, mode), none))
     return found
+
+
+def _installs_with_oauth(env: Mapping[str, str]) -> bool:
+    return bool(env.get("SLACK_CLIENT_ID", "").strip() or env.get("SLACK_CLIENT_SECRET", "").strip())
+
+
+_APP_CREDENTIALS = "under Basic Information, App Credentials, " + _WHERE
+
+
+def _oauth(env: Mapping[str, str], mode: Mode | None) -> dict[str, Any]:
+    """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (both or neither) and SLACK_REDIRECT_URI, for installing in many
+    workspaces with OAuth; every way they do not fit the other settings, one line each."""
+    client_id, secret = env.get("SLACK_CLIENT_ID", "").strip(), env.get("SLACK_CLIENT_SECRET", "").strip()
+    redirect = env.get("SLACK_REDIRECT_URI", "").strip()
+    if not (client_id or secret or redirect):
+        return {}
+    lines = []
+    if client_id and not re.fullmatch(r"[0-9]+\.[0-9]+", client_id):
+        lines.append(f"SLACK_CLIENT_ID={client_id!r} is not a Client ID (digits, a dot, digits): copy the Client ID "
+                     + _APP_CREDENTIALS)
+    if secret and not re.fullmatch(r"[0-9a-fA-F]{16,128}", secret):  # not echoed: it is a secret
+        lines.append("SLACK_CLIENT_SECRET is not 16 to 128 hexadecimal characters (0-9, a-f): copy the Client Secret "
+                     + _APP_CREDENTIALS)
+    if client_id and not secret:
+        lines.append(f"SLACK_CLIENT_SECRET is not set: installing with OAuth (SLACK_CLIENT_ID) needs the Client Secret "
+                     f"too, {_APP_CREDENTIALS}")
+    if secret and not client_id:
+        lines.append(f"SLACK_CLIENT_ID is not set: installing with OAuth (SLACK_CLIENT_SECRET) needs the Client ID "
+                     f"too, {_APP_CREDENTIALS}")
+    if redirect and not (client_id or secret):
+        lines.append("SLACK_REDIRECT_URI is set without SLACK_CLIENT_ID: it is for installing with OAuth; unset it, "
+                     "or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
+    elif redirect and not re.fullmatch(r"https?://[^/\s@]+/\S*", redirect):
+        lines.append(f"SLACK_REDIRECT_URI={redirect!r} is not an http(s) URL: set it to the Redirect URL the app "
+                     "lists under OAuth & Permissions, e.g. https://bot.example.com/slack/oauth_redirect, or unset it")
+    elif redirect and urlsplit(redirect).path.rstrip("/") != OAUTH_REDIRECT_PATH:
+        lines.append(f"SLACK_REDIRECT_URI={redirect!r} does not end in {OAUTH_REDIRECT_PATH}, where the bot takes "
+                     f"Slack's redirect: set it to https://YOUR-HOST{OAUTH_REDIRECT_PATH}, or unset it")
+    if client_id or secret:
+        if env.get("SLACK_BOT_TOKEN", "").strip():
+            lines.append("SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set: unset SLACK_BOT_TOKEN to install in many "
+                         "workspaces with OAuth (each gets a token of its own), or unset SLACK_CLIENT_ID and "
+                         "SLACK_CLIENT_SECRET to serve one workspace with its bot token")
+        if mode == "socket" or env.get("SLACK_APP_TOKEN", "").strip():
+            lines.append("installing with OAuth (SLACK_CLIENT_ID) needs HTTP mode, and SLACK_APP_TOKEN or --socket "
+                         "asks for Socket Mode: unset SLACK_APP_TOKEN and serve with --http (Socket Mode serves one "
+                         "workspace with SLACK_BOT_TOKEN)")
+        if not env.get("SLACK_SIGNING_SECRET", "").strip():
+            lines.append("SLACK_SIGNING_SECRET is not set: installing with OAuth (SLACK_CLIENT_ID) serves HTTP, "
+                         f"which needs the Signing Secret, under Basic Information, App Credentials, {_WHERE}")
+    if lines:
+        raise ConfigError(*lines)
+    return {"client_id": client_id or None, "client_secret": secret or None, "redirect_uri": redirect or None}
+
+
+# Where the OAuth flow is served (Bolt's defaults): the "Add to Slack" page, and Slack's redirect after it.
+OAUTH_INSTALL_PATH = "/slack/install"
+OAUTH_REDIRECT_PATH = "/slack/oauth_redirect"
 
 
 def _bot_token(env: Mapping[str, str]) -> str:
@@ -170,6 +247,7 @@ def _behaviour(env: Mapping[str, str], checks: _Checks) -> dict[str, Any]:
                                     f"a number of hours from above 0 to {FOLLOW_UP_HOURS_MAX:g}",
                                     ", turn follow-ups off with FOLLOW_UPS=false,", above=True),
                             defaults.follow_up_hours),
+        "handoff_channel": (partial(channel_setting, env, "HANDOFF_CHANNEL"), None),
     }
     return {name: checks.read(read, fallback) for name, (read, fallback) in fields.items()}
 
@@ -183,6 +261,77 @@ SECONDS = "a number of seconds"
 FOLLOW_UP_HOURS_DEFAULT = 24.0
 # A month: longer, and a thread's old question is no longer what a reply there goes on from.
 FOLLOW_UP_HOURS_MAX = 720.0
+
+
+# A channel named in a setting: its id (C… or G…), or its name (lower case, # optional), kept as "#name".
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,}")
+_CHANNEL_NAME = re.compile(r"#?([^\s#<>@|,A-Z][^\s#<>@|,A-Z]{0,79})")
+
+
+def channel_setting(env: Mapping[str, str], name: str) -> str | None:
+    """The channel the variable `name` names: its id as given, or "#name"; None when it is unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if _CHANNEL_ID.fullmatch(raw):
+        return raw
+    if found := _CHANNEL_NAME.fullmatch(raw):
+        return "#" + found[1]
+    raise ConfigError(f"{name}={raw!r} is not a channel: set it to the channel's name (e.g. #llm-team, lower case) "
+                      "or its id (e.g. C0123ABCD, at the bottom of the channel's details), or unset it")
+
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """The weekly digest: posted in `channel` (an id, or "#name"; None: no digest) each `day` (0 is Monday) at
+    `hour` in `timezone` (an IANA name, e.g. Europe/Berlin), on the week before."""
+
+    channel: str | None = None
+    day: int = 0
+    hour: int = 9
+    timezone: str = "UTC"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> DigestSettings:
+        """DIGEST_CHANNEL, DIGEST_DAY, DIGEST_HOUR and DIGEST_TIMEZONE, each checked whether or not the digest is on."""
+        env = os.environ if env is None else env
+        checks = _Checks()
+        channel = checks.read(partial(channel_setting, env, "DIGEST_CHANNEL"), None)
+        day = checks.read(partial(_digest_day, env), cls.day)
+        hour = checks.read(lambda: int(_number(env, "DIGEST_HOUR", cls.hour, 0, 23, "an hour from 0 to 23",
+                                               " (a whole number: 9 for 09:00)", whole=True)), cls.hour)
+        timezone = checks.read(partial(_timezone, env), cls.timezone)
+        checks.done()
+        return cls(channel, day, hour, timezone)
+
+
+def _digest_day(env: Mapping[str, str]) -> int:
+    raw = env.get("DIGEST_DAY", "").strip().lower()
+    if not raw:
+        return DigestSettings.day
+    for number, day in enumerate(DAYS):
+        if raw in (day, day[:3]):
+            return number
+    raise ConfigError(f"DIGEST_DAY={raw!r} is not a day of the week: set it to e.g. monday (or mon), or unset it "
+                      "for Monday")
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    raw = env.get("DIGEST_TIMEZONE", "").strip()
+    if not raw or raw.upper() == "UTC":
+        return "UTC"
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(f"DIGEST_TIMEZONE={raw!r} is not a time zone: set it to a name such as Europe/Berlin or "
+                          "America/New_York (as written, capitals too; the machine's time zone database must have "
+                          "it: install tzdata if none does), or unset it for UTC") from None
+    return raw
 
 
 @dataclass(frozen=True)
@@ -470,11 +619,13 @@ class FaqSettings:
         examples and the decision policy."""
         return (self.faq_dir, self.seeds_dir, SYNONYMS_FILE, OUT_OF_SCOPE_FILE, *POLICY_FILES.values())
 
-    def load(self, policy: Policy | None = None, taught: Sequence[Taught] = ()) -> KnowledgeBase:
+    def load(self, policy: Policy | None = None, taught: Sequence[Taught] = (),
+             written: Sequence[Written] = ()) -> KnowledgeBase:
         """Load and validate in full; raises `KnowledgeError` listing every problem. `policy` replaces
-        the calibrated one (calibration fits a new one); `taught`: phrasings taught from Slack, trained with it."""
+        the calibrated one (calibration fits a new one); `taught`: phrasings taught from Slack, trained with it;
+        `written`: entries and answers written from Slack, applied to it."""
         return KnowledgeBase.load(self.faq_dir, self.seeds_dir, self.thresholds, self.source_base_url, policy, taught,
-                                  self.embedding_cache)
+                                  self.embedding_cache, written)
 
 
 def _embedding_cache(env: Mapping[str, str]) -> Path | None:
@@ -490,11 +641,11 @@ def _embedding_cache(env: Mapping[str, str]) -> Path | None:
 
 
 def slack_mode(env: Mapping[str, str] | None = None) -> Mode | None:
-    """How `run` reaches Slack: Socket Mode with an app-level token, HTTP with only a bot token, None (the local
-    console) without one."""
+    """How `run` reaches Slack: Socket Mode with an app-level token, HTTP with only a bot token or installing with
+    OAuth (SLACK_CLIENT_ID), None (the local console) without either."""
     env = os.environ if env is None else env
     if not env.get("SLACK_BOT_TOKEN", "").strip():
-        return None
+        return "http" if _installs_with_oauth(env) else None
     return "socket" if env.get("SLACK_APP_TOKEN", "").strip() else "http"
 
 
@@ -505,6 +656,7 @@ class Settings:
     faq: FaqSettings
     store: StoreSettings
     slack: Config | None = None
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, mode: Mode | Literal["if configured"] | None = None,
@@ -521,5 +673,26 @@ class Settings:
         slack = checks.read(partial(Config.from_env, mode, env), None) if mode is not None else None
         if mode is None:
             checks.read(partial(Config.check_env, env), None)
+        digest = checks.read(partial(DigestSettings.from_env, env), DigestSettings())
+        _check_team_channels(env, store, digest, checks)
+        if slack is not None and slack.oauth and store.url is None:
+            checks.lines.append("STORE_ENABLED=false: installing with OAuth (SLACK_CLIENT_ID) keeps each workspace's "
+                                "installation in the store; record in it (unset STORE_ENABLED: SQLite by default, "
+                                "PostgreSQL with DATABASE_URL)")
         checks.done()
-        return cls(faq, store, slack)
+        return cls(faq, store, slack, digest)
+
+
+def _check_team_channels(env: Mapping[str, str], store: StoreSettings, digest: DigestSettings,
+                         checks: _Checks) -> None:
+    """HANDOFF_CHANNEL and DIGEST_CHANNEL against the rest: both keep what they do in the store, and both name a
+    channel of the one workspace a bot token serves."""
+    named = [name for name, on in (("HANDOFF_CHANNEL", bool(env.get("HANDOFF_CHANNEL", "").strip())),
+                                   ("DIGEST_CHANNEL", digest.channel is not None)) if on]
+    for name in named:
+        if store.url is None:
+            checks.lines.append(f"{name} is set and STORE_ENABLED=false: {name.split('_')[0].lower()}s are kept in "
+                                "the question store; unset STORE_ENABLED (SQLite by default), or unset " + name)
+        if _installs_with_oauth(env):
+            checks.lines.append(f"{name} names a channel of one workspace, and SLACK_CLIENT_ID installs the bot in "
+                                f"many: unset {name} (it works with one workspace's SLACK_BOT_TOKEN)")

@@ -112,6 +112,10 @@ class FakeSlack:
         self.delayed: list[str] = []
         self.sent: dict[str, dict[str, Any]] = {}  # the message events sent to the app, by ts (for edits, reactions)
         self.usergroups: dict[str, dict[str, Any]] = {}  # user groups by id: {"handle": …, "users": [user ids]}
+        # Bot tokens `oauth.v2.access` minted, and the installation each is for (`auth.test` answers as it); the codes
+        # exchanged (a code is good once).
+        self.installed: dict[str, dict[str, Any]] = {}
+        self.codes_used: set[str] = set()
         self._closing = asyncio.Event()
         self._socket: web.WebSocketResponse | None = None
         self._socket_ready = asyncio.Event()
@@ -217,7 +221,8 @@ class FakeSlack:
             if failure.error is None:
                 return web.json_response({"ok": False}, status=failure.status, headers=failure.headers)
             return web.json_response({"ok": False, "error": failure.error}, headers=failure.headers)
-        expected = "xapp-" if method == "apps.connections.open" else "xoxb-"
+        # oauth.v2.access is authenticated with the app's client id and secret (HTTP Basic), not a token.
+        expected = {"apps.connections.open": "xapp-", "oauth.v2.access": "Basic "}.get(method, "xoxb-")
         if not token or not token.startswith(expected):
             return web.json_response({"ok": False, "error": "not_authed"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -226,8 +231,33 @@ class FakeSlack:
         return web.json_response({"ok": True, **handler(args)})
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        installed = self.installed.get(self.calls[-1].token or "")  # a token oauth.v2.access minted: its own
+        if installed is not None:
+            return {"url": "https://fake.slack.test/", "team": "Fake", "user": "openllm",
+                    "team_id": installed["team_id"] or installed["enterprise_id"], "user_id": self.bot_user,
+                    "bot_id": self.bot_id, "is_enterprise_install": installed["org_wide"],
+                    **({"enterprise_id": installed["enterprise_id"]} if installed["enterprise_id"] else {})}
         return {"url": "https://fake.slack.test/", "team": "Fake", "user": "openllm", "team_id": self.team,
                 "user_id": self.bot_user, "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def _oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Exchange an OAuth `code` (once) for a new bot token, as at the end of an install. The code names what is
+        installed: `T…` a workspace, `E…/T…` a workspace of an Enterprise Grid org, `E…` an org-wide installation;
+        anything else, or a code used before, is `invalid_code`."""
+        code = str(args.get("code", ""))
+        enterprise, slash, team = code.rpartition("/")
+        org_wide = not slash and team.startswith("E")
+        if code in self.codes_used or not (team.startswith("T") or org_wide) or (slash and enterprise[:1] != "E"):
+            return {"ok": False, "error": "invalid_code"}
+        self.codes_used.add(code)
+        team_id, enterprise_id = (None, team) if org_wide else (team, enterprise or None)
+        token = f"xoxb-{team}-{next(self._ids)}"
+        self.installed[token] = {"team_id": team_id, "enterprise_id": enterprise_id, "org_wide": org_wide}
+        return {"access_token": token, "token_type": "bot", "scope": str(args.get("scope") or "chat:write,commands"),
+                "bot_user_id": self.bot_user, "app_id": self.app_id,
+                "team": {"id": team_id, "name": f"Workspace {team_id}"} if team_id else None,
+                "enterprise": {"id": enterprise_id, "name": f"Org {enterprise_id}"} if enterprise_id else None,
+                "authed_user": {"id": "UINSTALLER"}, "is_enterprise_install": org_wide}
 
     def _ts(self) -> str:
         return f"{1700000000 + next(self._clock)}.000100"
@@ -295,6 +325,16 @@ class FakeSlack:
         view = args["view"]
         return {"view": {"id": f"V{next(self._ids):08d}", "team_id": self.team, "state": {"values": {}},
                          "private_metadata": "", "callback_id": "", **view}}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A modal changed in place (by `view_id` or `external_id`), as after a click in it or a submission: Slack
+        answers with the view as it now holds it (a new `hash`). The view is in the call's arguments
+        (`calls_to("views.update")`)."""
+        view_id = str(args.get("view_id") or "")
+        if not view_id and not args.get("external_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"view": {"id": view_id, "team_id": self.team, "state": {"values": {}}, "private_metadata": "",
+                         "callback_id": "", "hash": f"{next(self._clock)}.hash", **args["view"]}}
 
     def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
         """A message's permalink, as Slack builds it (a reply's carries its thread): for a message the bot posted or

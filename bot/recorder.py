@@ -34,6 +34,7 @@ from .store import (
     user_hash,
     utcnow,
 )
+from .workspaces import here
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,16 @@ class Recorder:
         self._thread.start()
 
     def question(self, record: QuestionRecord, user: str | None = None) -> None:
-        """Queue `record`, with `user` (a Slack user id) kept as its keyed hash and the text trimmed or dropped."""
+        """Queue `record`, with `user` (a Slack user id) kept as its keyed hash and the text trimmed or dropped, and
+        the Enterprise Grid org of the request being handled (bot/workspaces.py) unless it names one."""
         text = record.text[:MAX_RECORDED_CHARS] if self.keep_text and record.text is not None else None
-        self._put(replace(record, user_hash=user_hash(self.hash_key, record.team, user) if user else None, text=text))
+        self._put(replace(record, user_hash=user_hash(self.hash_key, record.team, user) if user else None, text=text,
+                          enterprise_id=record.enterprise_id or here().enterprise_id))
 
     def vote(self, reply: str, team: str | None, user: str, entry_id: str, helpful: bool) -> None:
+        """Queue a vote from the workspace `team` (and the org of the request being handled)."""
         self._put(VoteRecord(reply=reply, user_hash=user_hash(self.hash_key, team, user), entry_id=entry_id,
-                             helpful=helpful, voted_at=utcnow()))
+                             helpful=helpful, voted_at=utcnow(), team_id=team, enterprise_id=here().enterprise_id))
 
     async def read(self, query: Callable[[Store], T]) -> T:
         """`query(store)` on a worker thread, so that the event loop goes on serving meanwhile; what was queued

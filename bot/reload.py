@@ -15,10 +15,12 @@ from typing import Protocol, TypeVar
 
 from knowledge import KnowledgeBase, KnowledgeError, Skipped, Taught
 from knowledge.content.phrasings import phrasing_key
+from knowledge.content.written import NewEntry, SkippedWritten, Written
 
 from .offloop import Busy, Late, OffLoop
 from .state import KnowledgeHolder
-from .store import Store, StoreUnreachable, TaughtRecord, describe
+from .store import Store, StoreUnreachable, TaughtRecord, WrittenRecord, describe
+from .workspaces import key_of
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +49,15 @@ def snapshot(paths: Iterable[Path]) -> Snapshot:
 
 
 class LoadsFaq(Protocol):
-    def __call__(self, *, taught: Sequence[Taught] = ()) -> KnowledgeBase:
-        """Load and validate the FAQ, its matcher trained with `taught`; raises `KnowledgeError`."""
+    def __call__(self, *, taught: Sequence[Taught] = (), written: Sequence[Written] = ()) -> KnowledgeBase:
+        """Load and validate the FAQ with `written` applied, its matcher trained with `taught`; raises
+        `KnowledgeError`."""
         ...
 
 
 class Reloader:
-    """Swaps `holder.current` for a freshly loaded FAQ, only when the new one is valid."""
+    """Swaps the holder's knowledge bases for a freshly loaded FAQ (each installation's with what it taught), only
+    when the new one is valid."""
 
     def __init__(self, holder: KnowledgeHolder, load: LoadsFaq, watched: Iterable[Path] = ()) -> None:
         self.holder, self._load, self.watched = holder, load, list(watched)
@@ -61,10 +65,19 @@ class Reloader:
 
     async def reload(self, why: str) -> bool:
         """Load the FAQ, with the phrasings taught so far (off the event loop, so that requests keep being answered);
-        True if it replaced the old."""
-        async with self.holder.swapping:
+        True if it replaced the old. Installed in many workspaces, the FAQ is loaded once, without any, and each
+        installation that taught phrasings gets it trained again with its own."""
+        holder = self.holder
+        async with holder.swapping:
             try:
-                kb = await asyncio.to_thread(partial(self._load, taught=self.holder.taught))
+                if holder.per_workspace:
+                    kb = await asyncio.to_thread(partial(self._load, taught=(), written=holder.written))
+                    own = {key: await asyncio.to_thread(kb.with_taught, taught)
+                           for key, taught in holder.taught.items() if key is not None}
+                else:
+                    kb = await asyncio.to_thread(partial(self._load, taught=holder.taught.get(None, ()),
+                                                         written=holder.written))
+                    own = {}
             except KnowledgeError as exc:
                 self.holder.counters.reload_failures += 1
                 self.holder.metrics.faq_reloaded(ok=False)
@@ -79,11 +92,13 @@ class Reloader:
                 log.error("FAQ reload (%s) failed, still answering from the last good FAQ: %s: %s", why,
                           exc.__class__.__name__, exc)
                 return False
-            self.holder.current = kb
+            holder.base, holder.by_workspace = kb, own
             self.holder.loaded(why)
             self.holder.metrics.faq_reloaded(ok=True)
-        log.info("FAQ reloaded (%s): %d entries", why, len(kb.knowledge.entries))
-        log_skipped(kb, self.holder)
+        log.info("FAQ reloaded (%s): %d entries%s", why, len(kb.knowledge.entries),
+                 f", and for {len(own)} workspace(s) with phrasings of their own" if own else "")
+        for key, built in holder.knowledge_bases().items():
+            log_skipped(built, holder, key)
         return True
 
     async def check(self) -> bool | None:
@@ -109,6 +124,21 @@ def taught_phrasings(records: Iterable[TaughtRecord]) -> tuple[Taught, ...]:
     return tuple(Taught(r.text, r.entry_id, r.near_entry) for r in records if not r.undone)
 
 
+def taught_by_workspace(records: Iterable[TaughtRecord], per_workspace: bool
+                        ) -> dict[str | None, tuple[Taught, ...]]:
+    """The store's taught phrasings (oldest first, undone ones left out) by the installation they were taught for:
+    all of them under None with one bot token; installed in many workspaces, under each one's key (`key_of`), those
+    without a workspace (kept from a single-token install) left out: no workspace answers with them."""
+    if not per_workspace:
+        taught = taught_phrasings(records)
+        return {None: taught} if taught else {}
+    found: dict[str | None, list[TaughtRecord]] = {}
+    for record in records:
+        if (key := key_of(record.team_id, record.enterprise_id)) is not None:
+            found.setdefault(key, []).append(record)
+    return {key: taught for key, own in found.items() if (taught := taught_phrasings(own))}
+
+
 def merged(kb: KnowledgeBase, taught: Taught) -> bool:
     """The FAQ itself says what `taught` says (it was exported and merged into knowledge/), so it is not applied."""
     entry = kb.faq.get(taught.entry_id or taught.near or "")
@@ -118,38 +148,102 @@ def merged(kb: KnowledgeBase, taught: Taught) -> bool:
     return phrasing_key(taught.text) in {phrasing_key(t) for t in texts}
 
 
-# The skipped phrasings each holder's log has told of: each is told once (a retraining on every replica, at every
-# change of the taught phrasings, would otherwise repeat them all), and again only if it was applied in between.
-_told: weakref.WeakKeyDictionary[KnowledgeHolder, set[Skipped]] = weakref.WeakKeyDictionary()
+# The skipped phrasings each holder's log has told of, by installation: each is told once (a retraining on every
+# replica, at every change of the taught phrasings, would otherwise repeat them all), and again only if it was applied
+# in between.
+_told: weakref.WeakKeyDictionary[KnowledgeHolder, dict[str | None, set[Skipped]]] = weakref.WeakKeyDictionary()
 
 
-def log_skipped(kb: KnowledgeBase, holder: KnowledgeHolder | None = None) -> None:
+def log_skipped(kb: KnowledgeBase, holder: KnowledgeHolder | None = None, key: str | None = None) -> None:
     """A warning for each taught phrasing that could not be applied, but for those the FAQ now holds itself; with
-    `holder`, only for those not told of already for it."""
-    told = _told.setdefault(holder, set()) if holder is not None else set()
+    `holder`, only for those not told of already for it (and the installation `key`)."""
+    told = _told.setdefault(holder, {}).setdefault(key, set()) if holder is not None else set()
     for skipped in kb.skipped:
         if skipped in told:
             continue
         if merged(kb, skipped.taught):
             log.debug("taught phrasing now in the FAQ itself: %s", skipped.taught)
         else:
-            log.warning("taught phrasing not applied: %s", skipped)
+            log.warning("taught phrasing not applied%s: %s", f" (workspace {key})" if key else "", skipped)
     told.intersection_update(kb.skipped)
     told.update(kb.skipped)
 
 
 async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[TaughtRecord]]]) -> bool:
     """Answer from the FAQ with the taught phrasings `read` returns (all of the store's, oldest first) from now on, the
-    matcher trained again off the event loop; False when the bot already answers with exactly these. Read and applied
-    under the holder's lock: a read made before another's cannot be applied after it and put older phrasings back."""
+    matcher trained again off the event loop for each installation whose phrasings changed (`taught_by_workspace`);
+    False when the bot already answers with exactly these. Read and applied under the holder's lock: a read made
+    before another's cannot be applied after it and put older phrasings back."""
     async with holder.swapping:
-        taught = taught_phrasings(await read())
-        if taught == holder.taught:
+        taught = taught_by_workspace(await read(), holder.per_workspace)
+        changed = [key for key in {**holder.taught, **taught} if taught.get(key, ()) != holder.taught.get(key, ())]
+        if not changed:
             return False
-        kb = await asyncio.to_thread(holder.current.with_taught, taught)
-        holder.current, holder.taught = kb, taught
-    log.info("taught phrasings: %d applied, %d not", len(kb.taught), len(kb.skipped))
-    log_skipped(kb, holder)
+        for key in changed:
+            phrasings = taught.get(key, ())
+            if key is None:  # one bot token: the FAQ every request is answered from
+                holder.base = await asyncio.to_thread(holder.base.with_taught, phrasings)
+            elif phrasings:
+                holder.by_workspace = {**holder.by_workspace,
+                                       key: await asyncio.to_thread(holder.base.with_taught, phrasings)}
+            else:  # all undone: it answers from the FAQ every workspace shares again
+                holder.by_workspace = {k: kb for k, kb in holder.by_workspace.items() if k != key}
+        holder.taught = taught
+    for key in changed:
+        kb = holder.base if key is None else holder.by_workspace.get(key, holder.base)
+        log.info("taught phrasings%s: %d applied, %d not", f" of workspace {key}" if key else "", len(kb.taught),
+                 len(kb.skipped))
+        log_skipped(kb, holder, key)
+    return True
+
+
+def written_items(records: Iterable[WrittenRecord]) -> tuple[Written, ...]:
+    """What the store's entries and answers written from Slack (oldest first) say to the FAQ; undone ones (and any
+    row that cannot be read) left out."""
+    return tuple(item for r in records if not r.undone and (item := r.item) is not None)
+
+
+def merged_written(kb: KnowledgeBase, skipped: SkippedWritten) -> bool:
+    """The FAQ itself holds what was written (it was exported and merged into knowledge/), so it is not applied."""
+    item = skipped.written
+    entry = kb.faq.get(item.id if isinstance(item, NewEntry) else item.entry_id)
+    if entry is None:
+        return False
+    return entry.answer == item.answer and (not isinstance(item, NewEntry) or entry.question == item.question)
+
+
+_told_written: weakref.WeakKeyDictionary[KnowledgeHolder, set[SkippedWritten]] = weakref.WeakKeyDictionary()
+
+
+def log_written_skipped(kb: KnowledgeBase, holder: KnowledgeHolder) -> None:
+    """A warning for each entry or answer written from Slack that could not be applied (once), but for those the FAQ
+    now holds itself."""
+    told = _told_written.setdefault(holder, set())
+    for skipped in kb.written_skipped:
+        if skipped in told:
+            continue
+        if merged_written(kb, skipped):
+            log.debug("written from Slack, now in the FAQ itself: %s", skipped.written)
+        else:
+            log.warning("written from Slack, not applied: %s", skipped)
+    told.intersection_update(kb.written_skipped)
+    told.update(kb.written_skipped)
+
+
+async def follow_written(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[WrittenRecord]]]) -> bool:
+    """Answer with the entries and answers written from Slack that `read` returns (all of the store's, oldest first)
+    from now on, every knowledge base trained again off the event loop; False when the bot already answers with
+    exactly these. Read and applied under the holder's lock, as `follow_taught` does."""
+    async with holder.swapping:
+        written = written_items(await read())
+        if written == holder.written:
+            return False
+        base = await asyncio.to_thread(holder.base.with_taught, holder.taught.get(None, ()), written)
+        own = {key: await asyncio.to_thread(base.with_taught, holder.taught.get(key, ()))
+               for key in holder.by_workspace}
+        holder.base, holder.by_workspace, holder.written = base, own, written
+    log.info("written from Slack: %d applied, %d not", len(base.written), len(base.written_skipped))
+    log_written_skipped(base, holder)
     return True
 
 
@@ -161,6 +255,7 @@ class TaughtWatcher:
     def __init__(self, holder: KnowledgeHolder, store: Store) -> None:
         self.holder, self.store = holder, store
         self._version: object = None  # the store's taught_version() when last applied
+        self._written_version: object = None  # and its written_version()
         self._failing = False
         self._looks = OffLoop(TAUGHT_LOOK_SECONDS, limit=1, name="taught-watcher")
 
@@ -174,11 +269,17 @@ class TaughtWatcher:
         """Apply the store's taught phrasings if they changed since the last look (None when they did not); True when
         the bot answers with other phrasings now."""
         version = await self._look(self.store.taught_version)
-        if version == self._version:
+        written_version = await self._look(self.store.written_version)
+        if version == self._version and written_version == self._written_version:
             return None
         # Read after the version: something taught in between is applied now, and found again at the next look.
-        applied = await follow_taught(self.holder, lambda: self._look(self.store.taught))
-        self._version = version
+        applied = False
+        if written_version != self._written_version:  # first: the phrasings are applied to what was written
+            applied = await follow_written(self.holder, lambda: self._look(self.store.written))
+            self._written_version = written_version
+        if version != self._version:
+            applied = await follow_taught(self.holder, lambda: self._look(self.store.taught)) or applied
+            self._version = version
         return applied
 
     async def watch(self, interval: float = TAUGHT_POLL_SECONDS) -> None:

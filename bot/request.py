@@ -53,9 +53,10 @@ _SHAPES: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(["team", "user", "channel"], (dict, str, type(None))),
     **dict.fromkeys(["text"], (dict, str)),  # Block Kit's text is an object
     **dict.fromkeys(["enterprise"], (dict, str, type(None))),
-    # A modal's text input left empty is submitted with a null value.
-    **dict.fromkeys(["enterprise_id", "thread_ts", "value"], (str, type(None))),
-    **dict.fromkeys(["type", "subtype", "ts", "event_ts", "event_id", "user_id", "channel_id", "team_id",
+    # A modal's text input left empty is submitted with a null value; an org-wide installation's authorization has
+    # no workspace (`team_id` null).
+    **dict.fromkeys(["enterprise_id", "thread_ts", "value", "team_id"], (str, type(None))),
+    **dict.fromkeys(["type", "subtype", "ts", "event_ts", "event_id", "user_id", "channel_id",
                      "bot_id", "channel_type", "tab", "action_id", "block_id", "callback_id", "trigger_id",
                      "response_url", "command", "challenge", "token", "api_app_id", "function_execution_id"], _TEXT),
     **dict.fromkeys(["actions", "authorizations", "blocks", "elements", "response_urls"], (list,)),

@@ -31,13 +31,17 @@ from knowledge import KnowledgeBase
 from .adapter.aiohttp import BACKLOG, Serving, listen, listen_metrics, name_tasks_by_request
 from .adapter.socket_mode import CheckedSocketModeHandler
 from .app import create_app
-from .config import Config, ConfigError, Settings
+from .channels import find_channels
+from .config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH, Config, ConfigError, Settings
 from .dedup import seen_store
+from .digest import digest_poster, start_posting
+from .handoff import Handoffs, handoffs_for
 from .logs import RedactSecrets, formatter
 from .metrics import Metrics
 from .recorder import Recorder, open_recorder
 from .reload import Reloader, TaughtWatcher
 from .state import KnowledgeHolder
+from .store import describe
 from .threads import thread_memory
 
 log = logging.getLogger(__name__)
@@ -232,13 +236,13 @@ async def _stop_watching(watchers: list[asyncio.Task]) -> None:
 
 
 @asynccontextmanager
-async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorder | None = None
-                      ) -> AsyncIterator[AsyncApp]:
+async def serving_app(config: Config, holder: KnowledgeHolder, recorder: Recorder | None = None,
+                      handoffs: Handoffs | None = None) -> AsyncIterator[AsyncApp]:
     """The app `serve` runs; what it holds open (connections to Slack and to Redis) is closed when it stops."""
     seen = seen_store(config.redis_url, config.dedup_ttl)
     threads = thread_memory(config.redis_url, config.follow_up_hours * 3600) if config.follow_ups else None
     try:
-        app = create_app(config, holder, seen=seen, recorder=recorder, threads=threads)
+        app = create_app(config, holder, seen=seen, recorder=recorder, threads=threads, handoffs=handoffs)
         async with kept_alive_to_slack(app):
             yield app
     finally:
@@ -354,9 +358,15 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
     holder = KnowledgeHolder(kb)
     recorder = await signals.before_stop(_open_recorder(settings, holder), "opening the store")
     stopping: float | None = None  # when stopping began
+    handoffs = handoffs_for(config, recorder)
     try:
-        async with serving_app(config, holder, recorder) as app:
-            await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")
+        async with serving_app(config, holder, recorder, handoffs) as app:
+            if not config.oauth:  # installed with OAuth, each workspace's token is checked as it is installed
+                await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")
+            digest = digest_poster(settings.digest, app.client, recorder, holder, config.command)
+            await signals.before_stop(find_channels(app.client, handoffs.channel if handoffs else None,
+                                                    digest.channel if digest else None),
+                                      "finding the hand-off and digest channels")
             if stop_listening is None:
                 stop_serving = await signals.before_stop(_start_socket(app, config, holder.metrics),
                                                          "connecting to Slack")
@@ -366,8 +376,12 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
                 ready_for_bursts()
                 serving.ready(app, holder, (lambda: recorder.problem) if recorder is not None else None)
                 log.info("serving Slack over HTTP on port %d: POST /slack/events, GET /healthz", config.port)
+                if config.oauth:
+                    log.info("installing in many workspaces with OAuth: \"Add to Slack\" at GET %s, Slack's redirect "
+                             "back at GET %s; installations kept in %s", OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH,
+                             describe(recorder.store.url) if recorder is not None else "the store")
             reloader = Reloader(holder, settings.faq.load, settings.faq.watched())
-            watchers = _watch(holder, reloader, recorder)
+            watchers = [*_watch(holder, reloader, recorder), *start_posting(digest)]
             signals.reload_with(reloader)
             await signals.stop.wait()
             log.info("stopping: nothing new is taken in")

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from knowledge import KnowledgeBase, Taught
+from knowledge.content.written import Written
 
 from .metrics import Metrics
+from .workspaces import here
 
 
 @dataclass
@@ -42,18 +44,46 @@ def _now_iso() -> str:
 
 class KnowledgeHolder:
     """The knowledge base listeners answer from, read on every request so that it can be swapped;
-    the counters the app and /healthz share, and the outcome of the last load of the FAQ on disk."""
+    the counters the app and /healthz share, and the outcome of the last load of the FAQ on disk.
+
+    With one bot token, one knowledge base (`base`) holds the FAQ and every taught phrasing. Installed in many
+    workspaces (`per_workspace`), what one installation taught applies to its questions only: each installation
+    that taught phrasings has a knowledge base of its own (`by_workspace`, built from `base` with them: tens of MiB
+    each), and the others share `base`, which then holds none."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
-        self.current = kb
-        # The store's taught phrasings, in order, that `current` was built with: those it applied and those it
-        # could not. A reloaded FAQ gets them all again (one refused because the FAQ had it may apply to an edit).
-        self.taught: tuple[Taught, ...] = ()
-        # One change of `current` at a time (a reload, newly taught phrasings), so that none undoes another.
+        self.base = kb
+        self.by_workspace: dict[str, KnowledgeBase] = {}
+        self.per_workspace = False
+        # The store's taught phrasings, in order, that each knowledge base was built with (None: `base`, with one bot
+        # token), those it applied and those it could not. A reloaded FAQ gets them all again (one refused because
+        # the FAQ had it may apply to an edit).
+        self.taught: dict[str | None, tuple[Taught, ...]] = {}
+        # The store's entries and answers written from Slack, in order, that every knowledge base was built with
+        # (`base`, and each installation's from it).
+        self.written: tuple[Written, ...] = ()
+        # One change of the knowledge bases at a time (a reload, newly taught phrasings), so that none undoes another.
         self.swapping = asyncio.Lock()
         self.counters = Counters()
         self.faq = FaqState(checked_at=_now_iso())
         self.metrics = Metrics(self)  # what /metrics shows: a registry of this bot's own
+
+    @property
+    def current(self) -> KnowledgeBase:
+        """The knowledge base the request being handled is answered from: its installation's (bot/workspaces.py),
+        else `base`."""
+        return self.by_workspace.get(here().key or "", self.base) if self.by_workspace else self.base
+
+    @current.setter
+    def current(self, kb: KnowledgeBase) -> None:
+        """Answer from `kb` every workspace that taught nothing of its own (all of them, with one bot token)."""
+        self.base = kb
+
+    def knowledge_bases(self) -> dict[str | None, KnowledgeBase]:
+        """Every knowledge base answered from: `base` (None), and each installation's of its own."""
+        found: dict[str | None, KnowledgeBase] = {None: self.base}
+        found.update(self.by_workspace)
+        return found
 
     def loaded(self, why: str, problems: int = 0) -> None:
         """Record a load of the FAQ on disk: valid when `problems` is 0 (one that could not be read counts 1)."""

@@ -15,12 +15,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from knowledge import KnowledgeBase, Taught
 from knowledge.content.phrasings import phrasing_key
 
-from . import blocks
+from . import blocks, entries, handoff
 from .recorder import Recorder
 from .reload import follow_taught
 from .report import MAX_QUESTION_CHARS, Group, Report, report_from_store
 from .state import KnowledgeHolder
 from .store import Store, TaughtRecord, utcnow
+from .workspaces import here
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,11 @@ ADMIN_MAX_GROUPED = 2000
 GUESSES = 3  # "It means" buttons a question gets: the matcher's best candidates
 
 
-def _week(store: Store, entry_ids: list[str]) -> tuple[Report, list[TaughtRecord]]:
-    report = report_from_store(store, utcnow() - ADMIN_PERIOD, entry_ids=entry_ids, max_grouped=ADMIN_MAX_GROUPED)
-    return report, store.taught()
+def _week(store: Store, entry_ids: list[str], team: str | None) -> tuple[Report, list[TaughtRecord]]:
+    """The last 7 days and the phrasings taught, of the installation `team` (None: every row, one bot token)."""
+    report = report_from_store(store, utcnow() - ADMIN_PERIOD, entry_ids=entry_ids, max_grouped=ADMIN_MAX_GROUPED,
+                               team=team)
+    return report, store.taught(team=team)
 
 
 def _whole(text: str) -> bool:
@@ -54,18 +57,22 @@ def _teachable(kb: KnowledgeBase, groups: Sequence[Group]) -> list[blocks.Teacha
 
 async def admin_blocks(kb: KnowledgeBase, recorder: Recorder, note: str | None = None) -> list[blocks.Block]:
     """The admins' part of the App Home: the last 7 days, the unanswered questions to teach (those not taught yet,
-    most asked first) and the phrasings taught lately; `note` says what their last click did."""
+    most asked first) and the phrasings taught lately; `note` says what their last click did. Only the workspace's
+    own (bot/workspaces.py): one workspace's admins never see another's."""
+    team = here().key  # read here: the store is read on a thread of its own, which does not see the request's
     try:
-        week, taught = await recorder.read(lambda store: _week(store, [e.id for e in kb.knowledge.entries]))
+        week, taught = await recorder.read(lambda store: _week(store, [e.id for e in kb.knowledge.entries], team))
     except Exception as exc:  # the store is down: the Home still opens, saying so
         log.error("store: the admin summary could not be read: %s: %s", exc.__class__.__name__, exc)
         return blocks.admin_summary(kb, None, note=note)
-    done = {phrasing_key(r.text) for r in taught}
+    written, written_for = await entries.home_part(kb, recorder)  # entries and answers written from Slack
+    done = {phrasing_key(r.text) for r in taught} | written_for
     open_groups = [g for g in week.unanswered if phrasing_key(g.text) not in done]
     shown = open_groups[:blocks.ADMIN_TEACHABLE]
     teachable = await asyncio.to_thread(_teachable, kb, shown)
+    handed = await handoff.home_part(recorder, team, done)  # answers people gave to questions handed to them
     return blocks.admin_summary(kb, week, teachable, taught[::-1][:blocks.ADMIN_RECENT], note,
-                                more=len(open_groups) - len(shown))
+                                more=len(open_groups) - len(shown), written=written, handed=handed)
 
 
 async def publish_admin_home(client: AsyncWebClient, holder: KnowledgeHolder, recorder: Recorder, command: str,
@@ -95,7 +102,9 @@ async def teach(holder: KnowledgeHolder, recorder: Recorder, text: str, entry_id
     taught = Taught(text, entry_id, near)
     if reason := kb.check_taught(taught):
         return f":warning: Not taught: {blocks.escape(reason)}"
-    await recorder.call(lambda store: store.add_taught(text, entry_id, near, admin))
+    team_id, enterprise_id = here().taught_for  # for this workspace (or org) only
+    await recorder.call(lambda store: store.add_taught(text, entry_id, near, admin, team_id=team_id,
+                                                       enterprise_id=enterprise_id))
     await follow_store(holder, recorder)
     what = blocks.taught_text(holder.current, text, entry_id, near)
     # Refused only if another admin taught the same words otherwise at the same moment: the first one stands.
@@ -107,7 +116,8 @@ async def teach(holder: KnowledgeHolder, recorder: Recorder, text: str, entry_id
 
 async def undo(holder: KnowledgeHolder, recorder: Recorder, taught_id: int, admin: str) -> str:
     """Undo the taught phrasing `taught_id` for `admin`; what to tell them (mrkdwn)."""
-    record = await recorder.call(lambda store: store.undo_taught(taught_id, admin))
+    team = here().key  # one workspace's admins never undo another's: to them it is "no such phrasing"
+    record = await recorder.call(lambda store: store.undo_taught(taught_id, admin, team=team))
     await follow_store(holder, recorder)
     if record is None:
         return "Nothing to undo: no such phrasing, or it was undone already."

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -29,7 +31,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
-from ..config import ConfigError
+from ..config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH, ConfigError
 from ..metrics import METRICS_PATH, arrived, request_kind
 from ..request import correctly_signed, lacking, request_name, slack_payload
 from ..state import KnowledgeHolder
@@ -233,9 +235,49 @@ def web_application(serving: Serving, signing_secret: str, guard: ConnectionGuar
     application = web.Application(client_max_size=MAX_BODY_BYTES,
                                   middlewares=[watched_by(guard)] if guard is not None else [])
     application.add_routes([web.post(EVENTS_PATH, events), web.get(HEALTH_PATH, health)])
+    # Installing in many workspaces (OAuth): "Add to Slack" and Slack's redirect back; 404 with one bot token.
+    application.add_routes([web.get(OAUTH_INSTALL_PATH, oauth_pages(serving)),
+                            web.get(OAUTH_REDIRECT_PATH, oauth_pages(serving))])
     if metrics:
         application.add_routes([web.get(METRICS_PATH, scraped(serving))])
     return application
+
+
+# What each OAuth page reads of its query (Bolt's flow reads no more): the rest is not handed on.
+_OAUTH_QUERY = {OAUTH_INSTALL_PATH: ("team",), OAUTH_REDIRECT_PATH: ("code", "state", "error")}
+# A workspace or org id, the one thing the install page passes on to Slack's authorize URL (Bolt does not escape it).
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,31}")
+
+
+def oauth_pages(serving: Serving) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`GET /slack/install` (the "Add to Slack" page, which issues a `state`) and `GET /slack/oauth_redirect`
+    (Slack's redirect back: the state checked against the browser's cookie and consumed, the code exchanged for the
+    workspace's token with `oauth.v2.access`, the installation saved), handed to Bolt's OAuth flow with only the query
+    parameters it reads. A forged, expired or replayed state is Bolt's 400 or 401 page; a database that cannot be
+    reached, or Slack's Web API, 503. 404 when the bot is not installed with OAuth; 503 while it starts."""
+
+    async def page(request: web.Request) -> web.Response:
+        app = serving.app
+        if app is None:
+            return web.Response(status=503, text="loading", headers={"Retry-After": "5"})
+        flow = app.oauth_flow
+        if flow is None:
+            return web.Response(status=404, text="Not Found: this bot is installed with a bot token, not OAuth")
+        wanted = _OAUTH_QUERY[request.path]
+        query = {key: value for key in wanted if isinstance(value := request.query.get(key), str) and value
+                 and (key != "team" or _TEAM_ID.fullmatch(value))}
+        bolt_request = AsyncBoltRequest(body="", query=urlencode(query), headers=request.headers)  # type: ignore[arg-type]
+        installing = request.path == OAUTH_INSTALL_PATH
+        try:
+            response = await (flow.handle_installation if installing else flow.handle_callback)(bolt_request)
+        except Exception as exc:  # the store (StoreError, one line) or Slack's Web API could not be had
+            log.error("OAuth: %s failed: %s: %s", "the install page" if installing else "Slack's redirect back",
+                      exc.__class__.__name__, str(exc).splitlines()[0] if str(exc) else "")
+            return web.Response(status=503, text="The bot could not finish this now: try again in a minute.",
+                                headers={"Retry-After": "30"})
+        return await to_aiohttp_response(response)
+
+    return page
 
 
 def watched_by(guard: ConnectionGuard) -> Any:
@@ -312,6 +354,12 @@ async def listen(serving: Serving, signing_secret: str, host: str, port: int, sh
     return runner, f"http://{bound_host}:{bound_port}"
 
 
+async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, host: str, port: int,
+                     shutdown_timeout: float = 10.0, limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
+    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
+    return await listen(Serving(app, holder), signing_secret, host, port, shutdown_timeout, limits)
+
+
 async def listen_metrics(serving: Serving, host: str, port: int, limits: Limits = DEFAULT_LIMITS
                          ) -> tuple[web.AppRunner, str]:
     """Serve only `GET /metrics` at host:port (METRICS_PORT; 0: any free port), from `serving` once it is ready (503
@@ -330,9 +378,3 @@ async def listen_metrics(serving: Serving, host: str, port: int, limits: Limits 
                           "port") from None
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, f"http://{bound_host}:{bound_port}"
-
-
-async def start_http(app: AsyncApp, holder: KnowledgeHolder, signing_secret: str, host: str, port: int,
-                     shutdown_timeout: float = 10.0, limits: Limits = DEFAULT_LIMITS) -> tuple[web.AppRunner, str]:
-    """Serve `app` on aiohttp's server at host:port (0: any free port); the runner and the base URL."""
-    return await listen(Serving(app, holder), signing_secret, host, port, shutdown_timeout, limits)

@@ -1,0 +1,296 @@
+"""Installing in many workspaces with Bolt's OAuth flow (issue 24, part 1), end to end on loopback, on SQLite and on
+a real PostgreSQL server: "Add to Slack" and Slack's redirect back (`oauth.v2.access` answered by the fake Slack),
+each workspace answered with its own token, an Enterprise Grid org-wide install, a workspace forgotten when it
+uninstalls the app or revokes its tokens, a forged or replayed `state` refused without a server error, and what one
+workspace teaches its own: applied to its questions alone, seen and undone by its admins alone."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import pytest
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+
+from bot import blocks
+from bot.adapter.aiohttp import EVENTS_PATH, start_http
+from bot.app import create_app
+from bot.config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH
+from bot.fakeslack import FakeSlack
+from bot.installations import INSTALL_SCOPES
+from bot.recorder import Recorder
+from bot.state import KnowledgeHolder
+from bot.store import Store, utcnow
+from knowledge import KnowledgeBase
+
+from .slackkit import LICENSING_Q, SECRET, Slack, all_text, make_config, until
+
+CLIENT_ID = "1234567890.9876543210"
+CLIENT_SECRET = "0123456789abcdef0123456789abcdef"
+ADMIN_A, ADMIN_B = "UADMINA", "UADMINB"
+COOKIE = "slack-app-oauth-state"
+UNSURE_Q = "who owns the llama weights"  # the fixture FAQ's bot offers llama, unsure
+DID_YOU_MEAN = "did you mean"
+
+
+@dataclass
+class Browser:
+    """A browser on the bot's web pages (cookies sent by hand: the state cookie is Secure, and this is http)."""
+
+    http: aiohttp.ClientSession
+    url: str
+
+    async def get(self, path: str, cookie: str | None = None, **params: str) -> tuple[int, str, list[str]]:
+        headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie is not None else {}
+        async with self.http.get(self.url + path, params=params, headers=headers, allow_redirects=False) as page:
+            return page.status, await page.text(), page.headers.getall("Set-Cookie", [])
+
+    async def add_to_slack(self) -> str:
+        """Open the install page: the state of its "Add to Slack" link, checked to be the one its cookie holds."""
+        status, page, cookies = await self.get(OAUTH_INSTALL_PATH)
+        assert status == 200 and "Add to Slack" in page
+        link = urlsplit(html.unescape(re.search(r'<a href="([^"]+)"', page)[1]))  # type: ignore[index]
+        query = parse_qs(link.query)
+        assert (link.netloc, link.path) == ("slack.com", "/oauth/v2/authorize")
+        assert query["client_id"] == [CLIENT_ID] and set(query["scope"][0].split(",")) == set(INSTALL_SCOPES)
+        [state] = query["state"]
+        assert any(c.startswith(f"{COOKIE}={state};") and "HttpOnly" in c for c in cookies)
+        return state
+
+    async def install(self, fake: FakeSlack, code: str) -> str:
+        """Go through "Add to Slack", Slack redirecting back with `code`: the bot token the install minted."""
+        state = await self.add_to_slack()
+        before = set(fake.installed)
+        status, page, _ = await self.get(OAUTH_REDIRECT_PATH, cookie=state, code=code, state=state)
+        assert status == 200, page
+        [token] = set(fake.installed) - before
+        return token
+
+
+@dataclass
+class OAuthSlack(Slack):
+    """The app installed with OAuth, a browser on its pages, and the recorder of its store."""
+
+    browser: Browser | None = None
+    recorder: Recorder | None = None
+
+    @property
+    def store(self) -> Store:
+        assert self.recorder is not None
+        return self.recorder.store
+
+    def recorded(self) -> bool:
+        """Everything queued for the store is written."""
+        assert self.recorder is not None
+        return self.recorder.flush()
+
+
+@pytest.fixture
+async def oauth(fake: FakeSlack, kb: KnowledgeBase, recorder: Recorder) -> AsyncIterator[OAuthSlack]:
+    config = replace(make_config(fake, admin_user_ids=frozenset({ADMIN_A, ADMIN_B})), bot_token="", app_token=None,
+                     client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    holder = KnowledgeHolder(kb)
+    app = create_app(config, holder, recorder=recorder)
+    runner, url = await start_http(app, holder, SECRET, "127.0.0.1", 0)
+    fake.send_over_http(url + EVENTS_PATH, SECRET)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        yield OAuthSlack(fake, url, holder, runner, Browser(http, url), recorder)
+    await runner.cleanup()
+
+
+def browser(slack: OAuthSlack) -> Browser:
+    assert slack.browser is not None
+    return slack.browser
+
+
+def in_workspace(payload: dict[str, Any], team: str, enterprise: str | None = None, org_wide: bool = False
+                 ) -> dict[str, Any]:
+    """An `event_callback` from the fake Slack as a workspace `team` (of the org `enterprise`) sends it to an app
+    installed there (or for the whole org)."""
+    payload["team_id"] = team
+    payload["authorizations"] = [{"enterprise_id": enterprise, "team_id": None if org_wide else team,
+                                  "user_id": "UBOT", "is_bot": True, "is_enterprise_install": org_wide}]
+    if enterprise is not None:
+        payload["enterprise_id"] = enterprise
+    return payload
+
+
+async def mention(slack: Slack, text: str, team: str, channel: str, enterprise: str | None = None,
+                  org_wide: bool = False) -> None:
+    await slack.fake.send_event(in_workspace(slack.fake.mention_payload(text, channel=channel), team, enterprise,
+                                             org_wide))
+
+
+async def reply_in(slack: Slack, channel: str, count: int = 1) -> tuple[str | None, str]:
+    """The token and the text of the `count`-th reply posted in `channel`, once it is."""
+
+    def posted() -> list[Any]:
+        return [c for c in slack.fake.calls_to("chat.postMessage") if c.args.get("channel") == channel]
+
+    await until(lambda: len(posted()) >= count)
+    call = posted()[count - 1]
+    return call.token, all_text(call.args["blocks"])
+
+
+def installation(store: Store, team: str | None, enterprise: str | None = None) -> object:
+    found = SQLAlchemyInstallationStore(CLIENT_ID, store.engine)
+    return found.find_installation(enterprise_id=enterprise, team_id=team, is_enterprise_install=team is None)
+
+
+async def test_each_workspace_installed_with_add_to_slack_is_answered_with_its_own_token(oauth: OAuthSlack) -> None:
+    first = await browser(oauth).install(oauth.fake, "T0AAA")
+    second = await browser(oauth).install(oauth.fake, "E0GRID/T0BBB")  # a workspace of an org, installed on its own
+    [exchange, _] = oauth.fake.calls_to("oauth.v2.access")
+    # The code was exchanged with the app's credentials, sent as HTTP Basic (never as a token or in the query).
+    assert exchange.token == "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+    assert exchange.args["code"] == "T0AAA" and CLIENT_SECRET not in str(exchange.args)
+    await mention(oauth, LICENSING_Q, "T0AAA", "CAAA")
+    await mention(oauth, LICENSING_Q, "T0BBB", "CBBB", enterprise="E0GRID")
+    assert (await reply_in(oauth, "CAAA"))[0] == first and (await reply_in(oauth, "CBBB"))[0] == second
+    await mention(oauth, LICENSING_Q, "T0AAA", "CAAA")
+    assert (await reply_in(oauth, "CAAA", 2))[0] == first
+    assert "commercial" in (await reply_in(oauth, "CBBB"))[1].lower()
+    # auth.test once per token as it is installed, once as it is first used: not at every event.
+    assert [c.token for c in oauth.fake.calls_to("auth.test")].count(first) == 2
+    # Each question is stored with its workspace, and its org.
+    assert oauth.recorded()
+    mine = oauth.store.questions_since(utcnow().replace(year=2000), team="T0AAA")
+    theirs = oauth.store.questions_since(utcnow().replace(year=2000), team="T0BBB")
+    assert [(q.team, q.enterprise_id) for q in mine] == [("T0AAA", None)] * 2
+    assert [(q.team, q.enterprise_id) for q in theirs] == [("T0BBB", "E0GRID")]
+
+
+async def test_an_org_wide_install_answers_every_workspace_of_the_org_with_the_orgs_token(oauth: OAuthSlack) -> None:
+    token = await browser(oauth).install(oauth.fake, "E0ORG")
+    assert installation(oauth.store, None, "E0ORG") is not None
+    await mention(oauth, LICENSING_Q, "T0ONE", "CONE", enterprise="E0ORG", org_wide=True)
+    await mention(oauth, LICENSING_Q, "T0TWO", "CTWO", enterprise="E0ORG", org_wide=True)
+    assert (await reply_in(oauth, "CONE"))[0] == token and (await reply_in(oauth, "CTWO"))[0] == token
+    assert oauth.recorded()
+    asked = oauth.store.questions_since(utcnow().replace(year=2000), team="E0ORG")
+    assert sorted((q.team, q.enterprise_id) for q in asked) == [("T0ONE", "E0ORG"), ("T0TWO", "E0ORG")]
+
+
+@pytest.mark.parametrize("event", [{"type": "app_uninstalled"},
+                                   {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}}],
+                         ids=["app_uninstalled", "tokens_revoked"])
+async def test_a_workspace_that_uninstalls_or_revokes_is_forgotten_and_no_longer_answered(
+        oauth: OAuthSlack, event: dict[str, Any]) -> None:
+    gone = await browser(oauth).install(oauth.fake, "T0AAA")
+    kept = await browser(oauth).install(oauth.fake, "T0BBB")
+    await mention(oauth, LICENSING_Q, "T0AAA", "CAAA")
+    assert (await reply_in(oauth, "CAAA"))[0] == gone
+    await oauth.fake.send_event(in_workspace(oauth.fake._event({**event, "event_ts": "1700000000.000200"}), "T0AAA"))
+    await until(lambda: installation(oauth.store, "T0AAA") is None)
+    await mention(oauth, LICENSING_Q, "T0AAA", "CAAA")
+    await mention(oauth, LICENSING_Q, "T0BBB", "CBBB")  # handled after the one before it
+    assert (await reply_in(oauth, "CBBB"))[0] == kept
+    assert [c.token for c in oauth.fake.calls if c.token == gone and c.method != "auth.test"] == [gone]
+    assert installation(oauth.store, "T0BBB") is not None
+
+
+async def test_a_forged_or_replayed_state_is_refused_without_a_server_error(oauth: OAuthSlack) -> None:
+    visitor = browser(oauth)
+    state = await visitor.add_to_slack()
+    other = await visitor.add_to_slack()
+    never_issued = "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"
+    refused = [
+        await visitor.get(OAUTH_REDIRECT_PATH, code="T0AAA", state=state),  # not from the browser that began
+        await visitor.get(OAUTH_REDIRECT_PATH, cookie=other, code="T0AAA", state=state),  # another's state
+        await visitor.get(OAUTH_REDIRECT_PATH, cookie=never_issued, code="T0AAA", state=never_issued),
+        await visitor.get(OAUTH_REDIRECT_PATH, cookie="x' OR '1'='1", code="T0AAA", state="x' OR '1'='1"),
+        await visitor.get(OAUTH_REDIRECT_PATH, cookie="9" * 5000, code="T0AAA", state="9" * 5000),
+        await visitor.get(OAUTH_REDIRECT_PATH, cookie=state, state=state, error="access_denied"),  # cancelled
+    ]
+    # Bolt's pages: 400 when the browser's cookie does not hold the state, 401 when the state is not one issued.
+    assert [status for status, _, _ in refused] == [400, 400, 401, 400, 401, 200]
+    assert all("Oops" in page for _, page, _ in refused)
+    assert oauth.fake.calls_to("oauth.v2.access") == []
+    status, _, _ = await visitor.get(OAUTH_REDIRECT_PATH, cookie=state, code="T0AAA", state=state)
+    assert status == 200
+    replayed, page, _ = await visitor.get(OAUTH_REDIRECT_PATH, cookie=state, code="T0AAA", state=state)
+    assert replayed == 401 and "invalid_state" in page
+    # A code Slack refuses (used already) is refused too, and the state it came with is spent.
+    fresh = await visitor.add_to_slack()
+    status, page, _ = await visitor.get(OAUTH_REDIRECT_PATH, cookie=fresh, code="T0AAA", state=fresh)
+    assert status == 401 and "invalid_code" in page
+    assert len(oauth.fake.calls_to("oauth.v2.access")) == 2 and len(oauth.fake.installed) == 1
+
+
+async def test_with_a_bot_token_there_is_nothing_to_install(slack: Slack) -> None:
+    async with aiohttp.ClientSession() as http:
+        for path in (OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH):
+            async with http.get(slack.url + path, params={"code": "T0AAA", "state": "x"}) as page:
+                assert page.status == 404
+    assert slack.fake.calls_to("oauth.v2.access") == []
+
+
+# What each workspace teaches
+
+async def ask_in(slack: Slack, team: str, question: str, user: str) -> str:
+    """`question` asked by `user` in a DM in the workspace `team`: everything the reply shows."""
+    slack.fake.team = team
+    before = len(slack.fake.calls_to("chat.postMessage"))
+    await slack.fake.message(question, user=user, channel=f"D{user}")
+    return all_text((await slack.reply(count=before + 1))["blocks"])
+
+
+async def home_in(slack: Slack, team: str, admin: str) -> dict[str, Any]:
+    slack.fake.team = team
+    before = len(slack.fake.calls_to("views.publish"))
+    await slack.fake.open_home(user=admin)
+    return (await slack.reply("views.publish", before + 1))["view"]
+
+
+async def click_in(slack: Slack, team: str, view: dict[str, Any], action_id: str, admin: str) -> dict[str, Any]:
+    slack.fake.team = team
+    before = len(slack.fake.calls_to("views.publish"))
+    await slack.fake.act_in_view(view, action_id, user=admin)
+    return (await slack.reply("views.publish", before + 1))["view"]
+
+
+def teach_control(view: dict[str, Any], question: str, entry: str) -> str:
+    [block] = [b for b in view["blocks"] if b.get("block_id") == blocks.TEACH_BLOCK + question]
+    [action] = [e["action_id"] for e in block["elements"]
+                if e["action_id"].startswith(blocks.TEACH_MEANS + ":") and e.get("value") == entry]
+    return action
+
+
+def undo_control(view: dict[str, Any], question: str) -> str:
+    """The Undo beside the phrasing `question` taught lately (ValueError: there is none)."""
+    [undo] = [b["accessory"]["action_id"] for b in view["blocks"] if question in b.get("text", {}).get("text", "")
+              and b.get("accessory", {}).get("action_id", "").startswith(blocks.TEACH_UNDO)]
+    return undo
+
+
+async def test_what_a_workspace_teaches_answers_its_own_questions_and_only_its_admins_see_or_undo_it(
+        oauth: OAuthSlack) -> None:
+    await browser(oauth).install(oauth.fake, "T0AAA")
+    await browser(oauth).install(oauth.fake, "T0BBB")
+    assert DID_YOU_MEAN in await ask_in(oauth, "T0AAA", UNSURE_Q, "UALICE")
+    theirs = await home_in(oauth, "T0BBB", ADMIN_B)
+    assert UNSURE_Q not in all_text(theirs["blocks"])  # another workspace's question
+    view = await home_in(oauth, "T0AAA", ADMIN_A)
+    taught = await click_in(oauth, "T0AAA", view, teach_control(view, UNSURE_Q, "llama"), ADMIN_A)
+    assert "Taught" in all_text(taught["blocks"])
+    assert "LLaMA" in await ask_in(oauth, "T0AAA", UNSURE_Q, "UALICE")
+    assert DID_YOU_MEAN in await ask_in(oauth, "T0BBB", UNSURE_Q, "UBOB")  # B answers as before
+    assert set(oauth.holder.by_workspace) == {"T0AAA"}  # B shares the FAQ every workspace starts from
+    # B's admin sees B's own asking, not what A taught, and with a click forged from A's Home undoes nothing.
+    theirs = await home_in(oauth, "T0BBB", ADMIN_B)
+    assert f"*1×* {UNSURE_Q}" in all_text(theirs["blocks"])
+    with pytest.raises(ValueError):
+        undo_control(theirs, UNSURE_Q)
+    forged = await click_in(oauth, "T0BBB", taught, undo_control(taught, UNSURE_Q), ADMIN_B)
+    assert "Nothing to undo" in all_text(forged["blocks"])
+    [kept] = oauth.store.taught(team="T0AAA")
+    assert (kept.text, kept.team_id, kept.undone) == (UNSURE_Q, "T0AAA", False)
+    assert "LLaMA" in await ask_in(oauth, "T0AAA", UNSURE_Q, "UALICE")
+    undone = await click_in(oauth, "T0AAA", taught, undo_control(taught, UNSURE_Q), ADMIN_A)
+    assert "Undone" in all_text(undone["blocks"]) and oauth.holder.by_workspace == {}
