@@ -19,8 +19,8 @@ from .config import Config, ConfigError
 from .dedup import Seen, dedup_middleware, seen_store
 from .entry_views import modal_key
 from .follow_ups import classify, shipped_vocabulary
-from .installations import authorize, oauth_settings
 from .handoff import Handoffs, handoffs_for
+from .installations import authorize, oauth_settings
 from .listeners import Deps, register
 from .metrics import Metrics
 from .ratelimit import RateLimit, rate_limit_middleware
