@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 import yaml
-from repo_paths import SEEDS
+from repo_paths import FIXTURE_FAQ, SEEDS
 from test_new_document import FILE, bot, with_document
 
 from bot.draft import clean_question, representative
 from bot.store import QuestionRecord, Store, utcnow
 from knowledge import load_knowledge
 from knowledge.content.documents import IndexedText
-from knowledge.content.drafts import Ids, drafts_yaml, yaml_text
+from knowledge.content.drafts import Ids, document_drafts, drafts_yaml, yaml_text
 from knowledge.content.headings import as_question, opening_question, question_near
 from knowledge.content.loader import MAX_QUOTE_CHARS
 from knowledge.result import Status
@@ -124,6 +124,21 @@ def test_drafts_for_a_document_take_its_questions_and_quote_what_no_entry_cites(
     ids = [d["id"] for d in drafts]
     shipped = {e.id for e in load_knowledge(faq, seeds).entries}
     assert len(set(ids)) == len(ids) and not shipped & set(ids)
+
+
+def test_paragraphs_under_one_question_are_one_draft(tmp_path: Path) -> None:
+    faq, seeds = with_document(tmp_path, DOCUMENT, entry="")  # no entry cites the document
+    first = document_drafts(load_knowledge(faq, seeds), FILE)[0]
+    assert first.question == "How Much Memory Does a Quantized Model Need?"
+    assert [s.line_start for s in first.sources] == [5, 7] and first.notes == (f"from {FILE} lines 5, 7",)
+
+
+def test_a_paragraph_opening_with_a_question_says_so_beside_the_question_left_to_write() -> None:
+    drafts = document_drafts(load_knowledge(FIXTURE_FAQ, SEEDS), "003_672eb0fce39da1cc.txt")
+    [ahead] = [d for d in drafts if d.sources[0].line_start == 11]
+    assert ahead.question == "" and ahead.id == "road-ahead"
+    assert ahead.notes[1:] == ("the document asks no question near this paragraph (its section: 'The Road Ahead')",
+                               "it opens with 'So, where does this leave us?', which may say what it answers")
 
 
 def test_drafts_load_unchanged_once_a_person_writes_the_answers(tmp_path: Path) -> None:

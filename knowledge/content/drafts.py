@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .coverage import coverage
+from .coverage import Paragraph, coverage
 from .documents import IndexedText, collapse_whitespace
 from .headings import Asked, question_near, section_heading
 from .loader import MAX_ID_CHARS, MAX_PHRASING_CHARS, MAX_QUOTE_CHARS, MIN_QUOTE_WORDS
@@ -22,6 +22,7 @@ COMMENT_WIDTH = 116  # comments above the drafts are wrapped to lines of at most
 ID_WORDS = 6  # an id made from a question keeps its first words (without the small ones)
 _SMALL_WORDS = frozenset("a an the is are was were be do does did of to in on for and or it its this that".split())
 _ID_WORD = re.compile(r"[a-z0-9]+")
+_OPENING_QUESTION = re.compile(r"^([^.!?]+\?)\s")  # a paragraph's first sentence, when it asks something
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+")
 # Characters YAML cannot hold as they are, or that show other than they read (bidirectional controls, zero-width
 # characters): written as escapes, which a double-quoted YAML text reads back as the character.
@@ -125,8 +126,8 @@ def document_drafts(knowledge: Knowledge, file: str, ids: Ids | None = None) -> 
     ids = ids or Ids({e.id for e in knowledge.entries})
     owners = phrasings(knowledge)
     report = next(d for d in coverage(knowledge) if d.file == file)
-    drafts: list[Draft] = []
-    by_heading: dict[int, int] = {}  # a question-like heading's line -> its draft in `drafts`
+    groups: list[tuple[Asked | None, list[Paragraph], list[Source]]] = []
+    under: dict[int, int] = {}  # a question-like heading's line -> its group in `groups`
     for paragraph in report.paragraphs:
         if paragraph.cited_by:
             continue
@@ -135,40 +136,44 @@ def document_drafts(knowledge: Knowledge, file: str, ids: Ids | None = None) -> 
         sources = quoted or cite(document, paragraph.text)
         if not sources:
             continue
-        where = f"{file} line {paragraph.line}"
-        if asked is not None and asked.rest is None and asked.line in by_heading:
-            at = by_heading[asked.line]
-            earlier = drafts[at]
-            drafts[at] = Draft(earlier.id, earlier.question, earlier.sources + sources, notes=(
-                *earlier.notes[:-1], earlier.notes[-1] + f", line {paragraph.line}"),
-                question_note=earlier.question_note, sources_note=earlier.sources_note)
+        heading = asked.line if asked is not None and asked.rest is None else None
+        if heading is not None and heading in under:
+            groups[under[heading]][1].append(paragraph)
+            groups[under[heading]][2].extend(sources)
             continue
-        draft = _draft(document, paragraph.line, paragraph.text, asked, sources, owners, ids, where)
-        if asked is not None and asked.rest is None:
-            by_heading[asked.line] = len(drafts)
-        drafts.append(draft)
-    return drafts
+        if heading is not None:
+            under[heading] = len(groups)
+        groups.append((asked, [paragraph], list(sources)))
+    return [_draft(document, asked, paragraphs, tuple(sources), owners, ids) for asked, paragraphs, sources in groups]
 
 
-def _draft(document: Document, line: int, text: str, asked: Asked | None, sources: tuple[Source, ...],
-           owners: dict[str, tuple[str, str]], ids: Ids, where: str) -> Draft:
-    sources_note = ("the paragraph, verbatim: cite what the answer rests on (cut a quote shorter if you like, "
-                    "never reword it)")
+def _draft(document: Document, asked: Asked | None, paragraphs: list[Paragraph], sources: tuple[Source, ...],
+           owners: dict[str, tuple[str, str]], ids: Ids) -> Draft:
+    lines = [p.line for p in paragraphs]
+    where = f"from {document.file} " + (f"line {lines[0]}" if len(lines) == 1 else
+                                        "lines " + ", ".join(map(str, lines)))
+    after = asked is not None and asked.rest is not None and sources[0].quote in collapse_whitespace(asked.rest)
+    what = "the answer after its question" if after else "the paragraph" if len(lines) == 1 else "the paragraphs"
+    sources_note = f"{what}, verbatim: cite what the answer rests on (cut a quote shorter if you like, never reword it)"
+    write = "yours to write: the question this passage answers"
     if asked is not None and len(asked.question) <= MAX_PHRASING_CHARS:
         owner = owners.get(phrasing_key(asked.question))
         if owner is None:
             how = "the question it opens with" if asked.rest is not None else f"its heading (line {asked.line})"
-            return Draft(ids.new(asked.question), asked.question, sources, notes=(f"from {where}",),
+            return Draft(ids.new(asked.question), asked.question, sources, notes=(where,),
                          question_note=f"as the document asks it: {how}", sources_note=sources_note)
-        heading = f"'{asked.question}' is already the {owner[1]} of entry '{owner[0]}'"
+        taken = f"'{asked.question}' is already the {owner[1]} of entry '{owner[0]}'"
         return Draft(ids.new(asked.question), "", sources, notes=(
-            f"from {where}", f"{heading}: this passage may belong in that entry's sources instead"),
-            question_note="yours to write: the question this passage answers", sources_note=sources_note)
-    section, _ = section_heading(document, line)
+            where, f"{taken}: this passage may belong in that entry's sources instead"),
+            question_note=write, sources_note=sources_note)
+    first = paragraphs[0]
+    section, _ = section_heading(document, first.line)
     hint = f" (its section: '{section.text}')" if section is not None else ""
-    return Draft(ids.new(section.text if section is not None else "", text), "", sources,
-                 notes=(f"from {where}", f"the document asks no question near this paragraph{hint}"),
-                 question_note="yours to write: the question this passage answers", sources_note=sources_note)
+    notes = [where, f"the document asks no question near this paragraph{hint}"]
+    if (opening := _OPENING_QUESTION.match(first.text)) and len(opening.group(1)) <= MAX_PHRASING_CHARS:
+        notes.append(f"it opens with '{opening.group(1)}', which may say what it answers")
+    return Draft(ids.new(section.text if section is not None else "", first.text), "", sources, notes=tuple(notes),
+                 question_note=write, sources_note=sources_note)
 
 
 # ---- The YAML of drafts
