@@ -620,10 +620,11 @@ def _taught_progress(week: Report) -> str:
 
 def admin_summary(kb: KnowledgeBase, week: Report | None, teachable: Sequence[Teachable] = (),
                   recent: Sequence[TaughtRecord] = (), note: str | None = None, more: int = 0,
-                  written: Sequence[Block] = ()) -> list[Block]:
+                  written: Sequence[Block] = (), handed: Sequence[Block] = ()) -> list[Block]:
     """For admins: the last 7 days in brief, from the store (`week` None: it could not be read), the unanswered
     questions to teach (`more`: how many others there are) and the phrasings taught lately; `note` first (what their
-    last click did); `written`: the part for writing entries and answers (bot/entries.py)."""
+    last click did); `written`: the part for writing entries and answers (bot/entries.py); `handed`: the answers
+    people gave to questions handed to them (bot/handoff.py)."""
     top = [{"type": "header", "text": {"type": "plain_text", "text": "Last 7 days (admins only)"}}]
     if note:
         top.append(section(note, "admin-note", verbatim=True))  # it may quote a taught question
@@ -640,6 +641,7 @@ def admin_summary(kb: KnowledgeBase, week: Report | None, teachable: Sequence[Te
               section("*Least helpful answers*\n" + ("\n".join(disliked) or "No 👎 votes."), "admin-unhelpful",
                       verbatim=True)]
     blocks += _teaching_blocks(kb, week, teachable[:ADMIN_TEACHABLE], more + max(0, len(teachable) - ADMIN_TEACHABLE))
+    blocks += handed
     blocks += _recent_blocks(kb, recent[:ADMIN_RECENT])
     blocks += written
     more_text = ("All of it: `openllm-bot report --since 7d --format html -o report.html`; what was taught, to merge "

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from . import actions, commands, events
+from . import actions, commands, events, views
 from .deps import Deps
 
 __all__ = ["Deps", "register"]
@@ -18,3 +18,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
     events.register(app, deps)
     commands.register(app, deps)
     actions.register(app, deps)
+    views.register(app, deps)

@@ -3,13 +3,15 @@ list of arguments."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..admins import Admins
-from ..answering import Handled, Question
+from ..answering import Handled, Question, offer_handoff
 from ..follow_ups import Vocabulary, shipped_vocabulary
+from ..handoff import Handoffs
 from ..metrics import reply_outcome, since_arrival
 from ..ratelimit import RateLimit
 from ..recorder import Recorder
@@ -34,6 +36,14 @@ class Deps:
     limit: RateLimit | None = None
     vocabulary: Vocabulary = field(default_factory=shipped_vocabulary)
     thread_reader: ThreadReader = field(default_factory=ThreadReader)  # what a thread says before a mention in it
+    # What the modals this bot opens are signed with (bot/entry_views.py), from a secret every replica shares.
+    modal_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # "Ask the team" on replies that decline or are unsure, and the answers people give (None: HANDOFF_CHANNEL unset).
+    handoffs: Handoffs | None = None
+
+    def with_handoff(self, question: Question, handled: Handled) -> Handled:
+        """`handled`, with "Ask the team" when hand-offs are on and the reply declines or is unsure."""
+        return offer_handoff(question, handled) if self.handoffs is not None else handled
 
     async def is_admin(self, client: AsyncWebClient, team: str | None, user: object) -> bool:
         """Whether `user` is an admin in the workspace `team` (ADMIN_USER_IDS, or a member of ADMIN_USERGROUP read
