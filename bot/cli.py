@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from knowledge.decision.calibration import Calibration
     from knowledge.decision.decide import Policy
 
+    from .digest import Schedule
     from .recorder import Recorder
     from .store import Store
 
@@ -328,6 +329,17 @@ def _read_store(url: str, read: Callable[[Store], T]) -> T:
         store.close()
 
 
+def _workspace(store: Store, team: str | None) -> str | None:
+    """Whose rows a reading command reads: `--team`, required when the store holds several workspaces (exit 2 if
+    it is missing, or names none the store holds); None, every row, when it holds one."""
+    from .report import chosen_workspace
+
+    try:
+        return chosen_workspace(store.workspaces(), team)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import report_from_store
     from .report_formats import render
@@ -339,7 +351,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     url = _store_url(args.settings.store, "report on")
     entry_ids = [e.id for e in load_kb(args.settings.faq).knowledge.entries]
-    report = _read_store(url, lambda store: report_from_store(store, since, entry_ids=entry_ids))
+    report = _read_store(url, lambda store: report_from_store(store, since, entry_ids=entry_ids,
+                                                              team=_workspace(store, args.team)))
     text = render(report, args.format)
     if args.output and args.output != "-":
         try:
@@ -364,9 +377,11 @@ def cmd_taught(args: argparse.Namespace) -> int:
     since = _since(args.since) if args.since else None
     url = _store_url(args.settings.store, "read taught phrasings from")
     if args.action == "list":
-        sys.stdout.write(taught_list_text(_read_store(url, lambda store: store.taught(since, include_undone=True))))
+        sys.stdout.write(taught_list_text(_read_store(url, lambda store: store.taught(
+            since, include_undone=True, team=_workspace(store, args.team)))))
         return 0
-    records = _read_store(url, lambda store: store.taught())  # all of them: each is applied after the ones before
+    # All of the workspace's: each is applied after the ones before.
+    records = _read_store(url, lambda store: store.taught(team=_workspace(store, args.team)))
     faq: FaqSettings = args.settings.faq
     try:
         knowledge = load_knowledge(faq.faq_dir, faq.seeds_dir)
@@ -505,6 +520,99 @@ def _a_store_at(url: str) -> None:
         raise ConfigError(str(exc)) from None
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """The weekly digest of a week: printed, or posted in DIGEST_CHANNEL (claimed in the store as the bot claims it,
+    so that it is not posted twice)."""
+    from datetime import UTC, date
+
+    from .digest import Schedule, as_text, build_digest, digest_reply
+
+    settings: Settings = args.settings
+    schedule = Schedule.from_settings(settings.digest)
+    now = datetime.now(UTC)
+    if args.week == "last":
+        end = schedule.due(now)
+    else:
+        try:
+            end = schedule.week_of(date.fromisoformat(args.week))
+        except ValueError:
+            raise ConfigError(f"--week {args.week!r}: give a date like 2026-12-07 (the week that holds it), or "
+                              "last") from None
+    if args.post:
+        if end > now:
+            raise ConfigError(f"--post: the week to {end:%Y-%m-%d %H:%M %Z} is not over yet: post it from then on")
+        if settings.slack is None:
+            raise ConfigError("--post: SLACK_BOT_TOKEN is not set: run it with the bot's own settings")
+        if settings.digest.channel is None:
+            raise ConfigError("--post: DIGEST_CHANNEL is not set: set it to the channel the digest goes to (e.g. "
+                              "#faq-digest)")
+    url = _store_url(settings.store, "make a digest from")
+    kb = load_kb(settings.faq)
+    command = settings.slack.command if settings.slack is not None else "/openllm"
+    if args.post:
+        return _post_digest(settings, kb, schedule, end, args.again)
+    entry_ids = [e.id for e in kb.knowledge.entries]
+    digest = _read_store(url, lambda store: build_digest(store, schedule, end, entry_ids))
+    if not digest.week.questions:
+        print(f"openllm-bot: no questions in the week to {end:%Y-%m-%d %H:%M %Z}: no digest (the bot posts none "
+              "for such a week)", file=sys.stderr)
+        return 0
+    sys.stdout.write(as_text(digest_reply(kb, digest, command)))
+    if end > now:
+        print(f"openllm-bot: the week is not over: this is it so far (until {end:%Y-%m-%d %H:%M %Z})",
+              file=sys.stderr)
+    return 0
+
+
+def _post_digest(settings: Settings, kb: KnowledgeBase, schedule: Schedule, end: datetime, again: bool) -> int:
+    import asyncio
+    import socket
+
+    from .app import web_client
+    from .channels import Channel
+    from .digest import DigestPoster
+    from .recorder import Recorder, hash_key_for
+    from .state import KnowledgeHolder
+    from .store import Store, StoreError
+
+    assert settings.slack is not None and settings.digest.channel is not None and settings.store.url is not None
+    config, url = settings.slack, settings.store.url
+    store = Store(url)
+    if (problem := store.check()) is not None:
+        raise SystemExit(f"openllm-bot: {problem}")
+    recorder = Recorder(store, hash_key_for(store.url, settings.store.hash_key))
+    key = schedule.key(end)
+
+    async def post() -> str:
+        client = web_client(config)
+        poster = DigestPoster(schedule, Channel("DIGEST_CHANNEL", settings.digest.channel or ""), recorder,
+                              KnowledgeHolder(kb), client, config.command,
+                              name=f"openllm-bot digest on {socket.gethostname()}")
+        return await poster.post(end, again=again)
+
+    try:
+        outcome = asyncio.run(post())
+        record = store.digest_record(key)
+    except (StoreError, ConfigError) as exc:
+        raise SystemExit(f"openllm-bot: {exc}") from None
+    finally:
+        recorder.close()
+    period = f"the week to {end:%Y-%m-%d %H:%M %Z}"
+    if outcome == "posted":
+        print(f"openllm-bot: posted the digest of {period} in {settings.digest.channel}", file=sys.stderr)
+        return 0
+    if outcome == "empty":
+        print(f"openllm-bot: no questions in {period}: nothing posted", file=sys.stderr)
+        return 0
+    if outcome == "taken" and record is not None:
+        print(f"openllm-bot: the digest of {period} was {'posted' if record.status == 'posted' else record.status} "
+              f"already ({record.claimed_by}, {record.claimed_at:%Y-%m-%d %H:%M} UTC): --again posts it anyway",
+              file=sys.stderr)
+        return 1
+    print(f"openllm-bot: the digest of {period} could not be posted (see above)", file=sys.stderr)
+    return 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .serve import serve
 
@@ -528,6 +636,8 @@ def _mode(args: argparse.Namespace) -> Mode | Literal["if configured"] | None:
     """Which Slack settings the command needs: `run` serves Slack when it is configured."""
     if args.command == "serve":
         return args.mode
+    if args.command == "digest" and args.post:
+        return "if configured"
     return "if configured" if args.command == "run" else None
 
 
@@ -587,12 +697,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--since", default="7d", help="a span (7d, 12h, 2w) or a date (2026-11-01); default 7d")
     rep.add_argument("--format", choices=FORMATS, default="text", help="text (default), csv or html")
     rep.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    rep.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation (E…), "
+                     "to report on; needed when the store holds several")
     rep.set_defaults(func=cmd_report)
 
     taught = sub.add_parser("taught", help="the phrasings admins taught from Slack: list them, or export them as YAML")
     taught.add_argument("action", choices=("list", "export"),
                         help="list: one a line, undone ones marked; export: YAML per entry, to merge into knowledge/")
     taught.add_argument("--since", help="taught from then on: a span (7d, 12h, 2w) or a date (2026-11-01); default all")
+    taught.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
+                        "(E…), whose phrasings to read; needed when the store holds several")
     taught.set_defaults(func=cmd_taught)
 
     draft = sub.add_parser("draft", help="YAML drafts of new entries (a question and the passages to cite, the answer "
@@ -610,6 +724,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 "entry cites")
     document.add_argument("name", help="the document: its file name in the seeds folder, its path, or its title")
     draft.set_defaults(func=cmd_draft)
+
+    digest = sub.add_parser("digest", help="the weekly digest of a week, as the bot posts it in DIGEST_CHANNEL")
+    digest.add_argument("--week", default="last", help="a date (2026-12-07): the week that holds it, ending when "
+                        "its digest is due (DIGEST_DAY, DIGEST_HOUR); default last: the latest week over")
+    digest.add_argument("--post", action="store_true", help="post it in DIGEST_CHANNEL (once: not if the bot or "
+                        "another run posted it already) rather than print it")
+    digest.add_argument("--again", action="store_true", help="with --post: post it even if it was posted already")
+    digest.set_defaults(func=cmd_digest)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)
 

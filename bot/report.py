@@ -282,3 +282,31 @@ def report_from_store(store: Store, since: datetime, until: datetime | None = No
     or an org for an org-wide installation), else on every row."""
     return build_report(store.questions_since(since, team), store.votes_since(since, team), since, until, entry_ids,
                         max_grouped, store.taught(team=team), store.vote_reasons_since(since, team))
+
+
+# Workspaces named in a message about choosing one, at most.
+MAX_NAMED_WORKSPACES = 10
+
+
+def chosen_workspace(held: Iterable[tuple[str | None, str | None]], team: str | None) -> str | None:
+    """Whose rows a reading command reads (`Store` reads' `team`): `team` (`--team`: a workspace's id, or an org's
+    for an org-wide installation), which must be one of those the store holds (`held`: `Store.workspaces()`), and
+    must be given when it holds more than one; None, every row, when it holds one at most (with a single-token
+    install's rows that name none, which are that workspace's). ValueError saying why, in one line, otherwise."""
+    pairs = set(held)
+    teams = sorted({t for t, _ in pairs if t})
+    orgs = sorted({e for _, e in pairs if e})
+    org_wide = sorted({e for t, e in pairs if t is None and e})
+    named = [f"{t} (org {e})" if e else t for t, e in sorted((t, e) for t, e in pairs if t)]
+    named += [f"{e} (org-wide)" for e in org_wide]
+    listed = ", ".join(named[:MAX_NAMED_WORKSPACES]) + (f" and {len(named) - MAX_NAMED_WORKSPACES} more"
+                                                        if len(named) > MAX_NAMED_WORKSPACES else "")
+    if team is not None and team not in teams and team not in orgs:
+        raise ValueError(f"--team {team}: the store holds nothing of that workspace or org"
+                         + (f"; it holds {listed}" if named else "; it holds no workspace's rows yet"))
+    if len(teams) + len(org_wide) <= 1:  # the one workspace's, with its rows from before it was named
+        return None
+    if team is None:
+        raise ValueError(f"the store holds {len(teams) + len(org_wide)} workspaces ({listed}): name one with --team "
+                         "(a workspace's id, or an org's id for an org-wide installation)")
+    return team

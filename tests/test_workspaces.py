@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
+from repo_paths import FIXTURE_FAQ
 from sqlalchemy import (
     Boolean,
     Column,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     inspect,
 )
 
+from bot.cli import main
 from bot.report import report_from_store
 from bot.store import (
     KEY_FINGERPRINT,
@@ -209,3 +211,44 @@ def test_the_store_lists_the_workspaces_its_rows_name(store: Store) -> None:
     two_workspaces(store)
     assert store.workspaces() == [("T0AAA", None), (None, "E0ORG"), ("T0BBB", "E0ORG")]
 
+
+
+# The reading commands: `--team`
+
+def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, *args: str
+        ) -> tuple[int, str, str]:
+    """`openllm-bot ARGS` on the store at `url`: its exit code, standard output and standard error."""
+    monkeypatch.setenv("DOTENV_PATH", "/nonexistent/.env")
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("STORE_HASH_KEY", "a-test-key-of-16-or-more")
+    code = main(["--faq", str(FIXTURE_FAQ), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_store_of_several_workspaces_is_read_one_workspace_at_a_time(
+        store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    two_workspaces(store)
+    for command in (["report", "--since", "3650d"], ["taught", "list"], ["taught", "export"]):
+        code, _, err = run(monkeypatch, capsys, store.url, *command)
+        assert code == 2 and err.count("\n") == 1, err
+        assert "holds 3 workspaces (T0AAA, T0BBB (org E0ORG), E0ORG (org-wide)): name one with --team" in err
+    code, out, _ = run(monkeypatch, capsys, store.url, "report", "--since", "3650d", "--team", "T0AAA")
+    assert code == 0 and "asked in T0AAA" in out and "asked in T0BBB" not in out
+    code, out, _ = run(monkeypatch, capsys, store.url, "taught", "list", "--team", "E0ORG")
+    assert code == 0 and "taught for the whole org" in out and "taught in" not in out
+    code, out, _ = run(monkeypatch, capsys, store.url, "taught", "export", "--team", "T0BBB")
+    assert code == 0 and "taught in T0BBB" in out and "T0AAA" not in out and "whole org" not in out
+    code, _, err = run(monkeypatch, capsys, store.url, "taught", "list", "--team", "T0NOPE")
+    assert code == 2 and err.startswith("openllm-bot: --team T0NOPE: the store holds nothing of that workspace")
+
+
+def test_a_store_of_one_workspace_needs_no_team_and_keeps_its_rows_from_before(
+        store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    version_3_store(store_url)
+    Store(store_url).open().close()  # upgraded, as the bot does when it starts
+    for team in ((), ("--team", "T0SINGLE")):
+        code, out, err = run(monkeypatch, capsys, store_url, "taught", "list", *team)
+        assert code == 0 and '"can i sell it"' in out, err
+        code, out, err = run(monkeypatch, capsys, store_url, "report", "--since", "3650d", *team)
+        assert code == 0 and "can i sell it" in out and "taught" in out, err
