@@ -28,6 +28,9 @@ LIMIT = 10  # groups drafted, most asked first
 # A Slack user (or bot, workspace, enterprise) id written out bare, outside a <@…> mention: never copied.
 _SLACK_ID = re.compile(r"\b[UWBTE][A-Z0-9]{8,}\b")
 _LEADING = re.compile(r"^[\s,;:.!?)\]-]+")
+# A greeting before the question ("hey all, how do I…"): said to people, not part of what is asked.
+_GREETING = re.compile(r"^(?:(?:hey|hi|hello|hiya|heya|yo|howdy|morning|greetings)\b[\s,!.]*(?:(?:all|team|folks|"
+                       r"guys|everyone|there|bot)\b[\s,!.]*)*)+", re.IGNORECASE)
 _BEFORE_PUNCTUATION = re.compile(r"\s+([?!.,;:]+)(?=\s|$)")  # "at *work*?" loses its markers, not its spacing
 _CUT = "…"  # how the report ends a wording clipped to its length
 
@@ -52,17 +55,17 @@ class Unanswered:
 def clean_question(text: str) -> str:
     """A question as asked in Slack, as a person would write it in the FAQ: entities unescaped; mentions (<@U1>,
     <!here>), channel references, links (a labelled one reads as its label), emoji codes, mrkdwn markers, control and
-    invisible characters and bare user ids removed; on one line."""
+    invisible characters, bare user ids and a greeting before it removed; on one line."""
     text = strip_slack_markup(text)
     text = "".join(" " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text)
     text = _SLACK_ID.sub(" ", text)
-    return _LEADING.sub("", _BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split())))
+    text = _LEADING.sub("", _BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split())))
+    return _LEADING.sub("", _GREETING.sub("", text)) or text
 
 
 def representative(wordings: Sequence[str], counts: Counter[str]) -> str:
     """Of a group's (cleaned) wordings, the one most like all the questions asked: the highest similarity to the
-    others, each counted as often as it was asked; ties to the one asked most, then to one that reads as a question
-    (ends in "?" or opens with "what", "how"…), then the shorter."""
+    others, each counted as often as it was asked; ties as `_preferred` orders them."""
     keys = {w: content_words(w) for w in wordings}
 
     def likeness(wording: str) -> float:
@@ -71,9 +74,10 @@ def representative(wordings: Sequence[str], counts: Counter[str]) -> str:
     return min(wordings, key=lambda w: (-likeness(w), *_preferred(w, counts)))
 
 
-def _preferred(wording: str, counts: Counter[str]) -> tuple[int, bool, int, str]:
-    """Of wordings alike, first the one asked most, then one that reads as a question, then the shorter."""
-    return -counts[wording], as_question(wording) is None, len(wording), wording
+def _preferred(wording: str, counts: Counter[str]) -> tuple[int, bool, bool, int, str]:
+    """Of wordings alike, first the one asked most, then one that ends in "?", then one that opens as a question
+    does, then the shorter."""
+    return -counts[wording], not wording.endswith("?"), as_question(wording) is None, len(wording), wording
 
 
 def unanswered_drafts(records: list[QuestionRecord], taught: Iterable[TaughtRecord], since: datetime,

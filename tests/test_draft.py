@@ -218,7 +218,10 @@ def test_an_out_that_cannot_be_written_is_one_line(tmp_path: Path, out: str, say
 
 def test_a_question_is_cleaned_of_slack_markup_and_user_ids() -> None:
     asked = "<@U0BOT1234> hey can I use <https://x.example/llama|llama> at *work*?? :thinking_face: cc U0ABCDEF12"
-    assert clean_question(asked) == "hey can I use llama at work?? cc"
+    assert clean_question(asked) == "can I use llama at work?? cc"
+    assert clean_question("Hi all, what is an llm") == "what is an llm"  # a greeting is said to people
+    assert clean_question("Hey there bot how are llms trained?") == "how are llms trained?"
+    assert clean_question("heyday of open models?") == "heyday of open models?"
     assert clean_question("&lt;!channel&gt; what is\u202e an llm") == "what is an llm"
 
 
