@@ -372,13 +372,27 @@ def cmd_taught(args: argparse.Namespace) -> int:
     from knowledge import load_knowledge
     from knowledge.content.phrasings import load_out_of_scope
 
-    from .taught import applicable, skipped_text, taught_export_yaml, taught_list_text
+    from .taught import (
+        applicable,
+        skipped_text,
+        taught_export_yaml,
+        taught_list_text,
+        write_into,
+        written_export,
+        written_export_yaml,
+        written_list_text,
+    )
 
     since = _since(args.since) if args.since else None
     url = _store_url(args.settings.store, "read taught phrasings from")
+    if args.into is not None and args.action != "export":
+        raise ConfigError(f"--into {args.into}: only `taught export` writes into the FAQ")
+    if args.into is not None and not Path(args.into).is_dir():
+        raise ConfigError(f"--into {args.into}: is not a folder: name the knowledge folder (or its faq/)")
     if args.action == "list":
         sys.stdout.write(taught_list_text(_read_store(url, lambda store: store.taught(
             since, include_undone=True, team=_workspace(store, args.team)))))
+        sys.stdout.write(written_list_text(_read_store(url, lambda store: store.written(since, include_undone=True))))
         return 0
     # All of the workspace's: each is applied after the ones before.
     records = _read_store(url, lambda store: store.taught(team=_workspace(store, args.team)))
@@ -390,12 +404,33 @@ def cmd_taught(args: argparse.Namespace) -> int:
         print(f"openllm-bot: {invalid_files(exc)}:", file=sys.stderr)
         print("".join(f"  {problem}\n" for problem in exc.problems), end="", file=sys.stderr)
         return 1
-    applied, skipped = applicable(records, knowledge, out_of_scope)
+    # Entries and answers written from Slack first: the phrasings are applied to the FAQ with them, as the bot does.
+    written = written_export(_read_store(url, lambda store: store.written()), knowledge, since)
+    applied, skipped = applicable(records, written.knowledge, out_of_scope)
     sys.stdout.write(taught_export_yaml(r for r in applied if since is None or r.taught_at >= since))
     left_out = [(r, why) for r, why in skipped if since is None or r.taught_at >= since]
     if left_out:
         print(f"openllm-bot: {len(left_out)} taught phrasing(s) left out, which the FAQ in {faq.faq_dir} refuses as "
               f"it is now:\n{skipped_text(left_out)}", end="", file=sys.stderr)
+    if written.skipped:
+        print(f"openllm-bot: {len(written.skipped)} entr{'y' if len(written.skipped) == 1 else 'ies'} or answer(s) "
+              f"written from Slack left out, which the FAQ in {faq.faq_dir} refuses as it is now:", file=sys.stderr)
+        print("".join(f"  {r.id}: {r.entry_id}: {why}\n" for r, why in written.skipped), end="", file=sys.stderr)
+    if args.into is None:
+        sys.stdout.write(written_export_yaml(written, knowledge))
+        return 0
+    try:
+        wrote = write_into(written, Path(args.into), faq.seeds_dir)
+    except KnowledgeError as exc:
+        print(f"openllm-bot: nothing written: with what was written from Slack, {invalid_files(exc)}:", file=sys.stderr)
+        print("".join(f"  {problem}\n" for problem in exc.problems), end="", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        raise SystemExit(f"openllm-bot: cannot write into {args.into}: {exc.strerror or exc}") from None
+    for path, changes in wrote.items():
+        print(f"openllm-bot: wrote {changes} into {path}", file=sys.stderr)
+    if not wrote:
+        print("openllm-bot: no entries or answers written from Slack to write", file=sys.stderr)
     return 0
 
 
@@ -473,8 +508,9 @@ def cmd_draft(args: argparse.Namespace) -> int:
         drafts = list(result.drafts)
         comments = [f"Drafts of FAQ entries for the questions the bot did not answer since {since:%Y-%m-%d %H:%M} UTC "
                     f"(`openllm-bot draft unanswered`, {today}):",
-                    f"the {len(drafts)} most asked of {result.groups} groups of near-duplicate questions"
-                    + (f", {len(result.left_out)} left out (said on standard error)." if result.left_out else "."),
+                    f"{len(drafts)} draft{'s' if len(drafts) != 1 else ''}, for the most asked of the {result.groups} "
+                    "groups of near-duplicate questions"
+                    + (f" ({len(result.left_out)} left out, named on standard error)." if result.left_out else "."),
                     "Each question is the wording most like the group's others; the passages are the documents' "
                     "closest to it, by the matcher's embedding model."]
         for why in result.left_out:
@@ -705,6 +741,8 @@ def build_parser() -> argparse.ArgumentParser:
     taught.add_argument("action", choices=("list", "export"),
                         help="list: one a line, undone ones marked; export: YAML per entry, to merge into knowledge/")
     taught.add_argument("--since", help="taught from then on: a span (7d, 12h, 2w) or a date (2026-11-01); default all")
+    taught.add_argument("--into", metavar="DIR", help="export: write the entries and answers written from Slack into "
+                        "the FAQ files of DIR (a knowledge folder, or its faq/) instead of printing them")
     taught.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
                         "(E…), whose phrasings to read; needed when the store holds several")
     taught.set_defaults(func=cmd_taught)

@@ -297,7 +297,7 @@ def test_since_and_limit_choose_the_groups(tmp_path: Path) -> None:
     (only,) = entries(out.stdout)
     assert only["question"] == "how much memory does a 4-bit quantized 7b model need?"
     assert "how much memory does a quantized 7b model need" in only["alternates"]  # asked 9 days ago
-    assert "the 1 most asked of 4 groups" in out.stdout.replace("\n# ", " ")
+    assert "1 draft, for the most asked of the 4 groups" in out.stdout.replace("\n# ", " ")
 
 
 def test_without_a_store_drafting_unanswered_questions_is_one_line(tmp_path: Path) -> None:
