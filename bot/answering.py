@@ -18,7 +18,7 @@ from knowledge.matching.analysis import STOPWORDS
 from knowledge.matching.normalize import clip_question, normalize, words_without_filler
 from knowledge.result import MatchResult, Status
 
-from . import blocks
+from . import blocks, handoff
 from .blocks import Reply
 from .store import Surface
 
@@ -102,6 +102,17 @@ def _timed(kb: KnowledgeBase, question: Question, command: str) -> Handled:
     started = time.perf_counter()
     handled = handle_question(kb, question, command)
     return replace(handled, matching_seconds=time.perf_counter() - started)
+
+
+def offer_handoff(question: Question, handled: Handled) -> Handled:
+    """`handled` with "Ask the team" (bot/handoff.py) when it declines the question or is unsure of it, on a surface
+    whose reply stays in the conversation (not the slash command's private one)."""
+    if handled.outcome not in ("none", "suggest") or question.surface not in handoff.SURFACES:
+        return handled
+    asked = handoff.Asked(handoff.plain(question.text), handled.outcome, question.user)
+    if not asked.question:
+        return handled
+    return replace(handled, reply=handoff.with_button(handled.reply, asked))
 
 
 How = Literal["replace", "new", "private"]

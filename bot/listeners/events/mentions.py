@@ -75,6 +75,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         question = Question(event.get("text", ""), "mention", event.get("user"), channel, body.get("team_id"))
         handled = await with_thread(deps, client, event, text, question,
                                     await answer(deps.holder.current, question, deps.command))
+        handled = deps.with_handoff(question, handled)  # "Ask the team" on a decline or a guess
         try:
             posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **handled.reply.as_kwargs())
         finally:

@@ -21,12 +21,18 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         if event.get("channel_type") == "im":
             await on_dm(event, body, client)
-        elif deps.threads is not None and is_thread_reply(event):
+            return
+        if deps.handoffs is not None and is_thread_reply(event) and await deps.handoffs.watching(
+                event["channel"], event["thread_ts"]):
+            # An answer to a question handed to the team (in the team's thread, or the asker's: which may also be a
+            # thread the bot follows, so it goes on below).
+            await deps.handoffs.answered(client, event, body.get("team_id"), context.get("bot_user_id") or "")
+        if deps.threads is not None and is_thread_reply(event):
             await on_thread_reply(deps, deps.threads, event, body, context, client)
 
     async def on_dm(event: dict, body: dict, client: AsyncWebClient) -> None:
         question = Question(event.get("text", ""), "dm", event["user"], event["channel"], body.get("team_id"))
-        handled = await answer(deps.holder.current, question, deps.command)
+        handled = deps.with_handoff(question, await answer(deps.holder.current, question, deps.command))
         try:
             await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"),
                                           **handled.reply.as_kwargs())

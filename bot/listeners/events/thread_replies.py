@@ -73,6 +73,7 @@ async def on_thread_reply(deps: Deps, threads: Threads, event: dict, body: dict,
     if found is None:
         return
     question, handled = found
+    handled = deps.with_handoff(question, handled)
     try:
         posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **handled.reply.as_kwargs())
     finally:
