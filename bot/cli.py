@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from .digest import Schedule
     from .recorder import Recorder
-    from .store import Store
+    from .store import QuestionRecord, Store, TaughtRecord, WrittenRecord
 
 
 FORMATS = ("text", "csv", "html")
@@ -489,12 +489,20 @@ def cmd_draft(args: argparse.Namespace) -> int:
     today = f"{utcnow():%Y-%m-%d}"
     if args.drafting == "unanswered":
         from .draft import unanswered_drafts
+        from .reload import taught_phrasings, written_items
 
         since = _since(args.since)
         url = _store_url(args.settings.store, "draft from")
         _a_store_at(url)
         kb = load_kb(faq)
-        records, taught = _read_store(url, lambda store: (store.questions_since(since), store.taught()))
+
+        def read(store: Store) -> tuple[list[QuestionRecord], list[TaughtRecord], list[WrittenRecord]]:
+            team = _workspace(store, args.team)
+            return store.questions_since(since, team), store.taught(team=team), store.written()
+
+        records, taught, written = _read_store(url, read)
+        if taught or written:  # as the bot answers now: what was taught and written from Slack applied
+            kb = kb.with_taught(taught_phrasings(taught), written_items(written))
 
         def closest(question: str) -> list[tuple[str, str, float]]:
             return [(near.passage.doc, near.passage.text, near.similarity) for near in kb.closest_passages(question)]
@@ -758,6 +766,8 @@ def build_parser() -> argparse.ArgumentParser:
     unanswered.add_argument("--since", default="7d", help="asked from then on: a span (7d, 12h, 2w) or a date "
                             "(2026-11-01); default 7d")
     unanswered.add_argument("--limit", type=_positive, default=10, help="at most this many drafts (default 10)")
+    unanswered.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
+                            "(E…), whose questions to draft; needed when the store holds several")
     document = kinds.add_parser("document", parents=[written], help="drafts for the paragraphs of a document no "
                                 "entry cites")
     document.add_argument("name", help="the document: its file name in the seeds folder, its path, or its title")
