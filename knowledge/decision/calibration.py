@@ -5,6 +5,10 @@ set) only fit the policy: two logistic models of a handful of weights, and two t
 thresholds are chosen on out-of-fold predictions, to keep wrong answers and out-of-scope answers
 rare. `cross_validate` refits everything per fold (thresholds by an inner cross-validation), so
 each question is decided by a policy that never saw it.
+
+The policy's cascade (its first stage, without the embedding model) is fitted the same way: two logistic models on
+the signals known before the embedding model runs, and the lowest threshold at which answering there adds no wrong
+answer and no out-of-scope answer to what the full decision gives the same questions, out of fold.
 """
 
 from __future__ import annotations
@@ -22,10 +26,17 @@ from ..content.model import Knowledge
 from ..content.phrasings import GROUPS, Phrasing
 from ..result import MatchResult
 from .classifier import ClassifierSettings
-from .decide import LinearModel, Policy, decide, rank
+from .decide import Cascade, LinearModel, Policy, decide, decide_quickly, quick_probability, rank, rank_quickly
 from .evaluation import Case, Tally, evaluate_results, load_cases
 from .hybrid import HybridMatcher
-from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, Signals
+from .signals import (
+    CANDIDATE_FEATURES,
+    QUESTION_FEATURES,
+    QUICK_CANDIDATE_FEATURES,
+    QUICK_QUESTION_FEATURES,
+    QuickSignals,
+    Signals,
+)
 
 MAX_WRONG = 0.02  # of in-scope questions answered wrongly, on the data the thresholds are chosen on
 MAX_OUT_OF_SCOPE = 0.03  # of out-of-scope questions answered
@@ -34,12 +45,26 @@ MAX_OUT_OF_SCOPE = 0.03  # of out-of-scope questions answered
 MAX_FAQ_OUT_OF_SCOPE = 0.08
 SUGGESTION_COST = 0.5  # an out-of-scope question offered suggestions, against one in-scope question rescued
 GRID = np.round(np.arange(0.05, 0.99, 0.01), 2)
+CASCADE_GRID = np.round(np.arange(0.5, 1.0, 0.005), 3)  # the first stage's answer thresholds tried
 
 
 @dataclass(frozen=True)
 class Labelled:
     signals: Signals
     expect: tuple[str, ...]  # empty: out of scope
+    quick: QuickSignals | None = None  # before the embedding model; None: the cascade does not apply to it
+
+
+def labelled(matcher: HybridMatcher, text: str, expect: tuple[str, ...]) -> Labelled:
+    """A question's signals for both stages of the cascade."""
+    return Labelled(matcher.signals(text), expect, matcher.quick_signals(text))
+
+
+def decided(row: Labelled, policy: Policy, says: dict[str, str]) -> tuple[MatchResult, bool]:
+    """The row decided as the matcher decides it: by the cascade's first stage when it is decisive (True), else in
+    full (False)."""
+    quick = decide_quickly(row.quick, policy) if row.quick is not None else None
+    return (quick, True) if quick is not None else (decide(row.signals, policy, says), False)
 
 
 def neutral_policy() -> Policy:
@@ -68,7 +93,7 @@ def faq_rows(knowledge: Knowledge, out_of_scope: tuple[Phrasing, ...], folds: in
                                 out_of_scope=tuple(p for p in out_of_scope if p.text not in out))
         for i in test:
             text, entry_id, _ = held[i]
-            rows.append(Labelled(matcher.signals(text), (entry_id,) if entry_id else ()))
+            rows.append(labelled(matcher, text, (entry_id,) if entry_id else ()))
     return rows
 
 
@@ -103,7 +128,37 @@ def fit_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel]:
     return rank_model, decision_model
 
 
+def fit_quick_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel] | None:
+    """The cascade's rank model (on in-scope questions' candidates), then its decision model on that ranking, from
+    the rows the cascade applies to; None when they cannot be fitted (no such rows)."""
+    quick = [(row.quick, row.expect) for row in rows if row.quick is not None]
+    x, y = [], []
+    for signals, expect in quick:
+        if expect:
+            for c in signals.candidates:
+                x.append(c.features())
+                y.append(c.id in expect)
+    if not x:
+        return None
+    rank_model = _logistic(np.array(x, dtype=float), np.array(y), QUICK_CANDIDATE_FEATURES)
+    provisional = Cascade(rank_model, LinearModel(QUICK_QUESTION_FEATURES, (0.0,) * len(QUICK_QUESTION_FEATURES),
+                                                  0.0), 1.0)
+    dx, dy = [], []
+    for signals, expect in quick:
+        ranked = rank_quickly(signals, provisional)
+        if not ranked:
+            continue
+        (top, conf), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+        dx.append(signals.features(top, conf, conf - second))
+        dy.append(top.id in expect)
+    if not dx:
+        return None
+    decision_model = _logistic(np.array(dx, dtype=float), np.array(dy), QUICK_QUESTION_FEATURES)
+    return rank_model, decision_model
+
+
 Scored = tuple[float, str, bool, frozenset[str]]
+QuickScored = tuple[float, str]  # the first stage's probability of being right, and its best entry
 
 
 def _decisions(rows: Sequence[Labelled], policy: Policy) -> list[Scored]:
@@ -123,6 +178,36 @@ def _decisions(rows: Sequence[Labelled], policy: Policy) -> list[Scored]:
 
 def _answered(scored: Scored, t: float) -> bool:
     return scored[0] >= t and not scored[2]
+
+
+def _quick_decisions(rows: Sequence[Labelled], models: tuple[LinearModel, LinearModel] | None) -> list[QuickScored]:
+    if models is None:
+        return [(0.0, "")] * len(rows)
+    cascade = Cascade(*models, 1.0)
+    out: list[QuickScored] = []
+    for row in rows:
+        top, p = quick_probability(row.quick, cascade) if row.quick is not None else (None, 0.0)
+        out.append((p, top.id if top is not None else ""))
+    return out
+
+
+def _added_errors(row: Labelled, quick_top: str, full: Scored, answer: float) -> bool:
+    """Answering `row` with `quick_top` is a wrong or out-of-scope answer the full decision would not give."""
+    if not row.expect:
+        return not _answered(full, answer)
+    return quick_top not in row.expect and not (_answered(full, answer) and full[1] not in row.expect)
+
+
+def choose_cascade_threshold(rows: Sequence[Labelled], quick: Sequence[QuickScored], full: Sequence[Scored],
+                             answer: float) -> float | None:
+    """The lowest first-stage threshold at which answering there adds no wrong and no out-of-scope answer to what
+    the full decision (answering at `answer`) gives the same rows, all decided out of fold; None if none does."""
+    chosen = None
+    for t in CASCADE_GRID[::-1]:  # from the highest: each lower one answers more
+        if any(q[0] >= t and _added_errors(row, q[1], f, answer) for row, q, f in zip(rows, quick, full, strict=True)):
+            break
+        chosen = float(t)
+    return chosen
 
 
 def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[Scored], extra: Sequence[Labelled] = (),
@@ -161,23 +246,34 @@ def choose_thresholds(rows: Sequence[Labelled], scored: Sequence[Scored], extra:
 
 
 def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: int = 5, seed: int = 0,
-               note: str = "") -> Policy:
+               note: str = "", cascade: bool = True) -> Policy:
     """Weights fitted on `rows` and `extra` (the FAQ's own, cross-fitted). The decision is then rescaled
     (Platt scaling) so that its probability is that of being right on questions as people ask them
-    (`rows`), and the thresholds are chosen on the out-of-fold decisions of both."""
+    (`rows`), and the thresholds are chosen on the out-of-fold decisions of both; then the cascade's first stage
+    (unless `cascade` is false), its threshold chosen on the same out-of-fold decisions."""
     rank_model, decision_model = fit_models([*rows, *extra])
     scored: list[Scored] = [(0.0, "", False, frozenset())] * len(rows)
     extra_scored: list[Scored] = [(0.0, "", False, frozenset())] * len(extra)
+    quick: list[QuickScored] = [(0.0, "")] * len(rows)
+    extra_quick: list[QuickScored] = [(0.0, "")] * len(extra)
     k = min(folds, len(rows))
     row_folds = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(len(rows))))
     extra_folds = (list(KFold(k, shuffle=True, random_state=seed).split(np.arange(len(extra))))
                    if len(extra) >= k else [(np.arange(len(extra)), np.arange(0))] * k)
     for (train, test), (extra_train, extra_test) in zip(row_folds, extra_folds, strict=True):
-        inner = Policy(*fit_models([*(rows[int(i)] for i in train), *(extra[int(i)] for i in extra_train)]), 1.0, 1.0)
+        fitting = [*(rows[int(i)] for i in train), *(extra[int(i)] for i in extra_train)]
+        inner = Policy(*fit_models(fitting), 1.0, 1.0)
         for i, s in zip(test, _decisions([rows[int(i)] for i in test], inner), strict=True):
             scored[i] = s
         for i, s in zip(extra_test, _decisions([extra[int(i)] for i in extra_test], inner), strict=True):
             extra_scored[i] = s
+        if cascade:
+            quick_models = fit_quick_models(fitting)
+            for i, q in zip(test, _quick_decisions([rows[int(i)] for i in test], quick_models), strict=True):
+                quick[i] = q
+            for i, q in zip(extra_test, _quick_decisions([extra[int(i)] for i in extra_test], quick_models),
+                            strict=True):
+                extra_quick[i] = q
     logits = np.array([[s[0]] for s in scored])
     right = np.array([bool(r.expect) and s[1] in r.expect for r, s in zip(rows, scored, strict=True)])
     scale = _logistic(logits, right, ("logit",))
@@ -188,19 +284,25 @@ def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: 
     def rescale(s: Scored) -> Scored:
         return float(1 / (1 + np.exp(-(a * s[0] + c)))), s[1], s[2], s[3]
 
-    answer, suggest = choose_thresholds(rows, [rescale(s) for s in scored], extra,
-                                        [rescale(s) for s in extra_scored])
-    return Policy(rank_model, decision_model, answer, suggest, note)
+    rescaled, extra_rescaled = [rescale(s) for s in scored], [rescale(s) for s in extra_scored]
+    answer, suggest = choose_thresholds(rows, rescaled, extra, extra_rescaled)
+    first_stage = None
+    if cascade and (models := fit_quick_models([*rows, *extra])) is not None:
+        threshold = choose_cascade_threshold([*rows, *extra], [*quick, *extra_quick], [*rescaled, *extra_rescaled],
+                                             answer)
+        first_stage = Cascade(*models, threshold) if threshold is not None else None
+    return Policy(rank_model, decision_model, answer, suggest, note, cascade=first_stage)
 
 
 def cross_validate(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[Labelled] = (),
-                   folds: int = 10, seed: int = 0) -> list[MatchResult]:
-    """Each row decided by a policy fitted (weights and thresholds) on the other folds only."""
-    results: list[MatchResult | None] = [None] * len(rows)
+                   folds: int = 10, seed: int = 0, cascade: bool = True) -> list[tuple[MatchResult, bool]]:
+    """Each row decided by a policy fitted (weights, thresholds and cascade) on the other folds only; with whether
+    the cascade's first stage decided it (without the embedding model)."""
+    results: list[tuple[MatchResult, bool] | None] = [None] * len(rows)
     for train, test in KFold(folds, shuffle=True, random_state=seed).split(np.arange(len(rows))):
-        policy = fit_policy([rows[i] for i in train], extra, seed=seed)
+        policy = fit_policy([rows[i] for i in train], extra, seed=seed, cascade=cascade)
         for i in test:
-            results[i] = decide(rows[i].signals, policy, says)
+            results[i] = decided(rows[i], policy, says)
     return [r for r in results if r is not None]
 
 
@@ -211,6 +313,7 @@ class Calibration:
     policy: Policy
     cases: list[tuple[str, Case]]  # (set name, case)
     out_of_fold: list[MatchResult]
+    quickly: tuple[bool, ...] = ()  # per case: out of fold, decided by the cascade's first stage
 
     def tallies(self) -> dict[str, Tally]:
         """Per set (by file name) and 'all'."""
@@ -224,19 +327,21 @@ class Calibration:
         return evaluate_results([c for _, c in self.cases], self.out_of_fold)
 
 
-def calibrate(matcher: HybridMatcher, sets: Sequence[Path], folds: int = 10, seed: int = 0) -> Calibration:
+def calibrate(matcher: HybridMatcher, sets: Sequence[Path], folds: int = 10, seed: int = 0,
+              cascade: bool = True) -> Calibration:
     """Fit the policy on the labelled `sets` (and the FAQ's own cross-fitted phrasings) and measure it
-    out of fold. The matcher supplies the FAQ, the out-of-scope examples and the signals."""
+    out of fold. The matcher supplies the FAQ, the out-of-scope examples and the signals. `cascade`: false fits
+    and measures the policy without the cascade's first stage (every question decided with the embedding model)."""
     cases = [(path.name, case) for path in sets for case in load_cases(path)]
-    rows = [Labelled(matcher.signals(case.q), case.expect) for _, case in cases]
+    rows = [labelled(matcher, case.q, case.expect) for _, case in cases]
     extra = faq_rows(matcher.knowledge, tuple(p for p in matcher.phrasings if p.kind in GROUPS), seed=seed,
                      settings=matcher.settings)
     says = matcher.asks.sayings
-    out_of_fold = cross_validate(rows, says, extra, folds=folds, seed=seed)
+    out_of_fold = cross_validate(rows, says, extra, folds=folds, seed=seed, cascade=cascade)
     note = (f"{matcher.settings.kind} classifier; fitted on {', '.join(p.name for p in sets)} ({len(rows)} questions) "
             f"and {len(extra)} FAQ phrasings")
-    policy = fit_policy(rows, extra, seed=seed, note=note)
-    return Calibration(policy, cases, out_of_fold)
+    policy = fit_policy(rows, extra, seed=seed, note=note, cascade=cascade)
+    return Calibration(policy, cases, [r for r, _ in out_of_fold], tuple(q for _, q in out_of_fold))
 
 
 def labelled_sets() -> list[Path]:

@@ -130,17 +130,33 @@ class PhrasingClassifier:
         self._ngram_blocks = (_NgramWeights.of(self._chars, weights[:, n_emb:n_emb + n_chars]),
                               _NgramWeights.of(self._words, weights[:, n_emb + n_chars:]))
 
-    def scores(self, normalized: str, embedding: np.ndarray, nearest: np.ndarray | None = None) -> np.ndarray:
+    def scores(self, normalized: str, embedding: np.ndarray, nearest: np.ndarray | None = None,
+               contributions: Sequence[np.ndarray] | None = None) -> np.ndarray:
         """A score per class of `classes` (entries and OUT_OF_SCOPE), higher is more likely: the SVM's, or
         the closest phrasing's similarity (out of scope: the closest near miss or out-of-scope example).
-        `nearest` is `nearest(embedding)` when the caller has it already."""
+        `nearest` is `nearest(embedding)` and `contributions` is `ngram_contributions(normalized)` when the caller
+        has them already."""
         if self.kind == "nearest":
             maxima = self.nearest(embedding) if nearest is None else nearest
             unanswered = maxima[~self.answered_groups]
             return np.append(maxima[self._class_groups], unanswered.max() if unanswered.size else -1.0)
         values = embedding @ self._w_embedding + self._intercepts
-        for block in self._ngram_blocks:
-            values += block.contribution(normalized)
+        for contribution in (self.ngram_contributions(normalized) if contributions is None else contributions):
+            values += contribution
+        return values
+
+    def ngram_contributions(self, normalized: str) -> tuple[np.ndarray, ...]:
+        """What each n-gram block of the SVM adds to each class's score (none for the "nearest" classifier)."""
+        return tuple(block.contribution(normalized) for block in self._ngram_blocks) if self.kind == "svm" else ()
+
+    def ngram_scores(self, contributions: Sequence[np.ndarray]) -> np.ndarray | None:
+        """The SVM's score per class without the embedding's part, its intercepts and n-gram weights (what is known
+        of a question before the embedding model runs), from `ngram_contributions`; None for "nearest"."""
+        if self.kind == "nearest":
+            return None
+        values = self._intercepts.copy()
+        for contribution in contributions:
+            values += contribution
         return values
 
     def ngram_features(self, normalized: str) -> list[tuple[np.ndarray, np.ndarray]]:

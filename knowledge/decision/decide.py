@@ -6,6 +6,10 @@ gives the probability that answering the best one is right, from its rank confid
 question looks like (close to out-of-scope examples, or to the entry's near misses). A question
 asking for a kind of fact the entry's answer lacks (a number, a date...) is never answered with it:
 the reply says what the documents do not say and offers the entry instead.
+
+The policy's `cascade` decides first, on the signals known before the embedding model runs (`decide_quickly`): two
+more logistic models of the same kind, and a threshold chosen out of fold so that answering there adds no wrong
+answer. A question they are not decisive about is decided by the models above.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ from ..content.files import KnowledgeError, Problem, display, fields, kind, line
 from ..content.loader import PACKAGE_DIR
 from ..content.phrasings import OUT_OF_SCOPE
 from ..result import Candidate, MatchResult, Status
-from .signals import CANDIDATE_FEATURES, QUESTION_FEATURES, CandidateSignals, Signals
+from .signals import (
+    CANDIDATE_FEATURES,
+    QUESTION_FEATURES,
+    QUICK_CANDIDATE_FEATURES,
+    QUICK_QUESTION_FEATURES,
+    CandidateSignals,
+    QuickCandidate,
+    QuickSignals,
+    Signals,
+)
 
 POLICY_FILE = PACKAGE_DIR / "policy.yaml"
 POLICY_FILES = {"svm": POLICY_FILE, "nearest": PACKAGE_DIR / "policy-nearest.yaml"}  # by classifier kind
@@ -50,6 +63,17 @@ class LinearModel:
 
 
 @dataclass(frozen=True)
+class Cascade:
+    """The first stage: from the lexical and n-gram signals alone (`QuickSignals`), `rank` gives each candidate the
+    probability that it is the right entry and `decision` that answering the best one is right; at `answer` or
+    more it is answered without running the embedding model."""
+
+    rank: LinearModel
+    decision: LinearModel
+    answer: float
+
+
+@dataclass(frozen=True)
 class Policy:
     """How signals become an outcome; `answer` and `suggest` are thresholds on the decision probability."""
 
@@ -61,6 +85,7 @@ class Policy:
     # A question this close (cosine) to a near miss or out-of-scope example, and closer to it than to
     # any entry's phrasing, is taken as that example: the FAQ says the documents do not answer it.
     near_duplicate: float = 0.9
+    cascade: Cascade | None = None  # None: every question is decided with the embedding model
 
     def with_thresholds(self, answer: float | None = None, suggest: float | None = None) -> Policy:
         return replace(self, answer=self.answer if answer is None else answer,
@@ -110,6 +135,42 @@ def decide(signals: Signals, policy: Policy, says: dict[str, str], explain: bool
     return MatchResult(status, entry_id, p, candidates if status != "none" else (), signals.query, lines, unsaid)
 
 
+def rank_quickly(quick: QuickSignals, cascade: Cascade) -> list[tuple[QuickCandidate, float]]:
+    """The candidates with the first stage's probability that each is the right entry, best first."""
+    scored = [(c, cascade.rank.probability(c.features())) for c in quick.candidates]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0].id))
+
+
+def quick_probability(quick: QuickSignals, cascade: Cascade) -> tuple[QuickCandidate | None, float]:
+    """The first stage's best candidate and the probability that answering it is right (0 with no candidate, or one
+    whose answer lacks what is asked: what the documents do not say is for the full decision to tell)."""
+    ranked = rank_quickly(quick, cascade)
+    if not ranked or ranked[0][0].unanswerable:
+        return (ranked[0][0] if ranked else None), 0.0
+    (top, confidence), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+    return top, cascade.decision.probability(quick.features(top, confidence, confidence - second))
+
+
+def decide_quickly(quick: QuickSignals, policy: Policy, explain: bool = False) -> MatchResult | None:
+    """The answer when the cascade's first stage is decisive, else None (the embedding model is needed)."""
+    cascade = policy.cascade
+    if cascade is None:
+        return None
+    top, p = quick_probability(quick, cascade)
+    if top is None or p < cascade.answer:
+        return None
+    ranked = rank_quickly(quick, cascade)
+    candidates = tuple(Candidate(c.id, round(conf, 6)) for c, conf in ranked[:3])
+    lines: tuple[str, ...] = ()
+    if explain:
+        lines = (f"asks for: {', '.join(quick.asks) or 'nothing in particular'}",
+                 *(f"{c.id}: rank {conf:.3f} without the embedding model ("
+                   + ", ".join(f"{n} {v:+.2f}→{x:+.2f}" for n, v, x in cascade.rank.contributions(c.features()))
+                   + ")" for c, conf in ranked[:3]),
+                 f"→ answer without the embedding model: p(right) {p:.3f} ≥ {cascade.answer:.3f}")
+    return MatchResult("answer", top.id, p, candidates, quick.query, lines)
+
+
 def _answerable(values: Sequence[float]) -> tuple[float, ...]:
     """The decision's inputs as if the entry's answer held what the question asks for."""
     index = QUESTION_FEATURES.index("unanswerable")
@@ -134,7 +195,8 @@ def _explain(signals: Signals, policy: Policy, ranked: list[tuple[CandidateSigna
     return tuple(lines)
 
 
-_POLICY_FIELDS = ("note", "answer", "suggest", "near_duplicate", "rank", "decision")
+_POLICY_FIELDS = ("note", "answer", "suggest", "near_duplicate", "rank", "decision", "cascade")
+_CASCADE_FIELDS = ("answer", "rank", "decision")
 _RERUN = "rerun `openllm-bot calibrate`"
 
 
@@ -181,10 +243,39 @@ def load_policy(source: Path | str = POLICY_FILE) -> Policy:
     if not problems and not suggest <= answer:
         problems.append(Problem(shown, line(given["suggest"][1]), "thresholds must satisfy 0 <= suggest <= answer "
                                                                   "<= 1"))
+    cascade = _cascade(given["cascade"][1], shown, problems) if "cascade" in given else None
     if problems:
         raise KnowledgeError(problems)
     return Policy(models["rank"], models["decision"], answer, suggest,
-                  note.value if isinstance(note, ScalarNode) else "", near_duplicate)
+                  note.value if isinstance(note, ScalarNode) else "", near_duplicate, cascade)
+
+
+def _cascade(node: Node, shown: str, problems: list[Problem]) -> Cascade | None:
+    """The optional `cascade`: its `answer` threshold and its own `rank` and `decision` models."""
+    if not isinstance(node, MappingNode):
+        problems.append(Problem(shown, line(node), f"malformed policy: 'cascade' must map "
+                                                   f"{', '.join(_CASCADE_FIELDS)}; {_RERUN}"))
+        return None
+    given = fields(node, "'cascade'", shown, problems)
+    for name, (key, _) in given.items():
+        if name not in _CASCADE_FIELDS:
+            problems.append(Problem(shown, line(key), f"malformed policy: unknown field 'cascade.{name}' (allowed: "
+                                                      f"{', '.join(_CASCADE_FIELDS)}); {_RERUN}"))
+    answer = number(given["answer"][1]) if "answer" in given else None
+    if answer is None or not 0.0 <= answer <= 1.0:
+        where = line(given["answer"][1]) if "answer" in given else line(node)
+        problems.append(Problem(shown, where, f"'cascade.answer' must be a number from 0 to 1; {_RERUN}"))
+    models: dict[str, LinearModel] = {}
+    for name, names in (("rank", QUICK_CANDIDATE_FEATURES), ("decision", QUICK_QUESTION_FEATURES)):
+        if name not in given:
+            problems.append(Problem(shown, line(node), f"malformed policy: 'cascade' is missing '{name}'; {_RERUN}"))
+            continue
+        model = _model(given[name][1], f"cascade.{name}", names, shown, problems)
+        if model is not None:
+            models[name] = model
+    if answer is None or len(models) < 2:
+        return None
+    return Cascade(models["rank"], models["decision"], answer)
 
 
 def _model(node: Node, name: str, names: tuple[str, ...], shown: str, problems: list[Problem]
@@ -229,4 +320,7 @@ def dump_policy(policy: Policy) -> str:
     body = {"note": policy.note, "answer": round(policy.answer, 4), "suggest": round(policy.suggest, 4),
             "near_duplicate": policy.near_duplicate,
             "rank": model(policy.rank), "decision": model(policy.decision)}
+    if policy.cascade is not None:
+        body["cascade"] = {"answer": round(policy.cascade.answer, 4), "rank": model(policy.cascade.rank),
+                           "decision": model(policy.cascade.decision)}
     return header + yaml.safe_dump(body, sort_keys=False, width=100)

@@ -5,6 +5,10 @@ examples (classifier.py), from sentence embeddings (embedding.py), from the lexi
 (matcher.py) and from the answerability check (asks.py); the decision policy that weighs them
 (decide.py) was fitted on labelled questions. Building takes a few seconds the first time and well
 under one with the phrasings' embeddings cached.
+
+Deciding is a cascade: the lexical matcher and the classifier's n-gram weights first (a fraction of a millisecond),
+and the embedding model (most of a question's cost) only when the policy's first stage is not decisive about them.
+A question asked again is answered from the results kept.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -24,14 +28,15 @@ from ..matching.normalize import clip_question, normalize
 from ..result import MatchResult
 from .asks import Asks, load_asks
 from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
-from .decide import Policy, decide, load_policy
+from .decide import Policy, decide, decide_quickly, load_policy
 from .embedding import Embedder, shared_embedder
 from .names import versions_of
 from .pairs import Joins, load_joins, pair
-from .signals import CandidateSignals, Signals
+from .signals import CandidateSignals, QuickCandidate, QuickSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
 LEXICAL_CANDIDATES = 3  # and the lexical matcher's
+RESULTS_CACHED = 4096  # questions whose result a matcher keeps (a few hundred bytes each)
 
 # One thread per question: BLAS threads woken between ONNX Runtime's runs cost ~5 ms a question, more
 # than the arithmetic they share; a server answers many questions at once anyway.
@@ -64,27 +69,67 @@ class HybridMatcher:
         self._entry_classes = np.array([i for i, k in enumerate(classes) if k != OUT_OF_SCOPE], dtype=np.intp)
         self._held = {e.id: self.asks.held(e.answer) for e in knowledge.entries}
         self._says = self.asks.sayings
+        # Results by question as matched (clipped, not normalised: the lexical matcher reads Slack's emphasis and
+        # line breaks): a question asked again, by a burst of people or a retried event, is matched once.
+        self._cache: OrderedDict[str, MatchResult] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
-    def signals(self, text: str, embedding: np.ndarray | None = None) -> Signals:
-        text = clip_question(text)  # a question's first MAX_QUESTION_CHARS characters: no message costs more
+    def _read(self, text: str) -> _Read:
+        """What both stages read of a question; `text` is clipped already."""
         query = normalize(text)
+        contributions = self.classifier.ngram_contributions(query)
+        unknown_share, unknown_strongest = self.lexical.unknown(text)
+        return _Read(query, self.asks.asked(query), contributions, tuple(self.lexical.ranked(text)), unknown_share,
+                     unknown_strongest)
+
+    def quick_signals(self, text: str, read: _Read | None = None) -> QuickSignals | None:
+        """What is known of the question before the embedding model runs; None when the cascade does not apply: the
+        "nearest" classifier (no n-gram weights), or a question naming a model version the documents never name
+        (which entry to offer instead is for the full decision)."""
+        read = read or self._read(clip_question(text))
+        ngram = self.classifier.ngram_scores(read.contributions)
+        if ngram is None or self.versions.uncovered(read.query) is not None:
+            return None
+        classes = self.classifier.classes
+        entry_values = ngram[self._entry_classes]
+        top = self._top(entry_values)
+        by_score = sorted((classes[i] for i in top), key=lambda k: (-ngram[self._class_index[k]], k))
+        best = float(ngram[self._class_index[by_score[0]]]) if by_score else 0.0
+        lexical = {k: score for k, score, _ in read.lexical}
+        coverage = {k: share for k, _, share in read.lexical}
+        lexical_best = max(lexical.values(), default=0.0)
+        lexical_top = max(lexical, key=lambda k: (lexical[k], k)) if lexical else None
+        ids = dict.fromkeys([*by_score, *sorted(lexical, key=lambda k: (-lexical[k], k))[:LEXICAL_CANDIDATES]])
+
+        def score(k: str) -> float:
+            return float(ngram[self._class_index[k]]) if k in self._class_index else 0.0
+
+        candidates = tuple(
+            QuickCandidate(id=k, ngram=score(k), ngram_gap=score(k) - best, lexical=lexical.get(k, 0.0),
+                           lexical_gap=lexical.get(k, 0.0) - lexical_best, coverage=coverage.get(k, 0.0),
+                           lexical_best=k == lexical_top, ngram_best=bool(by_score) and k == by_score[0],
+                           unanswerable=tuple(a for a in read.asks if a not in self._held.get(k, frozenset())))
+            for k in ids if k in self._held)
+        out_of_scope = float(ngram[self._out_of_scope_class]) if self._out_of_scope_class >= 0 else 0.0
+        return QuickSignals(read.query, read.asks, candidates, out_of_scope, best, lexical_best, read.unknown_share,
+                            read.unknown_strongest)
+
+    def signals(self, text: str, embedding: np.ndarray | None = None, read: _Read | None = None) -> Signals:
+        read = read or self._read(clip_question(text))  # a question's first MAX_QUESTION_CHARS characters
+        query = read.query
         if embedding is None:
             embedding = self.embedder.embed([query])[0]
-        asks = self.asks.asked(query)
+        asks = read.asks
         classifier = self.classifier
         nearest = classifier.nearest(embedding)
-        values = classifier.scores(query, embedding, nearest)
+        values = classifier.scores(query, embedding, nearest, read.contributions)
         classes = classifier.classes
         out_of_scope = float(values[self._out_of_scope_class]) if self._out_of_scope_class >= 0 else 0.0
         entry_values = values[self._entry_classes]
-        # The best few entries without sorting them all (a large FAQ has thousands).
-        top = self._entry_classes[np.argsort(-entry_values, kind="stable")[:CLASSIFIER_CANDIDATES]] \
-            if len(entry_values) <= 4 * CLASSIFIER_CANDIDATES else \
-            self._entry_classes[np.argpartition(-entry_values, CLASSIFIER_CANDIDATES)[:CLASSIFIER_CANDIDATES]]
+        top = self._top(entry_values)
         by_score = sorted((classes[i] for i in top), key=lambda k: (-values[self._class_index[k]], k))
-        lexical_ranked = self.lexical.ranked(text)
-        lexical = {k: score for k, score, _ in lexical_ranked}
-        coverage = {k: share for k, _, share in lexical_ranked}
+        lexical = {k: score for k, score, _ in read.lexical}
+        coverage = {k: share for k, _, share in read.lexical}
         lexical_best = max(lexical.values(), default=0.0)
         lexical_top = max(lexical, key=lambda k: (lexical[k], k)) if lexical else None
         ids = dict.fromkeys([*by_score, *sorted(lexical, key=lambda k: (-lexical[k], k))[:LEXICAL_CANDIDATES]])
@@ -114,31 +159,72 @@ class HybridMatcher:
             closest_similarity = float(nearest[unanswered])
             if closest_similarity > answered:
                 closest = classifier.group_names[unanswered].removeprefix(NEAR_MISS_GROUP)
-        unknown_share, unknown_strongest = self.lexical.unknown(text)
         return Signals(query, asks, candidates, out_of_scope, best, lexical_best, similarity(OUT_OF_SCOPE),
-                       unknown_share, unknown_strongest, answered, closest, closest_similarity)
+                       read.unknown_share, read.unknown_strongest, answered, closest, closest_similarity)
+
+    def _top(self, entry_values: np.ndarray) -> np.ndarray:
+        """The classes of the best CLASSIFIER_CANDIDATES entries, without sorting them all (a large FAQ has
+        thousands)."""
+        if len(entry_values) <= 4 * CLASSIFIER_CANDIDATES:
+            return self._entry_classes[np.argsort(-entry_values, kind="stable")[:CLASSIFIER_CANDIDATES]]
+        return self._entry_classes[np.argpartition(-entry_values, CLASSIFIER_CANDIDATES)[:CLASSIFIER_CANDIDATES]]
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         text = clip_question(text)
-        signals = self.signals(text)
-        result = decide(signals, self.policy, self._says, explain)
+        if not explain:
+            with self._cache_lock:
+                cached = self._cache.get(text)
+                if cached is not None:
+                    self._cache.move_to_end(text)
+                    return cached
+        result = self._match(text, explain)
+        if not explain:
+            with self._cache_lock:
+                self._cache[text] = result
+                while len(self._cache) > RESULTS_CACHED:
+                    self._cache.popitem(last=False)
+        return result
+
+    def _match(self, text: str, explain: bool) -> MatchResult:
+        read = self._read(text)
+        result = self._decide(text, read, explain)
         # "is GPT-4 open source?" is not answered from the GPT-3 entry as if it were covered: say so, offer the entry
         # (nor split into parts, one of which would be).
-        unsaid = self.versions.uncovered(signals.query)
+        unsaid = self.versions.uncovered(read.query)
         if unsaid is not None:
             if result.status != "none" and result.candidates:
                 result = replace(result, status="suggest", id=None, candidates=result.candidates[:1], unsaid=unsaid)
         # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
-        elif (both := pair(signals.query, result, self.joins, self._decided)) is not None:
+        elif (both := pair(read.query, result, self.joins, self._decided)) is not None:
             result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
             result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
         return result
 
+    def _decide(self, text: str, read: _Read, explain: bool = False) -> MatchResult:
+        """The cascade: decided on the lexical and n-gram signals alone when they are decisive, else with the
+        embedding model too."""
+        quick = self.quick_signals(text, read)
+        decided = decide_quickly(quick, self.policy, explain) if quick is not None else None
+        return decided or decide(self.signals(text, read=read), self.policy, self._says, explain)
+
     def _decided(self, text: str) -> MatchResult:
         """A part of a question, decided on its own."""
-        return decide(self.signals(text), self.policy, self._says)
+        text = clip_question(text)
+        return self._decide(text, self._read(text))
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What both stages of the cascade read of a question, read once."""
+
+    query: str  # normalised
+    asks: tuple[str, ...]
+    contributions: tuple[np.ndarray, ...]  # the classifier's n-gram blocks' part of each class's score
+    lexical: tuple[tuple[str, float, float], ...]  # the lexical matcher's entries: (id, score, coverage)
+    unknown_share: float
+    unknown_strongest: float
 
 
 def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,

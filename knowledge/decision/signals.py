@@ -1,7 +1,9 @@
 """What the matcher knows about one question: each candidate entry's signals, and the question's own.
 
-Pure data. `gather` (in hybrid.py) fills it from the classifier, the embeddings and the lexical
-matcher; `decide.py` turns it into an outcome with a policy fitted on labelled questions.
+Pure data. `hybrid.py` fills it from the classifier, the embeddings and the lexical matcher; `decide.py` turns it
+into an outcome with a policy fitted on labelled questions. `QuickSignals` are what is known before the embedding
+model runs (the lexical matcher, the classifier's n-gram weights): the cascade's first stage decides on them alone
+when they are decisive.
 """
 
 from __future__ import annotations
@@ -60,3 +62,46 @@ class Signals:
         return (confidence, margin, self.out_of_scope, self.classifier_best - self.out_of_scope,
                 self.out_of_scope_similarity, top.similarity, top.near_miss - top.similarity, self.lexical_best,
                 float(bool(top.unanswerable)), self.unknown_share, self.unknown_strongest, top.coverage)
+
+
+# The names of QuickCandidate.features() and QuickSignals.features(), in order (the policy's cascade is keyed by them).
+QUICK_CANDIDATE_FEATURES = ("ngram", "ngram_gap", "lexical", "lexical_gap", "lexical_best", "ngram_best", "coverage")
+QUICK_QUESTION_FEATURES = ("rank_confidence", "rank_margin", "out_of_scope", "entry_over_out_of_scope", "lexical_best",
+                           "unknown_share", "unknown_strongest", "coverage")
+
+
+@dataclass(frozen=True)
+class QuickCandidate:
+    """How one entry fits the question before the embedding model runs."""
+
+    id: str
+    ngram: float  # the classifier's score for the entry from its n-gram weights alone (intercept included)
+    ngram_gap: float  # minus the best entry's
+    lexical: float
+    lexical_gap: float
+    coverage: float
+    lexical_best: bool
+    ngram_best: bool
+    unanswerable: tuple[str, ...]
+
+    def features(self) -> tuple[float, ...]:
+        return (self.ngram, self.ngram_gap, self.lexical, self.lexical_gap, float(self.lexical_best),
+                float(self.ngram_best), self.coverage)
+
+
+@dataclass(frozen=True)
+class QuickSignals:
+    """The question as normalised, what it asks for, and its candidates, from the lexical and n-gram signals."""
+
+    query: str
+    asks: tuple[str, ...]
+    candidates: tuple[QuickCandidate, ...]
+    out_of_scope: float  # the n-gram score for "out of scope"
+    ngram_best: float  # the best n-gram score of an entry
+    lexical_best: float
+    unknown_share: float = 0.0
+    unknown_strongest: float = 0.0
+
+    def features(self, top: QuickCandidate, confidence: float, margin: float) -> tuple[float, ...]:
+        return (confidence, margin, self.out_of_scope, self.ngram_best - self.out_of_scope, self.lexical_best,
+                self.unknown_share, self.unknown_strongest, top.coverage)

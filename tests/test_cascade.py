@@ -1,0 +1,177 @@
+"""The cascade: a question the lexical and n-gram signals decide is answered without running the embedding model;
+any other is decided as before. And a question asked again is matched once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from knowledge import KnowledgeBase
+from knowledge.content.files import KnowledgeError
+from knowledge.decision.calibration import (
+    CASCADE_GRID,
+    Labelled,
+    choose_cascade_threshold,
+    fit_policy,
+    labelled,
+    labelled_sets,
+)
+from knowledge.decision.classifier import ClassifierSettings
+from knowledge.decision.decide import Policy, decide, decide_quickly, dump_policy, load_policy
+from knowledge.decision.embedding import Embedder
+from knowledge.decision.evaluation import load_cases
+from knowledge.decision.hybrid import HybridMatcher
+from knowledge.decision.signals import QUICK_CANDIDATE_FEATURES, QUICK_QUESTION_FEATURES, Signals
+
+EASY = "who created llama?"  # one of the FAQ's own phrasings: its words say which entry
+HARD = ("We're a four-person startup doing contract review for small law firms. Our lawyers keep asking what "
+        "exactly we may do with the models we download: who can tell us?")  # no word that joins two questions
+
+
+class CountingEmbedder(Embedder):
+    """The real embedder, counting the texts it runs the model on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.runs += len(texts)
+        return super().embed(texts)
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+@pytest.fixture(scope="module")
+def policy(kb: KnowledgeBase) -> Policy:
+    """A policy with a cascade, fitted on the labelled sets (whatever the shipped policy holds)."""
+    rows = [labelled(kb.matcher, c.q, c.expect) for path in labelled_sets() for c in load_cases(path)]
+    fitted = fit_policy(rows)
+    assert fitted.cascade is not None
+    return fitted
+
+
+def matcher(kb: KnowledgeBase, policy: Policy) -> tuple[HybridMatcher, CountingEmbedder]:
+    embedder = CountingEmbedder()
+    return HybridMatcher(kb.knowledge, policy=policy, embedder=embedder), embedder
+
+
+def test_a_question_its_words_decide_is_answered_without_the_embedding_model(kb: KnowledgeBase,
+                                                                              policy: Policy) -> None:
+    cascaded, embedder = matcher(kb, policy)
+    result = cascaded.match(EASY)
+    assert (result.status, result.id, embedder.runs) == ("answer", "llama", 0)
+    assert result.score >= policy.cascade.answer  # type: ignore[union-attr]
+    lines = cascaded.match(EASY, explain=True).explanation
+    assert any(line.startswith("→ answer without the embedding model: p(right)") for line in lines)
+
+
+def test_any_other_question_is_decided_with_the_embedding_model_as_before(kb: KnowledgeBase, policy: Policy) -> None:
+    cascaded, embedder = matcher(kb, policy)
+    quick = cascaded.quick_signals(HARD)
+    assert quick is not None and decide_quickly(quick, policy) is None
+    result = cascaded.match(HARD)
+    assert embedder.runs == 1
+    assert result == decide(cascaded.signals(HARD), policy, cascaded.asks.sayings)
+
+
+def test_without_a_cascade_every_question_runs_the_embedding_model(kb: KnowledgeBase, policy: Policy) -> None:
+    full, embedder = matcher(kb, replace(policy, cascade=None))
+    assert full.match(EASY).id == "llama" and embedder.runs == 1
+
+
+@pytest.mark.parametrize("question", ["is GPT-4 open source?", "what licence is llama 4 under?"])
+def test_a_question_naming_a_version_the_documents_never_name_is_decided_in_full(kb: KnowledgeBase, policy: Policy,
+                                                                                 question: str) -> None:
+    cascaded, _ = matcher(kb, policy)
+    assert cascaded.quick_signals(question) is None
+    assert cascaded.match(question).status != "answer"
+
+
+def test_the_nearest_classifier_has_no_first_stage(kb: KnowledgeBase) -> None:
+    nearest = HybridMatcher(kb.knowledge, settings=ClassifierSettings(kind="nearest"), embedder=kb.matcher.embedder)
+    assert nearest.quick_signals(EASY) is None
+
+
+def test_the_first_stage_reads_the_lexical_and_n_gram_signals(kb: KnowledgeBase) -> None:
+    quick = kb.matcher.quick_signals("can we use llama commercially?")
+    assert quick is not None
+    ids = [c.id for c in quick.candidates]
+    assert "licensing" in ids and "llama" in ids
+    best = next(c for c in quick.candidates if c.ngram_best)
+    assert best.ngram_gap == 0.0 and all(c.ngram <= best.ngram for c in quick.candidates)
+    assert all(len(c.features()) == len(QUICK_CANDIDATE_FEATURES) for c in quick.candidates)
+    assert len(quick.features(quick.candidates[0], 0.9, 0.5)) == len(QUICK_QUESTION_FEATURES)
+
+
+def test_the_classifiers_scores_are_the_same_from_its_n_gram_part_computed_first(kb: KnowledgeBase) -> None:
+    classifier = kb.matcher.classifier
+    for text in ["can we use llama commercially?", "zzz", ""]:
+        embedding = kb.matcher.embedder.embed([text])[0]
+        parts = classifier.ngram_contributions(text)
+        together = classifier.scores(text, embedding)
+        assert np.array_equal(classifier.scores(text, embedding, contributions=parts), together)
+        ngram = classifier.ngram_scores(parts)
+        assert ngram is not None
+        assert np.allclose(classifier.scores(text, np.zeros_like(embedding)), ngram, atol=1e-5)
+
+
+def _row(expect: tuple[str, ...]) -> Labelled:
+    return Labelled(Signals("q", (), (), 0.0, 0.0, 0.0, 0.0), expect)
+
+
+def test_the_first_stages_threshold_is_the_lowest_that_adds_no_wrong_or_out_of_scope_answer() -> None:
+    rows = [_row(("a",)), _row(("a",)), _row(()), _row(("b",)), _row(())]
+    # (p, entry) of the first stage, and the full decision's (p, entry, blocked, offered), answering at 0.8.
+    quick = [(0.99, "a"), (0.95, "a"), (0.90, "a"), (0.85, "c"), (0.70, "a")]
+    full = [(0.9, "a", False, frozenset()), (0.5, "a", False, frozenset()), (0.5, "a", False, frozenset()),
+            (0.9, "c", False, frozenset()), (0.9, "a", False, frozenset())]
+    # 0.90 would answer an out-of-scope question the full decision declines; 0.85 a wrong answer it gives too.
+    assert choose_cascade_threshold(rows, quick, full, 0.8) == 0.905
+    full[2] = (0.9, "a", False, frozenset())  # the full decision answers that one too: nothing is ever added
+    assert choose_cascade_threshold(rows, quick, full, 0.8) == CASCADE_GRID[0]
+    assert choose_cascade_threshold(rows[:1], [(0.9999, "b")], full[:1], 0.8) is None
+
+
+def test_a_policy_with_a_cascade_round_trips(policy: Policy, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(dump_policy(policy), encoding="utf-8")
+    again = load_policy(path)
+    assert again.cascade is not None and policy.cascade is not None
+    assert again.cascade.answer == round(policy.cascade.answer, 4)
+    assert again.cascade.rank.features == QUICK_CANDIDATE_FEATURES
+    assert again.cascade.decision.features == QUICK_QUESTION_FEATURES
+    path.write_text(dump_policy(replace(policy, cascade=None)), encoding="utf-8")
+    assert load_policy(path).cascade is None  # a policy without one: every question is decided in full
+
+
+def test_a_malformed_cascade_is_reported_by_line(policy: Policy, tmp_path: Path) -> None:
+    text = dump_policy(policy)
+    spoiled = text.replace("cascade:\n  answer:", "cascade:\n  answer: 2\n  extra: 1\n  old_answer:")
+    path = tmp_path / "policy.yaml"
+    path.write_text(spoiled, encoding="utf-8")
+    with pytest.raises(KnowledgeError) as raised:
+        load_policy(path)
+    reasons = [p.reason for p in raised.value.listed]
+    line = text.splitlines().index("cascade:") + 2
+    assert any("'cascade.answer' must be a number from 0 to 1" in r for r in reasons)
+    assert any("unknown field 'cascade.extra'" in r for r in reasons)
+    assert f"policy.yaml:{line}:" in str(raised.value)
+
+
+def test_a_question_asked_again_is_matched_once(kb: KnowledgeBase, policy: Policy) -> None:
+    full, embedder = matcher(kb, replace(policy, cascade=None))
+    first = full.match(HARD)
+    assert full.match(HARD) is first and embedder.runs == 1
+    assert full.match(HARD, explain=True).explanation and embedder.runs == 2  # --explain always matches
+    # The text as matched, not as normalised: the lexical matcher reads Slack's *emphasis*.
+    full.match("can we use *llama* commercially?")
+    full.match("can we use llama commercially?")
+    assert embedder.runs == 4
