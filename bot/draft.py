@@ -128,6 +128,7 @@ def _draft(group: Group, asked: Counter[str], whole: dict[str, str], knowledge: 
         return None, f"'{shown}': an admin taught what it means since"
     candidates = list(kept.values())
     question = representative(candidates, Counter({kept[key]: n for key, n in counts.items()}))
+    shown = clip_question(question, 80)
     owner = owners.get(phrasing_key(question))
     if owner is not None:
         return None, f"'{shown}': already the {owner[1]} of entry '{owner[0]}'"

@@ -5,6 +5,7 @@ writes the answers, the file loads as it is."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from knowledge.content.documents import IndexedText
 from knowledge.content.drafts import Ids, document_drafts, drafts_yaml, yaml_text
 from knowledge.content.headings import as_question, opening_question, question_near
 from knowledge.content.loader import MAX_QUOTE_CHARS
+from knowledge.content.written import NewEntry
 from knowledge.result import Status
 
 LONG_NOTE = " ".join(f"Note {n} of the long section says that running a quantized model well takes some care with "
@@ -298,6 +300,36 @@ def test_since_and_limit_choose_the_groups(tmp_path: Path) -> None:
     assert only["question"] == "how much memory does a 4-bit quantized 7b model need?"
     assert "how much memory does a quantized 7b model need" in only["alternates"]  # asked 9 days ago
     assert "1 draft, for the most asked of the 4 groups" in out.stdout.replace("\n# ", " ")
+
+
+def test_a_question_an_admin_wrote_an_entry_for_in_slack_is_not_drafted_again(tmp_path: Path) -> None:
+    faq, seeds = with_document(tmp_path)
+    path = store_with_questions(tmp_path / "store.sqlite3")
+    store = Store(f"sqlite:///{path}")
+    quote = "a seven billion parameter model fits in about four gigabytes of memory"
+    store.add_written(NewEntry("memory-of-quantized-models", "challenges", "How much memory does a 4-bit model need?",
+                               "About four gigabytes for seven billion parameters.", ((FILE, quote),),
+                               alternates=("how much memory does a 4-bit quantized 7b model need",)), "UADMIN")
+    store.close()
+    out = bot(faq, seeds, "draft", "unanswered", env={"STORE_PATH": str(path)})
+    assert out.returncode == 0, out.stderr
+    assert [d["question"] for d in entries(out.stdout)] == ["what is the weather in berlin"]
+    assert ("openllm-bot: left out 'how much memory does a 4-bit quantized 7b model need?': the bot answers it now, "
+            "with entry 'memory-of-quantized-models'") in out.stderr.splitlines()
+
+
+def test_a_store_of_several_workspaces_is_drafted_one_workspace_at_a_time(tmp_path: Path) -> None:
+    faq, seeds = with_document(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    store.add_questions([replace(record("how much memory does a quantized 7b model need", 1), team="T0AAA"),
+                         replace(record("which quantized format should i pick for my laptop", 2), team="T0BBB")])
+    store.close()
+    env = {"STORE_PATH": str(tmp_path / "store.sqlite3")}
+    said = one_line(bot(faq, seeds, "draft", "unanswered", env=env))
+    assert "holds 2 workspaces (T0AAA, T0BBB): name one with --team" in said
+    out = bot(faq, seeds, "draft", "unanswered", "--team", "T0BBB", env=env)
+    assert out.returncode == 0, out.stderr
+    assert [d["question"] for d in entries(out.stdout)] == ["which quantized format should i pick for my laptop"]
 
 
 def test_without_a_store_drafting_unanswered_questions_is_one_line(tmp_path: Path) -> None:
