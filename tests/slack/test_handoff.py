@@ -295,3 +295,21 @@ def test_slack_text_becomes_plain_words_that_ping_nobody() -> None:
     assert "<" not in blocks.escape(words)
     assert handoff.read_value(handoff.button_value(handoff.Asked("é\"\\" * 2000, "none", "U1"))) is not None
     assert len(handoff.button_value(handoff.Asked("é\"\\" * 2000, "none", "U1"))) <= blocks.MAX_BUTTON_VALUE
+
+
+async def test_new_entry_beside_an_answer_opens_the_entry_form_filled_in_for_an_admin_only(slack: Slack,
+                                                                                           store: Store) -> None:
+    _, reply = await declined(slack)
+    posted = await hand_off(slack, reply)
+    await slack.fake.thread_reply("Sunny, 20 °C, no rain.", posted.ts, user="UTEAMMATE", channel=TEAM)
+    await until(lambda: bool(store.handoffs_since(EPOCH)[0].answers))
+    await slack.fake.open_home(user=ADMIN)
+    home = (await slack.reply("views.publish"))["view"]
+    [block] = [b for b in home["blocks"] if b.get("block_id", "").startswith("handoff-") and "accessory" in b]
+    beside = {"type": "home", "blocks": [block]}  # the button beside the answer (the Home has another "New entry")
+    await slack.fake.act_in_view(beside, blocks.ENTRY_NEW, user="UBOB")  # not an admin
+    await asyncio.sleep(0.2)
+    assert slack.fake.calls_to("views.open") == []
+    await slack.fake.act_in_view(beside, blocks.ENTRY_NEW, user=ADMIN)
+    form = json.dumps((await slack.fake.wait_for("views.open"))[0].args["view"])
+    assert json.dumps(OFF_TOPIC_Q)[1:-1] in form and "Sunny, 20 \\u00b0C, no rain." in form
