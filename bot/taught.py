@@ -1,19 +1,27 @@
-"""Taught phrasings for the command line: a list to read, and YAML to merge into the FAQ files. Pure: built from
-the store's `TaughtRecord`s."""
+"""Taught phrasings, and entries and answers written from Slack, for the command line: a list to read, and YAML to
+merge into the FAQ files (written into them with `--into`). Built from the store's `TaughtRecord`s and
+`WrittenRecord`s."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from knowledge import Knowledge, Taught, with_taught
+from knowledge import Entry, Knowledge, KnowledgeError, Problem, Taught, load_knowledge, with_taught
 from knowledge.content.phrasings import Phrasing
+from knowledge.content.written import NewEntry, entry_fields, faq_yaml, into_faq_file, with_written
 
 from .report import clip_question
-from .store import TaughtRecord
+from .store import TaughtRecord, WrittenRecord
 
 EXPORT_HEADER = """\
 # Phrasings admins taught from Slack, in the order taught; undone ones left out, and any the FAQ refuses as it is now
@@ -126,3 +134,128 @@ def taught_export_yaml(records: Iterable[TaughtRecord]) -> str:
                      width=1 << 30)
     # Only inside double-quoted scalars (see _represent_text), where YAML reads the escape back as the character.
     return EXPORT_HEADER + "".join(f"\\u{ord(c):04X}" if c in _BIDI else c for c in body)
+
+
+# ---- Entries and answers written from Slack (issue 22, part 2)
+
+def written_list_text(records: Iterable[WrittenRecord]) -> str:
+    """One line per entry or answer written from Slack, oldest first (as the store gives them): id, when (UTC), who,
+    what it is; undone ones marked with when and by whom. Nothing when there are none."""
+    lines = []
+    for r in records:
+        if r.kind == "entry":
+            what = f"new entry {r.entry_id} ({r.theme}.yaml): \"{_one_line(r.question or '')}\""
+        else:
+            what = f"new answer of {r.entry_id}: \"{_one_line(r.answer)}\""
+        undone = (f"  [undone {r.undone_at:%Y-%m-%d %H:%M} by {_one_line(r.undone_by or '?')}]"
+                  if r.undone_at is not None else "")
+        lines.append(f"{r.id:>5}  {r.written_at:%Y-%m-%d %H:%M}  {_one_line(r.written_by)}  {_one_line(what)}{undone}")
+    return "Entries and answers written from Slack:\n" + "\n".join(lines) + "\n" if lines else ""
+
+
+@dataclass(frozen=True)
+class FileChanges:
+    """What goes into one FAQ file: `new` entries to add to its end, and `answers` (by entry id) to give entries it
+    has."""
+
+    new: list[Entry] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        parts = [f"{n} new entr{'y' if n == 1 else 'ies'}" for n in [len(self.new)] if n]
+        parts += [f"{n} answer{'' if n == 1 else 's'}" for n in [len(self.answers)] if n]
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
+class WrittenExport:
+    """The entries and answers written from Slack that apply to the FAQ as it is: by the FAQ file each goes into (by
+    its name); the others with why (but for those the FAQ holds already: merged); and the FAQ with them applied (what
+    the taught phrasings are exported against)."""
+
+    files: dict[str, FileChanges]
+    skipped: list[tuple[WrittenRecord, str]]
+    knowledge: Knowledge
+
+
+def written_export(records: Sequence[WrittenRecord], faq: Knowledge, since: datetime | None = None) -> WrittenExport:
+    """What `records` (the store's, not undone, oldest first) put into the FAQ `faq`: each applied after the ones
+    before, as the bot applies them; `since`: only those written from then on are exported."""
+    items = [(r, item) for r in records if not r.undone and (item := r.item) is not None]
+    result = with_written(faq, [item for _, item in items])
+    reasons = {id(s.written): s.reason for s in result.skipped}
+    files: dict[str, FileChanges] = {}
+    skipped: list[tuple[WrittenRecord, str]] = []
+    new_ids = {item.id for _, item in items if isinstance(item, NewEntry) and id(item) not in reasons}
+    for record, item in items:
+        if since is not None and record.written_at < since:
+            continue
+        if id(item) in reasons:
+            entry = faq.get(item.id if isinstance(item, NewEntry) else item.entry_id)
+            merged = entry is not None and entry.answer == item.answer.strip() and (
+                not isinstance(item, NewEntry) or entry.question == item.question)
+            if not merged:
+                skipped.append((record, reasons[id(item)]))
+            continue
+        if isinstance(item, NewEntry):
+            entry = result.knowledge[item.id]  # with any answer written for it since
+            files.setdefault(PurePosixPath(entry.file).name, FileChanges()).new.append(entry)
+        elif item.entry_id not in new_ids:  # an answer of a new entry goes with it
+            entry = result.knowledge[item.entry_id]
+            if (held := faq.get(entry.id)) is not None and held.answer == entry.answer:
+                continue  # the FAQ has that answer already (merged)
+            files.setdefault(PurePosixPath(entry.file).name, FileChanges()).answers[entry.id] = entry.answer
+    return WrittenExport(files, skipped, result.knowledge)
+
+
+WRITTEN_HEADER = """\
+Written from Slack, for {file}: {changes}. Add the new entries to the end of its `entries:` list as they are;
+an entry whose answer was written anew replaces the entry of the same id. `openllm-bot taught export --into
+knowledge` does both.
+"""
+
+
+def written_export_yaml(export: WrittenExport, faq: Knowledge) -> str:
+    """One YAML document per FAQ file (`---` before each), each an FAQ file in itself: the new entries, then the
+    entries answered anew (with the new answer). Nothing when nothing was written."""
+    documents = []
+    for name, changes in sorted(export.files.items()):
+        entries = [entry_fields(e) for e in changes.new]
+        entries += [entry_fields(replace(faq[i], answer=a)) for i, a in changes.answers.items() if i in faq]
+        shown = next((e.file for e in faq.entries if PurePosixPath(e.file).name == name), name)
+        documents.append("---\n" + faq_yaml(entries, WRITTEN_HEADER.format(file=shown, changes=changes).splitlines()))
+    return "".join(documents)
+
+
+def faq_folder(folder: Path) -> Path:
+    """The folder of FAQ files `folder` names: itself, or its faq/ (a knowledge folder, as `validate` takes)."""
+    return folder / "faq" if (folder / "faq").is_dir() else folder
+
+
+def write_into(export: WrittenExport, folder: Path, seeds_dir: Path) -> dict[Path, FileChanges]:
+    """Write `export` into the FAQ files of `folder` (new entries at the end of each file, answers in place, the rest
+    of each file as it was), once the FAQ they make is found valid (in a copy): raises KnowledgeError listing its
+    problems otherwise, having written nothing. The files written, with what went into each."""
+    faq_dir = faq_folder(folder)
+    texts: dict[Path, str] = {}
+    for name, changes in export.files.items():
+        path = faq_dir / name
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        texts[path] = into_faq_file(text, changes.new, changes.answers, str(path))
+    with tempfile.TemporaryDirectory(prefix="openllm-export-") as scratch:
+        copy = Path(scratch)
+        for path in faq_dir.glob("*.yaml"):
+            if path.is_file():
+                shutil.copyfile(path, copy / path.name)
+        for path, text in texts.items():
+            (copy / path.name).write_text(text, encoding="utf-8")
+        try:
+            load_knowledge(copy, seeds_dir)
+        except KnowledgeError as exc:  # named as the files to be written, not the copy's
+            raise KnowledgeError([Problem(str(faq_dir / Path(p.file).name) if p.file.startswith(scratch) else p.file,
+                                          p.line, p.reason) for p in exc.listed], exc.unlisted) from None
+    for path, text in texts.items():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return {path: export.files[path.name] for path in texts}

@@ -5,14 +5,18 @@ closest to a question; the store's table of them."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-from repo_paths import FIXTURE_FAQ, SEEDS
+from repo_paths import FIXTURE_FAQ, ROOT, SEEDS
 
-from bot.store import EntryTaken, InvalidRecord, Store
+from bot.store import EntryTaken, InvalidRecord, Store, utcnow
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from knowledge.content.documents import IndexedText
 from knowledge.content.loader import MAX_ANSWER_CHARS, check_entries
@@ -23,6 +27,7 @@ from knowledge.content.written import (
     entry_fields,
     faq_yaml,
     id_from,
+    into_faq_file,
     with_written,
 )
 from knowledge.decision.embedding import Embedder
@@ -202,3 +207,102 @@ def test_the_store_keeps_what_was_written_one_live_entry_per_id_per_workspace(st
     assert len(store.written(include_undone=True)) == 4
     with pytest.raises(InvalidRecord):
         store.add_written(NewAnswer("llama", "nul \x00 here"), "UADMIN")
+
+
+# `openllm-bot taught list` and `export`: the entries and answers written from Slack, listed, exported as FAQ files'
+# YAML, and written into a knowledge folder.
+
+def openllm_bot(store: Path, faq: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "EMBEDDING_CACHE_DIR": "", "PYTHONDONTWRITEBYTECODE": "1",
+           "STORE_PATH": str(store)}
+    return subprocess.run([sys.executable, "-m", "bot", "--faq", str(faq), *args], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+@pytest.fixture
+def written(tmp_path: Path) -> tuple[Path, Path]:
+    """A store holding what admins wrote from Slack about the fixture FAQ, and a copy of the FAQ."""
+    faq = tmp_path / "knowledge" / "faq"
+    shutil.copytree(FIXTURE_FAQ, faq)
+    path = tmp_path / "store.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    now = utcnow()
+    store.add_written(ENTRY, "UADMIN", at=now - timedelta(hours=3))
+    store.add_written(NewAnswer("llama", "LLaMA, in our words:\n\n• Meta's models"), "UADMIN",
+                      at=now - timedelta(hours=2))
+    undone = store.add_written(NewAnswer("attention", "Taken back."), "UOTHER", at=now - timedelta(hours=1))
+    store.undo_written(undone, "UADMIN")
+    store.add_taught("who runs the hugging face hub", ENTRY.id, None, "UADMIN", at=now)  # a phrasing of the new entry
+    store.close()
+    return path, faq
+
+
+def test_taught_list_shows_what_was_written_and_export_prints_faq_files_to_add_to(written: tuple[Path, Path]) -> None:
+    store, faq = written
+    listed = openllm_bot(store, faq, "taught", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].endswith('UADMIN  what-is-hugging-face: "who runs the hugging face hub"')
+    assert lines[1] == "Entries and answers written from Slack:"
+    assert lines[2].endswith('UADMIN  new entry what-is-hugging-face (small.yaml): "What is Hugging Face?"')
+    assert lines[3].endswith('UADMIN  new answer of llama: "LLaMA, in our words: • Meta\'s models"')
+    assert 'new answer of attention: "Taken back."  [undone ' in lines[4] and lines[4].endswith("by UADMIN]")
+
+    exported = openllm_bot(store, faq, "taught", "export")
+    assert exported.returncode == 0 and exported.stderr == "", exported.stderr
+    phrasings, small = yaml.safe_load_all(exported.stdout)
+    assert phrasings["entries"] == {ENTRY.id: {"alternates": ["who runs the hugging face hub"]}}
+    assert [e["id"] for e in small["entries"]] == [ENTRY.id, "llama"]
+    # The new entry goes into knowledge/faq/small.yaml as it is: added to the end of its list, the FAQ validates.
+    document = exported.stdout.split("\n---\n")[1]
+    assert document.startswith("# Written from Slack, for ") and "1 new entry and 1 answer" in document
+    listed_entries = document.split("entries:\n", 1)[1].split("  - id: llama\n")[0]
+    (faq / "small.yaml").write_text((faq / "small.yaml").read_text() + listed_entries)
+    valid = openllm_bot(store, faq, "validate")
+    assert valid.returncode == 0 and valid.stdout.startswith("ok: 4 entries"), valid.stderr
+
+
+def test_taught_export_into_a_knowledge_folder_writes_the_entries_which_the_bot_then_answers(
+        written: tuple[Path, Path]) -> None:
+    store, faq = written
+    before = (faq / "small.yaml").read_text()
+    out = openllm_bot(store, faq, "taught", "export", "--into", str(faq.parent))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == f"openllm-bot: wrote 1 new entry and 1 answer into {faq / 'small.yaml'}\n"
+    after = (faq / "small.yaml").read_text()
+    assert after.startswith(before.split("    answer: >-\n      LLaMA is Meta's")[0])  # the rest kept as it was
+    assert "LLaMA is Meta's family" not in after and after.endswith("    related: []\n")
+    valid = openllm_bot(store, faq, "validate")
+    assert valid.returncode == 0 and valid.stdout.startswith("ok: 4 entries"), valid.stderr
+    kb = KnowledgeBase.load(faq, SEEDS)
+    assert kb.ask(QUESTION).id == ENTRY.id and kb.entry("llama").answer == "LLaMA, in our words:\n\n• Meta's models"
+    # Now in the FAQ itself: exported again, nothing is left out, or written twice.
+    again = openllm_bot(store, faq, "taught", "export")
+    assert again.returncode == 0 and again.stderr == "" and "---" not in again.stdout
+
+
+def test_taught_export_into_writes_nothing_when_the_faq_would_not_be_valid(written: tuple[Path, Path],
+                                                                          tmp_path: Path) -> None:
+    store, faq = written
+    other = tmp_path / "other"
+    shutil.copytree(FIXTURE_FAQ, other)
+    taken = (other / "small.yaml").read_text().replace("id: attention", f"id: {ENTRY.id}")
+    (other / "small.yaml").write_text(taken)
+    out = openllm_bot(store, faq, "taught", "export", "--into", str(other))
+    assert out.returncode == 1 and out.stderr.startswith("openllm-bot: nothing written: with what was written from "
+                                                         f"Slack, {other / 'small.yaml'} is invalid (")
+    assert f"duplicate id '{ENTRY.id}'" in out.stderr and (other / "small.yaml").read_text() == taken
+    wrong = openllm_bot(store, faq, "taught", "list", "--into", str(other))
+    assert (wrong.returncode, wrong.stderr) == (2, f"openllm-bot: --into {other}: only `taught export` writes into "
+                                                   "the FAQ\n")
+
+
+def test_written_entries_go_into_a_faq_file_at_its_own_indentation_keeping_the_rest(kb: KnowledgeBase) -> None:
+    entry = kb.check_written(NewEntry(**{**vars(ENTRY), "answer": "One.\n\n• two"}))  # type: ignore[arg-type]
+    text = "# A comment\nentries:\n- id: llama\n  question: x\n  answer: >-\n    old\n    answer\n  tags: []  # kept\n"
+    merged = into_faq_file(text, [entry], {"llama": "New:\n\nanswer"})
+    assert merged.startswith("# A comment\nentries:\n- id: llama\n  question: x\n  answer: |-\n    New:\n\n    answer\n"
+                             "  tags: []  # kept\n- id: what-is-hugging-face\n")
+    data = yaml.safe_load(merged)
+    assert [e["answer"] for e in data["entries"]] == ["New:\n\nanswer", "One.\n\n• two"]
+    assert into_faq_file("# only comments\n", [entry], {}).startswith("# only comments\nentries:\n  - id: ")

@@ -13,8 +13,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .files import KnowledgeError
+from .files import KnowledgeError, compose
 from .loader import MAX_ID_CHARS, check_entries
 from .model import Entry, Knowledge
 
@@ -241,3 +242,57 @@ def with_written(knowledge: Knowledge, written: Sequence[Written]) -> WrittenKno
         last = max((i for i, e in enumerate(entries) if e.file == entry.file), default=len(entries) - 1)
         entries.insert(last + 1, entry)
     return WrittenKnowledge(Knowledge(tuple(entries), knowledge.documents), tuple(applied), tuple(skipped))
+
+
+# ---- Into the FAQ's files
+
+def _entry_nodes(root: Node | None) -> list[MappingNode]:
+    """The entries of an FAQ file's YAML, as mappings."""
+    if not isinstance(root, MappingNode):
+        return []
+    for key, value in root.value:
+        if isinstance(key, ScalarNode) and key.value == "entries" and isinstance(value, SequenceNode):
+            return [item for item in value.value if isinstance(item, MappingNode)]
+    return []
+
+
+def _answer_lines(entry: Entry | NewEntry, answer: str, indent: int) -> list[str]:
+    """The `answer:` field of `entry` with `answer`, as `faq_yaml` writes it, at `indent` spaces."""
+    fields = {**entry_fields(entry), "answer": answer}
+    lines = faq_yaml([fields]).splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("    answer:"))
+    end = next((i for i in range(start + 1, len(lines)) if _FIELD.match(lines[i])), len(lines))
+    return [" " * indent + line[4:] if line.strip() else line for line in lines[start:end]]
+
+
+def into_faq_file(text: str, new: Sequence[Entry], answers: Mapping[str, str], file: str = "") -> str:
+    """An FAQ file's `text` with `new` entries added to the end of its `entries:` list as `faq_yaml` writes them, and
+    the entries of `answers`' ids given those answers in place (only the answer's lines change: the rest of the file,
+    comments and all, stays as it was). A file that is empty or has no entries yet becomes `faq_yaml`'s. Raises
+    KnowledgeError when the file is not YAML (`file` names it)."""
+    root = compose(text, file or "the FAQ file") if text.strip() else None
+    nodes = _entry_nodes(root)
+    if not nodes:
+        kept = "".join(line for line in text.splitlines(keepends=True) if line.lstrip().startswith("#"))
+        return kept + faq_yaml([entry_fields(e) for e in new]) if new else text
+    lines = text.splitlines(keepends=True)
+    # From the last entry up, so that the lines of the earlier ones stay where they were.
+    for node in reversed(nodes):
+        fields = {k.value: (k, v) for k, v in node.value if isinstance(k, ScalarNode)}
+        entry_id = fields.get("id", (None, None))[1]
+        if not isinstance(entry_id, ScalarNode) or entry_id.value not in answers or "answer" not in fields:
+            continue
+        key, value = fields["answer"]
+        end = value.end_mark.line + (1 if value.end_mark.column else 0)
+        entry = Entry(entry_id.value, "", (), (), "", (), ())
+        lines[key.start_mark.line:end] = _answer_lines(entry, answers[entry_id.value], key.start_mark.column)
+    merged = "".join(lines)
+    if new:
+        listed = faq_yaml([entry_fields(e) for e in new]).split("\n", 1)[1]  # without its `entries:` line
+        shift = nodes[0].start_mark.column - 4  # the file's entries start there, `faq_yaml`'s at column 4 (`  - `)
+        if shift > 0:
+            listed = "".join(" " * shift + line if line.strip() else line for line in listed.splitlines(True))
+        elif shift < 0:
+            listed = "".join(line[-shift:] if line.strip() else line for line in listed.splitlines(True))
+        merged = (merged if merged.endswith("\n") else merged + "\n") + listed
+    return merged
