@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # What an installation grants the bot: the bot scopes of manifest.yaml (a test keeps them the same).
-INSTALL_SCOPES = ("app_mentions:read", "channels:history", "chat:write", "chat:write.public", "commands",
-                  "groups:history", "im:history", "im:read", "im:write", "mpim:history", "reactions:read",
-                  "usergroups:read")
+INSTALL_SCOPES = ("app_mentions:read", "channels:history", "channels:read", "groups:read", "chat:write",
+                  "chat:write.public", "commands", "groups:history", "im:history", "im:read", "im:write",
+                  "mpim:history", "reactions:read", "usergroups:read")
 # How long an "Add to Slack" link stays good: from the install page to Slack's redirect back (Bolt's default).
 STATE_SECONDS = 600
 # How long a lookup or a save waits for the database (the store's own timeouts end most waits sooner), and how many

@@ -6,30 +6,38 @@ workspace teaches its own: applied to its questions alone, seen and undone by it
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
+import os
 import re
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
+import yaml
+from repo_paths import ROOT
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 
 from bot import blocks
 from bot.adapter.aiohttp import EVENTS_PATH, start_http
 from bot.app import create_app
-from bot.config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH
-from bot.fakeslack import FakeSlack
+from bot.config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH, ConfigError, Mode, Settings
+from bot.fakeslack import FakeSlack, wait_until_healthy
 from bot.installations import INSTALL_SCOPES
 from bot.recorder import Recorder
 from bot.state import KnowledgeHolder
 from bot.store import Store, utcnow
 from knowledge import KnowledgeBase
 
-from .slackkit import LICENSING_Q, SECRET, Slack, all_text, make_config, until
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, make_config, until
 
 CLIENT_ID = "1234567890.9876543210"
 CLIENT_SECRET = "0123456789abcdef0123456789abcdef"
@@ -121,17 +129,18 @@ def in_workspace(payload: dict[str, Any], team: str, enterprise: str | None = No
     return payload
 
 
-async def mention(slack: Slack, text: str, team: str, channel: str, enterprise: str | None = None,
+async def mention(slack: Slack | FakeSlack, text: str, team: str, channel: str, enterprise: str | None = None,
                   org_wide: bool = False) -> None:
-    await slack.fake.send_event(in_workspace(slack.fake.mention_payload(text, channel=channel), team, enterprise,
-                                             org_wide))
+    fake = slack if isinstance(slack, FakeSlack) else slack.fake
+    await fake.send_event(in_workspace(fake.mention_payload(text, channel=channel), team, enterprise, org_wide))
 
 
-async def reply_in(slack: Slack, channel: str, count: int = 1) -> tuple[str | None, str]:
+async def reply_in(slack: Slack | FakeSlack, channel: str, count: int = 1) -> tuple[str | None, str]:
     """The token and the text of the `count`-th reply posted in `channel`, once it is."""
+    fake = slack if isinstance(slack, FakeSlack) else slack.fake
 
     def posted() -> list[Any]:
-        return [c for c in slack.fake.calls_to("chat.postMessage") if c.args.get("channel") == channel]
+        return [c for c in fake.calls_to("chat.postMessage") if c.args.get("channel") == channel]
 
     await until(lambda: len(posted()) >= count)
     call = posted()[count - 1]
@@ -294,3 +303,92 @@ async def test_what_a_workspace_teaches_answers_its_own_questions_and_only_its_a
     assert "LLaMA" in await ask_in(oauth, "T0AAA", UNSURE_Q, "UALICE")
     undone = await click_in(oauth, "T0AAA", taught, undo_control(taught, UNSURE_Q), ADMIN_A)
     assert "Undone" in all_text(undone["blocks"]) and oauth.holder.by_workspace == {}
+
+
+async def test_serve_http_installs_with_oauth_and_answers_with_each_token_as_a_real_process(
+        fake: FakeSlack, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
+    env.update({**OAUTH, "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(FIXTURE_FAQ), "DOTENV_PATH": os.devnull,
+                "STORE_PATH": str(tmp_path / "store.sqlite3"), "PORT": str(port)})
+    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", env=env, cwd=ROOT,
+                                                   stderr=asyncio.subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert await wait_until_healthy(url, process, 30.0)
+        fake.send_over_http(url + EVENTS_PATH, SECRET)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+            token = await Browser(http, url).install(fake, "T0AAA")
+        await mention(fake, LICENSING_Q, "T0AAA", "CAAA")
+        assert (await reply_in(fake, "CAAA"))[0] == token
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30.0) == 0
+        assert process.stderr is not None
+        logged = (await process.stderr.read()).decode()
+        assert "installed in workspace T0AAA" in logged and "/slack/install" in logged
+        assert CLIENT_SECRET not in logged and token not in logged and "auth.test" not in logged
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+# The settings
+
+OAUTH = {"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_SIGNING_SECRET": SECRET}
+
+
+def refused(env: dict[str, str], mode: Mode | Literal["if configured"] | None = "if configured") -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"STORE_PATH": "/tmp/unused.sqlite3", **env}, mode=mode)
+    return error.value.lines
+
+
+def test_client_id_and_secret_without_a_bot_token_serve_http_with_oauth() -> None:
+    settings = Settings.from_env({"STORE_PATH": "/tmp/unused.sqlite3", **OAUTH}, mode="if configured")
+    assert settings.slack is not None and settings.slack.mode == "http" and settings.slack.oauth
+    assert CLIENT_SECRET not in repr(settings.slack)
+    with_token = Settings.from_env({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": SECRET}, mode="http")
+    assert with_token.slack is not None and not with_token.slack.oauth  # nothing changes with a bot token
+
+
+@pytest.mark.parametrize(("env", "mode", "says"), [
+    ({"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_SIGNING_SECRET": SECRET}, "if configured",
+     "SLACK_CLIENT_SECRET is not set: installing with OAuth (SLACK_CLIENT_ID) needs the Client Secret too"),
+    ({"SLACK_CLIENT_SECRET": CLIENT_SECRET, "SLACK_SIGNING_SECRET": SECRET}, None,
+     "SLACK_CLIENT_ID is not set: installing with OAuth (SLACK_CLIENT_SECRET) needs the Client ID too"),
+    ({**OAUTH, "SLACK_SIGNING_SECRET": ""}, "if configured",
+     "SLACK_SIGNING_SECRET is not set: installing with OAuth (SLACK_CLIENT_ID) serves HTTP"),
+    ({**OAUTH, "SLACK_APP_TOKEN": "xapp-1"}, "if configured",
+     "installing with OAuth (SLACK_CLIENT_ID) needs HTTP mode, and SLACK_APP_TOKEN or --socket asks for Socket Mode"),
+    (OAUTH, "socket", "installing with OAuth (SLACK_CLIENT_ID) needs HTTP mode"),
+    ({**OAUTH, "SLACK_BOT_TOKEN": "xoxb-1"}, "http", "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set"),
+    ({**OAUTH, "STORE_ENABLED": "false"}, "http", "STORE_ENABLED=false: installing with OAuth (SLACK_CLIENT_ID) keeps"),
+    ({**OAUTH, "SLACK_CLIENT_ID": "my-app"}, "http", "SLACK_CLIENT_ID='my-app' is not a Client ID"),
+    ({**OAUTH, "SLACK_CLIENT_SECRET": "not a secret"}, None, "SLACK_CLIENT_SECRET is not 16 to 128 hexadecimal"),
+    ({**OAUTH, "SLACK_REDIRECT_URI": "https://bot.example.com/oauth"}, "http",
+     "SLACK_REDIRECT_URI='https://bot.example.com/oauth' does not end in /slack/oauth_redirect"),
+    ({"SLACK_REDIRECT_URI": "https://bot.example.com/slack/oauth_redirect"}, None,
+     "SLACK_REDIRECT_URI is set without SLACK_CLIENT_ID"),
+], ids=["id without secret", "secret without id", "no signing secret", "app token", "--socket", "bot token",
+        "no store", "malformed id", "malformed secret", "redirect elsewhere", "redirect alone"])
+def test_settings_that_do_not_fit_installing_with_oauth_are_refused_one_line_each(
+        env: dict[str, str], mode: Mode | None, says: str) -> None:
+    lines = refused(env, mode)
+    assert len(lines) == 1 and lines[0].startswith(says), lines
+    assert CLIENT_SECRET not in lines[0] and "not a secret" not in lines[0]
+
+
+def test_every_mistake_with_oauth_is_said_in_one_run() -> None:
+    lines = refused({"SLACK_CLIENT_ID": CLIENT_ID, "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"})
+    assert [line.split(":")[0] for line in lines] == [
+        "SLACK_CLIENT_SECRET is not set", "SLACK_BOT_TOKEN and SLACK_CLIENT_ID are both set",
+        "installing with OAuth (SLACK_CLIENT_ID) needs HTTP mode, and SLACK_APP_TOKEN or --socket asks for Socket "
+        "Mode", "SLACK_SIGNING_SECRET is not set"]
+
+
+def test_an_install_asks_for_the_bot_scopes_of_the_manifest() -> None:
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+    assert sorted(INSTALL_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
