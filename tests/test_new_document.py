@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from repo_paths import ROOT, SEEDS
+from repo_paths import FIXTURE_FAQ, ROOT, SEEDS
 
+from bot.config import FaqSettings
+from bot.reload import Reloader
+from bot.state import KnowledgeHolder
 from knowledge import load_knowledge
 from knowledge.content.coverage import coverage
 
@@ -121,3 +124,20 @@ def test_a_document_saved_with_a_byte_order_mark_reads_as_without_one(tmp_path: 
     assert knowledge.documents[FILE].text.startswith("What You Need")
     report = {d.file: d for d in coverage(knowledge)}[FILE]
     assert [p.line for p in report.paragraphs] == [5, 7, 11]
+
+
+async def test_a_running_bot_offers_the_added_document_s_passages_once_it_notices_it(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    shutil.copytree(SEEDS, seeds)
+    faq = FaqSettings(faq_dir=FIXTURE_FAQ, seeds_dir=seeds)
+    holder = KnowledgeHolder(faq.load())
+    reloader = Reloader(holder, faq.load, faq.watched())
+    asked = "how much memory does a quantized 7b model need"
+    assert all(near.passage.doc != FILE for near in holder.base.closest_passages(asked))
+
+    (seeds / FILE).write_text(DOCUMENT, encoding="utf-8")  # as a maintainer adds it, while the bot runs
+    with (seeds / "sources.yaml").open("a", encoding="utf-8") as sources:
+        sources.write(ROW)
+    assert await reloader.check() is True
+    closest = holder.base.closest_passages(asked)[0].passage
+    assert (closest.doc, closest.line) == (FILE, 5)
