@@ -5,7 +5,9 @@ workspace's, each installation reads and changes only its own rows, and an older
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from repo_paths import FIXTURE_FAQ
@@ -25,18 +27,24 @@ from sqlalchemy import (
     inspect,
 )
 
+from bot import workspaces
 from bot.cli import main
+from bot.reload import Reloader, follow_taught
 from bot.report import report_from_store
+from bot.state import KnowledgeHolder
 from bot.store import (
     KEY_FINGERPRINT,
     SCHEMA_VERSION,
     QuestionRecord,
     Store,
     TaughtAlready,
+    TaughtRecord,
     VoteRecord,
     database_url,
     taught_key,
 )
+from bot.workspaces import SINGLE, Workspace
+from knowledge import KnowledgeBase
 
 NOW = datetime(2026, 11, 20, 12, 0)
 DAY = timedelta(days=1)
@@ -252,3 +260,68 @@ def test_a_store_of_one_workspace_needs_no_team_and_keeps_its_rows_from_before(
         assert code == 0 and '"can i sell it"' in out, err
         code, out, err = run(monkeypatch, capsys, store_url, "report", "--since", "3650d", *team)
         assert code == 0 and "can i sell it" in out and "taught" in out, err
+
+
+# What each installation answers from
+
+def taught_record(n: int, text: str, entry: str, team: str | None = None, enterprise: str | None = None,
+                  undone: bool = False) -> TaughtRecord:
+    return TaughtRecord(n, text, entry, None, "UADMIN", NOW + n * timedelta(minutes=1),
+                        NOW + DAY if undone else None, "UADMIN" if undone else None, team, enterprise)
+
+
+async def test_each_installation_that_taught_phrasings_answers_from_a_knowledge_base_of_its_own() -> None:
+    holder = KnowledgeHolder(KnowledgeBase.load(FIXTURE_FAQ))
+    holder.per_workspace = True
+    base = holder.base
+    records = [taught_record(1, "who owns the llama weights", "llama", "T0AAA"),
+               taught_record(2, "who owns the llama weights", "licensing", None, "E0ORG"),  # the org-wide install's
+               taught_record(3, "can i sell it", "licensing")]  # a single-token install's, from before
+    assert await follow_taught(holder, lambda: _read(records))
+    assert set(holder.by_workspace) == {"T0AAA", "E0ORG"} and holder.base is base  # the others share the FAQ
+    assert set(holder.taught) == {"T0AAA", "E0ORG"}  # a single-token install's phrasings: no workspace's
+    for key, entry in (("T0AAA", "llama"), ("E0ORG", "licensing"), ("T0BBB", None), (None, None)):
+        with_workspace(Workspace(key, None, False, single=False) if key != "E0ORG"
+                       else Workspace("T0ONE", "E0ORG", True, single=False))
+        answered = holder.current.ask("who owns the llama weights")
+        assert (answered.id if answered.status == "answer" else None) == entry, key
+    with_workspace(SINGLE)
+    # Another phrasing in one workspace trains that one again, and leaves the other as it was.
+    org = holder.by_workspace["E0ORG"]
+    records.append(taught_record(4, "is llama free to use", "licensing", "T0AAA"))
+    assert await follow_taught(holder, lambda: _read(records))
+    assert holder.by_workspace["E0ORG"] is org and len(holder.by_workspace["T0AAA"].taught) == 2
+    # All of one workspace's undone: it answers from the FAQ every workspace shares again.
+    records = [replace(r, undone_at=NOW + DAY) if r.team_id == "T0AAA" else r for r in records]
+    assert await follow_taught(holder, lambda: _read(records))
+    assert set(holder.by_workspace) == {"E0ORG"}
+    assert not await follow_taught(holder, lambda: _read(records))  # nothing changed
+
+
+async def test_with_one_bot_token_every_phrasing_is_the_one_workspaces_whatever_it_names() -> None:
+    holder = KnowledgeHolder(KnowledgeBase.load(FIXTURE_FAQ))
+    records = [taught_record(1, "who owns the llama weights", "llama", "T0AAA"),
+               taught_record(2, "can i sell it", "licensing")]
+    assert await follow_taught(holder, lambda: _read(records))
+    assert holder.by_workspace == {} and len(holder.base.taught) == 2 and holder.current is holder.base
+
+
+async def test_a_faq_reload_builds_each_installations_knowledge_base_again() -> None:
+    holder = KnowledgeHolder(KnowledgeBase.load(FIXTURE_FAQ))
+    holder.per_workspace = True
+    await follow_taught(holder, lambda: _read([taught_record(1, "who owns the llama weights", "llama", "T0AAA")]))
+    before = holder.knowledge_bases()
+    reloader = Reloader(holder, partial(KnowledgeBase.load, FIXTURE_FAQ))
+    assert await reloader.reload("a test")
+    after = holder.knowledge_bases()
+    assert set(after) == {None, "T0AAA"} and all(after[key] is not before[key] for key in after)
+    assert not after[None].taught and [t.entry_id for t in after["T0AAA"].taught] == ["llama"]
+
+
+async def _read(records: list[TaughtRecord]) -> list[TaughtRecord]:
+    return list(records)
+
+
+def with_workspace(workspace: Workspace) -> None:
+    """As if a request from `workspace` were being handled (what bot/workspaces.py's middleware sets)."""
+    workspaces._current.set(workspace)
