@@ -29,6 +29,7 @@ except KeyboardInterrupt:
     raise SystemExit(130) from None
 
 if TYPE_CHECKING:
+    from knowledge.content.written import Written
     from knowledge.decision.calibration import Calibration
     from knowledge.decision.decide import Policy
 
@@ -533,6 +534,11 @@ def cmd_draft(args: argparse.Namespace) -> int:
             return 1
         titles = {name: document.title for name, document in knowledge.documents.items()}
         file = _document_named(args.name, list(knowledge.documents), titles, faq.seeds_dir)
+        from_slack = _written_if_any(args.settings.store)
+        if from_slack:  # what admins wrote from Slack cites paragraphs too: they are not drafted again
+            from knowledge.content.written import with_written
+
+            knowledge = with_written(knowledge, from_slack).knowledge
         drafts = document_drafts(knowledge, file)
         comments = [f"Drafts of FAQ entries for the paragraphs of {file} no entry cites "
                     f"(`openllm-bot draft document`, {today}):",
@@ -552,6 +558,30 @@ def cmd_draft(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: cannot be written ({exc.strerror or exc})") from None
     print(f"wrote {out}: {len(drafts)} draft{'s' if len(drafts) != 1 else ''}", file=sys.stderr)
     return 0
+
+
+def _written_if_any(settings: StoreSettings) -> tuple[Written, ...]:
+    """The entries and answers written from Slack, when there is a store to read them from; none without one (a
+    command that does not need the store). A store that cannot be read is said in one line, and read as empty."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .reload import written_items
+    from .store import Store, StoreError
+
+    if settings.url is None:
+        return ()
+    try:
+        store = Store(settings.url, read_only=True)
+    except StoreError:  # no store (yet): nothing was written from Slack
+        return ()
+    try:
+        return written_items(store.written())
+    except (StoreError, SQLAlchemyError) as exc:
+        print(f"openllm-bot: the entries written from Slack were not read ({_first_line(exc)}): paragraphs they cite "
+              "are drafted too", file=sys.stderr)
+        return ()
+    finally:
+        store.close()
 
 
 def _a_store_at(url: str) -> None:

@@ -143,6 +143,20 @@ def test_a_paragraph_opening_with_a_question_says_so_beside_the_question_left_to
                                "it opens with 'So, where does this leave us?', which may say what it answers")
 
 
+def test_a_paragraph_an_entry_written_in_slack_cites_is_not_drafted(tmp_path: Path) -> None:
+    faq, seeds = with_document(tmp_path, DOCUMENT)
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    quote = "the right one depends on the hardware that will run it"
+    store.add_written(NewEntry("which-quantized-format", "challenges", "Which quantized format should I use?",
+                               "The one that suits the hardware it runs on.", ((FILE, quote),)), "UADMIN")
+    store.close()
+    out = bot(faq, seeds, "draft", "document", FILE, env={"STORE_PATH": str(tmp_path / "store.sqlite3")})
+    assert out.returncode == 0, out.stderr
+    drafts = entries(out.stdout)
+    assert len(drafts) == 4 and "Community tools publish" not in out.stdout
+    assert "which-quantized-format" not in [d["id"] for d in drafts]
+
+
 def test_drafts_load_unchanged_once_a_person_writes_the_answers(tmp_path: Path) -> None:
     faq, seeds = with_document(tmp_path, DOCUMENT)
     text = bot(faq, seeds, "draft", "document", FILE).stdout
