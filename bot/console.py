@@ -11,6 +11,7 @@ import asyncio
 import html
 import re
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from knowledge import KnowledgeBase
@@ -18,6 +19,10 @@ from knowledge import KnowledgeBase
 from .adapter.aiohttp import EVENTS_PATH, start_http
 from .app import create_app
 from .config import Config
+from .console_modals import COMMANDS as FORM_COMMANDS
+from .console_modals import HELP as FORMS_HELP
+from .console_modals import Modals
+from .digest import Schedule, as_text, build_digest, digest_reply
 from .fakeslack import Effect, FakeSlack, Message, find_control, menu_options
 from .recorder import Recorder
 from .reload import TaughtWatcher
@@ -25,6 +30,7 @@ from .state import KnowledgeHolder
 
 COMMAND = "/openllm"
 CHANNEL, DM, USER = "CCONSOLE", "DCONSOLE", "UCONSOLE"
+TEAM, TEAMMATE = "CTEAM", "UTEAMMATE"  # #llm-team, where "Ask the team" posts (with a store), and someone in it
 HOME = "home"  # the id of the App Home as the fake Slack shows it
 
 HELP = f"""\
@@ -34,7 +40,10 @@ openllm-bot console: the Slack app, without Slack.
   /reply TEXT         reply in the thread of its last answer there, without mentioning it (a follow-up)
   {COMMAND + " [TEXT]":<20}the slash command: a question or topic, `topics`, `help`
   /click N [OPTION]   click button [N]; for a menu [N], choose OPTION: an entry id, or words of its question
-  /home               open the bot's App Home; you are an admin here: it lists what to teach the bot
+  /home               open the bot's App Home; you are an admin here: it lists what to teach the bot, and
+                      "New entry" and "Edit an answer" open a form to write the FAQ in:
+{FORMS_HELP}  /team TEXT          as someone in #llm-team, answer the question the bot last handed to the team
+  /digest             the weekly digest of the last 7 days, as the bot posts it in DIGEST_CHANNEL
   /help, /quit        this help; leave (or Ctrl-D)
 """
 
@@ -45,7 +54,7 @@ _BARE = re.compile(r"<([@#!]?)([^<>|]+)>")
 def mrkdwn_to_text(text: str) -> str:
     """Slack mrkdwn as a terminal shows it: links as `label (url)`, entities unescaped."""
     text = _LINK.sub(lambda m: f"{m.group(2)} ({m.group(1)})", text)
-    text = _BARE.sub(lambda m: ("@" if m.group(1) else "") + m.group(2), text)
+    text = _BARE.sub(lambda m: {"#": "#", "": ""}.get(m.group(1), "@") + m.group(2), text)  # a channel: #C…
     return html.unescape(text)
 
 
@@ -58,6 +67,7 @@ class Console:
         self.buttons: dict[int, tuple[Message, str]] = {}
         self.thread: str | None = None  # the thread the bot last answered in, in the channel
         self._seen = 0
+        self.modals = Modals(self.fake, USER, self.write, mrkdwn_to_text)  # the form open, if any
 
     async def start(self) -> None:
         await self.fake.start()
@@ -65,7 +75,8 @@ class Console:
         # Each listener finishes before the request returns, so everything it did can be printed at once.
         # Whoever runs the console sees the store's summary in /home, as an admin would in Slack.
         config = Config(bot_token="xoxb-console", signing_secret=secret, api_url=self.fake.api_url,
-                        command=COMMAND, process_before_response=True, admin_user_ids=frozenset({USER}))
+                        command=COMMAND, process_before_response=True, admin_user_ids=frozenset({USER}),
+                        handoff_channel="#llm-team" if self.recorder is not None else None)
         holder = KnowledgeHolder(self.kb)
         app = create_app(config, holder, recorder=self.recorder)
         self.runner, url = await start_http(app, holder, secret, "127.0.0.1", 0)
@@ -100,12 +111,41 @@ class Console:
             await self.fake.open_home(user=USER)
         elif word == COMMAND:
             await self.fake.slash(COMMAND, rest, user=USER, channel=CHANNEL)
+        elif word in FORM_COMMANDS:
+            await self.modals.command(word, rest)
+        elif word == "/team":
+            await self.team(rest)
+        elif word == "/digest":
+            await self.digest()
         elif word.startswith("/"):
             self.write(f"Unknown command {word}; /help lists them.\n")
         elif line.strip():
             await self.fake.mention(line.strip(), user=USER, channel=CHANNEL)
         self.show_effects()
         return True
+
+    async def team(self, text: str) -> None:
+        """`text` as a teammate's reply under the question the bot last posted in #llm-team."""
+        asked = [m for m in self.fake.visible_messages(TEAM) if not m.thread_ts]
+        if not asked:
+            self.write("Nothing was handed to the team yet: click “Ask the team” under a reply that declines.\n")
+            return
+        await self.fake.thread_reply(text, asked[-1].ts, user=TEAMMATE, channel=TEAM)
+
+    async def digest(self) -> None:
+        """The digest of the 7 days to the end of this hour, as the bot would post it (nothing is kept)."""
+        if self.recorder is None:
+            self.write("There is no question store (STORE_ENABLED=false): the digest is made from it.\n")
+            return
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        schedule = Schedule(end.weekday(), end.hour, UTC)
+        entry_ids = [e.id for e in self.kb.knowledge.entries]
+        digest = await self.recorder.read(lambda store: build_digest(store, schedule, end, entry_ids))
+        if not digest.week.questions:
+            self.write("No questions in the last 7 days: no digest (the bot posts none for such a week).\n\n")
+            return
+        self.write("[the weekly digest, as the bot posts it in DIGEST_CHANNEL]\n"
+                   + as_text(digest_reply(self.kb, digest, COMMAND)) + "\n")
 
     async def reply(self, text: str) -> None:
         """`text` as a reply in the last thread the bot answered in, as Slack sends it (also as a mention when it
@@ -160,6 +200,7 @@ class Console:
                 self.thread = message.thread_ts
             self.write(self.render(effect))
         self._seen = len(self.fake.effects)
+        self.modals.show_new()
 
     def render(self, effect: Effect) -> str:
         message = effect.message
@@ -173,6 +214,8 @@ class Console:
             where = "openllm, only visible to you"
         elif message.thread_ts:
             where = "openllm, in the thread"
+        elif message.channel == TEAM:
+            where = "openllm, in #llm-team"
         else:
             where = "openllm, in your DM" if message.channel == DM else "openllm, in the channel"
         lines = [f"[{where}]"]

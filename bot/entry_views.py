@@ -31,7 +31,7 @@ from .blocks import Block, clip, escape
 
 NEW_CALLBACK, ANSWER_CALLBACK = "entry_new", "entry_answer"  # the modals' callback ids
 QUESTION_ACTION = "entry_question"  # Enter in the question: the passages closest to it are listed again
-CHOOSE, CHOOSE_ACTION = "entry_choose", "entry_choose"  # the entry whose answer to edit: chosen, the modal drawn again
+CHOOSE, CHOOSE_ACTION = "entry", "entry_choose"  # the entry whose answer to edit: chosen, the modal drawn again
 # Input blocks (their ids name the field in a submission's state, and where an error is shown).
 QUESTION, ALTERNATES, ANSWER, THEME, PASSAGES, PASTED, TAGS, ID = (
     "entry_question", "entry_alternates", "entry_answer", "entry_theme", "entry_passages:", "entry_pasted",

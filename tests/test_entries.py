@@ -5,6 +5,8 @@ closest to a question; the store's table of them."""
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,8 @@ import pytest
 import yaml
 from repo_paths import FIXTURE_FAQ, ROOT, SEEDS
 
+from bot.console import Console
+from bot.recorder import Recorder
 from bot.store import EntryTaken, InvalidRecord, Store, utcnow
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
 from knowledge.content.documents import IndexedText
@@ -306,3 +310,33 @@ def test_written_entries_go_into_a_faq_file_at_its_own_indentation_keeping_the_r
     data = yaml.safe_load(merged)
     assert [e["answer"] for e in data["entries"]] == ["New:\n\nanswer", "One.\n\n• two"]
     assert into_faq_file("# only comments\n", [entry], {}).startswith("# only comments\nentries:\n  - id: ")
+
+
+async def test_the_console_writes_an_entry_through_the_same_form(kb: KnowledgeBase, tmp_path: Path) -> None:
+    out = io.StringIO()
+    console = Console(kb, out, Recorder(Store(f"sqlite:///{tmp_path / 'console.sqlite3'}"), b"console-key-0123"))
+    await console.start()
+
+    async def typed(line: str) -> str:
+        start = len(out.getvalue())
+        await console.handle(line)
+        return out.getvalue()[start:]
+
+    try:
+        await typed(QUESTION)
+        home = await typed("/home")
+        new_entry = re.findall(r"\[(\d+)\] New entry", home)[0]  # beside the question
+        form = await typed(f"/click {new_entry}")
+        assert "[Form: New FAQ entry]" in form and f"*1.* {HUGGING_FACE[1]}" in form
+        await typed(f"/set question {QUESTION}")
+        await typed(f"/set answer {ENTRY.answer}")
+        await typed("/set theme small")
+        refused = await typed("/submit")
+        assert "Not saved:\n  passages: 'sources' must be a non-empty list of {doc, quote}" in refused
+        assert "Cite (optional) [/cite N]: 1" in await typed("/cite 1")
+        done = await typed("/submit")
+        assert "Written: new entry *What is Hugging Face?* (`what-is-hugging-face`, in small.yaml)" in done
+        answer = await typed("tell me about huggingface")
+        assert ENTRY.answer in answer and "futuretechblog.space/open-source-large-language-model#:~:text=" in answer
+    finally:
+        await console.close()
