@@ -392,3 +392,25 @@ def test_every_mistake_with_oauth_is_said_in_one_run() -> None:
 def test_an_install_asks_for_the_bot_scopes_of_the_manifest() -> None:
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
     assert sorted(INSTALL_SCOPES) == sorted(manifest["oauth_config"]["scopes"]["bot"])
+
+
+async def test_the_pages_say_try_again_when_the_database_cannot_be_reached(
+        fake: FakeSlack, kb: KnowledgeBase, caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: connections to it are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    recorder = Recorder(Store(f"postgresql+psycopg://bot:secret@127.0.0.1:{port}/bot"), b"a-test-key-of-16-chars")
+    config = replace(make_config(fake), bot_token="", app_token=None, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    holder = KnowledgeHolder(kb)
+    runner, url = await start_http(create_app(config, holder, recorder=recorder), holder, SECRET, "127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession() as http:
+            state = "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"
+            for path, params in ((OAUTH_INSTALL_PATH, {}), (OAUTH_REDIRECT_PATH, {"code": "T0AAA", "state": state})):
+                async with http.get(url + path, params=params, headers={"Cookie": f"{COOKIE}={state}"}) as page:
+                    assert (page.status, page.headers.get("Retry-After")) == (503, "30")
+        failed = [r.getMessage() for r in caplog.records if r.name == "bot.adapter.aiohttp"]
+        assert failed and all("could not be reached" in line and "secret" not in line for line in failed), failed
+    finally:
+        await runner.cleanup()
+        recorder.close(1.0)
