@@ -138,6 +138,7 @@ def test_written_entries_and_answers_apply_in_order_and_those_refused_are_skippe
     assert result.knowledge["attention"].answer == "Weighing what matters."
     [skipped] = result.skipped
     assert skipped.written == taken and "duplicate id 'what-is-hugging-face'" in skipped.reason
+    assert skipped.reason.endswith("small.yaml (written in Slack))")  # not a line of the file: it is not there yet
     assert with_written(kb.faq, []).knowledge is kb.faq
 
 

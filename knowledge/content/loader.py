@@ -263,7 +263,7 @@ def _cross_check(entries: list[tuple[str, dict[str, Node]]]) -> list[Problem]:
             problems.append(Problem(file, _line(id_nodes[0]),
                                     f"duplicate id '{entry_id}' (first at {first_id[entry_id]})"))
         else:
-            first_id[entry_id] = f"{file}:{_line(id_nodes[0])}"
+            first_id[entry_id] = f"{file}:{_line(id_nodes[0])}" if _line(id_nodes[0]) > 0 else file
     for kind in ("alternates", "tags"):
         owner: dict[str, str | None] = {}
         for (file, fields), entry_id in zip(entries, ids, strict=True):
@@ -313,8 +313,9 @@ def _indexed(text: str) -> IndexedText:
 
 
 def _fields_of(entry: Entry) -> tuple[str, dict[str, Node]]:
-    """The fields of an entry already loaded, as the nodes `_cross_check` reads, all at the entry's line."""
-    mark = Mark(entry.file, 0, max(entry.line - 1, 0), 0, None, 0)
+    """The fields of an entry already loaded, as the nodes `_cross_check` reads, all at the entry's line (an entry
+    written elsewhere, at line 0, is said to be so)."""
+    mark = Mark(entry.file, 0, entry.line - 1, 0, None, 0)
 
     def text(value: str) -> ScalarNode:
         return ScalarNode(TEXT, value, mark, mark)
@@ -322,7 +323,7 @@ def _fields_of(entry: Entry) -> tuple[str, dict[str, Node]]:
     def texts(values: tuple[str, ...]) -> SequenceNode:
         return SequenceNode("tag:yaml.org,2002:seq", [text(v) for v in values], mark, mark)
 
-    return entry.file, {"id": text(entry.id), "question": text(entry.question), "alternates": texts(entry.alternates),
+    return entry.file if entry.line else f"{entry.file} (written in Slack)", {"id": text(entry.id), "question": text(entry.question), "alternates": texts(entry.alternates),
                         "tags": texts(entry.tags), "near_misses": texts(entry.near_misses),
                         "related": texts(entry.related)}
 
