@@ -312,7 +312,8 @@ async def test_serve_http_installs_with_oauth_and_answers_with_each_token_as_a_r
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MATCH_"))}
     env.update({**OAUTH, "SLACK_API_URL": fake.api_url, "KNOWLEDGE_DIR": str(FIXTURE_FAQ), "DOTENV_PATH": os.devnull,
-                "STORE_PATH": str(tmp_path / "store.sqlite3"), "PORT": str(port)})
+                "STORE_PATH": str(tmp_path / "store.sqlite3"), "PORT": str(port),
+                "LOG_LEVEL": "DEBUG"})  # the client's requests and responses too: never the secret nor a token
     process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", env=env, cwd=ROOT,
                                                    stderr=asyncio.subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -328,7 +329,8 @@ async def test_serve_http_installs_with_oauth_and_answers_with_each_token_as_a_r
         assert process.stderr is not None
         logged = (await process.stderr.read()).decode()
         assert "installed in workspace T0AAA" in logged and "/slack/install" in logged
-        assert CLIENT_SECRET not in logged and token not in logged and "auth.test" not in logged
+        assert CLIENT_SECRET not in logged and token not in logged and "oauth.v2.access" in logged
+        assert base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode() not in logged
     finally:
         if process.returncode is None:
             process.kill()
