@@ -1,13 +1,22 @@
-"""The learned matcher: its signals, the out-of-scope side, near misses and answerability."""
+"""The learned matcher: its signals, the out-of-scope side, near misses and answerability; its classifier, kept on
+disk between starts."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from knowledge import KnowledgeBase
 from knowledge.content.phrasings import OUT_OF_SCOPE, load_out_of_scope
+from knowledge.decision.classifier import PhrasingClassifier, char_wb_ngrams, word_ngrams
+from knowledge.decision.embedding import Embedder
+from knowledge.decision.hybrid import HybridMatcher
 from knowledge.decision.signals import CANDIDATE_FEATURES, QUESTION_FEATURES
+from knowledge.matching.normalize import normalize
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +121,86 @@ def test_the_out_of_scope_label_is_never_an_entry_id(kb: KnowledgeBase) -> None:
     assert all(c.id != OUT_OF_SCOPE for c in kb.ask("lunch?").candidates)
 
 
+def _trained_here(kb: KnowledgeBase) -> PhrasingClassifier:
+    phrasings = kb.matcher.phrasings
+    return PhrasingClassifier(phrasings, kb.matcher.embedder.embed_cached([normalize(p.text) for p in phrasings]))
+
+
+ANALYSED = ["can we use llama commercially?", "whats an open souce llm", "zzz qqq", "", "a " * 300, "I  A ab\tabc",
+            "Ünïcode Straße — GPT-3.5 vs. LLaMA-2 (7B)", "x", "  leading and trailing  "]
+
+
 def test_the_classifiers_fast_tf_idf_matches_scikit_learns(kb: KnowledgeBase) -> None:
-    classifier = kb.matcher.classifier
-    texts = ["can we use llama commercially?", "whats an open souce llm", "zzz qqq", "", "a " * 300]
-    for text in texts:
+    classifier = _trained_here(kb)
+    for text in ANALYSED:
         for (columns, values), vectorizer in zip(classifier.ngram_features(text), classifier.vectorizers(),
                                                  strict=True):
             reference = vectorizer.transform([text])
             dense = np.zeros(reference.shape[1], dtype=np.float32)
             dense[columns] = values
             assert np.allclose(dense, reference.toarray()[0], atol=1e-6)
+
+
+def test_the_n_grams_are_scikit_learns_without_scikit_learn(kb: KnowledgeBase) -> None:
+    chars, words = _trained_here(kb).vectorizers()
+    for text in ANALYSED:
+        assert char_wb_ngrams(text, 3, 5) == chars.build_analyzer()(text), text
+        assert word_ngrams(text, 1, 2) == words.build_analyzer()(text), text
+
+
+def test_a_trained_classifier_is_kept_beside_the_embeddings_and_used_at_the_next_start(
+        kb: KnowledgeBase, tmp_path: Path) -> None:
+    from knowledge.decision import hybrid
+
+    def fresh() -> HybridMatcher:
+        hybrid._built.clear()  # as a new process
+        return HybridMatcher(kb.knowledge, embedder=Embedder(cache_dir=tmp_path))
+
+    first = fresh()
+    (kept,) = tmp_path.glob("classifier-*.npz")
+    again = fresh()
+    assert first.classifier.trained is not None and again.classifier.trained is not None
+    assert again.classifier.trained.classes == first.classifier.trained.classes
+    with pytest.raises(ValueError, match="not trained here"):
+        again.classifier.vectorizers()  # not trained: read from the file
+    for question in ["can we use llama commercially?", "what's for lunch today?"]:
+        vector = kb.matcher.embedder.embed([question])[0]
+        assert np.array_equal(again.classifier.scores(question, vector), first.classifier.scores(question, vector))
+    # A new process with the file there imports no scikit-learn and trains nothing.
+    probe = ("import sys; from pathlib import Path; from knowledge import KnowledgeBase; "
+             f"kb = KnowledgeBase.load(embedding_cache=Path({str(tmp_path)!r})); "
+             "assert kb.ask('can we use llama commercially?').id == 'licensing'; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"
+    assert list(tmp_path.glob("classifier-*.npz")) == [kept]
+
+
+def test_a_damaged_kept_classifier_is_one_warning_then_trained_and_kept_afresh(
+        kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from knowledge.decision import hybrid
+
+    hybrid._built.clear()
+    HybridMatcher(kb.knowledge, embedder=Embedder(cache_dir=tmp_path))
+    (kept,) = tmp_path.glob("classifier-*.npz")
+    for damage in (b"not a classifier", None):
+        if damage is None:  # a readable file for other phrasings
+            arrays = dict(np.load(kept, allow_pickle=False))
+            np.savez(kept, **{**arrays, "classes": arrays["classes"][:-1]})
+        else:
+            kept.write_bytes(damage)
+        hybrid._built.clear()
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            again = HybridMatcher(kb.knowledge, embedder=Embedder(cache_dir=tmp_path))
+        assert [r.getMessage() for r in caplog.records if "kept classifier" in r.getMessage()], damage
+        assert again.classifier.vectorizers()  # trained afresh
+        assert again.match("can we use llama commercially?").id == "licensing"
+    hybrid._built.clear()
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        HybridMatcher(kb.knowledge, embedder=Embedder(cache_dir=tmp_path))  # and kept again: no warning now
+    assert not caplog.records
 
 
 def test_words_the_faq_never_mentions_are_a_signal(kb: KnowledgeBase) -> None:

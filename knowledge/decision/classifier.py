@@ -8,19 +8,49 @@ against the lexical matcher's by the decision policy (decide.py), not probabilit
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.svm import LinearSVC
 
 from ..content.phrasings import OUT_OF_SCOPE, Phrasing
 from ..matching.normalize import normalize
 
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+log = logging.getLogger(__name__)
+
 NEAR_MISS_GROUP = "near miss: "  # nearest() names an entry's near misses so
+WORD_PATTERN = r"(?u)\b\w+\b"  # a word for the word n-grams: letters and digits, one character or more
+_WHITE_SPACES = re.compile(r"\s\s+")
+
+
+def char_wb_ngrams(text: str, low: int, high: int) -> list[str]:
+    """Character n-grams of each word padded with a space on either side, lower-cased: scikit-learn's "char_wb"
+    analyzer, which the SVM is trained with (here so that scoring needs no scikit-learn; tests compare the two)."""
+    ngrams: list[str] = []
+    for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+        padded = f" {word} "
+        for n in range(low, high + 1):
+            ngrams.extend(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
+            if len(padded) <= n:  # a short word counts once, whole
+                break
+    return ngrams
+
+
+def word_ngrams(text: str, low: int, high: int, pattern: re.Pattern[str] = re.compile(WORD_PATTERN)) -> list[str]:
+    """Word n-grams, lower-cased: scikit-learn's "word" analyzer with WORD_PATTERN."""
+    words = pattern.findall(text.lower())
+    return [" ".join(words[i:i + n]) for n in range(low, min(high, len(words)) + 1) for i in range(len(words) - n + 1)]
 
 
 @dataclass(frozen=True)
@@ -35,11 +65,6 @@ class _NgramWeights:
     vocabulary: dict[str, int]
     idf: np.ndarray
     weights: np.ndarray  # features x classes
-
-    @classmethod
-    def of(cls, vectorizer: TfidfVectorizer, weights: np.ndarray) -> _NgramWeights:
-        return cls(vectorizer.build_analyzer(), vectorizer.vocabulary_, vectorizer.idf_.astype(np.float32),
-                   np.ascontiguousarray(weights.T))
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         counts = Counter(i for gram in self.analyzer(text) if (i := self.vocabulary.get(gram)) is not None)
@@ -57,6 +82,7 @@ class _NgramWeights:
 EXACT_ROWS = 20_000  # phrasings compared one by one with a question; beyond, a shortlist by centroid
 SHORTLIST = 64  # groups compared exactly when shortlisting
 MAX_TRAINED_ENTRIES = 2000  # above this, the "nearest" classifier: an SVM per entry would take too long
+KEPT_ON_DISK = 8  # trained classifiers kept in the cache folder (the most recent): a few FAQ edits or teachings back
 
 
 @dataclass(frozen=True)
@@ -73,11 +99,117 @@ class ClassifierSettings:
         return cls(kind="svm" if entries <= MAX_TRAINED_ENTRIES else "nearest")
 
 
+@dataclass(frozen=True)
+class TrainedSvm:
+    """What training the SVM gives, all that scoring needs: its classes, the weights of the embedding's dimensions,
+    the intercepts, and for each n-gram block its vocabulary, idf and weights. Kept on disk beside the embeddings,
+    so that a start with an unchanged FAQ neither trains nor imports scikit-learn."""
+
+    classes: tuple[str, ...]
+    w_embedding: np.ndarray  # dimensions x classes
+    intercepts: np.ndarray
+    blocks: tuple[_NgramWeights, ...]  # characters, then words
+
+    def save(self, path: Path) -> None:
+        """Written whole to a new file, then renamed over the old (readers never see half); the oldest beyond
+        KEPT_ON_DISK removed. A folder that cannot be written only costs training at the next start."""
+        arrays: dict[str, np.ndarray] = {"classes": np.array(self.classes), "w_embedding": self.w_embedding,
+                                         "intercepts": self.intercepts}
+        for n, block in enumerate(self.blocks):
+            arrays[f"terms{n}"] = np.array(sorted(block.vocabulary, key=block.vocabulary.__getitem__))
+            arrays[f"idf{n}"], arrays[f"weights{n}"] = block.idf, block.weights
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            with tmp.open("wb") as out:
+                np.savez(out, allow_pickle=False, **arrays)
+            os.replace(tmp, path)
+            kept = sorted(path.parent.glob("classifier-*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in kept[KEPT_ON_DISK:]:
+                old.unlink(missing_ok=True)
+        except OSError:
+            return
+
+    @classmethod
+    def load(cls, path: Path, settings: ClassifierSettings, labels: Sequence[str], dimensions: int
+             ) -> TrainedSvm | None:
+        """The classifier kept at `path` for these training labels, or None: none kept, or one that is not what
+        training them gives (a warning, and it is trained afresh: only a slower start)."""
+        if not path.exists():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as kept:
+                arrays = {name: kept[name] for name in kept.files}
+            classes = tuple(str(c) for c in arrays["classes"].tolist())
+            blocks = []
+            for n, analyzer in enumerate(_analyzers(settings)):
+                terms = [str(t) for t in arrays[f"terms{n}"].tolist()]
+                idf, weights = arrays[f"idf{n}"], arrays[f"weights{n}"]
+                if idf.shape != (len(terms),) or weights.shape != (len(terms), len(classes)):
+                    raise ValueError(f"n-gram block {n} is not {len(terms)} terms by {len(classes)} classes")
+                blocks.append(_NgramWeights(analyzer, {t: i for i, t in enumerate(terms)}, idf, weights))
+            trained = cls(classes, arrays["w_embedding"], arrays["intercepts"], tuple(blocks))
+        except (OSError, ValueError, KeyError, EOFError) as exc:
+            log.warning("the kept classifier %s is unreadable (%s): trained afresh", path, exc)
+            return None
+        if classes != tuple(sorted(set(labels))) or trained.w_embedding.shape != (dimensions, len(classes)) \
+                or trained.intercepts.shape != (len(classes),) \
+                or not all(np.isfinite(a).all() for a in (trained.w_embedding, trained.intercepts,
+                                                          *(b.weights for b in blocks), *(b.idf for b in blocks))):
+            log.warning("the kept classifier %s is not one trained on these phrasings: trained afresh", path)
+            return None
+        return trained
+
+
+def _analyzers(settings: ClassifierSettings) -> tuple[Callable[[str], list[str]], ...]:
+    return (partial(char_wb_ngrams, low=settings.char_ngrams[0], high=settings.char_ngrams[1]),
+            partial(word_ngrams, low=settings.word_ngrams[0], high=settings.word_ngrams[1]))
+
+
+def _vectorizers(settings: ClassifierSettings) -> tuple[TfidfVectorizer, TfidfVectorizer]:
+    from sklearn.feature_extraction.text import TfidfVectorizer  # only to train: a kept classifier needs none
+
+    return (TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams, sublinear_tf=True,
+                            dtype=np.float32),
+            TfidfVectorizer(analyzer="word", ngram_range=settings.word_ngrams, sublinear_tf=True,
+                            token_pattern=WORD_PATTERN, dtype=np.float32))
+
+
+def train(phrasings: Sequence[Phrasing], embeddings: np.ndarray, settings: ClassifierSettings
+          ) -> tuple[TrainedSvm, tuple[TfidfVectorizer, TfidfVectorizer]]:
+    """Fit the tf-idf blocks and the linear SVM on the phrasings (the embedding's dimensions, character 3-5-grams,
+    word 1-2-grams); the vectorizers too, for tests to compare with."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.svm import LinearSVC
+
+    texts = [normalize(p.text) for p in phrasings]
+    labels = [p.label for p in phrasings]
+    chars, words = _vectorizers(settings)
+    features = hstack([csr_matrix(embeddings), chars.fit_transform(texts), words.fit_transform(texts)]).tocsr()
+    svm = LinearSVC(C=settings.c, random_state=0).fit(features, labels)
+    classes = tuple(str(c) for c in svm.classes_)
+    # The fitted weights, split by feature block, so that scoring a question is three products
+    # (scikit-learn's own decision_function re-validates its input: ~1 ms a question).
+    weights = svm.coef_.astype(np.float32)
+    intercepts = np.atleast_1d(svm.intercept_).astype(np.float32)
+    if len(classes) == 2:  # a binary SVM has one row of weights, for the second class
+        weights, intercepts = np.vstack([-weights, weights]), np.concatenate([-intercepts, intercepts])
+    n_emb, n_chars = embeddings.shape[1], len(chars.vocabulary_)
+    char_analyzer, word_analyzer = _analyzers(settings)
+    blocks = (
+        _NgramWeights(char_analyzer, chars.vocabulary_, chars.idf_.astype(np.float32),
+                      np.ascontiguousarray(weights[:, n_emb:n_emb + n_chars].T)),
+        _NgramWeights(word_analyzer, words.vocabulary_, words.idf_.astype(np.float32),
+                      np.ascontiguousarray(weights[:, n_emb + n_chars:].T)))
+    return TrainedSvm(classes, np.ascontiguousarray(weights[:, :n_emb].T), intercepts, blocks), (chars, words)
+
+
 class PhrasingClassifier:
     """Scores a question against every entry and against "out of scope"; finds its nearest phrasings."""
 
     def __init__(self, phrasings: Sequence[Phrasing], embeddings: np.ndarray,
-                 settings: ClassifierSettings | None = None) -> None:
+                 settings: ClassifierSettings | None = None, trained: TrainedSvm | None = None) -> None:
+        """`trained`: the SVM as trained on these phrasings before (kept on disk); None: trained now."""
         settings = settings or ClassifierSettings()
         if settings.kind not in ("svm", "nearest"):
             raise ValueError(f"unknown classifier {settings.kind!r} (svm or nearest)")
@@ -104,31 +236,19 @@ class PhrasingClassifier:
             self._always_exact = np.flatnonzero(self._group_ends - self._group_starts > SHORTLIST)
         entry_groups = {p.label for p in phrasings if p.label != OUT_OF_SCOPE}
         self.answered_groups = np.array([name in entry_groups for name in self.group_names], dtype=bool)
+        self.trained: TrainedSvm | None = None
+        self._vectorizers: tuple[TfidfVectorizer, TfidfVectorizer] | None = None
         if self.kind == "nearest":
             self.classes: tuple[str, ...] = (*(n for n in self.group_names if n in entry_groups), OUT_OF_SCOPE)
             self._class_groups = np.array([self.group_index[n] for n in self.classes[:-1]], dtype=np.intp)
             return
-        texts = [normalize(p.text) for p in phrasings]
-        labels = [p.label for p in phrasings]
-        self._chars = TfidfVectorizer(analyzer="char_wb", ngram_range=settings.char_ngrams, sublinear_tf=True,
-                                      dtype=np.float32)
-        self._words = TfidfVectorizer(analyzer="word", ngram_range=settings.word_ngrams, sublinear_tf=True,
-                                      token_pattern=r"(?u)\b\w+\b", dtype=np.float32)
-        features = hstack([csr_matrix(embeddings), self._chars.fit_transform(texts),
-                           self._words.fit_transform(texts)]).tocsr()
-        svm = LinearSVC(C=settings.c, random_state=0).fit(features, labels)
-        self.classes = tuple(str(c) for c in svm.classes_)
-        # The fitted weights, split by feature block, so that scoring a question is three products
-        # (scikit-learn's own decision_function re-validates its input: ~1 ms a question).
-        weights = svm.coef_.astype(np.float32)
-        intercepts = np.atleast_1d(svm.intercept_).astype(np.float32)
-        if len(self.classes) == 2:  # a binary SVM has one row of weights, for the second class
-            weights, intercepts = np.vstack([-weights, weights]), np.concatenate([-intercepts, intercepts])
-        n_emb, n_chars = embeddings.shape[1], len(self._chars.vocabulary_)
-        self._w_embedding = np.ascontiguousarray(weights[:, :n_emb].T)
-        self._intercepts = intercepts
-        self._ngram_blocks = (_NgramWeights.of(self._chars, weights[:, n_emb:n_emb + n_chars]),
-                              _NgramWeights.of(self._words, weights[:, n_emb + n_chars:]))
+        if trained is None:
+            trained, self._vectorizers = train(phrasings, embeddings, settings)
+        self.trained = trained
+        self.classes = trained.classes
+        self._w_embedding = trained.w_embedding
+        self._intercepts = trained.intercepts
+        self._ngram_blocks = trained.blocks
 
     def scores(self, normalized: str, embedding: np.ndarray, nearest: np.ndarray | None = None,
                contributions: Sequence[np.ndarray] | None = None) -> np.ndarray:
@@ -164,7 +284,10 @@ class PhrasingClassifier:
         return [block.features(normalized) for block in self._ngram_blocks]
 
     def vectorizers(self) -> tuple[TfidfVectorizer, TfidfVectorizer]:
-        return self._chars, self._words
+        """The fitted scikit-learn vectorizers, for a classifier trained in this process (tests compare them)."""
+        if self._vectorizers is None:
+            raise ValueError("this classifier was not trained here: it was kept from an earlier start")
+        return self._vectorizers
 
     def nearest(self, embedding: np.ndarray) -> np.ndarray:
         """Cosine similarity to the closest phrasing of each group of `group_names`: entry ids,

@@ -92,6 +92,8 @@ class Embedder:
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_items = memory_items
         # `cache_dir` (the settings' EMBEDDING_CACHE_DIR) keeps phrasing embeddings between runs; None: memory only.
+        # The classifiers trained on them are kept there too (hybrid.py).
+        self.cache_dir = cache_dir
         self._disk = DiskCache(cache_dir / f"embeddings-{self.fingerprint[:16]}") if cache_dir else None
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -17,6 +17,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from importlib import metadata
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -27,7 +28,7 @@ from ..matching.matcher import Matcher
 from ..matching.normalize import clip_question, normalize
 from ..result import MatchResult
 from .asks import Asks, load_asks
-from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier
+from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier, TrainedSvm
 from .decide import Policy, decide, decide_quickly, load_policy
 from .embedding import Embedder, shared_embedder
 from .names import versions_of
@@ -37,6 +38,7 @@ from .signals import CandidateSignals, QuickCandidate, QuickSignals, Signals
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
 LEXICAL_CANDIDATES = 3  # and the lexical matcher's
 RESULTS_CACHED = 4096  # questions whose result a matcher keeps (a few hundred bytes each)
+CLASSIFIER_FORMAT = 1  # of the classifiers kept on disk: a change of what is kept or how it is used changes it
 
 # One thread per question: BLAS threads woken between ONNX Runtime's runs cost ~5 ms a question, more
 # than the arithmetic they share; a server answers many questions at once anyway.
@@ -229,7 +231,9 @@ class _Read:
 
 def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,
                 settings: ClassifierSettings) -> PhrasingClassifier:
-    digest = hashlib.sha256(repr((settings, embedder.fingerprint)).encode())
+    """The classifier for these phrasings: built in this process before, else kept on disk from an earlier start
+    (beside the embeddings, when there is a cache folder), else trained now (and kept)."""
+    digest = hashlib.sha256(repr((settings, embedder.fingerprint, CLASSIFIER_FORMAT, _scikit_learn())).encode())
     for p in phrasings:
         digest.update(f"{p.label}\t{p.kind}\t{p.entry}\t{p.text}\n".encode())
     key = digest.hexdigest()
@@ -238,9 +242,21 @@ def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,
             _built.move_to_end(key)
             return _built[key]
     embeddings = embedder.embed_cached([normalize(p.text) for p in phrasings])
-    classifier = PhrasingClassifier(phrasings, embeddings, settings)
+    kept = embedder.cache_dir / f"classifier-{key[:32]}.npz" if embedder.cache_dir and settings.kind == "svm" else None
+    trained = TrainedSvm.load(kept, settings, [p.label for p in phrasings], embeddings.shape[1]) if kept else None
+    classifier = PhrasingClassifier(phrasings, embeddings, settings, trained=trained)
+    if kept is not None and trained is None and classifier.trained is not None:
+        classifier.trained.save(kept)
     with _built_lock:
         _built[key] = classifier
         while len(_built) > 4:
             _built.popitem(last=False)
     return classifier
+
+
+def _scikit_learn() -> str:
+    """The version of scikit-learn that trains the classifier (a kept one is for that version only)."""
+    try:
+        return metadata.version("scikit-learn")
+    except metadata.PackageNotFoundError:
+        return "unknown"
