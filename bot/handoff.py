@@ -39,6 +39,7 @@ SURFACES = ("mention", "dm", "thread")  # replies that may carry it: not the sla
 DAYS = 14
 HOME_SHOWN = 5
 INDEX_SECONDS = 10.0  # how often the threads to watch are read again from the store (hand-offs on other replicas)
+FIRST_READ_SECONDS = 2.0
 QUESTION_CHARS = 1500  # of a question, in the button's value and the message posted for the team
 ANSWER_CHARS = 2900  # of an answer passed on to the asker (a section holds 3,000)
 
@@ -218,23 +219,37 @@ class Handoffs:
         self.channel = channel
         self.recorder = recorder
         self._threads: set[tuple[str, str]] = set()  # where answers may come (`Store.handoff_threads`)
+        self._added: set[tuple[str, str]] = set()  # handed off here while the store was being read
         self._read_at = -INDEX_SECONDS
-        self._reading = asyncio.Lock()
+        self._reading: asyncio.Task[None] | None = None
+        self._looked = False  # the first look waits for the first read (briefly)
 
     async def watching(self, channel: str, thread_ts: str) -> bool:
-        """Whether an answer to a hand-off may come in the thread `thread_ts` of `channel`: a set lookup, read again
-        from the store (off the event loop) at most every INDEX_SECONDS, so that every replica catches them."""
-        if time.monotonic() - self._read_at >= INDEX_SECONDS:
-            async with self._reading:
-                if time.monotonic() - self._read_at >= INDEX_SECONDS:
-                    since = utcnow() - timedelta(days=DAYS)
-                    try:
-                        self._threads = await self.recorder.call(lambda store: store.handoff_threads(since))
-                    except Exception as exc:  # the store is down: the threads known so far
-                        log.error("handoff: the threads to watch could not be read: %s: %s",
-                                  exc.__class__.__name__, exc)
-                    self._read_at = time.monotonic()
+        """Whether an answer to a hand-off may come in the thread `thread_ts` of `channel`: a set lookup. The set is
+        read again from the store at most every INDEX_SECONDS, so that every replica catches the answers to every
+        replica's hand-offs, in the background (a slow store never holds up the follow-ups behind this check), except
+        the first time, waited for up to FIRST_READ_SECONDS."""
+        if time.monotonic() - self._read_at >= INDEX_SECONDS and (self._reading is None or self._reading.done()):
+            self._read_at = time.monotonic()
+            self._reading = asyncio.ensure_future(self._read())
+        if not self._looked and self._reading is not None:
+            self._looked = True
+            await asyncio.wait({self._reading}, timeout=FIRST_READ_SECONDS)
         return (channel, thread_ts) in self._threads
+
+    async def _read(self) -> None:
+        since = utcnow() - timedelta(days=DAYS)
+        self._added = set()
+        try:
+            found = await self.recorder.call(lambda store: store.handoff_threads(since))
+        except Exception as exc:  # the store is down: the threads known so far
+            log.error("handoff: the threads to watch could not be read: %s: %s", exc.__class__.__name__, exc)
+            return
+        self._threads = found | self._added
+
+    def _watch(self, channel: str, thread_ts: str) -> None:
+        self._threads.add((channel, thread_ts))
+        self._added.add((channel, thread_ts))
 
     async def hand_off(self, client: AsyncWebClient, body: dict[str, Any], asked: Asked) -> None:
         """The click on "Ask the team" in the bot's reply `body["message"]`: post the question for the team (once
@@ -262,9 +277,9 @@ class Handoffs:
             await _private(client, body, "I couldn't reach the team just now; please try again in a while.")
             return
         await self.recorder.call(lambda store: store.handoff_posted(record.id, team_channel, posted["ts"]))
-        self._threads.add((team_channel, posted["ts"]))
+        self._watch(team_channel, posted["ts"])
         if record.thread_ts:
-            self._threads.add((channel, record.thread_ts))
+            self._watch(channel, record.thread_ts)
         log.info("handoff: a question was handed to the team (%s)", asked.outcome)
         try:
             await client.chat_update(channel=channel, ts=message["ts"], text=message.get("text") or "",

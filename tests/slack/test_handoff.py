@@ -313,3 +313,24 @@ async def test_new_entry_beside_an_answer_opens_the_entry_form_filled_in_for_an_
     await slack.fake.act_in_view(beside, blocks.ENTRY_NEW, user=ADMIN)
     form = json.dumps((await slack.fake.wait_for("views.open"))[0].args["view"])
     assert json.dumps(OFF_TOPIC_Q)[1:-1] in form and "Sunny, 20 \\u00b0C, no rain." in form
+
+
+async def test_a_store_that_never_answers_holds_up_a_thread_reply_once_and_briefly(tmp_path, monkeypatch) -> None:
+    from stuck_store import StuckStore
+
+    monkeypatch.setattr(handoff, "INDEX_SECONDS", 0.0)
+    store = StuckStore(f"sqlite:///{tmp_path / 'stuck.sqlite3'}", wait=30.0, hang=("handoff_threads",))
+    recorder = Recorder(store, b"stuck-key-0123456789")
+    watched = handoff.Handoffs(Channel("HANDOFF_CHANNEL", TEAM), recorder)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert not await watched.watching("CGENERAL", "1.0")
+        assert loop.time() - started < handoff.FIRST_READ_SECONDS + 1  # the first look waits, briefly
+        started = loop.time()
+        for _ in range(20):
+            assert not await watched.watching("CGENERAL", "1.0")
+        assert loop.time() - started < 0.5  # the others never do
+    finally:
+        store.release.set()
+        recorder.close()
