@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from knowledge import Entry, KnowledgeBase, source_link
@@ -124,6 +124,14 @@ class Draft:
                    answer=clip(answer.strip(), MAX_ANSWER_CHARS) if isinstance(answer, str) else "",
                    alternates=tuple(a.strip() for a in alternates if isinstance(a, str) and a.strip())
                    if isinstance(alternates, list) else ())
+
+
+def unknown_wordings(kb: KnowledgeBase, draft: Draft) -> Draft:
+    """`draft` without the other wordings the FAQ (with what was written from Slack) has as an entry's phrasing, or
+    that are its question: what a form is filled in with is then taken as it is."""
+    known = {" ".join(t.split()).casefold() for e in kb.written_faq.entries for t in (e.question, *e.alternates)}
+    known.add(" ".join(draft.question.split()).casefold())
+    return replace(draft, alternates=tuple(a for a in draft.alternates if " ".join(a.split()).casefold() not in known))
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ closest to a question; the store's table of them."""
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ import yaml
 from repo_paths import FIXTURE_FAQ, ROOT, SEEDS
 
 from bot.console import Console
+from bot.entry_views import Draft, unknown_wordings
 from bot.recorder import Recorder
 from bot.store import EntryTaken, InvalidRecord, Store, utcnow
 from knowledge import KnowledgeBase, KnowledgeError, load_knowledge
@@ -341,3 +343,11 @@ async def test_the_console_writes_an_entry_through_the_same_form(kb: KnowledgeBa
         assert ENTRY.answer in answer and "futuretechblog.space/open-source-large-language-model#:~:text=" in answer
     finally:
         await console.close()
+
+
+def test_a_form_is_filled_in_only_with_wordings_no_entry_has(kb: KnowledgeBase) -> None:
+    draft = Draft.from_value(json.dumps({"question": QUESTION, "answer": "  An answer. ", "alternates": [
+        "Who Made  LLaMA", "what is hugging face?", "what's hugging face for", 5]}))
+    assert (draft.question, draft.answer) == (QUESTION, "An answer.")
+    assert unknown_wordings(kb, draft).alternates == ("what's hugging face for",)
+    assert Draft.from_value("not json") == Draft() == Draft.from_value('["a list"]')

@@ -29,6 +29,7 @@ from ...entry_views import (
     opened,
     signed,
     submitted,
+    unknown_wordings,
 )
 from ...recorder import Recorder
 from ...teaching import publish_admin_home
@@ -89,7 +90,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 await respond(text=NOT_ADMIN, response_type="ephemeral", replace_original=False)
             return
         kb = holder.current
-        draft = Draft.from_value(action.get("value"))
+        draft = unknown_wordings(kb, Draft.from_value(action.get("value")))
         metadata = signed(key, NEW_CALLBACK, admin)
         # Opened on the click's trigger at once (it lasts 3 seconds); the passages follow in an update.
         opening = await client.views_open(trigger_id=body.get("trigger_id", ""),
