@@ -143,6 +143,7 @@ class Submitted:
     passages_block: str | None = None
     answer_block: str = ANSWER
     blocks: frozenset[str] = field(default_factory=frozenset)
+    too_long: dict[str, str] = field(default_factory=dict)  # by block: what the form itself limits (a forged one not)
 
 
 def _values(view: object) -> dict[str, dict[str, Any]]:
@@ -187,7 +188,10 @@ def submitted(view: object) -> Submitted:
                   alternates=_lines(_text(values, ALTERNATES)), tags=tags,
                   theme=theme_value if isinstance(theme_value, str) else None, id=_text(values, ID).strip(),
                   pasted=_text(values, PASTED).strip(), chosen=tuple(chosen))
-    return Submitted(draft, passages_block, answer_block, frozenset(values))
+    too_long = {block: f"At most {limit:,} characters." for block, limit in ((ALTERNATES, MAX_ALTERNATES_CHARS),
+                                                                             (TAGS, MAX_PHRASING_CHARS))
+                if len(_text(values, block)) > limit}
+    return Submitted(draft, passages_block, answer_block, frozenset(values), too_long)
 
 
 def locate(kb: KnowledgeBase, quote: str) -> str:
@@ -217,7 +221,7 @@ def new_entry(kb: KnowledgeBase, form: Submitted) -> NewEntry:
     Unresolved for what only the modal can say (a theme that is not the FAQ's, a passage the documents no longer
     hold). Everything else is the loader's to check (`KnowledgeBase.check_written`)."""
     draft = form.draft
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = dict(form.too_long)
     if draft.theme is None:
         errors[THEME] = "Choose the FAQ file the entry goes into."
     elif draft.theme not in themes(kb.written_faq):

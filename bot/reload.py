@@ -248,7 +248,8 @@ async def follow_written(holder: KnowledgeHolder, read: Callable[[], Awaitable[S
 
 
 class TaughtWatcher:
-    """Keeps the bot answering with the phrasings taught in `store`, on whichever replica they were taught. Each look
+    """Keeps the bot answering with the phrasings taught in `store`, and the entries and answers written there, on
+    whichever replica they were taught or written. Each look
     at the store waits TAUGHT_LOOK_SECONDS at most, on a thread of its own (see `bot.offloop`): a store that hangs
     neither holds the event loop nor keeps the process from exiting, and is one look that failed."""
 

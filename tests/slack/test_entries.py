@@ -9,25 +9,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, entries
-from bot.entry_views import ANSWER, CHOOSE, ID, NEW_CALLBACK, PASTED, QUESTION, THEME, signed
+from bot.config import FaqSettings
+from bot.entry_views import ALTERNATES, ANSWER, CHOOSE, ID, NEW_CALLBACK, PASTED, QUESTION, TAGS, THEME, signed
 from bot.fakemodals import Filled, dispatch, initial_values, latest_view, submit
 from bot.fakeslack import FakeSlack
 from bot.listeners.actions.entries import NOT_ADMIN
 from bot.listeners.views.entries import NOT_OPENED
 from bot.recorder import Recorder
-from bot.reload import TaughtWatcher
+from bot.reload import Reloader, TaughtWatcher
 from bot.store import Store
-from knowledge import KnowledgeBase
+from knowledge import DEFAULT_SEEDS_DIR, KnowledgeBase
 
-from .slackkit import STORE_KEY, Slack, all_text, start_slack, until
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, start_slack, until
 
 ADMIN, OTHER_ADMIN, MALLORY = "UADMIN", "UADMIN2", "UMALLORY"
 QUESTION_TEXT = "What is Hugging Face?"
@@ -197,6 +200,12 @@ async def test_forged_submissions_are_refused_and_store_nothing(slack: Slack, st
     answer = (await submit(slack.fake, forged, {**values, passages_block(modal)["block_id"]: ["../../etc"]}, ADMIN))[1]
     assert answer is not None and "no longer in the documents" in answer["errors"][passages_block(modal)["block_id"]]
     assert store.written(include_undone=True) == []
+    # Longer than the form lets anyone type: alternates and topic words by the thousand.
+    answer = (await submit(slack.fake, modal, {**values, ALTERNATES: "what is it\n" * 1000, TAGS: "hub, " * 100},
+                           ADMIN))[1]
+    assert answer is not None and answer["errors"] == {ALTERNATES: "At most 3,000 characters.",
+                                                       TAGS: "At most 300 characters."}
+    assert store.written(include_undone=True) == []
     assert caplog.text.count("refused") == 6 and MALLORY in caplog.text
     # A click on "New entry" by someone not an admin opens nothing.
     opened = len(slack.fake.calls_to("views.open"))
@@ -312,3 +321,18 @@ async def test_what_one_replica_writes_another_answers_within_10_seconds_and_und
             recorder.close()
         for fake in fakes:
             await fake.close()
+
+
+async def test_a_reloaded_faq_keeps_what_was_written(slack: Slack, store: Store, tmp_path: Path) -> None:
+    faq = tmp_path / "faq"
+    shutil.copytree(FIXTURE_FAQ, faq)
+    reloader = Reloader(slack.holder, FaqSettings(faq, Path(DEFAULT_SEEDS_DIR)).load, [faq])
+    await ask(slack, QUESTION_TEXT)
+    home = await admin_home(slack)
+    await write_entry(slack, await open_modal(slack, home, control(home, blocks.ENTRY_NEW + ":0")))
+    await until(lambda: bool(slack.holder.current.written))
+    path = faq / "small.yaml"
+    path.write_text(path.read_text().replace("*read the licence*", "*ask your lawyers first*"))
+    assert await reloader.check()
+    assert "ask your lawyers first" in all_text((await ask(slack, LICENSING_Q))["blocks"])
+    assert ANSWER_TEXT in all_text((await ask(slack, QUESTION_TEXT))["blocks"])
