@@ -24,7 +24,7 @@ from knowledge.content.loader import (
     MAX_QUOTE_CHARS,
 )
 from knowledge.content.passages import Passage
-from knowledge.content.written import NewAnswer, NewEntry, Refusal, id_from, themes
+from knowledge.content.written import NewEntry, Refusal, id_from, themes
 
 from . import blocks
 from .blocks import Block, clip, escape
@@ -303,9 +303,11 @@ def theme_option(theme: str) -> dict[str, Any]:
 def passage_text(kb: KnowledgeBase, number: int, passage: Passage) -> str:
     """A passage as the modal shows it: verbatim (escaped), then its document, linked to the passage."""
     document = kb.knowledge.documents.get(passage.doc)
-    where = (blocks.source_text(source_link(document, passage.source, kb.source_base_url)) if document
-             else escape(passage.doc))
-    return f"*{number}.* {escape(passage.text)}\n{where}, line {passage.line}"
+    if document is None:
+        return f"*{number}.* {escape(passage.text)}\n{escape(passage.doc)}, line {passage.line}"
+    link = source_link(document, passage.source, kb.source_base_url)
+    where = blocks.source_text(link) + (f", line {passage.line}" if link.url else "")  # else said in it
+    return f"*{number}.* {escape(passage.text)}\n{where}"
 
 
 def offered(kb: KnowledgeBase, chosen: Sequence[str], near: Sequence[Near]) -> list[Passage]:
@@ -347,8 +349,7 @@ def entry_modal(kb: KnowledgeBase, draft: Draft, metadata: str, near: Sequence[N
             view_blocks.append(blocks.context(["Type the question, then press Enter: the passages closest to it are "
                                                "listed here."], "entry-no-passages"))
     for number, passage in enumerate(shown, start=1):
-        view_blocks.append({**blocks.section(passage_text(kb, number, passage), f"entry-passage-{number}",
-                                             verbatim=True)})
+        view_blocks.append(blocks.section(passage_text(kb, number, passage), f"entry-passage-{number}", verbatim=True))
     if shown:
         options = [{"text": _plain(clip(f"{n}. {p.text}", blocks.MAX_OPTION_TEXT)), "value": p.key}
                    for n, p in enumerate(shown, start=1)]
@@ -412,7 +413,3 @@ def chosen_entry(view: object) -> str | None:
 def outcome_modal(callback_id: str, text: str, title: str = "New FAQ entry") -> Block:
     """What became of a submission (or that it is being stored), in place of the modal."""
     return _modal(callback_id, title, [blocks.section(text, "entry-outcome", verbatim=True)], "", submit=None)
-
-
-def new_answer(entry_id: str, form: Submitted) -> NewAnswer:
-    return NewAnswer(entry_id, form.draft.answer)
