@@ -25,7 +25,13 @@ from knowledge.decision.decide import Policy, decide, decide_quickly, dump_polic
 from knowledge.decision.embedding import Embedder
 from knowledge.decision.evaluation import load_cases
 from knowledge.decision.hybrid import HybridMatcher
-from knowledge.decision.signals import QUICK_CANDIDATE_FEATURES, QUICK_QUESTION_FEATURES, Signals
+from knowledge.decision.signals import (
+    QUICK_CANDIDATE_FEATURES,
+    QUICK_QUESTION_FEATURES,
+    QuickCandidate,
+    QuickSignals,
+    Signals,
+)
 
 EASY = "who created llama?"  # one of the FAQ's own phrasings: its words say which entry
 HARD = ("We're a four-person startup doing contract review for small law firms. Our lawyers keep asking what "
@@ -121,6 +127,20 @@ def test_the_classifiers_scores_are_the_same_from_its_n_gram_part_computed_first
         ngram = classifier.ngram_scores(parts)
         assert ngram is not None
         assert np.allclose(classifier.scores(text, np.zeros_like(embedding)), ngram, atol=1e-5)
+
+
+def test_the_first_stage_answers_only_when_both_of_its_signals_rank_the_entry_first(policy: Policy) -> None:
+    assert policy.cascade is not None
+    sure = replace(policy, cascade=replace(policy.cascade, answer=1e-9))  # it would answer anything else
+
+    def quick(lexical_best: bool, ngram_best: bool, unanswerable: tuple[str, ...] = ()) -> QuickSignals:
+        top = QuickCandidate("llama", 2.0, 0.0, 0.9, 0.0, 1.0, lexical_best, ngram_best, unanswerable)
+        return QuickSignals("who created llama?", (), (top,), -2.0, 2.0, 0.9)
+
+    assert decide_quickly(quick(True, True), sure) is not None
+    assert decide_quickly(quick(False, True), sure) is None
+    assert decide_quickly(quick(True, False), sure) is None
+    assert decide_quickly(quick(True, True, ("number",)), sure) is None  # what the answer lacks: the full decision
 
 
 def _row(expect: tuple[str, ...]) -> Labelled:

@@ -142,10 +142,12 @@ def rank_quickly(quick: QuickSignals, cascade: Cascade) -> list[tuple[QuickCandi
 
 
 def quick_probability(quick: QuickSignals, cascade: Cascade) -> tuple[QuickCandidate | None, float]:
-    """The first stage's best candidate and the probability that answering it is right (0 with no candidate, or one
-    whose answer lacks what is asked: what the documents do not say is for the full decision to tell)."""
+    """The first stage's best candidate and the probability that answering it is right. It is 0 (the full decision
+    decides) with no candidate, when the lexical matcher and the n-gram weights do not both rank that candidate
+    first (two signals that disagree are not decisive), or when its answer lacks what is asked (what the documents
+    do not say is for the full decision to tell)."""
     ranked = rank_quickly(quick, cascade)
-    if not ranked or ranked[0][0].unanswerable:
+    if not ranked or ranked[0][0].unanswerable or not (ranked[0][0].lexical_best and ranked[0][0].ngram_best):
         return (ranked[0][0] if ranked else None), 0.0
     (top, confidence), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
     return top, cascade.decision.probability(quick.features(top, confidence, confidence - second))
