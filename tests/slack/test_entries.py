@@ -19,6 +19,7 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import blocks, entries
+from bot.app import create_app
 from bot.config import FaqSettings
 from bot.entry_views import ALTERNATES, ANSWER, CHOOSE, ID, NEW_CALLBACK, PASTED, QUESTION, TAGS, THEME, signed
 from bot.fakemodals import Filled, dispatch, initial_values, latest_view, submit
@@ -27,10 +28,12 @@ from bot.listeners.actions.entries import NOT_ADMIN
 from bot.listeners.views.entries import NOT_OPENED
 from bot.recorder import Recorder
 from bot.reload import Reloader, TaughtWatcher
+from bot.serve import socket_handler
+from bot.state import KnowledgeHolder
 from bot.store import Store
 from knowledge import DEFAULT_SEEDS_DIR, KnowledgeBase
 
-from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, start_slack, until
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, make_config, start_slack, until
 
 ADMIN, OTHER_ADMIN, MALLORY = "UADMIN", "UADMIN2", "UMALLORY"
 QUESTION_TEXT = "What is Hugging Face?"
@@ -336,3 +339,28 @@ async def test_a_reloaded_faq_keeps_what_was_written(slack: Slack, store: Store,
     assert await reloader.check()
     assert "ask your lawyers first" in all_text((await ask(slack, LICENSING_Q))["blocks"])
     assert ANSWER_TEXT in all_text((await ask(slack, QUESTION_TEXT))["blocks"])
+
+
+async def test_over_socket_mode_a_refusal_and_the_entry_taken_come_back_in_the_envelopes_ack(
+        fake: FakeSlack, kb: KnowledgeBase, recorder: Recorder, store: Store) -> None:
+    config = make_config(fake, signing_secret=None, admin_user_ids=frozenset({ADMIN}))
+    handler = socket_handler(create_app(config, KnowledgeHolder(kb), recorder=recorder), config)
+    await handler.connect_async()
+    try:
+        await fake.mention(QUESTION_TEXT)
+        await fake.wait_for("chat.postMessage")
+        await fake.open_home(user=ADMIN)
+        home = (await fake.wait_for("views.publish"))[0].args["view"]
+        await fake.act_in_view(home, control(home, blocks.ENTRY_NEW + ":0"), user=ADMIN)
+        await fake.wait_for("views.update")
+        modal = latest_view(fake)
+        assert modal is not None
+        values = filled(modal, **{QUESTION: QUESTION_TEXT, ANSWER: ANSWER_TEXT, THEME: "small",
+                                  "passages": passage_keys(modal, 1)})
+        refused = await submit(fake, modal, {**values, ID: "llama"}, ADMIN)
+        assert refused[1] is not None and "duplicate id 'llama'" in refused[1]["errors"][ID]
+        taken = await submit(fake, modal, values, ADMIN)
+        assert taken[1] is not None and taken[1]["response_action"] == "update"
+        await until(lambda: len(store.written()) == 1)
+    finally:
+        await handler.close_async()
