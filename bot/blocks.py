@@ -453,7 +453,8 @@ MAX_OPTION_VALUE = 150
 # values are too short to hold it. Action ids are unique in the view: the question's number, then the guess's.
 TEACH_MEANS, TEACH_OTHER, TEACH_NONE, TEACH_UNDO = "teach_means", "teach_other", "teach_none", "teach_undo"
 # "New entry": opens the modal an admin writes an entry in (bot/entry_views.py). Its value is JSON of what to fill in,
-# each optional: {"question": …, "answer": …, "alternates": […]}; beside a question, `entry_new:N`.
+# each optional: {"question": …, "answer": …, "alternates": […]}; beside a question `entry_new:N`, atop the Home's part
+# for writing the FAQ `entry_new:home`.
 ENTRY_NEW = "entry_new"
 
 

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 # The Home's "Edit an answer" (its value: the entry, or "" to choose it in the modal), and Undo (the row's id).
 ENTRY_EDIT, ENTRY_UNDO = "entry_edit", "entry_undo"
+NEW_IN_HOME = f"{blocks.ENTRY_NEW}:home"  # the Home's own "New entry" (plain `entry_new` is the hand-off's)
 RECENT = 5  # entries and answers written lately, shown with Undo
 _ANSWER_SHOWN = 150
 
@@ -90,7 +91,7 @@ def home_blocks(kb: KnowledgeBase, recent: Sequence[WrittenRecord] | None) -> li
     lead = ("*Write the FAQ from here*: a new entry (its answer in your words, citing passages of the documents), or "
             "another answer for an entry. Checked as knowledge/faq/ is, answered at once.")
     found: list[Block] = [blocks.section(lead, "written-lead"),
-                          blocks.actions([blocks.button("New entry", blocks.ENTRY_NEW, "{}", style="primary"),
+                          blocks.actions([blocks.button("New entry", NEW_IN_HOME, "{}", style="primary"),
                                           blocks.button("Edit an answer", ENTRY_EDIT, "")], "written-controls")]
     if recent is None:
         return [*found, blocks.context(["What was written could not be read; see the bot's log."], "written-error")]

@@ -243,7 +243,7 @@ async def test_a_button_beside_an_answer_in_a_channel_opens_the_modal_filled_in_
 async def test_new_entry_in_the_home_lists_the_passages_once_the_question_is_typed(slack: Slack,
                                                                                    store: Store) -> None:
     home = await admin_home(slack)
-    modal = await open_modal(slack, home, blocks.ENTRY_NEW, updates=0)
+    modal = await open_modal(slack, home, entries.NEW_IN_HOME, updates=0)
     assert "Type the question, then press Enter" in all_text(modal["blocks"])
     values = filled(modal, **{QUESTION: "what does hugging face do for open models"})
     await dispatch(slack.fake, modal, values, QUESTION, ADMIN)  # Enter pressed in the question

@@ -37,7 +37,7 @@ from ..deps import Deps
 
 log = logging.getLogger(__name__)
 
-_NEW = re.compile(rf"^{blocks.ENTRY_NEW}(?::\d+)?$")
+_NEW = re.compile(rf"^{blocks.ENTRY_NEW}(?::[a-z0-9]+)?$")
 _UNDO = re.compile(rf"^{entries.ENTRY_UNDO}:")
 NOT_ADMIN = "Only the bot's admins can write FAQ entries (ADMIN_USER_IDS, ADMIN_USERGROUP)."
 
