@@ -323,9 +323,10 @@ def _fields_of(entry: Entry) -> tuple[str, dict[str, Node]]:
     def texts(values: tuple[str, ...]) -> SequenceNode:
         return SequenceNode("tag:yaml.org,2002:seq", [text(v) for v in values], mark, mark)
 
-    return entry.file if entry.line else f"{entry.file} (written in Slack)", {"id": text(entry.id), "question": text(entry.question), "alternates": texts(entry.alternates),
-                        "tags": texts(entry.tags), "near_misses": texts(entry.near_misses),
-                        "related": texts(entry.related)}
+    fields: dict[str, Node] = {"id": text(entry.id), "question": text(entry.question),
+                               "alternates": texts(entry.alternates), "tags": texts(entry.tags),
+                               "near_misses": texts(entry.near_misses), "related": texts(entry.related)}
+    return (entry.file if entry.line else f"{entry.file} (written in Slack)"), fields
 
 
 def check_entries(knowledge: Knowledge, text: str, file: str) -> tuple[Entry, ...]:
