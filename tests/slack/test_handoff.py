@@ -135,8 +135,10 @@ async def test_a_second_click_or_a_replay_says_it_was_asked_already(slack: Slack
 async def test_clicks_at_the_same_moment_post_it_once(slack: Slack, store: Store) -> None:
     _, reply = await declined(slack)
     await asyncio.gather(*(slack.fake.click(reply, handoff.ASK_TEAM, user=u) for u in ("UALICE", "UBOB", "UCAROL")))
-    # The two told "asked already" may hear it before the one that won has posted (it first asks for a permalink).
-    await until(lambda: len(slack.fake.calls_to("chat.postEphemeral")) == 2 and bool(posted_for_team(slack.fake)))
+    # The two told "asked already" may hear it before the one that won has posted (it first asks for a permalink)
+    # and recorded it.
+    await until(lambda: len(slack.fake.calls_to("chat.postEphemeral")) == 2 and bool(posted_for_team(slack.fake))
+                and bool(store.handoffs_since(EPOCH)))
     assert len(posted_for_team(slack.fake)) == 1 and len(store.handoffs_since(EPOCH)) == 1
 
 
