@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from repo_paths import FIXTURE_FAQ, ROOT, SEEDS
@@ -14,8 +15,9 @@ from repo_paths import FIXTURE_FAQ, ROOT, SEEDS
 from bot.config import FaqSettings
 from bot.reload import Reloader
 from bot.state import KnowledgeHolder
-from knowledge import load_knowledge
-from knowledge.content.coverage import coverage
+from knowledge import load_knowledge, source_link
+from knowledge.content.coverage import coverage, document_lines
+from knowledge.content.passages import document_passages
 
 SHIPPED_FAQ = ROOT / "knowledge" / "faq"
 FILE = "004_small_machines.txt"
@@ -141,3 +143,19 @@ async def test_a_running_bot_offers_the_added_document_s_passages_once_it_notice
     assert await reloader.check() is True
     closest = holder.base.closest_passages(asked)[0].passage
     assert (closest.doc, closest.line) == (FILE, 5)
+
+
+def test_a_page_break_does_not_shift_the_line_a_passage_is_offered_at(tmp_path: Path) -> None:
+    # The New entry form shows each passage with its line and a #L link: numbered as the loader and coverage do.
+    text = DOCUMENT.replace("\n\nHow Much Memory", "\x0c\n\nHow Much Memory")
+    faq, seeds = with_document(tmp_path, text)
+    knowledge = load_knowledge(faq, seeds)
+    document = knowledge.documents[FILE]
+    passages = [p for p in document_passages(knowledge.documents) if p.doc == FILE]
+    assert [p.line for p in passages] == [5, 7, 11]
+    lines = document_lines(document.text)
+    assert all(p.text in lines[p.line - 1] for p in passages)
+    cited = knowledge["quantized-memory"].sources[0]
+    assert any(p.line == cited.line_start and cited.quote in p.text for p in passages)
+    link = source_link(replace(document, url=None), passages[0].source, "https://github.com/example/openllm-bot")
+    assert link.url == f"https://github.com/example/openllm-bot/seeds/{FILE}#L5-L5"

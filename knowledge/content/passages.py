@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .coverage import is_paragraph
+from .coverage import document_lines, is_paragraph
 from .loader import MAX_QUOTE_CHARS, MIN_QUOTE_WORDS
 from .model import Document, Source
 
@@ -55,10 +55,11 @@ def sentences(paragraph: str) -> list[str]:
 
 
 def document_passages(documents: Mapping[str, Document]) -> tuple[Passage, ...]:
-    """Every passage of every document, in document and line order."""
+    """Every passage of every document, in document and line order, each at its line as the loader and a `#L` link
+    number it (`document_lines`)."""
     found: list[Passage] = []
     for document in documents.values():
-        for number, line in enumerate(document.text.splitlines(), start=1):
+        for number, line in enumerate(document_lines(document.text), start=1):
             if is_paragraph(line, document.title):
                 found.extend(Passage(document.file, text, number) for text in sentences(line))
     return tuple(found)
