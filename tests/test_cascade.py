@@ -143,6 +143,26 @@ def test_the_first_stage_answers_only_when_both_of_its_signals_rank_the_entry_fi
     assert decide_quickly(quick(True, True, ("number",)), sure) is None  # what the answer lacks: the full decision
 
 
+def test_a_question_that_may_be_about_two_things_is_decided_quickly_only_when_it_is_about_one(
+        kb: KnowledgeBase, policy: Policy) -> None:
+    assert policy.cascade is not None
+    sure = replace(policy, cascade=replace(policy.cascade, answer=1e-9))
+    top = QuickCandidate("llama", 2.0, 0.0, 0.9, 0.0, 1.0, True, True, ())
+    far = QuickCandidate("falcon", -3.0, -5.0, 0.0, -0.9, 0.0, False, False, ())
+    near = QuickCandidate("mistral", 1.9, -0.1, 0.85, -0.05, 0.9, False, False, ())
+
+    def quick(second: QuickCandidate, splits: bool) -> QuickSignals:
+        return QuickSignals("llama or mistral?", (), (top, second), -2.0, 2.0, 0.9, 0.0, 0.0,
+                            kb.matcher.joins.runner_up if splits else None)
+
+    assert decide_quickly(quick(far, splits=True), sure) is not None  # its runner-up is below pairs.yaml's limit
+    assert decide_quickly(quick(near, splits=True), sure) is None  # whether it is two questions: the full decision
+    assert decide_quickly(quick(near, splits=False), sure) is not None
+    assert kb.matcher.quick_signals("llama vs mistral, which one is better?").one_entry_below == \
+        kb.matcher.joins.runner_up
+    assert kb.matcher.quick_signals("who created llama?").one_entry_below is None
+
+
 def _row(expect: tuple[str, ...]) -> Labelled:
     return Labelled(Signals("q", (), (), 0.0, 0.0, 0.0, 0.0), expect)
 

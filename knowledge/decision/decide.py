@@ -150,6 +150,8 @@ def quick_probability(quick: QuickSignals, cascade: Cascade) -> tuple[QuickCandi
     if not ranked or ranked[0][0].unanswerable or not (ranked[0][0].lexical_best and ranked[0][0].ngram_best):
         return (ranked[0][0] if ranked else None), 0.0
     (top, confidence), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+    if quick.one_entry_below is not None and second >= quick.one_entry_below:
+        return top, 0.0  # it may be about two things: whether it is, and its parts, are for the full decision
     return top, cascade.decision.probability(quick.features(top, confidence, confidence - second))
 
 

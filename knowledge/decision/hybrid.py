@@ -32,7 +32,7 @@ from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier,
 from .decide import Policy, decide, decide_quickly, load_policy
 from .embedding import Embedder, shared_embedder
 from .names import versions_of
-from .pairs import Joins, load_joins, pair
+from .pairs import Joins, load_joins, pair, splits
 from .signals import CandidateSignals, QuickCandidate, QuickSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
@@ -87,7 +87,8 @@ class HybridMatcher:
     def quick_signals(self, text: str, read: _Read | None = None) -> QuickSignals | None:
         """What is known of the question before the embedding model runs; None when the cascade does not apply: the
         "nearest" classifier (no n-gram weights), or a question naming a model version the documents never name
-        (which entry to offer instead is for the full decision)."""
+        (which entry to offer instead is for the full decision). One that may be about two things carries the
+        runner-up share below which it is about one entry (pairs.yaml): the first stage decides it only then."""
         read = read or self._read(clip_question(text))
         ngram = self.classifier.ngram_scores(read.contributions)
         if ngram is None or self.versions.uncovered(read.query) is not None:
@@ -113,8 +114,9 @@ class HybridMatcher:
                            unanswerable=tuple(a for a in read.asks if a not in self._held.get(k, frozenset())))
             for k in ids if k in self._held)
         out_of_scope = float(ngram[self._out_of_scope_class]) if self._out_of_scope_class >= 0 else 0.0
+        one_entry = self.joins.runner_up if splits(read.query, self.joins) else None
         return QuickSignals(read.query, read.asks, candidates, out_of_scope, best, lexical_best, read.unknown_share,
-                            read.unknown_strongest)
+                            read.unknown_strongest, one_entry)
 
     def signals(self, text: str, embedding: np.ndarray | None = None, read: _Read | None = None) -> Signals:
         read = read or self._read(clip_question(text))  # a question's first MAX_QUESTION_CHARS characters
@@ -212,9 +214,9 @@ class HybridMatcher:
         return decided or decide(self.signals(text, read=read), self.policy, self._says, explain)
 
     def _decided(self, text: str) -> MatchResult:
-        """A part of a question, decided on its own."""
-        text = clip_question(text)
-        return self._decide(text, self._read(text))
+        """A part of a question, decided on its own, with the embedding model (the pairs' limits are on its
+        probabilities)."""
+        return decide(self.signals(text), self.policy, self._says)
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,9 @@ class QuickSignals:
     lexical_best: float
     unknown_share: float = 0.0
     unknown_strongest: float = 0.0
+    # A question that may be about two things: decided quickly only when the runner-up candidate is less likely than
+    # this (it is about one entry, and would not be split); None: one that does not split.
+    one_entry_below: float | None = None
 
     def features(self, top: QuickCandidate, confidence: float, margin: float) -> tuple[float, ...]:
         return (confidence, margin, self.out_of_scope, self.ngram_best - self.out_of_scope, self.lexical_best,
