@@ -1,8 +1,17 @@
 """Load benchmark (not a test): N @mentions sent at once over loopback HTTP to `openllm-bot serve --http` (a real
-process), with the fake Slack as its Web API. Reports how many were answered exactly once, and p50/p99 of the
-time to acknowledge (HTTP 200) and to reply (chat.postMessage arriving at the fake Slack).
+process), with the fake Slack as its Web API. Reports how many were answered exactly once, p50/p99 of the time to
+acknowledge (HTTP 200) and to reply (chat.postMessage arriving at the fake Slack), and when the last reply arrived.
 
-    .venv/bin/python benchmarks/load.py [--events 500] [--channels 100] [--faq DIR] [--warm]
+    .venv/bin/python benchmarks/load.py [--events 500] [--rounds 3] [--distinct N] [--bots …] [--baseline REV] [--warm]
+
+The questions are ones people wrote (the texts of eval/blind/blind1.yaml and blind2.yaml, then of the labelled
+sets; never their labels, never the FAQ's own phrasings), each different (`--distinct 5`: five of them, repeated).
+The bots take the same burst in turn, in each round: `stand-in`, a do-nothing bot (benchmarks/do_nothing.py: Bolt
+acknowledges, and "ok" is posted in the thread); `bare`, the same with no framework (the signature checked, the
+acknowledgement sent, "ok" posted); `baseline`, the bot at git revision `--baseline` (the matcher
+before the cascade, see benchmarks/trees.py); and `ours`, this working tree (with the policy `openllm-bot calibrate`
+fits, while the shipped one has no cascade yet). The target: every question answered exactly once, the last reply
+within 3x a do-nothing bot's in the same round (both are shown).
 
 Both times are counted per request from the moment that request was sent: its connection opened (new connections)
 or its first byte written (--warm, connections opened and used once beforehand). The sender is a process of its
@@ -29,6 +38,8 @@ import tempfile
 import time
 import urllib.parse
 from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +49,19 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from trees import BASELINE, exported, ours, recorded_policy  # noqa: E402
+
 from bot.fakeslack import FakeSlack, wait_until_healthy  # noqa: E402
-from knowledge import KnowledgeBase  # noqa: E402
+from knowledge.decision.calibration import labelled_sets  # noqa: E402
+from knowledge.decision.evaluation import load_cases  # noqa: E402
 
 SECRET = "8f742231b10e8888abcd99eeefff85a5"
-TARGETS = {"ack p99": 0.100, "reply p99": 1.0, "rss MiB": 400}
+TARGETS = {"ack p99": 0.100, "last reply x stand-in": 3.0, "rss MiB": 400}
+BOTS = ("stand-in", "bare", "baseline", "ours")
+STAND_INS = ("stand-in", "bare")
+PEOPLE = (ROOT / "eval" / "blind" / "blind1.yaml", ROOT / "eval" / "blind" / "blind2.yaml")
 
 
 class TimedSlack(FakeSlack):
@@ -70,10 +89,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def questions(faq: str | None) -> list[str]:
-    kb = KnowledgeBase.load(faq) if faq else KnowledgeBase.load()
-    asked = [q for e in kb.knowledge.entries for q in (e.question, *e.alternates)]
-    return [*asked, "what's the weather in berlin", "", "topics", "llama"]
+def questions(events: int, distinct: int | None = None) -> list[str]:
+    """`events` questions as people wrote them, each different (or `distinct` different ones, repeated in turn)."""
+    texts = list(dict.fromkeys(c.q for path in (*PEOPLE, *labelled_sets()) for c in load_cases(path)))
+    wanted = min(distinct or events, events)
+    if wanted > len(texts):
+        raise SystemExit(f"load: only {len(texts)} different questions in the sets, {wanted} asked for")
+    return [texts[i % wanted] for i in range(events)]
+
+
+@dataclass(frozen=True)
+class Bot:
+    """How to start one bot: its command line and working folder."""
+
+    name: str
+    command: tuple[str, ...]
+    folder: Path
 
 
 async def _healthy(url: str, process: asyncio.subprocess.Process, timeout: float = 60.0) -> None:
@@ -81,7 +112,9 @@ async def _healthy(url: str, process: asyncio.subprocess.Process, timeout: float
         raise SystemExit("load: the server never became healthy")
 
 
-async def run(events: int, channels: int, faq: str | None, timeout: float, warm: bool = False) -> dict[str, Any]:
+async def run(bot: Bot, asked: list[str], channels: int, faq: str | None, timeout: float,
+              warm: bool = False) -> dict[str, Any]:
+    events = len(asked)
     fake = await TimedSlack().start()
     port = _free_port()
     store_dir = tempfile.TemporaryDirectory(prefix="openllm-load-")  # questions are recorded, as in production
@@ -91,15 +124,14 @@ async def run(events: int, channels: int, faq: str | None, timeout: float, warm:
                 "STORE_ENABLED": "true", "STORE_PATH": str(Path(store_dir.name) / "load.sqlite3")})
     if faq:
         env["KNOWLEDGE_DIR"] = faq
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "serve", "--http", env=env,
-                                                   cwd=ROOT, stderr=asyncio.subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(*bot.command, env=env, cwd=bot.folder,
+                                                   stderr=asyncio.subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         await _healthy(url, process)
-        asked = questions(faq)
         bodies: list[tuple[str, str]] = []
         for i in range(events):
-            payload = fake.mention_payload(asked[i % len(asked)], user=f"U{i % 97:04d}",
+            payload = fake.mention_payload(asked[i], user=f"U{i % 97:04d}",
                                            channel=f"CLOAD{i % channels:04d}")
             bodies.append((payload["event"]["ts"], json.dumps(payload)))
         # One request first (connection set-up, the first auth.test), not counted.
@@ -130,7 +162,9 @@ async def run(events: int, channels: int, faq: str | None, timeout: float, warm:
         ack_times = [acks[ts] - sent[ts] for ts, _ in bodies if ts in acks]
         wire_times = [acks[ts] - written[ts] for ts, _ in bodies if ts in acks and ts in written]
         reply_times = [times[0] - sent[ts] for ts, times in replies.items() if times]
+        firsts = [times[0] for times in replies.values() if times]
         return {
+            "bot": bot.name,
             "server_peak_rss_mib": _peak_rss_mib(process.pid),
             "events": events, "channels": channels, "connections": "kept alive" if warm else "new",
             "http_200": statuses.get(200, 0),
@@ -146,6 +180,7 @@ async def run(events: int, channels: int, faq: str | None, timeout: float, warm:
             "reply_p50_ms": 1000 * percentile(reply_times, 50), "reply_p99_ms": 1000 * percentile(reply_times, 99),
             "reply_max_ms": 1000 * max(reply_times, default=float("nan")),
             "reply_mean_ms": 1000 * statistics.fmean(reply_times) if reply_times else float("nan"),
+            "last_reply_s": max(firsts) - started if firsts else float("nan"),
             "wall_s": finished - started - 0.5,
         }
     finally:
@@ -269,35 +304,73 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def report(r: dict[str, Any]) -> str:
-    ok_once = r["answered_exactly_once"] == r["events"]
-    ack_ok = r["ack_p99_ms"] < 1000 * TARGETS["ack p99"]
-    reply_ok = r["reply_p99_ms"] < 1000 * TARGETS["reply p99"]
-    mark = {True: "ok", False: "MISSED"}
+    """One bot's burst, in a few lines."""
     return "\n".join([
-        f"load: {r['events']} @mentions at once over {r['channels']} channels, loopback HTTP ({r['connections']} "
-        "connections), "
-        f"`openllm-bot serve --http` process, fake Web API ({os.cpu_count()} CPUs)",
-        f"  HTTP 200:               {r['http_200']}/{r['events']}",
-        f"  answered exactly once:  {r['answered_exactly_once']}/{r['events']} "
-        f"(unanswered {r['unanswered']}, more than once {r['answered_more_than_once']})  [{mark[ok_once]}]",
-        f"  acknowledge p50/p99/max: {r['ack_p50_ms']:.0f} / {r['ack_p99_ms']:.0f} / {r['ack_max_ms']:.0f} ms"
-        f"  (target p99 < {1000 * TARGETS['ack p99']:.0f} ms)  [{mark[ack_ok]}]",
-        f"  acknowledge p50/p99 counted from the request being written: {r['ack_after_written_p50_ms']:.0f} / "
-        f"{r['ack_after_written_p99_ms']:.0f} ms; the sender takes {r['sender_spread_ms']:.0f} ms to write all, "
-        f"the last ack is in {r['last_ack_ms']:.0f} ms after the first request",
-        f"  reply p50/p99/max:       {r['reply_p50_ms']:.0f} / {r['reply_p99_ms']:.0f} / {r['reply_max_ms']:.0f} ms"
-        f"  (target p99 < {1000 * TARGETS['reply p99']:.0f} ms)  [{mark[reply_ok]}]",
-        f"  all replies in:         {r['wall_s']:.2f} s",
-        f"  server peak RSS:        {r['server_peak_rss_mib']:.0f} MiB  (target < {TARGETS['rss MiB']:.0f} MiB)  "
-        f"[{mark[r['server_peak_rss_mib'] < TARGETS['rss MiB']]}]",
+        f"  {r['bot']:<9} answered exactly once {r['answered_exactly_once']}/{r['events']} (unanswered "
+        f"{r['unanswered']}, more than once {r['answered_more_than_once']}); HTTP 200 {r['http_200']}/{r['events']}",
+        f"            acknowledge p50/p99/max {r['ack_p50_ms']:.0f} / {r['ack_p99_ms']:.0f} / {r['ack_max_ms']:.0f} "
+        "ms; "
+        f"reply p50/p99 {r['reply_p50_ms']:.0f} / {r['reply_p99_ms']:.0f} ms; last reply {r['last_reply_s']:.2f} s; "
+        f"peak RSS {r['server_peak_rss_mib']:.0f} MiB",
     ])
+
+
+def spread(values: list[float], unit: str, digits: int = 2) -> str:
+    """Median and range of a figure over the rounds."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}{unit}"
+    return f"{statistics.median(values):.{digits}f}{unit} (range {min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def summary(rounds: list[dict[str, dict[str, Any]]]) -> str:
+    """Each bot's figures over the rounds, each against the stand-in of its own round, and the targets."""
+    mark = {True: "met   ", False: "MISSED"}
+    names = [n for n in BOTS if n in rounds[0]]
+    lines = [f"over {len(rounds)} round(s): median (range)"]
+    for name in names:
+        runs = [r[name] for r in rounds]
+        lines.append(f"  {name:<9} last reply {spread([x['last_reply_s'] for x in runs], ' s')}; reply p50 "
+                     f"{spread([x['reply_p50_ms'] for x in runs], ' ms', 0)}, p99 "
+                     f"{spread([x['reply_p99_ms'] for x in runs], ' ms', 0)}; ack p99 "
+                     f"{spread([x['ack_p99_ms'] for x in runs], ' ms', 0)}; peak RSS "
+                     f"{spread([x['server_peak_rss_mib'] for x in runs], ' MiB', 0)}")
+    checks = []
+    for stand_in in (n for n in STAND_INS if n in names):
+        for name in names:
+            if name in STAND_INS:
+                continue
+            ratios = [r[name]["last_reply_s"] / r[stand_in]["last_reply_s"] for r in rounds]
+            lines.append(f"  {name:<9} last reply / {stand_in}'s in the same round: {spread(ratios, 'x', 1)}")
+            if name == "ours":
+                checks.append((f"last reply within {TARGETS['last reply x stand-in']:g}x {stand_in}'s, every round",
+                               max(ratios) <= TARGETS["last reply x stand-in"]))
+    if {"baseline", "ours"} <= set(names):
+        ratios = [r["baseline"]["last_reply_s"] / r["ours"]["last_reply_s"] for r in rounds]
+        lines.append(f"  ours answers the burst {spread(ratios, 'x', 1)} as fast as the baseline")
+    for name in names:
+        if name in STAND_INS:
+            continue
+        runs = [r[name] for r in rounds]
+        every = all(x["answered_exactly_once"] == x["events"] for x in runs)
+        checks.append((f"{name}: every question answered exactly once, every round", every))
+        checks.append((f"{name}: acknowledge p99 < {1000 * TARGETS['ack p99']:.0f} ms, every round",
+                       all(x["ack_p99_ms"] < 1000 * TARGETS["ack p99"] for x in runs)))
+        checks.append((f"{name}: peak RSS < {TARGETS['rss MiB']:.0f} MiB, every round",
+                       all(x["server_peak_rss_mib"] < TARGETS["rss MiB"] for x in runs)))
+    lines.append("targets")
+    lines.extend(f"  {mark[ok]} {what}" for what, ok in checks)
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=500)
+    parser.add_argument("--distinct", type=int, help="this many different questions, repeated (default: all different)")
+    parser.add_argument("--rounds", type=int, default=3, help="bursts per bot, the bots taking turns")
+    parser.add_argument("--bots", default=",".join(BOTS), help=f"which of {', '.join(BOTS)} (default: all, in turn)")
+    parser.add_argument("--baseline", default=BASELINE, help=f"git revision of the baseline bot (default {BASELINE})")
     parser.add_argument("--channels", type=int, default=100)
-    parser.add_argument("--faq", help="knowledge folder (default: the shipped FAQ)")
+    parser.add_argument("--faq", help="knowledge folder (default: each bot's own FAQ)")
     parser.add_argument("--timeout", type=float, default=60.0, help="longest wait for the replies, in seconds")
     parser.add_argument("--warm", action="store_true",
                         help="open the connections before the burst (keep-alive, as behind a load balancer)")
@@ -308,11 +381,45 @@ def main(argv: list[str] | None = None) -> int:
         bodies = [tuple(item) for item in json.load(sys.stdin)]
         print(json.dumps(send_burst(args.send_to, bodies, args.warm)))
         return 0
-    result = asyncio.run(run(args.events, args.channels, args.faq, args.timeout, args.warm))
-    print(report(result))
+    chosen = [b.strip() for b in args.bots.split(",") if b.strip()]
+    unknown = [b for b in chosen if b not in BOTS]
+    if unknown or not chosen:
+        parser.error(f"--bots: {', '.join(unknown) or 'none given'}; choose from {', '.join(BOTS)}")
+    asked = questions(args.events, args.distinct)
+    serve = (sys.executable, "-m", "bot", "serve", "--http")
+    with ExitStack() as stack:
+        bots: list[Bot] = []
+        do_nothing = (sys.executable, str(ROOT / "benchmarks" / "do_nothing.py"))
+        if "stand-in" in chosen:
+            bots.append(Bot("stand-in", do_nothing, ROOT))
+        if "bare" in chosen:
+            bots.append(Bot("bare", (*do_nothing, "--bare"), ROOT))
+        if "baseline" in chosen:
+            bots.append(Bot("baseline", serve, stack.enter_context(exported(args.baseline))))
+        if "ours" in chosen:
+            policy = recorded_policy()
+            if policy is not None:
+                print("ours: the shipped policy has no cascade yet; run with the one `openllm-bot calibrate` fits "
+                      "(what `calibrate --record` writes)")
+            bots.append(Bot("ours", serve, stack.enter_context(ours(policy))))
+        print(f"load: {args.events} @mentions at once ({len(set(asked))} different questions people wrote) over "
+              f"{args.channels} channels, loopback HTTP ({'kept-alive' if args.warm else 'new'} connections), each "
+              f"bot a process of its own, fake Web API; {os.cpu_count()} CPUs, load average "
+              f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; baseline: {args.baseline}")
+        rounds: list[dict[str, dict[str, Any]]] = []
+        for n in range(args.rounds):
+            print(f"round {n + 1}")
+            results: dict[str, dict[str, Any]] = {}
+            for bot in bots[n % len(bots):] + bots[:n % len(bots)]:  # each bot first in turn
+                results[bot.name] = asyncio.run(run(bot, asked, args.channels, args.faq, args.timeout, args.warm))
+                print(report(results[bot.name]), flush=True)
+            rounds.append(results)
+    print(summary(rounds))
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
-        print(json.dumps(result))
-    return 0 if result["answered_exactly_once"] == result["events"] else 1
+        print(json.dumps(rounds))
+    answered = all(r["answered_exactly_once"] == r["events"] for rs in rounds for r in rs.values())
+    return 0 if answered else 1
 
 
 if __name__ == "__main__":
