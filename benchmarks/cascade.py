@@ -101,10 +101,10 @@ def main() -> int:
     for cascade in kbs:
         print(f" {'with' if cascade else 'without'} the cascade")
         for name, tally in tallies[cascade].items():
-            print(row(name + ("" if BLIND / name in files else " (in-sample)"), tally))
+            print(row(name + ("" if (BLIND / name).exists() else " (in-sample)"), tally))
     print(f"  replies that differ: {len(differences)}")
-    for name, q, a, b in differences:
-        print(f"    {name}: {q[:80]!r}: {a} -> {b}")
+    for name, q, before, after in differences:
+        print(f"    {name}: {q[:80]!r}: {before} -> {after}")
     return 0
 
 

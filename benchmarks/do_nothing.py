@@ -23,7 +23,7 @@ import time
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncSay
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,7 +36,7 @@ def app_from_env() -> web.Application:
     bolt = AsyncApp(client=client, signing_secret=os.environ["SLACK_SIGNING_SECRET"])
 
     @bolt.event("app_mention")
-    async def mention(event: dict, say) -> None:  # type: ignore[no-untyped-def]
+    async def mention(event: dict, say: AsyncSay) -> None:
         await say(text="ok", thread_ts=event.get("thread_ts") or event["ts"])
 
     async def events(request: web.Request) -> web.Response:
