@@ -277,6 +277,8 @@ async def test_an_entry_s_answer_edited_in_the_home_is_the_answer_until_undone(s
                           ADMIN))[1]
     assert taken is not None and taken["response_action"] == "update"
     assert "Written: new answer of *What are Meta's LLaMA models?*" in await outcome(slack, 2)
+    await until(lambda: any("Written: new answer" in all_text(c.args["view"]["blocks"])  # the Home drawn again too
+                            for c in slack.fake.calls_to("views.publish")))
     reply = all_text((await ask(slack, "tell me about llama 3"))["blocks"])
     assert "Meta's *Llama* models, in our words." in reply and LLAMA_ANSWER not in reply
     home = await admin_home(slack)
