@@ -761,20 +761,19 @@ class Store:
             return true()
         team_column = self._column(table, "team" if table is questions else "team_id")
         enterprise = self._column(table, "enterprise_id")
-        if table is taught_phrasings:  # taught for the workspace, or for the whole org
+        if table is taught_phrasings or table is written_entries:  # for the workspace, or for the whole org
             return or_(team_column == team, and_(team_column.is_(None), enterprise == team))
         return or_(team_column == team, enterprise == team)
 
     @_store_errors
     def workspaces(self) -> list[tuple[str | None, str | None]]:
-        """Every (team_id, enterprise_id) the questions, votes and taught phrasings name, sorted: a workspace and its
-        org, or (None, org) for what was taught for an org-wide installation. Rows without either (a single-token
-        install's) are not listed."""
+        """Every (team_id, enterprise_id) the questions, votes, taught phrasings and entries written from Slack name,
+        sorted: a workspace and its org, or (None, org) for what was taught or written for an org-wide installation.
+        Rows without either (a single-token install's) are not listed."""
         self.open()
         found: set[tuple[str | None, str | None]] = set()
         tables = [(questions, "team"), (votes, "team_id")]
-        if taught_phrasings.name in self._tables:
-            tables.append((taught_phrasings, "team_id"))
+        tables += [(table, "team_id") for table in (taught_phrasings, written_entries) if table.name in self._tables]
         with self.engine.connect() as conn:
             for table, team in tables:
                 team_column, enterprise = self._column(table, team), self._column(table, "enterprise_id")
@@ -1198,15 +1197,18 @@ class Store:
             raise EntryTaken(WrittenRecord(**standing._mapping)) from None
 
     @_store_errors
-    def undo_written(self, written_id: int, undone_by: str, at: datetime | None = None) -> WrittenRecord | None:
-        """Undo the entry or answer `written_id`: the record as undone, or None if there is none or it already was."""
+    def undo_written(self, written_id: int, undone_by: str, at: datetime | None = None, team: str | None = None
+                     ) -> WrittenRecord | None:
+        """Undo the entry or answer `written_id`: the record as undone, or None if there is none, it already was, or
+        (with `team`) it is another installation's."""
         if not 0 < written_id <= MAX_ID:
             return None
         table = written_entries
         _valid(undone_by, "the admin's id", _length(table.c.undone_by))
         self.open()
         with self.engine.begin() as conn:
-            changed = conn.execute(update(table).where(table.c.id == written_id, table.c.undone_at.is_(None))
+            changed = conn.execute(update(table).where(table.c.id == written_id, table.c.undone_at.is_(None),
+                                                       self._of_workspace(table, team))
                                    .values(undone_at=as_utc(at or utcnow()), undone_by=undone_by))
             if changed.rowcount != 1:
                 return None
@@ -1214,14 +1216,17 @@ class Store:
             return WrittenRecord(**row._mapping)
 
     @_store_errors
-    def written(self, since: datetime | None = None, include_undone: bool = False) -> list[WrittenRecord]:
+    def written(self, since: datetime | None = None, include_undone: bool = False, team: str | None = None
+                ) -> list[WrittenRecord]:
         """Entries and answers written from Slack, oldest first: those written from `since` on, without the undone
-        ones unless asked."""
+        ones unless asked; with `team`, those written for that installation only (`_of_workspace`, as for taught
+        phrasings)."""
         self.open()
         table = written_entries
         if table.name not in self._tables:  # an older store, read as it is
             return []
-        query = select(*_WRITTEN_COLUMNS).order_by(table.c.written_at, table.c.id)
+        query = select(*_WRITTEN_COLUMNS).where(self._of_workspace(table, team)).order_by(table.c.written_at,
+                                                                                        table.c.id)
         if since is not None:
             query = query.where(table.c.written_at >= as_utc(since))
         if not include_undone:
