@@ -64,19 +64,20 @@ class Reloader:
         self._last = snapshot(self.watched)
 
     async def reload(self, why: str) -> bool:
-        """Load the FAQ, with the phrasings taught so far (off the event loop, so that requests keep being answered);
-        True if it replaced the old. Installed in many workspaces, the FAQ is loaded once, without any, and each
-        installation that taught phrasings gets it trained again with its own."""
+        """Load the FAQ, with the phrasings taught and the entries and answers written so far (off the event loop,
+        so that requests keep being answered); True if it replaced the old. Installed in many workspaces, the FAQ is
+        loaded once, without any, and each installation that taught or wrote some gets it again with its own."""
         holder = self.holder
         async with holder.swapping:
             try:
                 if holder.per_workspace:
-                    kb = await asyncio.to_thread(partial(self._load, taught=(), written=holder.written))
-                    own = {key: await asyncio.to_thread(kb.with_taught, taught)
-                           for key, taught in holder.taught.items() if key is not None}
+                    kb = await asyncio.to_thread(partial(self._load, taught=(), written=()))
+                    own = {key: await asyncio.to_thread(kb.with_taught, holder.taught.get(key, ()),
+                                                        holder.written.get(key, ()))
+                           for key in _installations(holder)}
                 else:
                     kb = await asyncio.to_thread(partial(self._load, taught=holder.taught.get(None, ()),
-                                                         written=holder.written))
+                                                         written=holder.written.get(None, ())))
                     own = {}
             except KnowledgeError as exc:
                 self.holder.counters.reload_failures += 1
@@ -96,8 +97,9 @@ class Reloader:
             self.holder.loaded(why)
             self.holder.metrics.faq_reloaded(ok=True)
         log.info("FAQ reloaded (%s): %d entries%s", why, len(kb.knowledge.entries),
-                 f", and for {len(own)} workspace(s) with phrasings of their own" if own else "")
+                 f", and for {len(own)} workspace(s) with phrasings or entries of their own" if own else "")
         for key, built in holder.knowledge_bases().items():
+            log_written_skipped(built, holder, key)
             log_skipped(built, holder, key)
         return True
 
@@ -124,19 +126,57 @@ def taught_phrasings(records: Iterable[TaughtRecord]) -> tuple[Taught, ...]:
     return tuple(Taught(r.text, r.entry_id, r.near_entry) for r in records if not r.undone)
 
 
+class _OfWorkspace(Protocol):
+    """A row of the store kept for an installation (`TaughtRecord`, `WrittenRecord`)."""
+
+    @property
+    def team_id(self) -> str | None: ...
+    @property
+    def enterprise_id(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=_OfWorkspace)
+M = TypeVar("M")
+
+
+def by_workspace(records: Iterable[R], per_workspace: bool, meaning: Callable[[list[R]], tuple[M, ...]]
+                 ) -> dict[str | None, tuple[M, ...]]:
+    """What the store's `records` (oldest first) mean (`meaning`: undone ones left out), by the installation they
+    were kept for: all of them under None with one bot token; installed in many workspaces, under each one's key
+    (`key_of`), those without a workspace (kept from a single-token install) left out: no workspace answers with
+    them. Installations left with nothing are not named."""
+    found: dict[str | None, list[R]] = {}
+    for record in records:
+        key = key_of(record.team_id, record.enterprise_id) if per_workspace else None
+        if key is not None or not per_workspace:
+            found.setdefault(key, []).append(record)
+    return {key: items for key, own in found.items() if (items := meaning(own))}
+
+
 def taught_by_workspace(records: Iterable[TaughtRecord], per_workspace: bool
                         ) -> dict[str | None, tuple[Taught, ...]]:
-    """The store's taught phrasings (oldest first, undone ones left out) by the installation they were taught for:
-    all of them under None with one bot token; installed in many workspaces, under each one's key (`key_of`), those
-    without a workspace (kept from a single-token install) left out: no workspace answers with them."""
-    if not per_workspace:
-        taught = taught_phrasings(records)
-        return {None: taught} if taught else {}
-    found: dict[str | None, list[TaughtRecord]] = {}
-    for record in records:
-        if (key := key_of(record.team_id, record.enterprise_id)) is not None:
-            found.setdefault(key, []).append(record)
-    return {key: taught for key, own in found.items() if (taught := taught_phrasings(own))}
+    """The store's taught phrasings (oldest first, undone ones left out) by the installation they were taught for
+    (`by_workspace`)."""
+    return by_workspace(records, per_workspace, taught_phrasings)
+
+
+def _installations(holder: KnowledgeHolder) -> list[str]:
+    """Installed in many workspaces, those that taught phrasings or wrote entries or answers of their own."""
+    return [key for key in dict.fromkeys([*holder.taught, *holder.written]) if key is not None]
+
+
+async def _rebuild(holder: KnowledgeHolder, key: str | None, taught: Sequence[Taught],
+                   written: Sequence[Written] | None) -> None:
+    """Train again (off the event loop) the knowledge base of the installation `key` with what it `taught` and
+    `written` (None: what `base` holds written): `base` for None (one bot token); an installation left with neither
+    answers from `base` again. Called under the holder's lock."""
+    if key is None:  # one bot token: the FAQ every request is answered from
+        holder.base = await asyncio.to_thread(holder.base.with_taught, taught, written)
+    elif taught or written:
+        holder.by_workspace = {**holder.by_workspace, key: await asyncio.to_thread(holder.base.with_taught, taught,
+                                                                                   written)}
+    else:  # all undone: it answers from the FAQ every workspace shares again
+        holder.by_workspace = {k: kb for k, kb in holder.by_workspace.items() if k != key}
 
 
 def merged(kb: KnowledgeBase, taught: Taught) -> bool:
@@ -180,17 +220,10 @@ async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Se
         if not changed:
             return False
         for key in changed:
-            phrasings = taught.get(key, ())
-            if key is None:  # one bot token: the FAQ every request is answered from
-                holder.base = await asyncio.to_thread(holder.base.with_taught, phrasings)
-            elif phrasings:
-                holder.by_workspace = {**holder.by_workspace,
-                                       key: await asyncio.to_thread(holder.base.with_taught, phrasings)}
-            else:  # all undone: it answers from the FAQ every workspace shares again
-                holder.by_workspace = {k: kb for k, kb in holder.by_workspace.items() if k != key}
+            await _rebuild(holder, key, taught.get(key, ()), holder.written.get(key))
         holder.taught = taught
     for key in changed:
-        kb = holder.base if key is None else holder.by_workspace.get(key, holder.base)
+        kb = holder.of(key)
         log.info("taught phrasings%s: %d applied, %d not", f" of workspace {key}" if key else "", len(kb.taught),
                  len(kb.skipped))
         log_skipped(kb, holder, key)
@@ -203,6 +236,13 @@ def written_items(records: Iterable[WrittenRecord]) -> tuple[Written, ...]:
     return tuple(item for r in records if not r.undone and (item := r.item) is not None)
 
 
+def written_by_workspace(records: Iterable[WrittenRecord], per_workspace: bool
+                         ) -> dict[str | None, tuple[Written, ...]]:
+    """The store's entries and answers written from Slack (oldest first, undone ones left out) by the installation
+    they were written for, as taught phrasings are (`by_workspace`)."""
+    return by_workspace(records, per_workspace, written_items)
+
+
 def merged_written(kb: KnowledgeBase, skipped: SkippedWritten) -> bool:
     """The FAQ itself holds what was written (it was exported and merged into knowledge/), so it is not applied."""
     item = skipped.written
@@ -212,38 +252,44 @@ def merged_written(kb: KnowledgeBase, skipped: SkippedWritten) -> bool:
     return entry.answer == item.answer and (not isinstance(item, NewEntry) or entry.question == item.question)
 
 
-_told_written: weakref.WeakKeyDictionary[KnowledgeHolder, set[SkippedWritten]] = weakref.WeakKeyDictionary()
+_told_written: weakref.WeakKeyDictionary[KnowledgeHolder, dict[str | None, set[SkippedWritten]]] = (
+    weakref.WeakKeyDictionary())
 
 
-def log_written_skipped(kb: KnowledgeBase, holder: KnowledgeHolder) -> None:
-    """A warning for each entry or answer written from Slack that could not be applied (once), but for those the FAQ
-    now holds itself."""
-    told = _told_written.setdefault(holder, set())
+def log_written_skipped(kb: KnowledgeBase, holder: KnowledgeHolder, key: str | None = None) -> None:
+    """A warning for each entry or answer written from Slack (for the installation `key`) that could not be applied
+    (once), but for those the FAQ now holds itself."""
+    told = _told_written.setdefault(holder, {}).setdefault(key, set())
     for skipped in kb.written_skipped:
         if skipped in told:
             continue
         if merged_written(kb, skipped):
             log.debug("written from Slack, now in the FAQ itself: %s", skipped.written)
         else:
-            log.warning("written from Slack, not applied: %s", skipped)
+            log.warning("written from Slack, not applied%s: %s", f" (workspace {key})" if key else "", skipped)
     told.intersection_update(kb.written_skipped)
     told.update(kb.written_skipped)
 
 
 async def follow_written(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[WrittenRecord]]]) -> bool:
     """Answer with the entries and answers written from Slack that `read` returns (all of the store's, oldest first)
-    from now on, every knowledge base trained again off the event loop; False when the bot already answers with
-    exactly these. Read and applied under the holder's lock, as `follow_taught` does."""
+    from now on, each installation's knowledge base whose entries and answers changed trained again off the event
+    loop (`written_by_workspace`); False when the bot already answers with exactly these. Read and applied under the
+    holder's lock, as `follow_taught` does."""
     async with holder.swapping:
-        written = written_items(await read())
-        if written == holder.written:
+        written = written_by_workspace(await read(), holder.per_workspace)
+        changed = [key for key in {**holder.written, **written}
+                   if written.get(key, ()) != holder.written.get(key, ())]
+        if not changed:
             return False
-        base = await asyncio.to_thread(holder.base.with_taught, holder.taught.get(None, ()), written)
-        own = {key: await asyncio.to_thread(base.with_taught, holder.taught.get(key, ()))
-               for key in holder.by_workspace}
-        holder.base, holder.by_workspace, holder.written = base, own, written
-    log.info("written from Slack: %d applied, %d not", len(base.written), len(base.written_skipped))
-    log_written_skipped(base, holder)
+        for key in changed:
+            await _rebuild(holder, key, holder.taught.get(key, ()), written.get(key, ()))
+        holder.written = written
+    for key in changed:
+        kb = holder.of(key)
+        log.info("written from Slack%s: %d applied, %d not", f" for workspace {key}" if key else "", len(kb.written),
+                 len(kb.written_skipped))
+        log_written_skipped(kb, holder, key)
     return True
 
 

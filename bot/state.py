@@ -46,10 +46,11 @@ class KnowledgeHolder:
     """The knowledge base listeners answer from, read on every request so that it can be swapped;
     the counters the app and /healthz share, and the outcome of the last load of the FAQ on disk.
 
-    With one bot token, one knowledge base (`base`) holds the FAQ and every taught phrasing. Installed in many
-    workspaces (`per_workspace`), what one installation taught applies to its questions only: each installation
-    that taught phrasings has a knowledge base of its own (`by_workspace`, built from `base` with them: tens of MiB
-    each), and the others share `base`, which then holds none."""
+    With one bot token, one knowledge base (`base`) holds the FAQ, every entry and answer written from Slack and
+    every taught phrasing. Installed in many workspaces (`per_workspace`), what one installation taught or wrote
+    applies to its questions only: each installation that taught phrasings or wrote entries or answers has a
+    knowledge base of its own (`by_workspace`, built from `base` with them: tens of MiB each), and the others share
+    `base`, which then holds none."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
         self.base = kb
@@ -59,9 +60,9 @@ class KnowledgeHolder:
         # token), those it applied and those it could not. A reloaded FAQ gets them all again (one refused because
         # the FAQ had it may apply to an edit).
         self.taught: dict[str | None, tuple[Taught, ...]] = {}
-        # The store's entries and answers written from Slack, in order, that every knowledge base was built with
-        # (`base`, and each installation's from it).
-        self.written: tuple[Written, ...] = ()
+        # The store's entries and answers written from Slack, in order, that each knowledge base was built with, by
+        # installation as `taught` (those it applied and those it could not).
+        self.written: dict[str | None, tuple[Written, ...]] = {}
         # One change of the knowledge bases at a time (a reload, newly taught phrasings), so that none undoes another.
         self.swapping = asyncio.Lock()
         self.counters = Counters()
@@ -72,12 +73,17 @@ class KnowledgeHolder:
     def current(self) -> KnowledgeBase:
         """The knowledge base the request being handled is answered from: its installation's (bot/workspaces.py),
         else `base`."""
-        return self.by_workspace.get(here().key or "", self.base) if self.by_workspace else self.base
+        return self.of(here().key)
 
     @current.setter
     def current(self, kb: KnowledgeBase) -> None:
         """Answer from `kb` every workspace that taught nothing of its own (all of them, with one bot token)."""
         self.base = kb
+
+    def of(self, key: str | None) -> KnowledgeBase:
+        """The knowledge base the installation `key` (`Workspace.key`) is answered from: its own, else `base`; None:
+        `base` (with one bot token, the one workspace's). What is read outside a request (a digest) names it."""
+        return self.by_workspace.get(key, self.base) if key is not None and self.by_workspace else self.base
 
     def knowledge_bases(self) -> dict[str | None, KnowledgeBase]:
         """Every knowledge base answered from: `base` (None), and each installation's of its own."""
