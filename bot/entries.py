@@ -1,7 +1,9 @@
 """Entries and answers written from Slack by admins: a new entry of the FAQ, or another answer for an entry; and
 undoing one. Each is checked as an entry of knowledge/faq/ is (the loader itself: `KnowledgeBase.check_written`),
 written to the store, applied on this replica at once (the others follow the store: `reload.TaughtWatcher`), and shown
-in the admin Home with Undo. `openllm-bot taught export` writes them into the FAQ's files."""
+in the admin Home with Undo. `openllm-bot taught export` writes them into the FAQ's files. Installed in many
+workspaces, each is its workspace's, as a taught phrasing is (bot/workspaces.py): answered there alone, shown and
+undone by its admins alone."""
 
 from __future__ import annotations
 
@@ -70,8 +72,10 @@ async def write(holder: KnowledgeHolder, recorder: Recorder, item: Written, admi
 
 
 async def undo(holder: KnowledgeHolder, recorder: Recorder, written_id: int, admin: str) -> str:
-    """Undo the entry or answer `written_id` for `admin`; what to tell them (mrkdwn)."""
-    record = await recorder.call(lambda store: store.undo_written(written_id, admin))
+    """Undo the entry or answer `written_id` for `admin`; what to tell them (mrkdwn). Another workspace's is not
+    theirs to undo: to them there is no such entry."""
+    team = here().key  # read here: the store is called on a thread of its own, which does not see the request's
+    record = await recorder.call(lambda store: store.undo_written(written_id, admin, team=team))
     await follow_store(holder, recorder)
     item = record.item if record is not None else None
     if item is None:
@@ -107,9 +111,10 @@ def home_blocks(kb: KnowledgeBase, recent: Sequence[WrittenRecord] | None) -> li
 
 
 async def home_part(kb: KnowledgeBase, recorder: Recorder) -> tuple[list[Block], set[str]]:
-    """The admin Home's part for writing the FAQ, and the questions entries were written for."""
+    """The admin Home's part for writing the FAQ, and the questions entries were written for: the workspace's own."""
+    team = here().key
     try:
-        records = await recorder.read(lambda store: store.written())
+        records = await recorder.read(lambda store: store.written(team=team))
     except Exception as exc:  # the store is down: the Home still opens, saying so
         log.error("store: the entries written from Slack could not be read: %s: %s", exc.__class__.__name__, exc)
         return home_blocks(kb, None), set()
