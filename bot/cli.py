@@ -393,7 +393,8 @@ def cmd_taught(args: argparse.Namespace) -> int:
     if args.action == "list":
         sys.stdout.write(taught_list_text(_read_store(url, lambda store: store.taught(
             since, include_undone=True, team=_workspace(store, args.team)))))
-        sys.stdout.write(written_list_text(_read_store(url, lambda store: store.written(since, include_undone=True))))
+        sys.stdout.write(written_list_text(_read_store(url, lambda store: store.written(
+            since, include_undone=True, team=_workspace(store, args.team)))))
         return 0
     # All of the workspace's: each is applied after the ones before.
     records = _read_store(url, lambda store: store.taught(team=_workspace(store, args.team)))
@@ -406,7 +407,8 @@ def cmd_taught(args: argparse.Namespace) -> int:
         print("".join(f"  {problem}\n" for problem in exc.problems), end="", file=sys.stderr)
         return 1
     # Entries and answers written from Slack first: the phrasings are applied to the FAQ with them, as the bot does.
-    written = written_export(_read_store(url, lambda store: store.written()), knowledge, since)
+    written = written_export(_read_store(url, lambda store: store.written(team=_workspace(store, args.team))),
+                             knowledge, since)
     applied, skipped = applicable(records, written.knowledge, out_of_scope)
     sys.stdout.write(taught_export_yaml(r for r in applied if since is None or r.taught_at >= since))
     left_out = [(r, why) for r, why in skipped if since is None or r.taught_at >= since]
@@ -499,7 +501,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
 
         def read(store: Store) -> tuple[list[QuestionRecord], list[TaughtRecord], list[WrittenRecord]]:
             team = _workspace(store, args.team)
-            return store.questions_since(since, team), store.taught(team=team), store.written()
+            return store.questions_since(since, team), store.taught(team=team), store.written(team=team)
 
         records, taught, written = _read_store(url, read)
         if taught or written:  # as the bot answers now: what was taught and written from Slack applied
@@ -782,7 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     taught.add_argument("--into", metavar="DIR", help="export: write the entries and answers written from Slack into "
                         "the FAQ files of DIR (a knowledge folder, or its faq/) instead of printing them")
     taught.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
-                        "(E…), whose phrasings to read; needed when the store holds several")
+                        "(E…), whose phrasings, entries and answers to read; needed when the store holds several")
     taught.set_defaults(func=cmd_taught)
 
     draft = sub.add_parser("draft", help="YAML drafts of new entries (a question and the passages to cite, the answer "
