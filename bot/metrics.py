@@ -148,6 +148,10 @@ class Watched(Protocol):
 
     @property
     def current(self) -> KnowledgeBase: ...
+    def knowledge_bases(self) -> Mapping[str | None, KnowledgeBase]:
+        """Every knowledge base answered from: one with a bot token; installed in many workspaces, the one they
+        share and each installation's own (with what it taught)."""
+        ...
     @property
     def counters(self) -> _Counted: ...
     @property
@@ -177,9 +181,12 @@ class _Readings(Collector):
                                 "reload, 0 when the last reload was rejected (the bot answers from the last good FAQ)",
                                 value=int(self.watched.faq.valid))
         taught = GaugeMetricFamily("openllm_taught_phrasings", "Phrasings admins taught from Slack: applied to the "
-                                   "matcher, or skipped (each is logged with why)", labels=["state"])
-        taught.add_metric(["applied"], len(kb.taught))
-        taught.add_metric(["skipped"], len(kb.skipped))
+                                   "matcher, or skipped (each is logged with why); of every workspace, installed in "
+                                   "many", labels=["state"])
+        # Outside a request `current` is the knowledge base workspaces share, which holds no workspace's phrasings.
+        every = list(self.watched.knowledge_bases().values())
+        taught.add_metric(["applied"], sum(len(each.taught) for each in every))
+        taught.add_metric(["skipped"], sum(len(each.skipped) for each in every))
         yield taught
         yield CounterMetricFamily("openllm_failed_replies", "Replies that failed even after the Web API client's "
                                   "retries", value=counters.failed_replies)

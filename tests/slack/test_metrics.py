@@ -27,7 +27,7 @@ from bot.config import Config, ConfigError, FaqSettings
 from bot.fakeslack import FakeSlack
 from bot.metrics import OTHER, Bounded, reply_outcome, request_kind
 from bot.recorder import Recorder
-from bot.reload import Reloader
+from bot.reload import Reloader, TaughtWatcher
 from bot.state import KnowledgeHolder
 from bot.store import Store
 from knowledge import DEFAULT_SEEDS_DIR, KnowledgeBase
@@ -254,6 +254,29 @@ async def test_faq_reloads_ok_and_rejected_are_counted(fake: FakeSlack, tmp_path
         assert value(found, "openllm_faq_valid") == 1
     finally:
         await slack.runner.cleanup()
+
+
+async def test_taught_phrasings_are_counted_over_every_workspace_installed_in(fake: FakeSlack, kb: KnowledgeBase,
+                                                                               tmp_path: Path) -> None:
+    # Installed with OAuth, each workspace that taught phrasings answers from a knowledge base of its own: a scrape,
+    # outside any request, counts them all (not the shared knowledge base's, which holds none).
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    slack = await start_slack(fake, kb)
+    try:
+        slack.holder.per_workspace = True
+        for text, entry, team in (("who owns the llama weights", "llama", "T0AAA"),
+                                  ("is llama free to use", "licensing", "T0AAA"),
+                                  ("can i sell what llama writes", "licensing", "T0BBB"),
+                                  ("who made llama", "licensing", "T0BBB")):  # llama's own alternate: skipped
+            store.add_taught(text, entry, None, "UADMIN", team_id=team)
+        assert await TaughtWatcher(slack.holder, store).check()
+        assert set(slack.holder.by_workspace) == {"T0AAA", "T0BBB"} and not slack.holder.base.taught
+        found = await samples(slack.url)
+        assert value(found, "openllm_taught_phrasings", state="applied") == 3
+        assert value(found, "openllm_taught_phrasings", state="skipped") == 1
+    finally:
+        await slack.runner.cleanup()
+        store.close()
 
 
 async def test_two_apps_in_one_process_count_apart(kb: KnowledgeBase) -> None:
