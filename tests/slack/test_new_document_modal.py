@@ -10,7 +10,7 @@ import pytest
 from repo_paths import FIXTURE_FAQ
 from test_new_document import FILE, with_document
 
-from bot import blocks
+from bot.entries import NEW_IN_HOME
 from bot.entry_views import QUESTION
 from bot.fakemodals import Filled, dispatch, latest_view
 from bot.fakeslack import FakeSlack
@@ -43,7 +43,7 @@ async def slack(fake: FakeSlack, kb_with_a_fifth_document: KnowledgeBase, record
 
 async def test_the_added_document_s_passages_are_offered_and_can_be_cited(slack: Slack, store: Store) -> None:
     home = await admin_home(slack)
-    modal = await open_modal(slack, home, blocks.ENTRY_NEW, updates=0)
+    modal = await open_modal(slack, home, NEW_IN_HOME, updates=0)
     await dispatch(slack.fake, modal, filled(modal, **{QUESTION: ASKED}), QUESTION, ADMIN)  # Enter in the question
     await slack.fake.wait_for("views.update")
     listed = latest_view(slack.fake)
