@@ -259,7 +259,7 @@ class DigestPoster:
             self._done.add(key)
             return "taken"
         self._done.add(key)
-        kb = self.holder.current
+        kb = self.holder.of(self.team)  # the workspace's own, with what it taught and wrote: no request says which
         entry_ids = [e.id for e in kb.knowledge.entries]
         try:
             digest = await self.recorder.read(lambda store: build_digest(store, self.schedule, end, entry_ids,

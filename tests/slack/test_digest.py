@@ -22,9 +22,11 @@ from bot.channels import Channel
 from bot.digest import DigestPoster, Schedule
 from bot.fakeslack import FakeSlack
 from bot.recorder import Recorder
+from bot.reload import TaughtWatcher
 from bot.state import KnowledgeHolder
 from bot.store import QuestionRecord, Store, as_utc
 from knowledge import KnowledgeBase
+from knowledge.content.written import NewEntry
 
 from .slackkit import FIXTURE_FAQ, SECRET, STORE_KEY, all_text, assert_sendable
 
@@ -71,6 +73,28 @@ async def test_replicas_racing_for_the_digest_post_it_once(fake: FakeSlack, stor
     finally:
         for replica in replicas:
             replica.recorder.close()
+
+
+async def test_a_workspaces_digest_reads_what_it_taught_as_its_own_knowledge_base_says_it(
+        fake: FakeSlack, store: Store, kb: KnowledgeBase) -> None:
+    # Installed in many workspaces, a digest for one of them names the entries it wrote itself (no request, and so no
+    # `holder.current`, says which workspace it is for).
+    asked = as_utc(END - timedelta(days=2))
+    entry = NewEntry("what-is-hugging-face", "small", "What is Hugging Face?", "A hub where open models are shared.",
+                     (("001_ef82fbb3a280ee8f.txt", "- Hugging Face: While not a model developer in the same vein as "
+                       "Meta or Mistral, Hugging Face is an indispensable hub for the open source AI community."),))
+    store.add_questions([QuestionRecord(asked, "dm", "none", team="T0AAA", text="what is hugging face")])
+    store.add_written(entry, "UADMIN", "T0AAA", at=asked)
+    store.add_taught("tell me about huggingface", entry.id, None, "UADMIN", at=asked, team_id="T0AAA")
+    replica = poster(fake, store, kb, END + timedelta(minutes=1), "replica")
+    replica.team, replica.holder.per_workspace = "T0AAA", True
+    try:
+        assert await TaughtWatcher(replica.holder, store).check()
+        assert await replica.check() == "posted"
+    finally:
+        replica.recorder.close()
+    [posted] = digests(fake)
+    assert "“tell me about huggingface” → *What is Hugging Face?*" in all_text(posted["blocks"])
 
 
 async def test_a_week_without_questions_gets_no_digest(fake: FakeSlack, store: Store, kb: KnowledgeBase) -> None:
