@@ -3,6 +3,7 @@ any other is decided as before. And a question asked again is matched once."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from knowledge.decision.calibration import (
     CASCADE_GRID,
     Labelled,
     choose_cascade_threshold,
+    choose_decline_threshold,
     fit_policy,
     labelled,
     labelled_sets,
@@ -32,6 +34,7 @@ from knowledge.decision.signals import (
     QuickSignals,
     Signals,
 )
+from knowledge.result import Status
 
 EASY = "who created llama?"  # one of the FAQ's own phrasings: its words say which entry
 HARD = ("We're a four-person startup doing contract review for small law firms. Our lawyers keep asking what "
@@ -163,6 +166,34 @@ def test_a_question_that_may_be_about_two_things_is_decided_quickly_only_when_it
     assert kb.matcher.quick_signals("who created llama?").one_entry_below is None
 
 
+def test_a_question_its_words_put_out_of_scope_is_declined_without_the_embedding_model(kb: KnowledgeBase,
+                                                                                       policy: Policy) -> None:
+    assert policy.cascade is not None and policy.cascade.scope is not None
+    everything = replace(policy, cascade=replace(policy.cascade, decline=1.0))  # declines all it does not answer
+    cascaded, embedder = matcher(kb, everything)
+    result = cascaded.match("what's for lunch today?")
+    assert (result.status, result.candidates, embedder.runs) == ("none", (), 0)
+    lines = cascaded.match("what's for lunch today?", explain=True).explanation
+    assert any(line.startswith("→ none without the embedding model: p(in scope)") for line in lines)
+    assert cascaded.match(EASY).status == "answer"  # what it answers, it answers
+    # A comparison declined whole may be answered part by part: never declined by the first stage.
+    assert cascaded.match("iphone vs android, which one is better?") == \
+        matcher(kb, replace(policy, cascade=None))[0].match("iphone vs android, which one is better?")
+    never = replace(policy, cascade=replace(policy.cascade, decline=0.0))
+    quick = cascaded.quick_signals("what's for lunch today?")
+    assert quick is not None and decide_quickly(quick, never) is None
+
+
+def test_the_decline_threshold_is_the_highest_that_changes_no_reply() -> None:
+    # (p right, entry, p in scope) of the first stage, and the full decision's status; the first stage answers at 0.9.
+    quick = [(0.1, "a", 0.01), (0.2, "a", 0.03), (0.95, "a", 0.04), (0.3, "b", 0.06), (0.1, "c", None)]
+    full: list[Status] = ["none", "none", "answer", "suggest", "answer"]
+    # 0.06 would decline a question the full decision offers suggestions for; the one it answers at 0.95 the
+    # first stage answers itself; one it cannot tell about (None) is never declined.
+    assert choose_decline_threshold(quick, full, 0.9) == 0.0575
+    assert choose_decline_threshold([(0.1, "a", 0.0)], ["answer"], 0.9) == 0.0
+
+
 def _row(expect: tuple[str, ...]) -> Labelled:
     return Labelled(Signals("q", (), (), 0.0, 0.0, 0.0, 0.0), expect)
 
@@ -188,6 +219,10 @@ def test_a_policy_with_a_cascade_round_trips(policy: Policy, tmp_path: Path) -> 
     assert again.cascade.answer == round(policy.cascade.answer, 4)
     assert again.cascade.rank.features == QUICK_CANDIDATE_FEATURES
     assert again.cascade.decision.features == QUICK_QUESTION_FEATURES
+    assert again.cascade.scope is not None and again.cascade.scope.features == QUICK_QUESTION_FEATURES
+    assert again.cascade.decline == round(policy.cascade.decline, 4)
+    path.write_text(dump_policy(replace(policy, cascade=replace(policy.cascade, scope=None))), encoding="utf-8")
+    assert load_policy(path).cascade.scope is None  # type: ignore[union-attr]  # one that never declines
     path.write_text(dump_policy(replace(policy, cascade=None)), encoding="utf-8")
     assert load_policy(path).cascade is None  # a policy without one: every question is decided in full
 
@@ -203,6 +238,9 @@ def test_a_malformed_cascade_is_reported_by_line(policy: Policy, tmp_path: Path)
     line = text.splitlines().index("cascade:") + 2
     assert any("'cascade.answer' must be a number from 0 to 1" in r for r in reasons)
     assert any("unknown field 'cascade.extra'" in r for r in reasons)
+    path.write_text(re.sub(r"(?ms)^  scope:.*", "", text), encoding="utf-8")  # a decline threshold, no scope model
+    with pytest.raises(KnowledgeError, match="'cascade' is missing 'scope'"):
+        load_policy(path)
     assert f"policy.yaml:{line}:" in str(raised.value)
 
 

@@ -24,9 +24,19 @@ from sklearn.model_selection import KFold
 from ..content.loader import PACKAGE_DIR
 from ..content.model import Knowledge
 from ..content.phrasings import GROUPS, Phrasing
-from ..result import MatchResult
+from ..result import MatchResult, Status
 from .classifier import ClassifierSettings
-from .decide import Cascade, LinearModel, Policy, decide, decide_quickly, quick_probability, rank, rank_quickly
+from .decide import (
+    Cascade,
+    LinearModel,
+    Policy,
+    decide,
+    decide_quickly,
+    quick_probability,
+    rank,
+    rank_quickly,
+    scope_probability,
+)
 from .evaluation import Case, Tally, evaluate_results, load_cases
 from .hybrid import HybridMatcher
 from .signals import (
@@ -46,6 +56,7 @@ MAX_FAQ_OUT_OF_SCOPE = 0.08
 SUGGESTION_COST = 0.5  # an out-of-scope question offered suggestions, against one in-scope question rescued
 GRID = np.round(np.arange(0.05, 0.99, 0.01), 2)
 CASCADE_GRID = np.round(np.arange(0.5, 1.0, 0.005), 3)  # the first stage's answer thresholds tried
+DECLINE_GRID = np.round(np.arange(0.0, 0.5, 0.0025), 4)  # and its decline thresholds (on p(in scope))
 
 
 @dataclass(frozen=True)
@@ -128,9 +139,13 @@ def fit_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel]:
     return rank_model, decision_model
 
 
-def fit_quick_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel] | None:
-    """The cascade's rank model (on in-scope questions' candidates), then its decision model on that ranking, from
-    the rows the cascade applies to; None when they cannot be fitted (no such rows)."""
+QuickModels = tuple[LinearModel, LinearModel, LinearModel]  # the cascade's rank, decision and scope models
+
+
+def fit_quick_models(rows: Sequence[Labelled]) -> QuickModels | None:
+    """The cascade's rank model (on in-scope questions' candidates), then its decision model on that ranking and its
+    scope model (is the question in scope at all), from the rows the cascade applies to; None when they cannot be
+    fitted (no such rows)."""
     quick = [(row.quick, row.expect) for row in rows if row.quick is not None]
     x, y = [], []
     for signals, expect in quick:
@@ -143,7 +158,7 @@ def fit_quick_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel
     rank_model = _logistic(np.array(x, dtype=float), np.array(y), QUICK_CANDIDATE_FEATURES)
     provisional = Cascade(rank_model, LinearModel(QUICK_QUESTION_FEATURES, (0.0,) * len(QUICK_QUESTION_FEATURES),
                                                   0.0), 1.0)
-    dx, dy = [], []
+    dx, dy, scope = [], [], []
     for signals, expect in quick:
         ranked = rank_quickly(signals, provisional)
         if not ranked:
@@ -151,14 +166,18 @@ def fit_quick_models(rows: Sequence[Labelled]) -> tuple[LinearModel, LinearModel
         (top, conf), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
         dx.append(signals.features(top, conf, conf - second))
         dy.append(top.id in expect)
+        scope.append(bool(expect))
     if not dx:
         return None
     decision_model = _logistic(np.array(dx, dtype=float), np.array(dy), QUICK_QUESTION_FEATURES)
-    return rank_model, decision_model
+    scope_model = _logistic(np.array(dx, dtype=float), np.array(scope), QUICK_QUESTION_FEATURES)
+    return rank_model, decision_model, scope_model
 
 
 Scored = tuple[float, str, bool, frozenset[str]]
-QuickScored = tuple[float, str]  # the first stage's probability of being right, and its best entry
+# The first stage's probability of being right, its best entry, and its probability that the question is in scope
+# (None: it cannot tell).
+QuickScored = tuple[float, str, float | None]
 
 
 def _decisions(rows: Sequence[Labelled], policy: Policy) -> list[Scored]:
@@ -180,14 +199,18 @@ def _answered(scored: Scored, t: float) -> bool:
     return scored[0] >= t and not scored[2]
 
 
-def _quick_decisions(rows: Sequence[Labelled], models: tuple[LinearModel, LinearModel] | None) -> list[QuickScored]:
+def _quick_decisions(rows: Sequence[Labelled], models: QuickModels | None) -> list[QuickScored]:
     if models is None:
-        return [(0.0, "")] * len(rows)
-    cascade = Cascade(*models, 1.0)
+        return [(0.0, "", None)] * len(rows)
+    rank_model, decision_model, scope_model = models
+    cascade = Cascade(rank_model, decision_model, 1.0, scope_model, 0.0)
     out: list[QuickScored] = []
     for row in rows:
-        top, p = quick_probability(row.quick, cascade) if row.quick is not None else (None, 0.0)
-        out.append((p, top.id if top is not None else ""))
+        if row.quick is None:
+            out.append((0.0, "", None))
+            continue
+        top, p = quick_probability(row.quick, cascade)
+        out.append((p, top.id if top is not None else "", scope_probability(row.quick, cascade)))
     return out
 
 
@@ -205,6 +228,19 @@ def choose_cascade_threshold(rows: Sequence[Labelled], quick: Sequence[QuickScor
     chosen = None
     for t in CASCADE_GRID[::-1]:  # from the highest: each lower one answers more
         if any(q[0] >= t and _added_errors(row, q[1], f, answer) for row, q, f in zip(rows, quick, full, strict=True)):
+            break
+        chosen = float(t)
+    return chosen
+
+
+def choose_decline_threshold(quick: Sequence[QuickScored], full: Sequence[Status], answer: float) -> float:
+    """The highest first-stage decline threshold (on its probability that the question is in scope) at which every
+    question declined there, and not answered by the first stage at `answer`, is one the full decision declines
+    too, all decided out of fold: declining there changes no reply. 0 (never) if none is."""
+    chosen = 0.0
+    for t in DECLINE_GRID:  # from the lowest: each higher one declines more
+        if any(q[2] is not None and q[2] <= t and q[0] < answer and status != "none"
+               for q, status in zip(quick, full, strict=True)):
             break
         chosen = float(t)
     return chosen
@@ -250,19 +286,21 @@ def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: 
     """Weights fitted on `rows` and `extra` (the FAQ's own, cross-fitted). The decision is then rescaled
     (Platt scaling) so that its probability is that of being right on questions as people ask them
     (`rows`), and the thresholds are chosen on the out-of-fold decisions of both; then the cascade's first stage
-    (unless `cascade` is false), its threshold chosen on the same out-of-fold decisions."""
+    (unless `cascade` is false), its thresholds chosen on the same out-of-fold decisions."""
     rank_model, decision_model = fit_models([*rows, *extra])
     scored: list[Scored] = [(0.0, "", False, frozenset())] * len(rows)
     extra_scored: list[Scored] = [(0.0, "", False, frozenset())] * len(extra)
-    quick: list[QuickScored] = [(0.0, "")] * len(rows)
-    extra_quick: list[QuickScored] = [(0.0, "")] * len(extra)
+    quick: list[QuickScored] = [(0.0, "", None)] * len(rows)
+    extra_quick: list[QuickScored] = [(0.0, "", None)] * len(extra)
     k = min(folds, len(rows))
     row_folds = list(KFold(k, shuffle=True, random_state=seed).split(np.arange(len(rows))))
     extra_folds = (list(KFold(k, shuffle=True, random_state=seed).split(np.arange(len(extra))))
                    if len(extra) >= k else [(np.arange(len(extra)), np.arange(0))] * k)
+    inner_models: list[tuple[LinearModel, LinearModel]] = []
     for (train, test), (extra_train, extra_test) in zip(row_folds, extra_folds, strict=True):
         fitting = [*(rows[int(i)] for i in train), *(extra[int(i)] for i in extra_train)]
-        inner = Policy(*fit_models(fitting), 1.0, 1.0)
+        inner_models.append(fit_models(fitting))
+        inner = Policy(*inner_models[-1], 1.0, 1.0)
         for i, s in zip(test, _decisions([rows[int(i)] for i in test], inner), strict=True):
             scored[i] = s
         for i, s in zip(extra_test, _decisions([extra[int(i)] for i in extra_test], inner), strict=True):
@@ -278,8 +316,9 @@ def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: 
     right = np.array([bool(r.expect) and s[1] in r.expect for r, s in zip(rows, scored, strict=True)])
     scale = _logistic(logits, right, ("logit",))
     a, c = scale.weights[0], scale.bias
-    decision_model = LinearModel(decision_model.features, tuple(a * w for w in decision_model.weights),
-                                 a * decision_model.bias + c)
+
+    def rescaled_model(model: LinearModel) -> LinearModel:
+        return LinearModel(model.features, tuple(a * w for w in model.weights), a * model.bias + c)
 
     def rescale(s: Scored) -> Scored:
         return float(1 / (1 + np.exp(-(a * s[0] + c)))), s[1], s[2], s[3]
@@ -290,8 +329,20 @@ def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: 
     if cascade and (models := fit_quick_models([*rows, *extra])) is not None:
         threshold = choose_cascade_threshold([*rows, *extra], [*quick, *extra_quick], [*rescaled, *extra_rescaled],
                                              answer)
-        first_stage = Cascade(*models, threshold) if threshold is not None else None
-    return Policy(rank_model, decision_model, answer, suggest, note, cascade=first_stage)
+        if threshold is not None:
+            # What the full decision makes of each row, out of fold (each fold's models, rescaled, at the thresholds).
+            statuses: list[Status] = ["none"] * len(rows)
+            extra_statuses: list[Status] = ["none"] * len(extra)
+            for (ranking, deciding), (_, test), (_, extra_test) in zip(inner_models, row_folds, extra_folds,
+                                                                       strict=True):
+                fold = Policy(ranking, rescaled_model(deciding), answer, suggest)
+                for i in test:
+                    statuses[i] = decide(rows[int(i)].signals, fold, {}).status
+                for i in extra_test:
+                    extra_statuses[i] = decide(extra[int(i)].signals, fold, {}).status
+            decline = choose_decline_threshold([*quick, *extra_quick], [*statuses, *extra_statuses], threshold)
+            first_stage = Cascade(*models[:2], threshold, models[2], decline)
+    return Policy(rank_model, rescaled_model(decision_model), answer, suggest, note, cascade=first_stage)
 
 
 def cross_validate(rows: Sequence[Labelled], says: dict[str, str], extra: Sequence[Labelled] = (),

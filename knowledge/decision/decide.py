@@ -66,11 +66,15 @@ class LinearModel:
 class Cascade:
     """The first stage: from the lexical and n-gram signals alone (`QuickSignals`), `rank` gives each candidate the
     probability that it is the right entry and `decision` that answering the best one is right; at `answer` or
-    more it is answered without running the embedding model."""
+    more it is answered without running the embedding model. `scope` gives the probability that the question is
+    one the FAQ answers at all; at `decline` or less it is declined without running the embedding model (None, or
+    a `decline` of 0: never)."""
 
     rank: LinearModel
     decision: LinearModel
     answer: float
+    scope: LinearModel | None = None
+    decline: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -155,14 +159,32 @@ def quick_probability(quick: QuickSignals, cascade: Cascade) -> tuple[QuickCandi
     return top, cascade.decision.probability(quick.features(top, confidence, confidence - second))
 
 
+def scope_probability(quick: QuickSignals, cascade: Cascade) -> float | None:
+    """The first stage's probability that the question is one the FAQ answers; None when it cannot tell: no scope
+    model, no candidate, or a question that may be about two things (a comparison of two names declined whole may
+    still be answered part by part)."""
+    ranked = rank_quickly(quick, cascade)
+    if cascade.scope is None or not ranked or quick.one_entry_below is not None:
+        return None
+    (top, confidence), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+    return cascade.scope.probability(quick.features(top, confidence, confidence - second))
+
+
 def decide_quickly(quick: QuickSignals, policy: Policy, explain: bool = False) -> MatchResult | None:
-    """The answer when the cascade's first stage is decisive, else None (the embedding model is needed)."""
+    """The answer, or the decline, when the cascade's first stage is decisive, else None (the embedding model is
+    needed)."""
     cascade = policy.cascade
     if cascade is None:
         return None
     top, p = quick_probability(quick, cascade)
-    if top is None or p < cascade.answer:
+    if top is None:
         return None
+    if p < cascade.answer:
+        scope = scope_probability(quick, cascade)
+        if scope is None or scope > cascade.decline:
+            return None
+        said = (f"→ none without the embedding model: p(in scope) {scope:.3f} ≤ {cascade.decline:.3f}",)
+        return MatchResult("none", None, p, (), quick.query, said if explain else ())
     ranked = rank_quickly(quick, cascade)
     candidates = tuple(Candidate(c.id, round(conf, 6)) for c, conf in ranked[:3])
     lines: tuple[str, ...] = ()
@@ -200,7 +222,7 @@ def _explain(signals: Signals, policy: Policy, ranked: list[tuple[CandidateSigna
 
 
 _POLICY_FIELDS = ("note", "answer", "suggest", "near_duplicate", "rank", "decision", "cascade")
-_CASCADE_FIELDS = ("answer", "rank", "decision")
+_CASCADE_FIELDS = ("answer", "rank", "decision", "decline", "scope")
 _RERUN = "rerun `openllm-bot calibrate`"
 
 
@@ -255,7 +277,8 @@ def load_policy(source: Path | str = POLICY_FILE) -> Policy:
 
 
 def _cascade(node: Node, shown: str, problems: list[Problem]) -> Cascade | None:
-    """The optional `cascade`: its `answer` threshold and its own `rank` and `decision` models."""
+    """The optional `cascade`: its `answer` threshold and its own `rank` and `decision` models; optionally its
+    `decline` threshold and `scope` model (both or neither)."""
     if not isinstance(node, MappingNode):
         problems.append(Problem(shown, line(node), f"malformed policy: 'cascade' must map "
                                                    f"{', '.join(_CASCADE_FIELDS)}; {_RERUN}"))
@@ -265,21 +288,31 @@ def _cascade(node: Node, shown: str, problems: list[Problem]) -> Cascade | None:
         if name not in _CASCADE_FIELDS:
             problems.append(Problem(shown, line(key), f"malformed policy: unknown field 'cascade.{name}' (allowed: "
                                                       f"{', '.join(_CASCADE_FIELDS)}); {_RERUN}"))
-    answer = number(given["answer"][1]) if "answer" in given else None
-    if answer is None or not 0.0 <= answer <= 1.0:
-        where = line(given["answer"][1]) if "answer" in given else line(node)
-        problems.append(Problem(shown, where, f"'cascade.answer' must be a number from 0 to 1; {_RERUN}"))
+
+    def threshold(name: str) -> float | None:
+        value = number(given[name][1]) if name in given else None
+        if value is None or not 0.0 <= value <= 1.0:
+            where = line(given[name][1]) if name in given else line(node)
+            problems.append(Problem(shown, where, f"'cascade.{name}' must be a number from 0 to 1; {_RERUN}"))
+        return value
+
+    answer = threshold("answer")
     models: dict[str, LinearModel] = {}
-    for name, names in (("rank", QUICK_CANDIDATE_FEATURES), ("decision", QUICK_QUESTION_FEATURES)):
+    optional = ("scope",) if "scope" in given or "decline" in given else ()
+    for name, names in (("rank", QUICK_CANDIDATE_FEATURES), ("decision", QUICK_QUESTION_FEATURES),
+                        ("scope", QUICK_QUESTION_FEATURES)):
         if name not in given:
-            problems.append(Problem(shown, line(node), f"malformed policy: 'cascade' is missing '{name}'; {_RERUN}"))
+            if name != "scope" or optional:
+                problems.append(Problem(shown, line(node), f"malformed policy: 'cascade' is missing '{name}'; "
+                                                           f"{_RERUN}"))
             continue
         model = _model(given[name][1], f"cascade.{name}", names, shown, problems)
         if model is not None:
             models[name] = model
-    if answer is None or len(models) < 2:
+    decline = threshold("decline") if optional else 0.0
+    if answer is None or decline is None or len(models) < 2 + len(optional):
         return None
-    return Cascade(models["rank"], models["decision"], answer)
+    return Cascade(models["rank"], models["decision"], answer, models.get("scope"), decline)
 
 
 def _model(node: Node, name: str, names: tuple[str, ...], shown: str, problems: list[Problem]
@@ -325,6 +358,9 @@ def dump_policy(policy: Policy) -> str:
             "near_duplicate": policy.near_duplicate,
             "rank": model(policy.rank), "decision": model(policy.decision)}
     if policy.cascade is not None:
-        body["cascade"] = {"answer": round(policy.cascade.answer, 4), "rank": model(policy.cascade.rank),
-                           "decision": model(policy.cascade.decision)}
+        cascade: dict[str, object] = {"answer": round(policy.cascade.answer, 4), "rank": model(policy.cascade.rank),
+                                      "decision": model(policy.cascade.decision)}
+        if policy.cascade.scope is not None:
+            cascade |= {"decline": round(policy.cascade.decline, 4), "scope": model(policy.cascade.scope)}
+        body["cascade"] = cascade
     return header + yaml.safe_dump(body, sort_keys=False, width=100)
