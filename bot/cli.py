@@ -204,6 +204,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print("\n".join("  " + f for f in failures))
     policy = calibration.policy
     print(f"\npolicy fitted on all of them: answer at p >= {policy.answer:.2f}, suggest at p >= {policy.suggest:.2f}")
+    if policy.cascade is not None:  # the cascade's first stage: decided without the embedding model
+        quickly = calibration.quickly
+        print(f"without the embedding model: answer at p >= {policy.cascade.answer:.3f}, decline at p(in scope) <= "
+              f"{policy.cascade.decline:.4f}; out of fold, {sum(quickly)} of {len(quickly)} questions decided so")
     floors = None
     if measurement is not None:
         try:
