@@ -183,7 +183,8 @@ def test_a_damaged_kept_classifier_is_one_warning_then_trained_and_kept_afresh(
     hybrid._built.clear()
     HybridMatcher(kb.knowledge, embedder=Embedder(cache_dir=tmp_path))
     (kept,) = tmp_path.glob("classifier-*.npz")
-    for damage in (b"not a classifier", None):
+    whole = kept.read_bytes()
+    for damage in (b"not a classifier", whole[:len(whole) // 2], whole[:-100], None):
         if damage is None:  # a readable file for other phrasings
             arrays = dict(np.load(kept, allow_pickle=False))
             np.savez(kept, **{**arrays, "classes": arrays["classes"][:-1]})

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import threading
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -149,7 +150,7 @@ class TrainedSvm:
                     raise ValueError(f"n-gram block {n} is not {len(terms)} terms by {len(classes)} classes")
                 blocks.append(_NgramWeights(analyzer, {t: i for i, t in enumerate(terms)}, idf, weights))
             trained = cls(classes, arrays["w_embedding"], arrays["intercepts"], tuple(blocks))
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a truncated file among others
             log.warning("the kept classifier %s is unreadable (%s): trained afresh", path, exc)
             return None
         if classes != tuple(sorted(set(labels))) or trained.w_embedding.shape != (dimensions, len(classes)) \
