@@ -189,11 +189,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     measurement = None
     try:
         if args.record:
-            measurement = gate.measure(kb.knowledge, settings=settings, folds=args.folds)
+            measurement = gate.measure(kb.knowledge, settings=settings, folds=args.folds, cascade=not args.no_cascade)
             calibration = measurement.calibration
         else:
             matcher = HybridMatcher(kb.knowledge, policy=neutral_policy(), settings=settings)
-            calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds)
+            calibration = calibrate(matcher, _set_paths(args.files), folds=args.folds, cascade=not args.no_cascade)
     except EvalSetError as exc:
         print(f"openllm-bot: {exc}", file=sys.stderr)
         return 1
@@ -767,6 +767,8 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--accept-lower", action="store_true", help="with --record: record figures below the record "
                      "(never below the floors of knowledge/floors.yaml)")
     cal.add_argument("--quiet", action="store_true", help="figures only, without the failing cases")
+    cal.add_argument("--no-cascade", action="store_true", help="fit no cascade: every question decided with the "
+                     "embedding model (the cascade's first stage decides easy ones without it)")
     cal.set_defaults(func=cmd_calibrate)
 
     cov = sub.add_parser("coverage", help="which paragraphs of each document the FAQ cites")

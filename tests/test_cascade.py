@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from repo_paths import ROOT
 
 from knowledge import KnowledgeBase
 from knowledge.content.files import KnowledgeError
@@ -192,6 +193,15 @@ def test_the_decline_threshold_is_the_highest_that_changes_no_reply() -> None:
     # first stage answers itself; one it cannot tell about (None) is never declined.
     assert choose_decline_threshold(quick, full, 0.9) == 0.0575
     assert choose_decline_threshold([(0.1, "a", 0.0)], ["answer"], 0.9) == 0.0
+
+
+def test_a_calibration_without_the_cascade_decides_every_question_in_full(kb: KnowledgeBase) -> None:
+    from knowledge.decision.calibration import calibrate
+
+    fresh = HybridMatcher(kb.knowledge, policy=replace(kb.matcher.policy, cascade=None), embedder=kb.matcher.embedder)
+    calibration = calibrate(fresh, [ROOT / "eval" / "fresh.yaml"], folds=3, cascade=False)
+    assert calibration.policy.cascade is None
+    assert len(calibration.quickly) == len(calibration.out_of_fold) and not any(calibration.quickly)
 
 
 def _row(expect: tuple[str, ...]) -> Labelled:

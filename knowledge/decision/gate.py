@@ -225,14 +225,15 @@ def blind_sets(folder: Path = BLIND_DIR) -> list[Path]:
 
 def measure(knowledge: Knowledge, sets: Sequence[Path] | None = None, blind: Sequence[Path] | None = None,
             settings: ClassifierSettings | None = None, folds: int = 10, shipped: Policy | None = None,
-            out_of_scope: tuple[Phrasing, ...] | None = None) -> Measurement:
+            out_of_scope: tuple[Phrasing, ...] | None = None, cascade: bool = True) -> Measurement:
     """Fit the policy on the labelled `sets` (default: `labelled_sets()`) for `knowledge`, score them out of fold
     (each, and all together), and score the `blind` sets (default: eval/blind/) with the `shipped` policy (default:
-    the one just fitted, which `make calibrate` ships). `out_of_scope`: the examples (default: out_of_scope.yaml)."""
+    the one just fitted, which `make calibrate` ships). `out_of_scope`: the examples (default: out_of_scope.yaml).
+    `cascade`: false fits the policy without the cascade's first stage."""
     sets = labelled_sets() if sets is None else sets
     blind = blind_sets() if blind is None else blind
     matcher = HybridMatcher(knowledge, policy=neutral_policy(), settings=settings, out_of_scope=out_of_scope)
-    calibration = calibrate(matcher, sets, folds=folds)
+    calibration = calibrate(matcher, sets, folds=folds, cascade=cascade)
     tallies = calibration.tallies()
     figures = [Figures.of(path.name, "out of fold", tallies[path.name]) for path in sets]
     figures.append(Figures.of(ALL_LABELLED, "out of fold", tallies["all"]))
