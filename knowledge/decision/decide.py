@@ -353,7 +353,8 @@ def dump_policy(policy: Policy) -> str:
         return {"bias": round(m.bias, 6), "weights": weights}
 
     header = ("# The decision policy: written by `openllm-bot calibrate` from the labelled questions (see\n"
-              "# docs/matching.md). Weights of two logistic models and the thresholds on the second.\n")
+              "# docs/matching.md). Weights of two logistic models and the thresholds on the second; `cascade`, the\n"
+              "# first stage's models and thresholds (questions decided without the embedding model).\n")
     body = {"note": policy.note, "answer": round(policy.answer, 4), "suggest": round(policy.suggest, 4),
             "near_duplicate": policy.near_duplicate,
             "rank": model(policy.rank), "decision": model(policy.decision)}
