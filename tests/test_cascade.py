@@ -69,8 +69,11 @@ def policy(kb: KnowledgeBase) -> Policy:
 
 
 def matcher(kb: KnowledgeBase, policy: Policy) -> tuple[HybridMatcher, CountingEmbedder]:
+    """A matcher and its embedder, counting the questions it embeds (not the phrasings it may embed to build)."""
     embedder = CountingEmbedder()
-    return HybridMatcher(kb.knowledge, policy=policy, embedder=embedder), embedder
+    built = HybridMatcher(kb.knowledge, policy=policy, embedder=embedder)
+    embedder.runs = 0
+    return built, embedder
 
 
 def test_a_question_its_words_decide_is_answered_without_the_embedding_model(kb: KnowledgeBase,
