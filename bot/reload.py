@@ -165,6 +165,11 @@ def _installations(holder: KnowledgeHolder) -> list[str]:
     return [key for key in dict.fromkeys([*holder.taught, *holder.written]) if key is not None]
 
 
+def _changed(old: dict[str | None, tuple[M, ...]], new: dict[str | None, tuple[M, ...]]) -> list[str | None]:
+    """The installations whose phrasings (or entries and answers) differ between `old` and `new`."""
+    return [key for key in {**old, **new} if new.get(key, ()) != old.get(key, ())]
+
+
 async def _rebuild(holder: KnowledgeHolder, key: str | None, taught: Sequence[Taught],
                    written: Sequence[Written] | None) -> None:
     """Train again (off the event loop) the knowledge base of the installation `key` with what it `taught` and
@@ -188,6 +193,25 @@ def merged(kb: KnowledgeBase, taught: Taught) -> bool:
     return phrasing_key(taught.text) in {phrasing_key(t) for t in texts}
 
 
+S = TypeVar("S", Skipped, SkippedWritten)
+
+
+def _tell_skipped(told: set[S], skipped: Sequence[S], in_faq: Callable[[S], object | None], key: str | None,
+                  merged_note: str, warning: str) -> None:
+    """A warning (`warning`, with the workspace and the skipped item) for each of `skipped` not in `told` already,
+    but a debug note (`merged_note` and `in_faq`'s) for those the FAQ now holds itself (`in_faq` not None); `told`
+    is left holding exactly `skipped`."""
+    for item in skipped:
+        if item in told:
+            continue
+        if (shown := in_faq(item)) is not None:
+            log.debug(merged_note, shown)
+        else:
+            log.warning(warning, f" (workspace {key})" if key else "", item)
+    told.intersection_update(skipped)
+    told.update(skipped)
+
+
 # The skipped phrasings each holder's log has told of, by installation: each is told once (a retraining on every
 # replica, at every change of the taught phrasings, would otherwise repeat them all), and again only if it was applied
 # in between.
@@ -198,15 +222,8 @@ def log_skipped(kb: KnowledgeBase, holder: KnowledgeHolder | None = None, key: s
     """A warning for each taught phrasing that could not be applied, but for those the FAQ now holds itself; with
     `holder`, only for those not told of already for it (and the installation `key`)."""
     told = _told.setdefault(holder, {}).setdefault(key, set()) if holder is not None else set()
-    for skipped in kb.skipped:
-        if skipped in told:
-            continue
-        if merged(kb, skipped.taught):
-            log.debug("taught phrasing now in the FAQ itself: %s", skipped.taught)
-        else:
-            log.warning("taught phrasing not applied%s: %s", f" (workspace {key})" if key else "", skipped)
-    told.intersection_update(kb.skipped)
-    told.update(kb.skipped)
+    _tell_skipped(told, kb.skipped, lambda s: s.taught if merged(kb, s.taught) else None, key,
+                  "taught phrasing now in the FAQ itself: %s", "taught phrasing not applied%s: %s")
 
 
 async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[TaughtRecord]]]) -> bool:
@@ -216,7 +233,7 @@ async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Se
     before another's cannot be applied after it and put older phrasings back."""
     async with holder.swapping:
         taught = taught_by_workspace(await read(), holder.per_workspace)
-        changed = [key for key in {**holder.taught, **taught} if taught.get(key, ()) != holder.taught.get(key, ())]
+        changed = _changed(holder.taught, taught)
         if not changed:
             return False
         for key in changed:
@@ -260,15 +277,8 @@ def log_written_skipped(kb: KnowledgeBase, holder: KnowledgeHolder, key: str | N
     """A warning for each entry or answer written from Slack (for the installation `key`) that could not be applied
     (once), but for those the FAQ now holds itself."""
     told = _told_written.setdefault(holder, {}).setdefault(key, set())
-    for skipped in kb.written_skipped:
-        if skipped in told:
-            continue
-        if merged_written(kb, skipped):
-            log.debug("written from Slack, now in the FAQ itself: %s", skipped.written)
-        else:
-            log.warning("written from Slack, not applied%s: %s", f" (workspace {key})" if key else "", skipped)
-    told.intersection_update(kb.written_skipped)
-    told.update(kb.written_skipped)
+    _tell_skipped(told, kb.written_skipped, lambda s: s.written if merged_written(kb, s) else None, key,
+                  "written from Slack, now in the FAQ itself: %s", "written from Slack, not applied%s: %s")
 
 
 async def follow_written(holder: KnowledgeHolder, read: Callable[[], Awaitable[Sequence[WrittenRecord]]]) -> bool:
@@ -278,8 +288,7 @@ async def follow_written(holder: KnowledgeHolder, read: Callable[[], Awaitable[S
     holder's lock, as `follow_taught` does."""
     async with holder.swapping:
         written = written_by_workspace(await read(), holder.per_workspace)
-        changed = [key for key in {**holder.written, **written}
-                   if written.get(key, ()) != holder.written.get(key, ())]
+        changed = _changed(holder.written, written)
         if not changed:
             return False
         for key in changed:
