@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -33,6 +34,8 @@ from ...entry_views import (
 )
 from ...recorder import Recorder
 from ...teaching import publish_admin_home
+from .. import admins
+from ..admins import mapping, undo_number
 from ..deps import Deps
 
 log = logging.getLogger(__name__)
@@ -40,16 +43,6 @@ log = logging.getLogger(__name__)
 _NEW = re.compile(rf"^{blocks.ENTRY_NEW}(?::[a-z0-9]+)?$")
 _UNDO = re.compile(rf"^{entries.ENTRY_UNDO}:")
 NOT_ADMIN = "Only the bot's admins can write FAQ entries (ADMIN_USER_IDS, ADMIN_USERGROUP)."
-
-
-def mapping(value: object) -> dict[str, Any]:
-    """`value` if it is an object of a payload, else an empty one (a forged payload may hold anything)."""
-    return value if isinstance(value, dict) else {}
-
-
-def user_and_team(body: dict[str, Any]) -> tuple[object, str | None]:
-    user, team = mapping(body.get("user")), mapping(body.get("team"))
-    return user.get("id"), team.get("id") or user.get("team_id")
 
 
 def guessed_theme(kb: KnowledgeBase, question: str) -> str | None:
@@ -74,13 +67,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
     recorder: Recorder = deps.recorder
     holder, command, key = deps.holder, deps.command, deps.modal_key
 
-    async def admin_of(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> str | None:
-        # Checked on every action: a click is only a request, and anyone can forge one with another view's ids.
-        user, team = user_and_team(body)
-        if await deps.is_admin(client, team, user):
-            return str(user)
-        log.warning("entries: %s from %s refused: not an admin", action.get("action_id"), user)
-        return None
+    def admin_of(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> Awaitable[str | None]:
+        return admins.admin_of(deps, client, body, action, "entries")
 
     @app.action(_NEW)
     async def on_new(ack: Any, body: dict, action: dict, client: AsyncWebClient, respond: Any) -> None:
@@ -149,12 +137,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         if (admin := await admin_of(client, body, action)) is None:
             return
-        value = str(action.get("value", ""))
-        if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        if (number := undo_number(action)) is None:
             await publish_admin_home(client, holder, recorder, command, admin, ":warning: Nothing to undo there.")
             return
         try:
-            note = await entries.undo(holder, recorder, int(value), admin)
+            note = await entries.undo(holder, recorder, number, admin)
         except Exception as exc:  # the store is down or refused: nothing was undone, and the admin is told so
             log.error("entries: undoing failed: %s: %s", exc.__class__.__name__, exc)
             note = ":warning: Not done: the question store could not be reached (undoing); see the bot's log."

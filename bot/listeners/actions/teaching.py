@@ -16,6 +16,8 @@ from ... import blocks
 from ...recorder import Recorder
 from ...store import InvalidRecord, StoreRefused, TaughtAlready
 from ...teaching import publish_admin_home, teach, undo
+from .. import admins
+from ..admins import undo_number
 from ..deps import Deps
 
 log = logging.getLogger(__name__)
@@ -48,15 +50,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
     recorder: Recorder = deps.recorder
     holder, command = deps.holder, deps.command
 
-    async def admin_of(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> str | None:
-        # Checked on every action: a click is only a request, and anyone can forge one with another view's ids.
-        user = (body.get("user") or {}).get("id")
-        team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
-        if await deps.is_admin(client, team, user):
-            return str(user)
-        log.warning("teaching: %s from %s refused: not in ADMIN_USER_IDS or ADMIN_USERGROUP",
-                    action.get("action_id"), user)
-        return None
+    def admin_of(client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any]) -> Awaitable[str | None]:
+        return admins.admin_of(deps, client, body, action, "teaching")
 
     # One teaching or undoing at a time here: a double click is checked against the first once it is stored, and
     # refused, rather than both passing the check and both being stored.
@@ -94,8 +89,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         if (admin := await admin_of(client, body, action)) is None:
             return
-        value = str(action.get("value", ""))
-        if not (value.isascii() and value.isdigit() and len(value) <= 18):  # "²".isdigit(), yet int("²") fails
+        if (number := undo_number(action)) is None:
             await publish_admin_home(client, holder, recorder, command, admin, ":warning: Nothing to undo there.")
             return
-        await act(client, admin, "undoing", undo(holder, recorder, int(value), admin))
+        await act(client, admin, "undoing", undo(holder, recorder, number, admin))

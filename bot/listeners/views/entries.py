@@ -33,7 +33,8 @@ from ...entry_views import (
 from ...recorder import Recorder
 from ...store import InvalidRecord, StoreRefused
 from ...teaching import publish_admin_home
-from ..actions.entries import NOT_ADMIN, user_and_team
+from ..actions.entries import NOT_ADMIN
+from ..admins import user_and_team
 from ..deps import Deps
 
 log = logging.getLogger(__name__)

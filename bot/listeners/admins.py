@@ -1,0 +1,40 @@
+"""Who clicked a control or submitted a modal, and whether they are one of the bot's admins: checked on every
+action, since a click is only a request, and anyone can forge one with another view's ids."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from .deps import Deps
+
+log = logging.getLogger(__name__)
+
+
+def mapping(value: object) -> dict[str, Any]:
+    """`value` if it is an object of a payload, else an empty one (a forged payload may hold anything)."""
+    return value if isinstance(value, dict) else {}
+
+
+def user_and_team(body: dict[str, Any]) -> tuple[object, str | None]:
+    user, team = mapping(body.get("user")), mapping(body.get("team"))
+    return user.get("id"), team.get("id") or user.get("team_id")
+
+
+async def admin_of(deps: Deps, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any],
+                   surface: str) -> str | None:
+    """The admin who clicked `action`; None (logged, naming `surface`) when whoever did is not one."""
+    user, team = user_and_team(body)
+    if await deps.is_admin(client, team, user):
+        return str(user)
+    log.warning("%s: %s from %s refused: not in ADMIN_USER_IDS or ADMIN_USERGROUP", surface, action.get("action_id"),
+                user)
+    return None
+
+
+def undo_number(action: dict[str, Any]) -> int | None:
+    """The number of the row an Undo button names; None when its value is not one."""
+    value = str(action.get("value", ""))
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None  # "²".isdigit()
