@@ -74,8 +74,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return None
         return str(user), fields, form
 
-    async def store(client: AsyncWebClient, view: dict, admin: str, item: Written, title: str) -> None:
-        """Store `item` and say in the modal (and the admin's Home) what became of it."""
+    async def store(ack: Any, client: AsyncWebClient, view: dict, admin: str, item: Written) -> None:
+        """Take the modal, store `item` and say in the modal (and the admin's Home) what became of it."""
+        answer = isinstance(item, NewAnswer)
+        callback, title = (ANSWER_CALLBACK, "Edit answer") if answer else (NEW_CALLBACK, "New FAQ entry")
+        await ack(response_action="update", view=outcome_modal(callback, STORING, title))
         try:
             async with one_at_a_time:
                 stored = await entries.write(holder, recorder, item, admin)
@@ -88,7 +91,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
         except Exception as exc:  # the store is down: nothing was stored, and the admin is told so
             log.error("entries: writing failed: %s: %s", exc.__class__.__name__, exc)
             note = ":warning: Not stored: the question store could not be reached; see the bot's log."
-        callback = ANSWER_CALLBACK if isinstance(item, NewAnswer) else NEW_CALLBACK
         await client.views_update(view_id=view.get("id", ""), view=outcome_modal(callback, note, title))
         await publish_admin_home(client, holder, recorder, command, admin, note)
 
@@ -109,8 +111,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             chosen = len(item.sources) - (1 if form.draft.pasted else 0)
             await ack(response_action="errors", errors=errors_of(exc.refusals, form, chosen))
             return
-        await ack(response_action="update", view=outcome_modal(NEW_CALLBACK, STORING))
-        await store(client, view, admin, item, "New FAQ entry")
+        await store(ack, client, view, admin, item)
 
     @app.view(ANSWER_CALLBACK)
     async def on_new_answer(ack: Any, body: dict, view: dict, client: AsyncWebClient) -> None:
@@ -131,5 +132,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
         except WrittenRefused as exc:
             await ack(response_action="errors", errors=errors_of(exc.refusals, form, 0))
             return
-        await ack(response_action="update", view=outcome_modal(ANSWER_CALLBACK, STORING, "Edit answer"))
-        await store(client, view, admin, item, "Edit answer")
+        await store(ack, client, view, admin, item)
