@@ -6,7 +6,6 @@ an entry's answer edited; Undo."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import shutil
@@ -27,13 +26,14 @@ from bot.fakeslack import FakeSlack
 from bot.listeners.actions.entries import NOT_ADMIN
 from bot.listeners.views.entries import NOT_OPENED
 from bot.recorder import Recorder
-from bot.reload import Reloader, TaughtWatcher
+from bot.reload import Reloader
 from bot.serve import socket_handler
 from bot.state import KnowledgeHolder
 from bot.store import Store
 from knowledge import DEFAULT_SEEDS_DIR, KnowledgeBase
 
-from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, make_config, start_slack, until
+from .replicas import two_replicas, within_10_seconds
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, Slack, all_text, make_config, start_slack, until
 
 ADMIN, OTHER_ADMIN, MALLORY = "UADMIN", "UADMIN2", "UMALLORY"
 QUESTION_TEXT = "What is Hugging Face?"
@@ -292,19 +292,7 @@ async def test_an_entry_s_answer_edited_in_the_home_is_the_answer_until_undone(s
 
 async def test_what_one_replica_writes_another_answers_within_10_seconds_and_undo_likewise(
         kb: KnowledgeBase, store_url: str) -> None:
-    fakes = [await FakeSlack().start() for _ in range(2)]
-    recorders = [Recorder(Store(store_url), STORE_KEY) for _ in fakes]
-    here, there = [await start_slack(f, kb, r, admin_user_ids=frozenset({ADMIN}))
-                   for f, r in zip(fakes, recorders, strict=True)]
-    watchers = [asyncio.create_task(TaughtWatcher(s.holder, r.store).watch(interval=0.5))
-                for s, r in zip((here, there), recorders, strict=True)]
-
-    async def within_10_seconds(condition: Any) -> None:
-        started = time.monotonic()
-        await until(condition, attempts=1000)
-        assert time.monotonic() - started < 10
-
-    try:
+    async with two_replicas(kb, store_url, ADMIN) as (here, there):
         before = all_text((await ask(there, QUESTION_TEXT))["blocks"])
         await ask(here, QUESTION_TEXT)
         home = await admin_home(here)
@@ -316,16 +304,6 @@ async def test_what_one_replica_writes_another_answers_within_10_seconds_and_und
         await there.fake.act_in_view(home, control(home, entries.ENTRY_UNDO), user=ADMIN)
         await within_10_seconds(lambda: not here.holder.current.written)
         assert all_text((await ask(here, QUESTION_TEXT))["blocks"]) == before
-    finally:
-        for watcher in watchers:
-            watcher.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        for slack in (here, there):
-            await slack.runner.cleanup()
-        for recorder in recorders:
-            recorder.close()
-        for fake in fakes:
-            await fake.close()
 
 
 async def test_a_reloaded_faq_keeps_what_was_written(slack: Slack, store: Store, tmp_path: Path) -> None:

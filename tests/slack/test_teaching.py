@@ -5,13 +5,11 @@ answering with it within 10 s, and a FAQ reload keeping it. Nobody who asked is 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
 import shutil
 import string
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,11 +21,12 @@ from bot import blocks
 from bot.config import FaqSettings
 from bot.fakeslack import FakeSlack
 from bot.recorder import Recorder
-from bot.reload import Reloader, TaughtWatcher
+from bot.reload import Reloader
 from bot.store import QuestionRecord, Store, StoreRefused, TaughtAlready, TaughtRecord, utcnow
 from knowledge import DEFAULT_SEEDS_DIR, Knowledge, KnowledgeBase
 
-from .slackkit import FIXTURE_FAQ, LICENSING_Q, STORE_KEY, Slack, all_text, start_slack, until
+from .replicas import two_replicas, within_10_seconds
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, Slack, all_text, start_slack, until
 
 ADMIN = "UADMIN"
 # Asked of the fixture FAQ, none of them answered: the bot suggests llama / declines / suggests licensing / declines.
@@ -260,20 +259,7 @@ async def test_the_admin_home_of_a_large_faq_stays_within_slacks_size_giving_men
 
 async def test_what_one_replica_is_taught_another_answers_within_10_seconds_and_undo_likewise(
         kb: KnowledgeBase, store_url: str) -> None:
-    fakes = [await FakeSlack().start() for _ in range(2)]
-    # Each replica with a store connection and recorder of its own, as separate processes would have.
-    recorders = [Recorder(Store(store_url), STORE_KEY) for _ in fakes]
-    here, there = [await start_slack(f, kb, r, admin_user_ids=frozenset({ADMIN}))
-                   for f, r in zip(fakes, recorders, strict=True)]
-    watchers = [asyncio.create_task(TaughtWatcher(s.holder, r.store).watch(interval=0.5))
-                for s, r in zip((here, there), recorders, strict=True)]
-
-    async def within_10_seconds(condition: Any) -> None:
-        started = time.monotonic()
-        await until(condition, attempts=1000)
-        assert time.monotonic() - started < 10
-
-    try:
+    async with two_replicas(kb, store_url, ADMIN) as (here, there):
         before = await ask(there, UNSURE_Q)
         assert DID_YOU_MEAN in before
         await ask(here, UNSURE_Q)
@@ -285,16 +271,6 @@ async def test_what_one_replica_is_taught_another_answers_within_10_seconds_and_
         await click(there, home, undo_control(home, UNSURE_Q))
         await within_10_seconds(lambda: not here.holder.current.taught)
         assert await ask(here, UNSURE_Q) == before
-    finally:
-        for watcher in watchers:
-            watcher.cancel()
-        await asyncio.gather(*watchers, return_exceptions=True)
-        for slack in (here, there):
-            await slack.runner.cleanup()
-        for recorder in recorders:
-            recorder.close()
-        for fake in fakes:
-            await fake.close()
 
 
 async def taught_then_reloading(slack: Slack, tmp_path: Path) -> tuple[Reloader, Path]:
