@@ -38,6 +38,7 @@ from bot.store import Store, utcnow
 from knowledge import KnowledgeBase
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, make_config, until
+from .undo_buttons import undo_beside
 
 CLIENT_ID = "1234567890.9876543210"
 CLIENT_SECRET = "0123456789abcdef0123456789abcdef"
@@ -271,13 +272,6 @@ def teach_control(view: dict[str, Any], question: str, entry: str) -> str:
     return action
 
 
-def undo_control(view: dict[str, Any], question: str) -> str:
-    """The Undo beside the phrasing `question` taught lately (ValueError: there is none)."""
-    [undo] = [b["accessory"]["action_id"] for b in view["blocks"] if question in b.get("text", {}).get("text", "")
-              and b.get("accessory", {}).get("action_id", "").startswith(blocks.TEACH_UNDO)]
-    return undo
-
-
 async def test_what_a_workspace_teaches_answers_its_own_questions_and_only_its_admins_see_or_undo_it(
         oauth: OAuthSlack) -> None:
     await browser(oauth).install(oauth.fake, "T0AAA")
@@ -295,13 +289,13 @@ async def test_what_a_workspace_teaches_answers_its_own_questions_and_only_its_a
     theirs = await home_in(oauth, "T0BBB", ADMIN_B)
     assert f"*1×* {UNSURE_Q}" in all_text(theirs["blocks"])
     with pytest.raises(ValueError):
-        undo_control(theirs, UNSURE_Q)
-    forged = await click_in(oauth, "T0BBB", taught, undo_control(taught, UNSURE_Q), ADMIN_B)
+        undo_beside(theirs, UNSURE_Q, blocks.TEACH_UNDO)
+    forged = await click_in(oauth, "T0BBB", taught, undo_beside(taught, UNSURE_Q, blocks.TEACH_UNDO), ADMIN_B)
     assert "Nothing to undo" in all_text(forged["blocks"])
     [kept] = oauth.store.taught(team="T0AAA")
     assert (kept.text, kept.team_id, kept.undone) == (UNSURE_Q, "T0AAA", False)
     assert "LLaMA" in await ask_in(oauth, "T0AAA", UNSURE_Q, "UALICE")
-    undone = await click_in(oauth, "T0AAA", taught, undo_control(taught, UNSURE_Q), ADMIN_A)
+    undone = await click_in(oauth, "T0AAA", taught, undo_beside(taught, UNSURE_Q, blocks.TEACH_UNDO), ADMIN_A)
     assert "Undone" in all_text(undone["blocks"]) and oauth.holder.by_workspace == {}
 
 

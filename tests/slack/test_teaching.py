@@ -27,6 +27,7 @@ from knowledge import DEFAULT_SEEDS_DIR, Knowledge, KnowledgeBase
 
 from .replicas import two_replicas, within_10_seconds
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, Slack, all_text, start_slack, until
+from .undo_buttons import undo_beside
 
 ADMIN = "UADMIN"
 # Asked of the fixture FAQ, none of them answered: the bot suggests llama / declines / suggests licensing / declines.
@@ -79,13 +80,6 @@ def control(view: dict[str, Any], question: str, kind: str, entry: str | None = 
     return found[0]
 
 
-def undo_control(view: dict[str, Any], question: str) -> str:
-    """The action id of Undo beside the recently taught `question`."""
-    [undo] = [b["accessory"]["action_id"] for b in view["blocks"] if question in b.get("text", {}).get("text", "")
-              and b.get("accessory", {}).get("action_id", "").startswith(blocks.TEACH_UNDO)]
-    return undo
-
-
 async def click(slack: Slack, view: dict[str, Any], action_id: str, option: str | None = None,
                 user: str = ADMIN) -> dict[str, Any]:
     """Click (or choose `option` of) `action_id` in `view` as `user`; the admin's App Home drawn again after it."""
@@ -113,7 +107,7 @@ async def test_it_means_teaches_the_question_its_asker_hears_nothing_and_the_nex
     assert (taught.text, taught.entry_id, taught.near_entry, taught.taught_by) == (UNSURE_Q, "llama", None, ADMIN)
     # It is no longer one to teach; it is under Recently taught, with Undo.
     assert not [b for b in home["blocks"] if b.get("block_id") == blocks.TEACH_BLOCK + UNSURE_Q]
-    assert undo_control(home, UNSURE_Q) == f"{blocks.TEACH_UNDO}:{taught.id}"
+    assert undo_beside(home, UNSURE_Q, blocks.TEACH_UNDO) == f"{blocks.TEACH_UNDO}:{taught.id}"
     assert "LLaMA is Meta's family of models" in await ask(slack, UNSURE_Q)
     # The Home says how many were taught and how the answer rate moved since.
     shown = all_text((await admin_home(slack))["blocks"])
@@ -155,7 +149,7 @@ async def test_undo_takes_a_taught_phrasing_back(slack: Slack, store: Store) -> 
     view = await admin_home(slack)
     home = await click(slack, view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"))
     assert "LLaMA is Meta's family of models" in await ask(slack, UNSURE_Q)
-    home = await click(slack, home, undo_control(home, UNSURE_Q))
+    home = await click(slack, home, undo_beside(home, UNSURE_Q, blocks.TEACH_UNDO))
     shown = all_text(home["blocks"])
     assert f"Undone: “{UNSURE_Q}” → *{LLAMA}*" in shown and "*Recently taught*: nothing yet." in shown
     assert control(home, UNSURE_Q, blocks.TEACH_MEANS, "llama")  # to teach again
@@ -268,7 +262,7 @@ async def test_what_one_replica_is_taught_another_answers_within_10_seconds_and_
         await within_10_seconds(lambda: bool(there.holder.current.taught))
         assert "LLaMA is Meta's family of models" in await ask(there, UNSURE_Q)
         home = await admin_home(there)
-        await click(there, home, undo_control(home, UNSURE_Q))
+        await click(there, home, undo_beside(home, UNSURE_Q, blocks.TEACH_UNDO))
         await within_10_seconds(lambda: not here.holder.current.taught)
         assert await ask(here, UNSURE_Q) == before
 

@@ -25,6 +25,7 @@ from knowledge import KnowledgeBase
 from .slackkit import SECRET, all_text, make_config
 from .test_entries import ANSWER_TEXT, CITATION, LLAMA_ANSWER, QUESTION_TEXT, control, filled, passage_keys
 from .test_oauth import ADMIN_A, ADMIN_B, CLIENT_ID, CLIENT_SECRET, Browser, OAuthSlack, ask_in, browser, home_in
+from .undo_buttons import undo_beside
 
 DECLINED = "outside what my documents cover"
 B_ANSWER = "Meta's Llama family, as workspace B says it."
@@ -74,13 +75,6 @@ async def clicked(slack: OAuthSlack, team: str, view: dict[str, Any], action_id:
     return all_text((await slack.reply("views.publish", published + 1))["view"]["blocks"])
 
 
-def undo_of(view: dict[str, Any], what: str) -> str:
-    """The Undo beside what was written that says `what` (ValueError: there is none)."""
-    [undo] = [b["accessory"]["action_id"] for b in view["blocks"] if what in b.get("text", {}).get("text", "")
-              and b.get("accessory", {}).get("action_id", "").startswith(entries.ENTRY_UNDO + ":")]
-    return undo
-
-
 async def test_what_a_workspace_writes_answers_its_own_questions_and_only_its_admins_see_or_undo_it(
         oauth: OAuthSlack) -> None:
     await browser(oauth).install(oauth.fake, "T0AAA")
@@ -125,16 +119,17 @@ async def test_what_a_workspace_writes_answers_its_own_questions_and_only_its_ad
     assert "new entry *What is Hugging Face?*" not in all_text(home_b["blocks"])
     assert B_ANSWER not in all_text(home_a["blocks"]) and "new answer of" in all_text(home_b["blocks"])
     with pytest.raises(ValueError):
-        undo_of(home_b, "What is Hugging Face?")
+        undo_beside(home_b, "What is Hugging Face?", entries.ENTRY_UNDO)
 
     # B's admin, with A's Undo forged into a click in B, undoes nothing; A still answers with it.
-    forged = await clicked(oauth, "T0BBB", home_a, undo_of(home_a, "What is Hugging Face?"), ADMIN_B)
+    undo_a = undo_beside(home_a, "What is Hugging Face?", entries.ENTRY_UNDO)
+    forged = await clicked(oauth, "T0BBB", home_a, undo_a, ADMIN_B)
     assert "Nothing to undo" in forged
     assert [r.undone for r in oauth.store.written(include_undone=True)] == [False, False]
     assert ANSWER_TEXT in await ask_in(oauth, "T0AAA", QUESTION_TEXT, "UALICE")
 
     # A's admin undoes it in A: A declines again, and answers from the FAQ every workspace shares.
-    undone = await clicked(oauth, "T0AAA", home_a, undo_of(home_a, "What is Hugging Face?"), ADMIN_A)
+    undone = await clicked(oauth, "T0AAA", home_a, undo_a, ADMIN_A)
     assert "Undone: new entry *What is Hugging Face?*" in undone
     assert DECLINED in await ask_in(oauth, "T0AAA", QUESTION_TEXT, "UALICE")
     assert set(oauth.holder.by_workspace) == {"T0BBB"}
