@@ -75,10 +75,11 @@ def control(view: dict[str, Any], prefix: str) -> str:
 
 
 async def open_modal(slack: Slack, home: dict[str, Any], action_id: str, option: str | None = None,
-                     updates: int = 1) -> dict[str, Any]:
-    """Click `action_id` in the admin's Home; the modal as it stands once opened (and updated `updates` times)."""
+                     updates: int = 1, user: str = ADMIN) -> dict[str, Any]:
+    """Click `action_id` in the Home of `user` (the admin); the modal as it stands once opened (and updated `updates`
+    times)."""
     opened, updated = len(slack.fake.calls_to("views.open")), len(slack.fake.calls_to("views.update"))
-    await slack.fake.act_in_view(home, action_id, user=ADMIN, option=option)
+    await slack.fake.act_in_view(home, action_id, user=user, option=option)
     await slack.fake.wait_for("views.open", opened + 1)
     if updates:
         await slack.fake.wait_for("views.update", updated + updates)

@@ -23,7 +23,16 @@ from bot.state import KnowledgeHolder
 from knowledge import KnowledgeBase
 
 from .slackkit import SECRET, all_text, make_config
-from .test_entries import ANSWER_TEXT, CITATION, LLAMA_ANSWER, QUESTION_TEXT, control, filled, passage_keys
+from .test_entries import (
+    ANSWER_TEXT,
+    CITATION,
+    LLAMA_ANSWER,
+    QUESTION_TEXT,
+    control,
+    filled,
+    open_modal,
+    passage_keys,
+)
 from .test_oauth import ADMIN_A, ADMIN_B, CLIENT_ID, CLIENT_SECRET, Browser, OAuthSlack, ask_in, browser, home_in
 from .undo_buttons import undo_beside
 
@@ -48,14 +57,7 @@ async def open_in(slack: OAuthSlack, team: str, home: dict[str, Any], action_id:
                   updates: int = 1) -> dict[str, Any]:
     """`admin` clicks `action_id` in their Home in the workspace `team`: the modal once opened (and updated)."""
     slack.fake.team = team
-    opened, updated = len(slack.fake.calls_to("views.open")), len(slack.fake.calls_to("views.update"))
-    await slack.fake.act_in_view(home, action_id, user=admin)
-    await slack.fake.wait_for("views.open", opened + 1)
-    if updates:
-        await slack.fake.wait_for("views.update", updated + updates)
-    view = latest_view(slack.fake)
-    assert view is not None
-    return view
+    return await open_modal(slack, home, action_id, updates=updates, user=admin)
 
 
 async def submitted(slack: OAuthSlack, team: str, view: dict[str, Any], values: dict[str, Any], admin: str) -> str:
