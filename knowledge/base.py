@@ -18,7 +18,7 @@ from .content.taught import Skipped, Taught, check_taught, with_taught
 from .content.written import NewEntry, SkippedWritten, Written, WrittenKnowledge, check_written, with_written
 from .decision.asks import Asks, load_asks
 from .decision.classifier import ClassifierSettings
-from .decision.decide import Policy, load_policy
+from .decision.decide import POLICY_FILES, Policy, load_policy
 from .decision.embedding import Embedder, shared_embedder
 from .decision.hybrid import HybridMatcher
 from .decision.pairs import Joins, load_joins
@@ -194,7 +194,10 @@ def _read_every_file(faq_dir: Path | str, seeds_dir: Path | str, policy: Policy 
 
     knowledge = read(lambda: load_knowledge(faq_dir, seeds_dir))
     kind = ClassifierSettings.for_entries(len(knowledge) if knowledge is not None else 0).kind
-    policy = policy or read(lambda: load_policy(kind))
+    # A knowledge folder may carry the policy fitted for it beside its FAQ (knowledge/policy.yaml is the shipped
+    # FAQ's): a test FAQ keeps the policy its scenarios were written against, whatever `make calibrate` fits.
+    beside = Path(faq_dir).parent / POLICY_FILES[kind].name
+    policy = policy or read(lambda: load_policy(beside if beside.is_file() else kind))
     asks = read(load_asks)
     read(load_synonyms)
     joins = read(load_joins)

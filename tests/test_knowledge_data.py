@@ -86,7 +86,7 @@ def test_the_shipped_policy_round_trips(tmp_path: Path) -> None:
 
 def test_a_policy_for_other_signals_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
-    path.write_text(POLICY_FILE.read_text(encoding="utf-8").replace("lexical_gap:", "renamed_signal:"),
+    path.write_text(POLICY_FILE.read_text(encoding="utf-8").replace("lexical_gap:", "renamed_signal:", 1),
                     encoding="utf-8")
     (problem,) = _problems(lambda: load_policy(path))
     assert "rerun `openllm-bot calibrate`" in problem and "renamed_signal" in problem
