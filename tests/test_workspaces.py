@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     inspect,
 )
+from test_taught_logging import read_back
 
 from bot import workspaces
 from bot.cli import main
@@ -277,7 +278,7 @@ async def test_each_installation_that_taught_phrasings_answers_from_a_knowledge_
     records = [taught_record(1, "who owns the llama weights", "llama", "T0AAA"),
                taught_record(2, "who owns the llama weights", "licensing", None, "E0ORG"),  # the org-wide install's
                taught_record(3, "can i sell it", "licensing")]  # a single-token install's, from before
-    assert await follow_taught(holder, lambda: _read(records))
+    assert await follow_taught(holder, lambda: read_back(records))
     assert set(holder.by_workspace) == {"T0AAA", "E0ORG"} and holder.base is base  # the others share the FAQ
     assert set(holder.taught) == {"T0AAA", "E0ORG"}  # a single-token install's phrasings: no workspace's
     for key, entry in (("T0AAA", "llama"), ("E0ORG", "licensing"), ("T0BBB", None), (None, None)):
@@ -289,37 +290,33 @@ async def test_each_installation_that_taught_phrasings_answers_from_a_knowledge_
     # Another phrasing in one workspace trains that one again, and leaves the other as it was.
     org = holder.by_workspace["E0ORG"]
     records.append(taught_record(4, "is llama free to use", "licensing", "T0AAA"))
-    assert await follow_taught(holder, lambda: _read(records))
+    assert await follow_taught(holder, lambda: read_back(records))
     assert holder.by_workspace["E0ORG"] is org and len(holder.by_workspace["T0AAA"].taught) == 2
     # All of one workspace's undone: it answers from the FAQ every workspace shares again.
     records = [replace(r, undone_at=NOW + DAY) if r.team_id == "T0AAA" else r for r in records]
-    assert await follow_taught(holder, lambda: _read(records))
+    assert await follow_taught(holder, lambda: read_back(records))
     assert set(holder.by_workspace) == {"E0ORG"}
-    assert not await follow_taught(holder, lambda: _read(records))  # nothing changed
+    assert not await follow_taught(holder, lambda: read_back(records))  # nothing changed
 
 
 async def test_with_one_bot_token_every_phrasing_is_the_one_workspaces_whatever_it_names() -> None:
     holder = KnowledgeHolder(KnowledgeBase.load(FIXTURE_FAQ))
     records = [taught_record(1, "who owns the llama weights", "llama", "T0AAA"),
                taught_record(2, "can i sell it", "licensing")]
-    assert await follow_taught(holder, lambda: _read(records))
+    assert await follow_taught(holder, lambda: read_back(records))
     assert holder.by_workspace == {} and len(holder.base.taught) == 2 and holder.current is holder.base
 
 
 async def test_a_faq_reload_builds_each_installations_knowledge_base_again() -> None:
     holder = KnowledgeHolder(KnowledgeBase.load(FIXTURE_FAQ))
     holder.per_workspace = True
-    await follow_taught(holder, lambda: _read([taught_record(1, "who owns the llama weights", "llama", "T0AAA")]))
+    await follow_taught(holder, lambda: read_back([taught_record(1, "who owns the llama weights", "llama", "T0AAA")]))
     before = holder.knowledge_bases()
     reloader = Reloader(holder, partial(KnowledgeBase.load, FIXTURE_FAQ))
     assert await reloader.reload("a test")
     after = holder.knowledge_bases()
     assert set(after) == {None, "T0AAA"} and all(after[key] is not before[key] for key in after)
     assert not after[None].taught and [t.entry_id for t in after["T0AAA"].taught] == ["llama"]
-
-
-async def _read(records: list[TaughtRecord]) -> list[TaughtRecord]:
-    return list(records)
 
 
 def with_workspace(workspace: Workspace) -> None:

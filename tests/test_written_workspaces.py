@@ -7,16 +7,16 @@ token, and no workspace's with OAuth), a reload keeps them, and `taught list`/`t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
 
 import pytest
 from repo_paths import FIXTURE_FAQ
+from test_taught_logging import read_back
+from test_workspaces import run
 
 from bot import workspaces
-from bot.cli import main
 from bot.reload import Reloader, follow_taught, follow_written
 from bot.state import KnowledgeHolder
 from bot.store import Store, TaughtRecord, WrittenRecord
@@ -29,7 +29,6 @@ HUGGING_FACE = ("001_ef82fbb3a280ee8f.txt", "- Hugging Face: While not a model d
                 "Mistral, Hugging Face is an indispensable hub for the open source AI community.")
 QUESTION = "What is Hugging Face?"
 ENTRY = NewEntry("what-is-hugging-face", "small", QUESTION, "A hub where open models are shared.", (HUGGING_FACE,))
-R = TypeVar("R")
 LLAMA_OF = {"T0AAA": "Llama, as A says it.", "T0BBB": "Llama, as B says it.", None: "Llama, as the one workspace says."}
 
 
@@ -83,10 +82,6 @@ def written_record(n: int, item: NewEntry | NewAnswer, team: str | None = None, 
                          "UADMIN" if undone else None, team, enterprise)
 
 
-async def _read(records: Sequence[R]) -> list[R]:
-    return list(records)
-
-
 def answered(holder: KnowledgeHolder, workspace: Workspace, question: str) -> str | None:
     """What `holder` answers `question` with, asked in `workspace`: the entry's answer, or None."""
     workspaces._current.set(workspace)
@@ -110,7 +105,7 @@ async def test_each_installation_that_wrote_entries_answers_from_a_knowledge_bas
     records = [written_record(1, ENTRY, "T0AAA"), written_record(2, NewAnswer("llama", LLAMA_OF["T0AAA"]), "T0AAA"),
                written_record(3, NewAnswer("llama", LLAMA_OF["T0BBB"]), "T0BBB", "E0ORG"),
                written_record(4, NewAnswer("llama", LLAMA_OF[None]))]  # a single-token install's, from before
-    assert await follow_written(holder, lambda: _read(records))
+    assert await follow_written(holder, lambda: read_back(records))
     assert set(holder.by_workspace) == {"T0AAA", "T0BBB"} and holder.base is base and not base.written
     assert set(holder.written) == {"T0AAA", "T0BBB"}  # a single-token install's: no workspace's
     a, b, other = in_workspace("T0AAA"), in_workspace("T0BBB", "E0ORG"), in_workspace("T0CCC")
@@ -121,15 +116,15 @@ async def test_each_installation_that_wrote_entries_answers_from_a_knowledge_bas
     # A phrasing taught in A keeps what A wrote, and leaves B as it was.
     of_b = holder.by_workspace["T0BBB"]
     taught = [TaughtRecord(1, "who owns the llama weights", "licensing", None, "UADMIN", NOW, team_id="T0AAA")]
-    assert await follow_taught(holder, lambda: _read(taught))
+    assert await follow_taught(holder, lambda: read_back(taught))
     assert holder.by_workspace["T0BBB"] is of_b and answered(holder, a, QUESTION) == ENTRY.answer
     # Another answer written in B trains B's again alone; all of B's undone, B answers from the shared FAQ again,
     # while A, which still has its phrasing and entries, keeps its own.
     of_a = holder.by_workspace["T0AAA"]
     records = [*records[:2], written_record(3, NewAnswer("llama", LLAMA_OF["T0BBB"]), "T0BBB", "E0ORG", undone=True)]
-    assert await follow_written(holder, lambda: _read(records))
+    assert await follow_written(holder, lambda: read_back(records))
     assert set(holder.by_workspace) == {"T0AAA"} and holder.by_workspace["T0AAA"] is of_a
-    assert not await follow_written(holder, lambda: _read(records))  # nothing changed
+    assert not await follow_written(holder, lambda: read_back(records))  # nothing changed
     # A reload builds each installation's again, with what it wrote and taught.
     assert await Reloader(holder, partial(KnowledgeBase.load, FIXTURE_FAQ)).reload("a test")
     assert set(holder.by_workspace) == {"T0AAA"} and not holder.base.written and not holder.base.taught
@@ -140,23 +135,12 @@ async def test_each_installation_that_wrote_entries_answers_from_a_knowledge_bas
 async def test_with_one_bot_token_everything_written_is_the_one_workspaces_whatever_it_names() -> None:
     holder = KnowledgeHolder(KnowledgeBase.load(FIXTURE_FAQ))
     records = [written_record(1, ENTRY, "T0AAA"), written_record(2, NewAnswer("llama", LLAMA_OF[None]))]
-    assert await follow_written(holder, lambda: _read(records))
+    assert await follow_written(holder, lambda: read_back(records))
     assert holder.by_workspace == {} and len(holder.base.written) == 2 and holder.current is holder.base
     assert answered(holder, SINGLE, QUESTION) == ENTRY.answer
 
 
 # The reading commands: `--team`
-
-def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, *args: str
-        ) -> tuple[int, str, str]:
-    """`openllm-bot ARGS` on the store at `url`: its exit code, standard output and standard error."""
-    monkeypatch.setenv("DOTENV_PATH", "/nonexistent/.env")
-    monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("STORE_HASH_KEY", "a-test-key-of-16-or-more")
-    code = main(["--faq", str(FIXTURE_FAQ), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 def test_taught_list_and_export_read_one_workspaces_written_entries_at_a_time(
         store: Store, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
