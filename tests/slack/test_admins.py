@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from bot.recorder import Recorder
 from bot.store import Store
 from knowledge import KnowledgeBase
 
-from .slackkit import SECRET, STORE_KEY, Slack, all_text, start_slack, until
+from .slackkit import SECRET, Slack, all_text, start_slack, until
 
 KEEPER, MALLORY, ADMIN = "UKEEPER", "UMALLORY", "UADMIN"
 GROUP_ID, HANDLE = "S0KEEPERS", "faq-keepers"
@@ -33,16 +33,10 @@ READS = ("usergroups.list", "usergroups.users.list")
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
+    """A SQLite store alone (conftest's `recorder` records into it): who is an admin does not depend on the store."""
     store = Store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     yield store
     store.close()
-
-
-@pytest.fixture
-async def recorder(store: Store) -> AsyncIterator[Recorder]:
-    recorder = Recorder(store, STORE_KEY)
-    yield recorder
-    recorder.close()
 
 
 @pytest.fixture
