@@ -23,10 +23,10 @@ from bot.store import Store
 from knowledge import KnowledgeBase
 
 from .slackkit import SECRET, Slack, all_text, start_slack, until
+from .test_teaching import UNSURE_Q, control
 
 KEEPER, MALLORY, ADMIN = "UKEEPER", "UMALLORY", "UADMIN"
 GROUP_ID, HANDLE = "S0KEEPERS", "faq-keepers"
-UNSURE_Q = "who owns the llama weights"  # the fixture FAQ only suggests llama for it
 ADMINS_ONLY = "Last 7 days (admins only)"
 READS = ("usergroups.list", "usergroups.users.list")
 
@@ -58,14 +58,6 @@ async def home_of(slack: Slack, user: str) -> dict[str, Any]:
     return (await slack.reply("views.publish", before + 1))["view"]
 
 
-def teach_means(view: dict[str, Any], entry: str) -> str:
-    """The action id of "It means: <entry>" beside UNSURE_Q."""
-    [block] = [b for b in view["blocks"] if b.get("block_id") == blocks.TEACH_BLOCK + UNSURE_Q]
-    [found] = [e["action_id"] for e in block["elements"]
-               if e["action_id"].startswith(blocks.TEACH_MEANS + ":") and e.get("value") == entry]
-    return found
-
-
 def reads(fake: FakeSlack) -> list[int]:
     return [len(fake.calls_to(method)) for method in READS]
 
@@ -79,7 +71,7 @@ async def test_a_member_of_the_user_group_gets_the_admin_home_and_can_teach(
         await slack.reply()
         view = await home_of(slack, KEEPER)
         assert ADMINS_ONLY in all_text(view["blocks"])
-        await keepers.act_in_view(view, teach_means(view, "llama"), user=KEEPER)
+        await keepers.act_in_view(view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"), user=KEEPER)
         home = (await slack.reply("views.publish", 2))["view"]
         assert f"Taught: “{UNSURE_Q}”" in all_text(home["blocks"])
         [taught] = store.taught()
@@ -104,7 +96,8 @@ async def test_someone_not_in_the_group_gets_the_home_for_everyone_and_their_for
         keeper_view = await home_of(slack, KEEPER)
         assert ADMINS_ONLY in all_text((await home_of(slack, ADMIN))["blocks"])  # ADMIN_USER_IDS still count
         # A correctly signed click, with ids copied from the keeper's Home, by someone who is not an admin.
-        await keepers.act_in_view(keeper_view, teach_means(keeper_view, "llama"), user=MALLORY)
+        means_llama = control(keeper_view, UNSURE_Q, blocks.TEACH_MEANS, "llama")
+        await keepers.act_in_view(keeper_view, means_llama, user=MALLORY)
         await until(lambda: "refused: not in ADMIN_USER_IDS or ADMIN_USERGROUP" in caplog.text)
         assert MALLORY in caplog.text
         assert store.taught(include_undone=True) == []

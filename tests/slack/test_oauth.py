@@ -38,14 +38,13 @@ from bot.store import Store, utcnow
 from knowledge import KnowledgeBase
 
 from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, Slack, all_text, make_config, until
+from .test_teaching import DID_YOU_MEAN, UNSURE_Q, control
 from .undo_buttons import undo_beside
 
 CLIENT_ID = "1234567890.9876543210"
 CLIENT_SECRET = "0123456789abcdef0123456789abcdef"
 ADMIN_A, ADMIN_B = "UADMINA", "UADMINB"
 COOKIE = "slack-app-oauth-state"
-UNSURE_Q = "who owns the llama weights"  # the fixture FAQ's bot offers llama, unsure
-DID_YOU_MEAN = "did you mean"
 
 
 @dataclass
@@ -265,13 +264,6 @@ async def click_in(slack: Slack, team: str, view: dict[str, Any], action_id: str
     return (await slack.reply("views.publish", before + 1))["view"]
 
 
-def teach_control(view: dict[str, Any], question: str, entry: str) -> str:
-    [block] = [b for b in view["blocks"] if b.get("block_id") == blocks.TEACH_BLOCK + question]
-    [action] = [e["action_id"] for e in block["elements"]
-                if e["action_id"].startswith(blocks.TEACH_MEANS + ":") and e.get("value") == entry]
-    return action
-
-
 async def test_what_a_workspace_teaches_answers_its_own_questions_and_only_its_admins_see_or_undo_it(
         oauth: OAuthSlack) -> None:
     await browser(oauth).install(oauth.fake, "T0AAA")
@@ -280,7 +272,7 @@ async def test_what_a_workspace_teaches_answers_its_own_questions_and_only_its_a
     theirs = await home_in(oauth, "T0BBB", ADMIN_B)
     assert UNSURE_Q not in all_text(theirs["blocks"])  # another workspace's question
     view = await home_in(oauth, "T0AAA", ADMIN_A)
-    taught = await click_in(oauth, "T0AAA", view, teach_control(view, UNSURE_Q, "llama"), ADMIN_A)
+    taught = await click_in(oauth, "T0AAA", view, control(view, UNSURE_Q, blocks.TEACH_MEANS, "llama"), ADMIN_A)
     assert "Taught" in all_text(taught["blocks"])
     assert "LLaMA" in await ask_in(oauth, "T0AAA", UNSURE_Q, "UALICE")
     assert DID_YOU_MEAN in await ask_in(oauth, "T0BBB", UNSURE_Q, "UBOB")  # B answers as before
