@@ -33,7 +33,18 @@ from .test_entries import (
     open_modal,
     passage_keys,
 )
-from .test_oauth import ADMIN_A, ADMIN_B, CLIENT_ID, CLIENT_SECRET, Browser, OAuthSlack, ask_in, browser, home_in
+from .test_oauth import (
+    ADMIN_A,
+    ADMIN_B,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Browser,
+    OAuthSlack,
+    ask_in,
+    browser,
+    click_in,
+    home_in,
+)
 from .undo_buttons import undo_beside
 
 DECLINED = "outside what my documents cover"
@@ -66,14 +77,6 @@ async def submitted(slack: OAuthSlack, team: str, view: dict[str, Any], values: 
     published = len(slack.fake.calls_to("views.publish"))
     _, answer = await submit(slack.fake, view, values, admin)
     assert answer is not None and answer["response_action"] == "update", answer
-    return all_text((await slack.reply("views.publish", published + 1))["view"]["blocks"])
-
-
-async def clicked(slack: OAuthSlack, team: str, view: dict[str, Any], action_id: str, admin: str) -> str:
-    """`admin` clicks `action_id` of `view` in the workspace `team`: what their Home says once drawn again."""
-    slack.fake.team = team
-    published = len(slack.fake.calls_to("views.publish"))
-    await slack.fake.act_in_view(view, action_id, user=admin)
     return all_text((await slack.reply("views.publish", published + 1))["view"]["blocks"])
 
 
@@ -125,13 +128,13 @@ async def test_what_a_workspace_writes_answers_its_own_questions_and_only_its_ad
 
     # B's admin, with A's Undo forged into a click in B, undoes nothing; A still answers with it.
     undo_a = undo_beside(home_a, "What is Hugging Face?", entries.ENTRY_UNDO)
-    forged = await clicked(oauth, "T0BBB", home_a, undo_a, ADMIN_B)
+    forged = all_text((await click_in(oauth, "T0BBB", home_a, undo_a, ADMIN_B))["blocks"])
     assert "Nothing to undo" in forged
     assert [r.undone for r in oauth.store.written(include_undone=True)] == [False, False]
     assert ANSWER_TEXT in await ask_in(oauth, "T0AAA", QUESTION_TEXT, "UALICE")
 
     # A's admin undoes it in A: A declines again, and answers from the FAQ every workspace shares.
-    undone = await clicked(oauth, "T0AAA", home_a, undo_a, ADMIN_A)
+    undone = all_text((await click_in(oauth, "T0AAA", home_a, undo_a, ADMIN_A))["blocks"])
     assert "Undone: new entry *What is Hugging Face?*" in undone
     assert DECLINED in await ask_in(oauth, "T0AAA", QUESTION_TEXT, "UALICE")
     assert set(oauth.holder.by_workspace) == {"T0BBB"}
