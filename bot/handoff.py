@@ -30,6 +30,7 @@ from .channels import Channel
 from .config import Config
 from .recorder import Recorder
 from .store import MAX_HANDOFF_CHARS, HandoffAnswer, HandoffRecord, user_hash, utcnow
+from .workspaces import team_of
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,7 @@ class Handoffs:
         per reply), and say where it went."""
         channel, message = body["channel"]["id"], body["message"]
         user = body["user"]["id"]
-        team = (body.get("team") or {}).get("id") or body["user"].get("team_id")
+        team = team_of(body)
         reply = f"{channel}:{message['ts']}"
         asker = user_hash(self.recorder.hash_key, team, asked.asker or user)
         record, mine = await self.recorder.call(lambda store: store.claim_handoff(

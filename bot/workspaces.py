@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -51,6 +52,15 @@ _current: ContextVar[Workspace] = ContextVar("workspace", default=SINGLE)
 def here() -> Workspace:
     """The installation the request being handled is for (SINGLE outside any request)."""
     return _current.get()
+
+
+def team_of(body: dict[str, Any]) -> str | None:
+    """The workspace a click or a modal's submission (`body`, its payload) came from: its team's, else its user's
+    (a forged payload may hold anything where either is)."""
+    team, user = body.get("team"), body.get("user")
+    found = (team.get("id") if isinstance(team, dict) else None) or (
+        user.get("team_id") if isinstance(user, dict) else None)
+    return found if isinstance(found, str) else None
 
 
 def key_of(team_id: str | None, enterprise_id: str | None) -> str | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..workspaces import team_of
 from .deps import Deps
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,7 @@ def mapping(value: object) -> dict[str, Any]:
 
 
 def user_and_team(body: dict[str, Any]) -> tuple[object, str | None]:
-    user, team = mapping(body.get("user")), mapping(body.get("team"))
-    return user.get("id"), team.get("id") or user.get("team_id")
+    return mapping(body.get("user")).get("id"), team_of(body)
 
 
 async def admin_of(deps: Deps, client: AsyncWebClient, body: dict[str, Any], action: dict[str, Any],

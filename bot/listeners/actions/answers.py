@@ -16,6 +16,7 @@ from ... import blocks
 from ...answering import How, reply_to_click
 from ...blocks import Reply
 from ...store import CLICK, QuestionRecord, utcnow
+from ...workspaces import team_of
 from ..deps import Deps
 
 # chat.postMessage errors that mean the bot may not post there, though the user's response_url may.
@@ -47,7 +48,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         shareable = bool(body.get("container", {}).get("is_ephemeral"))
         await reply_to_click(body, client, respond, blocks.entry_reply(kb, entry, shareable=shareable), how)
         if deps.recorder is not None:  # an answer given: the report counts it for its entry, apart from questions
-            team, channel = (body.get("team") or {}).get("id") or body["user"].get("team_id"), body["channel"]["id"]
+            team, channel = team_of(body), body["channel"]["id"]
             deps.recorder.question(QuestionRecord(utcnow(), CLICK, "answer", team, channel, entry_id=entry.id),
                                    body["user"]["id"])
 

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ... import blocks, feedback
 from ...answering import How, reply_to_click
 from ...store import user_hash
+from ...workspaces import team_of
 from ..deps import Deps
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,6 @@ def reply_key(body: dict[str, Any]) -> str:
     channel = container.get("channel_id") or body.get("channel", {}).get("id", "")
     ts = container.get("message_ts") or body.get("message", {}).get("ts", "")
     return f"{channel}:{ts}"
-
-
-def team_id(body: dict[str, Any]) -> str | None:
-    return (body.get("team") or {}).get("id") or body.get("user", {}).get("team_id")
 
 
 def changed_vote(action: dict[str, Any]) -> tuple[str, str] | None:
@@ -61,7 +58,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
     async def vote(body: dict[str, Any], client: AsyncWebClient, respond: Any, reply: str, entry_id: str,
                    helpful: bool, how: How) -> None:
-        user, team = body["user"]["id"], team_id(body)
+        user, team = body["user"]["id"], team_of(body)
         asked_why = not helpful and await ask_why(client, body, feedback.Voted(reply, entry_id, user, team))
         if deps.recorder is not None:
             deps.recorder.vote(reply, team, user, entry_id, helpful=helpful)
