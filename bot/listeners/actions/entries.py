@@ -45,6 +45,12 @@ _UNDO = re.compile(rf"^{entries.ENTRY_UNDO}:")
 NOT_ADMIN = "Only the bot's admins can write FAQ entries (ADMIN_USER_IDS, ADMIN_USERGROUP)."
 
 
+def hash_of(view: dict[str, Any]) -> str | None:
+    """The hash Slack gave `view`: views.update with it is refused rather than overwrite a newer view of it."""
+    found = view.get("hash")
+    return found if isinstance(found, str) and found else None
+
+
 def guessed_theme(kb: KnowledgeBase, question: str) -> str | None:
     """The theme of the entry the bot takes `question` for, if it takes it for one."""
     result = kb.ask(question)
@@ -88,7 +94,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         view = mapping(opening.get("view"))
         modal = await asyncio.to_thread(with_passages, kb, draft, metadata)
         await client.views_update(view_id=view.get("id", ""), view=modal,
-                                  **({"hash": view["hash"]} if view.get("hash") else {}))
+                                  hash=hash_of(view))
 
     @app.action(QUESTION_ACTION)
     async def on_question(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
@@ -105,7 +111,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         draft = replace(form.draft, question=typed.strip() if isinstance(typed, str) else form.draft.question)
         modal = await asyncio.to_thread(with_passages, holder.current, draft, str(metadata))
         await client.views_update(view_id=view.get("id", ""), view=modal,
-                                  **({"hash": view["hash"]} if isinstance(view.get("hash"), str) else {}))
+                                  hash=hash_of(view))
 
     @app.action(entries.ENTRY_EDIT)
     async def on_edit(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
@@ -130,7 +136,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         entry = kb.entry(str(mapping(action.get("selected_option")).get("value") or ""))
         metadata = signed(key, ANSWER_CALLBACK, admin, entry.id if entry else None)
         await client.views_update(view_id=view.get("id", ""), view=answer_modal(kb, entry, metadata),
-                                  **({"hash": view["hash"]} if isinstance(view.get("hash"), str) else {}))
+                                  hash=hash_of(view))
 
     @app.action(_UNDO)
     async def on_undo(ack: Any, body: dict, action: dict, client: AsyncWebClient) -> None:
