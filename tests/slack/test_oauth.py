@@ -181,9 +181,14 @@ async def test_an_org_wide_install_answers_every_workspace_of_the_org_with_the_o
     await mention(oauth, LICENSING_Q, "T0ONE", "CONE", enterprise="E0ORG", org_wide=True)
     await mention(oauth, LICENSING_Q, "T0TWO", "CTWO", enterprise="E0ORG", org_wide=True)
     assert (await reply_in(oauth, "CONE"))[0] == token and (await reply_in(oauth, "CTWO"))[0] == token
-    assert oauth.recorded()
-    asked = oauth.store.questions_since(utcnow().replace(year=2000), team="E0ORG")
-    assert sorted((q.team, q.enterprise_id) for q in asked) == [("T0ONE", "E0ORG"), ("T0TWO", "E0ORG")]
+
+    def asked() -> list[tuple[str | None, str | None]]:
+        return sorted((q.team, q.enterprise_id) for q in oauth.store.questions_since(utcnow().replace(year=2000),
+                                                                                     team="E0ORG"))
+
+    # Each question is queued for the store once its reply has been sent: the second may come after the reply is seen.
+    await until(lambda: oauth.recorded() and len(asked()) == 2)
+    assert asked() == [("T0ONE", "E0ORG"), ("T0TWO", "E0ORG")]
 
 
 @pytest.mark.parametrize("event", [{"type": "app_uninstalled"},
