@@ -8,6 +8,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..store import StoreRefused
 from ..workspaces import team_of
 from .deps import Deps
 
@@ -38,3 +39,13 @@ def undo_number(action: dict[str, Any]) -> int | None:
     """The number of the row an Undo button names; None when its value is not one."""
     value = str(action.get("value", ""))
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None  # "²".isdigit()
+
+
+def store_failure_note(exc: Exception, doing: str, surface: str) -> str:
+    """What an admin is told when the store failed at `doing` (nothing was done), logged under `surface`: refused
+    (reached: what it said names the database, so it stays in the log) or could not be reached."""
+    if isinstance(exc, StoreRefused):
+        log.error("%s: %s refused by the store: %s", surface, doing, exc)
+        return f":warning: Not done: the question store refused it ({doing}); see the bot's log."
+    log.error("%s: %s failed: %s: %s", surface, doing, exc.__class__.__name__, exc)
+    return f":warning: Not done: the question store could not be reached ({doing}); see the bot's log."

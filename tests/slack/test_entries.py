@@ -29,7 +29,7 @@ from bot.recorder import Recorder
 from bot.reload import Reloader
 from bot.serve import socket_handler
 from bot.state import KnowledgeHolder
-from bot.store import Store
+from bot.store import Store, StoreRefused
 from knowledge import DEFAULT_SEEDS_DIR, KnowledgeBase
 
 from .replicas import two_replicas, within_10_seconds
@@ -345,3 +345,23 @@ async def test_over_socket_mode_a_refusal_and_the_entry_taken_come_back_in_the_e
         await until(lambda: len(store.written()) == 1)
     finally:
         await handler.close_async()
+
+
+async def test_an_undo_the_store_refuses_says_it_refused_naming_no_database(
+        slack: Slack, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await ask(slack, QUESTION_TEXT)
+    home = await admin_home(slack)
+    modal = await open_modal(slack, home, control(home, blocks.ENTRY_NEW + ":0"))
+    await write_entry(slack, modal)
+    await until(lambda: store.written() != [])
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise StoreRefused("postgresql://db.internal/openllm: written by a newer version (schema 9)")
+
+    monkeypatch.setattr(store, "undo_written", refused)
+    home = await admin_home(slack)
+    before = len(slack.fake.calls_to("views.publish"))
+    await slack.fake.act_in_view(home, control(home, entries.ENTRY_UNDO), user=ADMIN)
+    shown = all_text((await slack.reply("views.publish", before + 1))["view"]["blocks"])
+    assert "Not done: the question store refused it (undoing)" in shown and "db.internal" not in shown
+    assert store.written() != []

@@ -35,7 +35,7 @@ from ...entry_views import (
 from ...recorder import Recorder
 from ...teaching import publish_admin_home
 from .. import admins
-from ..admins import mapping, undo_number
+from ..admins import mapping, store_failure_note, undo_number
 from ..deps import Deps
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         try:
             note = await entries.undo(holder, recorder, number, admin)
-        except Exception as exc:  # the store is down or refused: nothing was undone, and the admin is told so
-            log.error("entries: undoing failed: %s: %s", exc.__class__.__name__, exc)
-            note = ":warning: Not done: the question store could not be reached (undoing); see the bot's log."
+        except Exception as exc:  # the store refused or is down: nothing was undone, and the admin is told so
+            note = store_failure_note(exc, "undoing", "entries")
         await publish_admin_home(client, holder, recorder, command, admin, note)

@@ -14,10 +14,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ... import blocks
 from ...recorder import Recorder
-from ...store import InvalidRecord, StoreRefused, TaughtAlready
+from ...store import InvalidRecord, TaughtAlready
 from ...teaching import publish_admin_home, teach, undo
 from .. import admins
-from ..admins import undo_number
+from ..admins import store_failure_note, undo_number
 from ..deps import Deps
 
 log = logging.getLogger(__name__)
@@ -63,12 +63,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 note = await work
         except (TaughtAlready, InvalidRecord) as exc:  # said in words the admin can act on, naming nobody
             note = f":warning: Not taught: {blocks.escape(str(exc))}"
-        except StoreRefused as exc:  # reached, and refused: what it said names the database, so it stays in the log
-            log.error("teaching: %s refused by the store: %s", doing, exc)
-            note = f":warning: Not done: the question store refused it ({doing}); see the bot's log."
-        except Exception as exc:  # the store is down: nothing was taught, and the admin is told so
-            log.error("teaching: %s failed: %s: %s", doing, exc.__class__.__name__, exc)
-            note = f":warning: Not done: the question store could not be reached ({doing}); see the bot's log."
+        except Exception as exc:  # the store refused or is down: nothing was taught, and the admin is told so
+            note = store_failure_note(exc, doing, "teaching")
         await publish_admin_home(client, holder, recorder, command, admin, note)
 
     @app.action(_TEACH)
