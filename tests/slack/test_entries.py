@@ -353,7 +353,8 @@ async def test_an_undo_the_store_refuses_says_it_refused_naming_no_database(
     home = await admin_home(slack)
     modal = await open_modal(slack, home, control(home, blocks.ENTRY_NEW + ":0"))
     await write_entry(slack, modal)
-    await until(lambda: store.written() != [])
+    await until(lambda: any("Written: new entry" in all_text(c.args["view"]["blocks"])  # the Home drawn again too
+                            for c in slack.fake.calls_to("views.publish")))
 
     def refused(*args: Any, **kwargs: Any) -> None:
         raise StoreRefused("postgresql://db.internal/openllm: written by a newer version (schema 9)")
@@ -362,6 +363,7 @@ async def test_an_undo_the_store_refuses_says_it_refused_naming_no_database(
     home = await admin_home(slack)
     before = len(slack.fake.calls_to("views.publish"))
     await slack.fake.act_in_view(home, control(home, entries.ENTRY_UNDO), user=ADMIN)
-    shown = all_text((await slack.reply("views.publish", before + 1))["view"]["blocks"])
+    await until(lambda: len(slack.fake.calls_to("views.publish")) > before)
+    shown = all_text(slack.fake.calls_to("views.publish")[-1].args["view"]["blocks"])
     assert "Not done: the question store refused it (undoing)" in shown and "db.internal" not in shown
     assert store.written() != []
