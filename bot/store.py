@@ -9,6 +9,7 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,8 @@ _one_per_question(taught_phrasings)
 ADDED_IN = {taught_phrasings.name: 2}
 # Who undid a phrasing taught twice (before version 3 made that impossible): the bot, when it upgraded the store.
 DUPLICATE_UNDONE_BY = "openllm-bot"
+# How many times creating or upgrading the tables is tried when it collides with another process doing the same.
+CREATE_ATTEMPTS = 5
 # The highest id an INTEGER column holds (PostgreSQL's is 32 bits): no phrasing has a larger one.
 MAX_ID = 2**31 - 1
 
@@ -700,13 +703,16 @@ class Store:
                 else:
                     if self._sqlite_file is not None:
                         self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-                    try:
-                        self._create_or_upgrade()
-                    except sa_exc.DBAPIError as exc:
-                        if isinstance(self.failure(exc), StoreUnreachable):
-                            raise
-                        # Another process (a replica starting at the same moment) may have been creating them too.
-                        self._create_or_upgrade()
+                    for attempt in range(1, CREATE_ATTEMPTS + 1):
+                        try:
+                            self._create_or_upgrade()
+                            break
+                        except sa_exc.DBAPIError as exc:
+                            # Another process (a replica starting at the same moment) may have been creating them
+                            # too: SQLite runs each CREATE TABLE on its own, so the two can collide on any table.
+                            if isinstance(self.failure(exc), StoreUnreachable) or attempt == CREATE_ATTEMPTS:
+                                raise
+                            time.sleep(0.05 * attempt)
                 self._ready = True
         return self
 

@@ -500,3 +500,32 @@ async def test_the_taught_watcher_gives_up_on_a_hung_store_after_its_bounded_wai
     finally:
         store.release.set()
         store.close()
+
+
+def _open_together(stores: list[Store]) -> list[BaseException]:
+    """Open `stores` from one thread each, all at the same moment; what each raised."""
+    together = threading.Barrier(len(stores))
+    failed: list[BaseException] = []
+
+    def open_it(store: Store) -> None:
+        together.wait()
+        try:
+            store.open()
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=open_it, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return failed
+
+
+def test_replicas_creating_a_new_sqlite_store_at_the_same_moment_all_open_it(tmp_path: Path) -> None:
+    # SQLite runs each CREATE TABLE on its own: replicas starting together collide on one table or another.
+    for n in range(10):
+        stores = [Store(f"sqlite:///{tmp_path / f'new-{n}.sqlite3'}") for _ in range(4)]
+        assert _open_together(stores) == [] and all(s.schema_version() == SCHEMA_VERSION for s in stores)
+        for s in stores:
+            s.close()
