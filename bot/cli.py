@@ -345,6 +345,13 @@ def _workspace(store: Store, team: str | None) -> str | None:
         raise ConfigError(str(exc)) from None
 
 
+def _as_answered(kb: KnowledgeBase, taught: list[TaughtRecord], written: list[WrittenRecord]) -> KnowledgeBase:
+    """`kb` as the bot answers from it: with what was taught and written from Slack (the rows read) applied."""
+    from .reload import taught_phrasings, written_items
+
+    return kb.with_taught(taught_phrasings(taught), written_items(written)) if taught or written else kb
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import report_from_store
     from .report_formats import render
@@ -496,7 +503,6 @@ def cmd_draft(args: argparse.Namespace) -> int:
     today = f"{utcnow():%Y-%m-%d}"
     if args.drafting == "unanswered":
         from .draft import unanswered_drafts
-        from .reload import taught_phrasings, written_items
 
         since = _since(args.since)
         url = _store_url(args.settings.store, "draft from")
@@ -508,8 +514,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
             return store.questions_since(since, team), store.taught(team=team), store.written(team=team)
 
         records, taught, written = _read_store(url, read)
-        if taught or written:  # as the bot answers now: what was taught and written from Slack applied
-            kb = kb.with_taught(taught_phrasings(taught), written_items(written))
+        kb = _as_answered(kb, taught, written)
 
         def closest(question: str) -> list[tuple[str, str, float]]:
             return [(near.passage.doc, near.passage.text, near.similarity) for near in kb.closest_passages(question)]
@@ -605,7 +610,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     so that it is not posted twice)."""
     from datetime import UTC, date
 
-    from .digest import Schedule, as_text, build_digest, digest_reply
+    from .digest import Digest, Schedule, as_text, build_digest, digest_reply
 
     settings: Settings = args.settings
     schedule = Schedule.from_settings(settings.digest)
@@ -619,6 +624,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
             raise ConfigError(f"--week {args.week!r}: give a date like 2026-12-07 (the week that holds it), or "
                               "last") from None
     if args.post:
+        if args.team:
+            raise ConfigError("--team: a digest is posted for the one workspace of SLACK_BOT_TOKEN (installed with "
+                              "OAuth, the bot posts none): print it with --team instead")
         if end > now:
             raise ConfigError(f"--post: the week to {end:%Y-%m-%d %H:%M %Z} is not over yet: post it from then on")
         if settings.slack is None:
@@ -632,7 +640,13 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.post:
         return _post_digest(settings, kb, schedule, end, args.again)
     entry_ids = [e.id for e in kb.knowledge.entries]
-    digest = _read_store(url, lambda store: build_digest(store, schedule, end, entry_ids))
+
+    def read(store: Store) -> tuple[Digest, list[TaughtRecord], list[WrittenRecord]]:
+        team = _workspace(store, args.team)
+        return build_digest(store, schedule, end, entry_ids, team), store.taught(team=team), store.written(team=team)
+
+    digest, taught, written = _read_store(url, read)
+    kb = _as_answered(kb, taught, written)  # entries written from Slack named as the bot names them
     if not digest.week.questions:
         print(f"openllm-bot: no questions in the week to {end:%Y-%m-%d %H:%M %Z}: no digest (the bot posts none "
               "for such a week)", file=sys.stderr)
@@ -817,6 +831,8 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--post", action="store_true", help="post it in DIGEST_CHANNEL (once: not if the bot or "
                         "another run posted it already) rather than print it")
     digest.add_argument("--again", action="store_true", help="with --post: post it even if it was posted already")
+    digest.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
+                        "(E…), whose week to print; needed when the store holds several")
     digest.set_defaults(func=cmd_digest)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)

@@ -175,6 +175,30 @@ async def test_the_digest_command_prints_a_chosen_week_and_refuses_mistakes_in_o
         assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and said in refused.stderr, refused.stderr
 
 
+async def test_the_digest_command_prints_one_workspaces_week_with_its_own_entries(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    store = Store(f"sqlite:///{path}")
+    asked = as_utc(END - timedelta(days=2))
+    entry = NewEntry("what-is-hugging-face", "small", "What is Hugging Face?", "A hub where open models are shared.",
+                     (("001_ef82fbb3a280ee8f.txt", "- Hugging Face: While not a model developer in the same vein as "
+                       "Meta or Mistral, Hugging Face is an indispensable hub for the open source AI community."),))
+    store.add_questions([QuestionRecord(asked, "dm", "none", team="T0AAA", text="what is hugging face"),
+                         QuestionRecord(asked, "dm", "none", team="T0BBB", text="who runs the cafeteria")])
+    store.add_written(entry, "UADMIN", "T0AAA", at=asked)
+    store.add_taught("tell me about huggingface", entry.id, None, "UADMIN", at=asked, team_id="T0AAA")
+    store.close()
+    both = await asyncio.to_thread(run_cli, "--week", "2026-12-05", STORE_PATH=str(path))
+    assert both.returncode == 2 and both.stderr.count("\n") == 1, both.stderr
+    assert "the store holds 2 workspaces (T0AAA, T0BBB): name one with --team" in both.stderr
+    printed = await asyncio.to_thread(run_cli, "--week", "2026-12-05", "--team", "T0AAA", STORE_PATH=str(path))
+    assert printed.returncode == 0, printed.stderr
+    assert "what is hugging face" in printed.stdout and "cafeteria" not in printed.stdout
+    assert "“tell me about huggingface” → What is Hugging Face?" in printed.stdout  # its own entry, by its question
+    posted = await asyncio.to_thread(run_cli, "--post", "--team", "T0AAA", STORE_PATH=str(path))
+    assert posted.returncode == 2 and posted.stderr.count("\n") == 1 and "--team: a digest is posted for the one" in (
+        posted.stderr)
+
+
 async def test_the_digest_command_posts_once_unless_told_again(fake: FakeSlack, tmp_path: Path) -> None:
     path = tmp_path / "store.sqlite3"
     store = Store(f"sqlite:///{path}")
