@@ -11,7 +11,8 @@ import pytest
 from bot import blocks
 from bot.plaintext import result_text
 from knowledge import KnowledgeBase, KnowledgeError
-from knowledge.decision.pairs import Joins, load_joins, pair, splits
+from knowledge.decision.decide import NEAR_MISS_SAYS
+from knowledge.decision.pairs import PAIRS_FILE, Joins, load_joins, pair, splits
 from knowledge.result import Candidate, MatchResult, Status
 
 JOINS = load_joins()
@@ -37,6 +38,39 @@ def test_two_questions_split_where_the_first_ends_or_at_and() -> None:
     assert _split("is llama open? and who makes falcon?")[0] == ("is llama open?", "and who makes falcon?", "ask")
     assert _split("what are the risks of bias, and what about abuse?") == [
         ("what are the risks of bias", "what about abuse?", "ask")]
+
+
+def test_more_words_join_two_questions() -> None:
+    assert _split("what is bert plus who makes falcon")[0] == ("what is bert", "who makes falcon", "ask")
+    assert _split("what is llama as well as what bias issues we should watch out for")[0] == (
+        "what is llama", "what bias issues we should watch out for", "ask")
+    assert _split("who makes falcon btw how is it maintained")[0] == ("who makes falcon", "how is it maintained", "ask")
+    assert _split("how does hugging face compare with meta?")[0] == ("how does hugging face", "meta", "compare")
+
+
+def test_a_list_of_two_splits_between_its_items() -> None:
+    assert _split("1) is bert open source 2) what's the attention mechanism")[0] == (
+        "is bert open source", "what's the attention mechanism", "ask")
+    assert _split("two questions: 1. what is hugging face? 2. how can i contribute?")[0] == (
+        "what is hugging face?", "how can i contribute?", "ask")
+    assert _split("- what does attention mean - what can llms do")[0] == (
+        "what does attention mean", "what can llms do", "ask")
+    assert _split("two things: • what is bert • how much gpu do we need")[0] == (
+        "what is bert", "how much gpu do we need", "ask")
+    # A dash in a sentence is not a bullet.
+    assert _split("gpt-3 through an api - what is the difference") == []
+
+
+def test_the_second_name_compared_ends_where_what_they_are_compared_for_begins() -> None:
+    assert _split("llama 3 or gpt-3 for a customer support bot?")[0] == ("llama 3", "gpt-3", "compare")
+    assert _split("bert vs falcon for classifying support tickets")[0] == ("bert", "falcon", "compare")
+
+
+def test_quoted_text_is_not_split() -> None:
+    assert _split("abstract: 'we map motivations and governance in 14 projects.' what's the takeaway?") == []
+    assert _split('the slide says "fast and secure". is that true of llama and mistral?') == [
+        ('the slide says "fast and secure". is that true of llama', "mistral?", "ask")]
+    assert _split("what's llama? and what's mistral?")[0] == ("what's llama?", "and what's mistral?", "ask")
 
 
 def test_a_long_message_or_one_without_joining_words_is_not_split() -> None:
@@ -65,12 +99,34 @@ def test_both_entries_must_be_candidates_of_the_whole_and_keep_its_answer() -> N
 
 def test_unsure_or_declined_questions_need_both_parts_answered_with_confidence() -> None:
     unsure, declined = _result("suggest", None, "llama", "mistral"), _result("none", None)
-    assert pair(BOTH, unsure, JOINS, _parts({"llama": ("llama", 1.0), "mistral": ("mistral", 0.9)})) is None
-    sure = _parts({"llama": ("llama", 1.0), "mistral": ("mistral", 0.99)})
-    assert pair(BOTH, unsure, JOINS, sure) == ("llama", "mistral")
-    assert pair(BOTH, declined, JOINS, sure) == ("llama", "mistral")
+    fairly, very = (_parts({"llama": ("llama", 1.0), "mistral": ("mistral", p)}) for p in (0.9, 0.99))
+    assert pair(BOTH, unsure, JOINS, _parts({"llama": ("llama", 1.0), "mistral": ("mistral", 0.8)})) is None
+    assert pair(BOTH, unsure, JOINS, fairly) == ("llama", "mistral")
+    # Declined whole, the question vouches for neither name: both must be answered with more confidence.
+    assert pair(BOTH, declined, JOINS, fairly) is None
+    assert pair(BOTH, declined, JOINS, very) == ("llama", "mistral")
     # Two questions the whole question declines stay declined, however sure each part is.
     assert pair("is llama open? who makes mistral?", declined, JOINS,
+                _parts({"is llama open?": ("llama", 1.0), "who makes mistral?": ("mistral", 1.0)})) is None
+
+
+def _near_miss(offered: str, ranked: float) -> MatchResult:
+    return MatchResult("suggest", None, 0.6, (Candidate(offered, ranked),), "q", unsaid=NEAR_MISS_SAYS)
+
+
+def test_a_comparison_of_two_names_taken_whole_for_a_near_miss_answers_both() -> None:
+    # "falcon vs llama, who's behind them?" reads like "falcon vs llama 2 benchmarks", which the documents don't give.
+    names = _parts({"llama": ("llama", 1.0), "mistral": ("mistral", 0.99)})
+    assert pair(BOTH, _near_miss("mistral", 0.9), JOINS, names, lambda: False) == ("llama", "mistral")
+    # The entry it offers must be one of the two, and both names must be answered with confidence.
+    assert pair(BOTH, _near_miss("falcon", 0.9), JOINS, names, lambda: False) is None
+    assert pair(BOTH, _near_miss("mistral", 0.9), JOINS,
+                _parts({"llama": ("llama", 1.0), "mistral": ("mistral", 0.8)})) is None
+    # A question the knowledge lists (as a near miss, or out of scope) stays as it is listed.
+    assert pair(BOTH, _near_miss("mistral", 0.9), JOINS, names, lambda: True) is None
+    assert pair(BOTH, _result("none", None), JOINS, names, lambda: True) is None
+    # Two questions are not split out of a near miss.
+    assert pair("is llama open? who makes mistral?", _near_miss("mistral", 0.9), JOINS,
                 _parts({"is llama open?": ("llama", 1.0), "who makes mistral?": ("mistral", 1.0)})) is None
 
 
@@ -83,10 +139,17 @@ def test_the_shipped_matcher_answers_comparisons_and_double_questions_with_both_
     for question, both in [
             ("llama vs mistral, which one is better?", ("llama", "mistral")),
             ("what are the risks of bias, and what about people abusing them?", ("bias-safety", "misuse")),
-            ("BERT or the GPT series: what is the difference?", ("bert-xlnet", "gpt-3"))]:
+            ("BERT or the GPT series: what is the difference?", ("bert-xlnet", "gpt-3")),
+            ("falcon vs llama, any difference in who's behind them?", ("falcon", "llama")),
+            ("1) what is bert 2) what is the attention mechanism", ("attention", "bert-xlnet")),
+            ("what is bert plus who makes falcon", ("bert-xlnet", "falcon"))]:
         assert kb.ask(question).answered == both, question
-    for declined in ("iphone vs android, which one is better?", "python or java?"):
+    for declined in ("iphone vs android, which one is better?", "python or java?", "llama vs gemma for a chatbot"):
         assert kb.ask(declined).status == "none", declined
+    # What the knowledge lists as a near miss or out of scope stays so, and "open vs closed" is one thing.
+    assert kb.ask("falcon vs llama 2 benchmarks").unsaid == NEAR_MISS_SAYS
+    assert kb.ask("for a legal AI assistant, llama 3 or mistral 7b? just pick one for us").status == "none"
+    assert kb.ask("open vs closed").answered == ("open-vs-proprietary",)
     assert kb.ask("can we use llama commercially?").answered == ("licensing",)
 
 
@@ -106,6 +169,10 @@ def test_a_broken_pairs_file_is_one_problem_naming_it(tmp_path: Path) -> None:
     broken = tmp_path / "pairs.yaml"
     broken.write_text("compare: [vs]\n")
     with pytest.raises(KnowledgeError, match=r"pairs\.yaml"):
+        load_joins(broken)
+    shipped = PAIRS_FILE.read_text()
+    broken.write_text(shipped.replace("name_ends: [for]", "name_ends: for"))
+    with pytest.raises(KnowledgeError, match=r"pairs\.yaml:\d+: 'name_ends' must be a non-empty list"):
         load_joins(broken)
     assert isinstance(JOINS, Joins)
 

@@ -199,7 +199,7 @@ class HybridMatcher:
             if result.status != "none" and result.candidates:
                 result = replace(result, status="suggest", id=None, candidates=result.candidates[:1], unsaid=unsaid)
         # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
-        elif (both := pair(read.query, result, self.joins, self._decided)) is not None:
+        elif (both := pair(read.query, result, self.joins, self._decided, lambda: self._listed(text, read))):
             result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
@@ -217,6 +217,13 @@ class HybridMatcher:
         """A part of a question, decided on its own, with the embedding model (the pairs' limits are on its
         probabilities)."""
         return decide(self.signals(text), self.policy, self._says)
+
+    def _listed(self, text: str, read: _Read) -> bool:
+        """Whether the knowledge lists the question itself, or one as close as the decision takes for the same, as
+        out of scope or as a near miss (a comparison declined whole is then not answered part by part)."""
+        signals = self.signals(text, read=read)
+        return (signals.closest_unanswered is not None
+                and signals.closest_unanswered_similarity >= self.policy.near_duplicate)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,17 @@ from yaml.nodes import MappingNode, SequenceNode
 from ..content.files import INT, KnowledgeError, Problem, display, fields, is_text, kind, line, number, read_yaml
 from ..content.loader import PACKAGE_DIR
 from ..result import MatchResult
+from .decide import NEAR_MISS_SAYS
 
 PAIRS_FILE = PACKAGE_DIR / "pairs.yaml"
 _CLAUSE = re.compile(r"[,:;?]")  # where the name on either side of a comparison word ends
+# A list of two: "1) … 2) …", "1. … 2. …", or two items each after the same bullet, the first at the start or after a
+# colon ("two things: - … - …"); line breaks are spaces once normalised.
+_NUMBERED = re.compile(r"(?:^|\s)\(?1[.)]\s+(?P<left>.+?)\s+\(?2[.)]\s+(?P<right>.+)$")
+_BULLETED = re.compile(r"(?:^|:\s*)(?P<bullet>[-•*])\s+(?P<left>.+?)\s+(?P=bullet)\s+(?P<right>.+)$")
+# Quoted text ("from the abstract: 'we map motivations and governance …' what's the takeaway?") is not split: a
+# quote opens at the start of a word and closes at the end of one.
+_QUOTED = re.compile(r"""(?:^|(?<=[\s:(]))(["'“‘]).+?["'”’](?=[\s.,;:?!)]|$)""")
 
 Kind = Literal["compare", "ask"]
 
@@ -30,8 +38,10 @@ class Joins:
     ask: tuple[str, ...]
     max_chars: int
     max_splits: int
-    confident_names: float
+    confident_names: float  # a comparison declined whole, or taken for a near miss: both names at least this likely
+    confident_parts: float  # a question the matcher is unsure of: both parts at least this likely
     runner_up: float  # a question whose second candidate is less likely than this is about one entry: not split
+    name_ends: tuple[str, ...] = ()  # words that end the second name compared ("llama or gpt-3 for a chatbot?")
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,8 @@ class Split:
     kind: Kind
 
 
-_JOIN_FIELDS = ("compare", "ask", "max_chars", "max_splits", "confident_names", "runner_up")
+_JOIN_FIELDS = ("compare", "ask", "name_ends", "max_chars", "max_splits", "confident_names", "confident_parts",
+                "runner_up")
 
 
 def load_joins(path: Path = PAIRS_FILE) -> Joins:
@@ -49,8 +60,9 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
     shown = display(path)
     root = read_yaml(path, shown)
     if not isinstance(root, MappingNode):
-        raise KnowledgeError([Problem(shown, 1, "expected `compare` and `ask` (lists of words), `max_chars`, "
-                                                "`max_splits` and `confident_names` (numbers)")])
+        raise KnowledgeError([Problem(shown, 1, "expected `compare`, `ask` and `name_ends` (lists of words), "
+                                                "`max_chars`, `max_splits`, `confident_names`, `confident_parts` "
+                                                "and `runner_up` (numbers)")])
     problems: list[Problem] = []
     given = fields(root, "pairs.yaml", shown, problems)
     for name, (key, _) in given.items():
@@ -84,8 +96,6 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
                                                        f"{kind(node)}"))
         return int(value or 0)
 
-    compare, ask = words("compare"), words("ask")
-    max_chars, max_splits = count("max_chars", 1), count("max_splits", 0)
     def share(name: str) -> float:
         node = given[name][1] if name in given else None
         value = number(node) if node is not None else None
@@ -93,67 +103,91 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
             problems.append(Problem(shown, line(node), f"'{name}' must be a number from 0 to 1, not {kind(node)}"))
         return float(value or 0.0)
 
-    confident_names, runner_up = share("confident_names"), share("runner_up")
+    compare, ask, name_ends = words("compare"), words("ask"), words("name_ends")
+    max_chars, max_splits = count("max_chars", 1), count("max_splits", 0)
+    confident_names, confident_parts, runner_up = share("confident_names"), share("confident_parts"), share("runner_up")
     if problems:
         raise KnowledgeError(problems)
-    return Joins(compare, ask, max_chars, max_splits, confident_names, runner_up)
+    return Joins(compare, ask, max_chars, max_splits, confident_names, confident_parts, runner_up, name_ends)
 
 
 def _words(part: str) -> bool:
     return bool(re.search(r"\w\w", part))
 
 
+def _name(clause: str, joins: Joins) -> str:
+    """The second name compared, up to the first of `name_ends` ("gpt-3 for a support bot" is "gpt-3")."""
+    for word in joins.name_ends:
+        clause = re.split(rf"\s{re.escape(word)}\s", f" {clause} ", maxsplit=1)[0]
+    return clause.strip()
+
+
 def splits(query: str, joins: Joins) -> list[Split]:
-    """Where the normalised `query` may split into two parts: first between two questions, then at a comparison
-    word (each part the name on its side), then at a word joining two questions; at most `max_splits`, none for a
-    long query."""
+    """Where the normalised `query` may split into two parts: first between the items of a list of two, then between
+    two questions, then at a comparison word (each part the name on its side), then at a word joining two questions;
+    never inside quoted text; at most `max_splits`, none for a long query."""
     if len(query) > joins.max_chars:
         return []
     found: list[Split] = []
+    quoted = [m.span() for m in _QUOTED.finditer(query)]
 
-    def add(split: Split) -> None:
-        if _words(split.left) and _words(split.right) and split not in found:
+    def add(at: int, split: Split) -> None:
+        if (_words(split.left) and _words(split.right) and split not in found
+                and not any(start < at < end for start, end in quoted)):
             found.append(split)
 
+    for listed in (_NUMBERED.search(query), _BULLETED.search(query)):
+        if listed:
+            add(listed.start("right"), Split(listed["left"].strip(), listed["right"].strip(), "ask"))
     for match in re.finditer(r"\?\s*(?=\w)", query):
-        add(Split(query[:match.start()].strip() + "?", query[match.end():].strip(), "ask"))
+        add(match.start(), Split(query[:match.start()].strip() + "?", query[match.end():].strip(), "ask"))
     for word in joins.compare:
         for match in re.finditer(rf"\s{re.escape(word)}\s", query):
             left = _CLAUSE.split(query[:match.start()])[-1].strip()
-            right = _CLAUSE.split(query[match.end():])[0].strip()
-            add(Split(left, right, "compare"))
+            right = _name(_CLAUSE.split(query[match.end():])[0], joins)
+            add(match.start(), Split(left, right, "compare"))
     for word in joins.ask:
         for match in re.finditer(rf"\s{re.escape(word)}\s", query):
-            add(Split(query[:match.start()].strip(" ,;:-"), query[match.end():].strip(" ,;:-"), "ask"))
+            add(match.start(), Split(query[:match.start()].strip(" ,;:-"), query[match.end():].strip(" ,;:-"), "ask"))
     return found[:joins.max_splits]
 
 
-def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult]) -> tuple[str, str] | None:
+def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult],
+         listed: Callable[[], bool] = lambda: False) -> tuple[str, str] | None:
     """The two entries a question about two things asks for (in the order it names them), or None.
 
     `whole` is the question matched as it is; both entries must be among its candidates (so that a part matched on
     too few words cannot bring in an entry the question is not about), and the entry it answers must be one of the
     two (a split never replaces an answer, it can only add to it). A question it is unsure of is answered only when
-    both parts are answered with at least `confident_names`; one it declines stays declined, unless it compares two
-    names answered so; one asking what the documents do not hold stays unanswered. `match` matches a part."""
-    if whole.unsaid:
+    both parts are answered with at least `confident_parts`. One it declines stays declined, unless it compares two
+    names answered with at least `confident_names`; so does one it takes for a near miss ("falcon vs llama, who's
+    behind them?" is close to "falcon vs llama 2 benchmarks"), when the entry it offers is one of the two. Neither
+    is answered when `listed()`: the knowledge lists the question itself as out of scope or as a near miss (it
+    costs matching the whole question with the embedding model, so it is asked last). One asking what the
+    documents do not hold stays unanswered. `match` matches a part."""
+    near_miss = whole.status == "suggest" and whole.unsaid == NEAR_MISS_SAYS and len(whole.candidates) == 1
+    if whole.unsaid and not near_miss:
         return None
     ranked = sorted((c.score for c in whole.candidates), reverse=True)
-    if whole.status != "none" and (len(ranked) < 2 or ranked[1] < joins.runner_up):
+    if whole.status != "none" and not near_miss and (len(ranked) < 2 or ranked[1] < joins.runner_up):
         return None  # the matcher sees one entry in it: splitting would cost two matches for nothing
     near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
     for split in splits(query, joins):
-        if whole.status == "none" and split.kind != "compare":
+        if (whole.status == "none" or near_miss) and split.kind != "compare":
             continue
         first, second = match(split.left), match(split.right)
         if not (first.status == "answer" and second.status == "answer" and first.id and second.id
                 and first.id != second.id):
             continue
-        sure = min(first.score, second.score) >= joins.confident_names
-        if whole.status == "none":
-            if sure:
-                return first.id, second.id
-        elif {first.id, second.id} <= near and (whole.id in (first.id, second.id) or (whole.id is None and sure)):
-            # The entry the whole question is answered with comes first: the other is added to it.
-            return (first.id, second.id) if whole.id in (None, first.id) else (second.id, first.id)
+        both, least = (first.id, second.id), min(first.score, second.score)
+        if whole.status == "none" or near_miss:
+            if (least >= joins.confident_names and (whole.status == "none" or whole.candidates[0].id in both)
+                    and not listed()):
+                return both
+        elif whole.status == "answer":
+            if whole.id in both and set(both) <= near:
+                # The entry the whole question is answered with comes first: the other is added to it.
+                return both if whole.id == first.id else (second.id, first.id)
+        elif set(both) <= near and least >= joins.confident_parts:
+            return both
     return None
