@@ -188,3 +188,16 @@ def test_a_question_the_matcher_sees_one_entry_in_is_not_split_at_all() -> None:
     assert pair(BOTH, one, JOINS, match) is None and calls == []  # no part matched: it costs nothing
     two = MatchResult("answer", "llama", 0.6, (Candidate("llama", 0.6), Candidate("mistral", 0.3)), "q")
     assert pair(BOTH, two, JOINS, match) == ("llama", "mistral") and calls == ["llama", "mistral"]
+
+
+def test_a_part_is_matched_once_and_the_second_not_when_the_first_cannot_be_one_of_the_two() -> None:
+    calls: list[str] = []
+
+    def match(part: str) -> MatchResult:
+        calls.append(part)
+        return MatchResult("answer", "falcon" if part == "is llama open?" else "mistral", 1.0, (), part)
+
+    question = "is llama open? and who makes mistral?"  # two splits: at the question mark, and at "and"
+    assert len(splits(question, JOINS)) == 2
+    assert pair(question, _result("answer", "llama", "llama", "mistral"), JOINS, match) is None
+    assert calls == ["is llama open?"]  # falcon is not among the whole question's candidates

@@ -172,22 +172,34 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     if whole.status != "none" and not near_miss and (len(ranked) < 2 or ranked[1] < joins.runner_up):
         return None  # the matcher sees one entry in it: splitting would cost two matches for nothing
     near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
+    least = joins.confident_names if whole.status == "none" or near_miss else (
+        joins.confident_parts if whole.status == "suggest" else 0.0)
+    decided: dict[str, MatchResult] = {}  # a part shared by two splits is matched once
+
+    def part(text: str) -> MatchResult | None:
+        """The part, matched, if it can be one of the two: answered with an entry of its own, likely enough, and
+        among the whole question's candidates unless the whole question was declined or a near miss."""
+        if text not in decided:
+            decided[text] = match(text)
+        found = decided[text]
+        if (found.status != "answer" or found.id is None or found.score < least
+                or (found.id not in near and whole.status != "none" and not near_miss)):
+            return None
+        return found
+
     for split in splits(query, joins):
         if (whole.status == "none" or near_miss) and split.kind != "compare":
             continue
-        first, second = match(split.left), match(split.right)
-        if not (first.status == "answer" and second.status == "answer" and first.id and second.id
-                and first.id != second.id):
+        # The second part is not matched when the first cannot be one of the two (each costs the embedding model).
+        if (first := part(split.left)) is None or (second := part(split.right)) is None or first.id == second.id:
             continue
-        both, least = (first.id, second.id), min(first.score, second.score)
-        if whole.status == "none" or near_miss:
-            if (least >= joins.confident_names and (whole.status == "none" or whole.candidates[0].id in both)
-                    and not listed()):
-                return both
-        elif whole.status == "answer":
-            if whole.id in both and set(both) <= near:
+        both = (str(first.id), str(second.id))
+        if whole.status == "answer":
+            if whole.id in both:
                 # The entry the whole question is answered with comes first: the other is added to it.
-                return both if whole.id == first.id else (second.id, first.id)
-        elif set(both) <= near and least >= joins.confident_parts:
+                return both if whole.id == first.id else (both[1], both[0])
+            continue
+        unsure = whole.status == "suggest" and not near_miss
+        if unsure or ((whole.status == "none" or whole.candidates[0].id in both) and not listed()):
             return both
     return None
