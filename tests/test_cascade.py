@@ -266,3 +266,14 @@ def test_a_question_asked_again_is_matched_once(kb: KnowledgeBase, policy: Polic
     full.match("can we use *llama* commercially?")
     full.match("can we use llama commercially?")
     assert embedder.runs == 4
+
+
+def test_one_row_in_two_thousand_does_not_hold_the_first_stages_threshold_up() -> None:
+    right = (0.9, "a", False, frozenset())
+    rows = [_row(("a",))] * 1999 + [_row(("b",))]
+    quick = [(0.99, "a")] * 1999 + [(0.95, "c")]  # one first-stage answer the full decision gets right
+    full = [right] * 1999 + [(0.9, "b", False, frozenset())]
+    assert choose_cascade_threshold(rows, quick, full, 0.8) == CASCADE_GRID[0]
+    assert choose_cascade_threshold(rows[1:], quick[1:], full[1:], 0.8) == 0.955  # 1,999 rows: none allowed
+    rows, quick, full = rows + [_row(("b",))], quick + [(0.93, "c")], full + [(0.9, "b", False, frozenset())]
+    assert choose_cascade_threshold(rows, quick, full, 0.8) == 0.935  # a second one does
