@@ -23,6 +23,8 @@ def test_the_versions_covered_are_read_from_the_faq_and_its_documents() -> None:
     assert "llm" not in versions.known  # "llm 101" is an alternate's wording, not a model
     assert versions.uncovered("is gpt-4 open source?") == "mention GPT-4 (only GPT-3)"
     assert versions.uncovered("gpt 3.5 or gpt-3?") == "mention GPT-3.5 (only GPT-3)"
+    assert versions.uncovered("is gpt-4o open source?") == "mention GPT-4o (only GPT-3)"
+    assert versions.uncovered("is gpt4o open?") == "mention GPT-4o (only GPT-3)"
     assert versions.uncovered("llama 3 and mistral 7b") is None
     assert versions.uncovered("top 10 open models") is None  # not a model family of the FAQ
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from ..content.model import Knowledge
 
-# A family name and a version: "gpt-3", "llama 2", "mistral 7b", "mixtral 8x7b", "gpt 3.5".
-_VERSIONED = re.compile(r"\b([a-z]{3,})[ -]?(\d+(?:\.\d+)?(?:x\d+)?b?)\b")
+# A family name and a version: "gpt-3", "llama 2", "mistral 7b", "mixtral 8x7b", "gpt 3.5", "gpt-4o" (a letter after
+# the number: "4o" is not "4", and never "3").
+_VERSIONED = re.compile(r"\b([a-z]{3,})[ -]?(\d+(?:\.\d+)?(?:x\d+)?[a-z]?)\b")
 
 
 @dataclass(frozen=True)
