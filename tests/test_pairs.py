@@ -143,7 +143,7 @@ def test_the_shipped_matcher_answers_comparisons_and_double_questions_with_both_
             ("falcon vs llama, any difference in who's behind them?", ("falcon", "llama")),
             ("1) what is bert 2) what is the attention mechanism", ("attention", "bert-xlnet")),
             ("what is bert plus who makes falcon", ("bert-xlnet", "falcon"))]:
-        assert kb.ask(question).answered == both, question
+        assert sorted(kb.ask(question).answered) == sorted(both), question  # the whole question's answer first
     for declined in ("iphone vs android, which one is better?", "python or java?", "llama vs gemma for a chatbot"):
         assert kb.ask(declined).status == "none", declined
     # What the knowledge lists as a near miss or out of scope stays so, and "open vs closed" is one thing.
