@@ -746,6 +746,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _team_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--team`, for a command reading a store that may hold several workspaces (installed with OAuth)."""
+    parser.add_argument("--team", metavar="ID", help=f"the workspace (T…), or the org of an org-wide installation "
+                        f"(E…), {what}; needed when the store holds several")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openllm-bot", description=__doc__)
     parser.add_argument("--faq", metavar="DIR", help="knowledge folder (default: $KNOWLEDGE_DIR or the shipped FAQ)")
@@ -793,8 +799,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--since", default="7d", help="a span (7d, 12h, 2w) or a date (2026-11-01); default 7d")
     rep.add_argument("--format", choices=FORMATS, default="text", help="text (default), csv or html")
     rep.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    rep.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation (E…), "
-                     "to report on; needed when the store holds several")
+    _team_option(rep, "to report on")
     rep.set_defaults(func=cmd_report)
 
     taught = sub.add_parser("taught", help="the phrasings admins taught from Slack: list them, or export them as YAML")
@@ -803,8 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     taught.add_argument("--since", help="taught from then on: a span (7d, 12h, 2w) or a date (2026-11-01); default all")
     taught.add_argument("--into", metavar="DIR", help="export: write the entries and answers written from Slack into "
                         "the FAQ files of DIR (a knowledge folder, or its faq/) instead of printing them")
-    taught.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
-                        "(E…), whose phrasings, entries and answers to read; needed when the store holds several")
+    _team_option(taught, "whose phrasings, entries and answers to read")
     taught.set_defaults(func=cmd_taught)
 
     draft = sub.add_parser("draft", help="YAML drafts of new entries (a question and the passages to cite, the answer "
@@ -818,8 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
     unanswered.add_argument("--since", default="7d", help="asked from then on: a span (7d, 12h, 2w) or a date "
                             "(2026-11-01); default 7d")
     unanswered.add_argument("--limit", type=_positive, default=10, help="at most this many drafts (default 10)")
-    unanswered.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
-                            "(E…), whose questions to draft; needed when the store holds several")
+    _team_option(unanswered, "whose questions to draft")
     document = kinds.add_parser("document", parents=[written], help="drafts for the paragraphs of a document no "
                                 "entry cites")
     document.add_argument("name", help="the document: its file name in the seeds folder, its path, or its title")
@@ -831,8 +834,7 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--post", action="store_true", help="post it in DIGEST_CHANNEL (once: not if the bot or "
                         "another run posted it already) rather than print it")
     digest.add_argument("--again", action="store_true", help="with --post: post it even if it was posted already")
-    digest.add_argument("--team", metavar="ID", help="the workspace (T…), or the org of an org-wide installation "
-                        "(E…), whose week to print; needed when the store holds several")
+    _team_option(digest, "whose week to print")
     digest.set_defaults(func=cmd_digest)
 
     sub.add_parser("console", help="an interactive console that answers like the bot").set_defaults(func=cmd_console)
