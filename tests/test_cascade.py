@@ -275,5 +275,5 @@ def test_one_row_in_two_thousand_does_not_hold_the_first_stages_threshold_up() -
     full = [right] * 1999 + [(0.9, "b", False, frozenset())]
     assert choose_cascade_threshold(rows, quick, full, 0.8) == CASCADE_GRID[0]
     assert choose_cascade_threshold(rows[1:], quick[1:], full[1:], 0.8) == 0.955  # 1,999 rows: none allowed
-    rows, quick, full = rows + [_row(("b",))], quick + [(0.93, "c")], full + [(0.9, "b", False, frozenset())]
+    rows, quick, full = [*rows, _row(("b",))], [*quick, (0.93, "c")], [*full, (0.9, "b", False, frozenset())]
     assert choose_cascade_threshold(rows, quick, full, 0.8) == 0.935  # a second one does
