@@ -102,11 +102,11 @@ async def shipped_settled(fake: FakeSlack, shipped_kb: KnowledgeBase) -> AsyncIt
 async def test_a_reply_that_only_points_back_at_the_answer_above_is_told_there_is_nothing_more(
         shipped_settled: Slack, shipped_kb) -> None:
     thread_ts, _ = await answered_thread(shipped_settled, "what are the falcon models?")
-    await shipped_settled.fake.thread_reply("who made them?", thread_ts)
+    await shipped_settled.fake.thread_reply("who created these?", thread_ts)
     # With the thread's question it is about Falcon, whose answer (naming its makers) is right above; alone it
     # would have been taken for a question about LLaMA.
-    assert shipped_kb.ask("what are the falcon models?\nwho made them?").id == "falcon"
-    assert shipped_kb.ask("who made them?").id == "llama"
+    assert shipped_kb.ask("what are the falcon models?\nwho created these?").id == "falcon"
+    assert shipped_kb.ask("who created these?").id == "llama"
     posts = bot_posts(shipped_settled.fake)
     assert len(posts) == 2 and posts[-1].thread_ts == thread_ts
     assert posts[-1].text.startswith(NOTHING_MORE)
