@@ -667,7 +667,7 @@ class Store:
         cause = getattr(exc, "orig", None) or exc
         said = _first_line(cause)
         if self.dialect == "sqlite":
-            if "locked" in said or "busy" in said:
+            if _sqlite_busy(cause):
                 return StoreUnreachable(f"{where} is busy: another process held it for more than {BUSY_SECONDS:g} s "
                                         f"({said})")
             if "unable to open" in said:
@@ -703,15 +703,21 @@ class Store:
                 else:
                     if self._sqlite_file is not None:
                         self._sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+                    waited = False  # for another process's lock, once already
                     for attempt in range(1, CREATE_ATTEMPTS + 1):
                         try:
                             self._create_or_upgrade()
                             break
                         except sa_exc.DBAPIError as exc:
                             # Another process (a replica starting at the same moment) may have been creating them
-                            # too: SQLite runs each CREATE TABLE on its own, so the two can collide on any table.
-                            if isinstance(self.failure(exc), StoreUnreachable) or attempt == CREATE_ATTEMPTS:
+                            # too: SQLite runs each CREATE TABLE on its own, so the two can collide on any table; or,
+                            # on a loaded machine, have held the file longer than BUSY_SECONDS while creating them
+                            # (waited for once more: a file held twice that long is one to report).
+                            busy = self.dialect == "sqlite" and _sqlite_busy(exc)
+                            if ((isinstance(self.failure(exc), StoreUnreachable) and (not busy or waited))
+                                    or attempt == CREATE_ATTEMPTS):
                                 raise
+                            waited = waited or busy
                             time.sleep(0.05 * attempt)
                 self._ready = True
         return self
@@ -1295,6 +1301,12 @@ def _valid(value: str | None, what: str, limit: int | None = None) -> str | None
     if limit is not None and len(value) > limit:
         raise InvalidRecord(f"{what} is longer than {limit} characters")
     return value
+
+
+def _sqlite_busy(exc: BaseException) -> bool:
+    """SQLite gave up waiting for another connection's lock ("database is locked")."""
+    said = _first_line(getattr(exc, "orig", None) or exc)
+    return "locked" in said or "busy" in said
 
 
 def _first_line(exc: BaseException) -> str:

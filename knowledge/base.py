@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,7 +25,7 @@ from .decision.pairs import Joins, load_joins
 from .matching.analysis import load_synonyms
 from .matching.language import in_other_language
 from .matching.matcher import Thresholds
-from .matching.normalize import words_key
+from .matching.normalize import normalize, words_key, words_without_filler
 from .result import Candidate, MatchResult
 
 T = TypeVar("T")
@@ -165,7 +165,16 @@ class KnowledgeBase:
 
     def in_other_language(self, text: str) -> bool:
         """The question is not in English (the only language the matcher and the documents speak)."""
-        return in_other_language(text, self.matcher.lexical.known_words)
+        return in_other_language(text, self._own_words)
+
+    @cached_property
+    def _own_words(self) -> frozenset[str]:
+        """The words of the entries' questions, answers and tags and of the documents, normalised: names such as
+        "llama" (Spanish too) are never another language's. Not the alternates', whose typos ("wat r the risks")
+        would make another language's words ("wat", Dutch) English."""
+        texts = [t for e in self.knowledge.entries for t in (e.question, e.answer, *e.tags)]
+        texts += [d.text for d in self.knowledge.documents.values()]
+        return frozenset(w for text in texts for w in words_without_filler(normalize(text)))
 
     def entry(self, entry_id: str) -> Entry | None:
         return self.knowledge.get(entry_id)
