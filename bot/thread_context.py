@@ -74,13 +74,14 @@ class ThreadReader:
             messages = await asyncio.shield(reading)
             if messages is None:
                 return None
-            cached = self._read[key] = (self._clock(), messages)
-            while len(self._read) > CACHE_THREADS:
-                self._read.popitem(last=False)
-        self._read.move_to_end(key)
+            cached = self._read.get(key) or (self._clock(), messages)  # kept by the read (unless pushed out since)
+        if key in self._read:
+            self._read.move_to_end(key)
         return context_of(cached[1], thread_ts, before)
 
     async def _fetch(self, client: AsyncWebClient, channel: str, thread_ts: str) -> list[dict[str, Any]] | None:
+        """The thread's messages, kept for CACHE_SECONDS before the read is over: a mention arriving between the read
+        and the moment its first waiter resumes finds them, rather than no read and nothing kept (and reading again)."""
         try:
             response = await client.conversations_replies(channel=channel, ts=thread_ts, limit=FETCHED)
         except SlackApiError as exc:
@@ -90,4 +91,8 @@ class ThreadReader:
                 log.warning("thread context: conversations.replies refused (%s): mentions in threads are answered "
                             "on their own words (see docs/operating.md, permissions)", error)
             return None
-        return [m for m in response.get("messages") or [] if isinstance(m, dict)]
+        messages = [m for m in response.get("messages") or [] if isinstance(m, dict)]
+        self._read[(channel, thread_ts)] = (self._clock(), messages)
+        while len(self._read) > CACHE_THREADS:
+            self._read.popitem(last=False)
+        return messages
