@@ -170,6 +170,16 @@ def _changed(old: dict[str | None, tuple[M, ...]], new: dict[str | None, tuple[M
     return [key for key in {**old, **new} if new.get(key, ()) != old.get(key, ())]
 
 
+def _tell_applied(holder: KnowledgeHolder, changed: Iterable[str | None], said: str, workspace: str,
+                  counts: Callable[[KnowledgeBase], tuple[int, int]],
+                  tell_skipped: Callable[[KnowledgeBase, KnowledgeHolder, str | None], None]) -> None:
+    """Log, for each installation whose knowledge base was just rebuilt, how much was applied and what was not."""
+    for key in changed:
+        kb = holder.of(key)
+        log.info(said, f"{workspace} {key}" if key else "", *counts(kb))
+        tell_skipped(kb, holder, key)
+
+
 async def _rebuild(holder: KnowledgeHolder, key: str | None, taught: Sequence[Taught],
                    written: Sequence[Written] | None) -> None:
     """Train again (off the event loop) the knowledge base of the installation `key` with what it `taught` and
@@ -239,11 +249,8 @@ async def follow_taught(holder: KnowledgeHolder, read: Callable[[], Awaitable[Se
         for key in changed:
             await _rebuild(holder, key, taught.get(key, ()), holder.written.get(key))
         holder.taught = taught
-    for key in changed:
-        kb = holder.of(key)
-        log.info("taught phrasings%s: %d applied, %d not", f" of workspace {key}" if key else "", len(kb.taught),
-                 len(kb.skipped))
-        log_skipped(kb, holder, key)
+    _tell_applied(holder, changed, "taught phrasings%s: %d applied, %d not", " of workspace",
+                  lambda kb: (len(kb.taught), len(kb.skipped)), log_skipped)
     return True
 
 
@@ -294,11 +301,8 @@ async def follow_written(holder: KnowledgeHolder, read: Callable[[], Awaitable[S
         for key in changed:
             await _rebuild(holder, key, holder.taught.get(key, ()), written.get(key, ()))
         holder.written = written
-    for key in changed:
-        kb = holder.of(key)
-        log.info("written from Slack%s: %d applied, %d not", f" for workspace {key}" if key else "", len(kb.written),
-                 len(kb.written_skipped))
-        log_written_skipped(kb, holder, key)
+    _tell_applied(holder, changed, "written from Slack%s: %d applied, %d not", " for workspace",
+                  lambda kb: (len(kb.written), len(kb.written_skipped)), log_written_skipped)
     return True
 
 
