@@ -191,7 +191,7 @@ class HybridMatcher:
 
     def _match(self, text: str, explain: bool) -> MatchResult:
         read = self._read(text)
-        result = self._decide(text, read, explain)
+        result, signals = self._decide(text, read, explain)
         # "is GPT-4 open source?" is not answered from the GPT-3 entry as if it were covered: say so, offer the entry
         # (nor split into parts, one of which would be).
         unsaid = self.versions.uncovered(read.query)
@@ -199,29 +199,32 @@ class HybridMatcher:
             if result.status != "none" and result.candidates:
                 result = replace(result, status="suggest", id=None, candidates=result.candidates[:1], unsaid=unsaid)
         # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
-        elif (both := pair(read.query, result, self.joins, self._decided, lambda: self._listed(text, read))):
+        elif (both := pair(read.query, result, self.joins, self._decided,
+                           lambda: self._listed(signals or self.signals(text, read=read)))):
             result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
             result = replace(result, explanation=(*result.explanation, *("lexical " + line for line in lexical)))
         return result
 
-    def _decide(self, text: str, read: _Read, explain: bool = False) -> MatchResult:
+    def _decide(self, text: str, read: _Read, explain: bool = False) -> tuple[MatchResult, Signals | None]:
         """The cascade: decided on the lexical and n-gram signals alone when they are decisive, else with the
-        embedding model too."""
+        embedding model too; and the full signals, when they were read."""
         quick = self.quick_signals(text, read)
         decided = decide_quickly(quick, self.policy, explain) if quick is not None else None
-        return decided or decide(self.signals(text, read=read), self.policy, self._says, explain)
+        if decided is not None:
+            return decided, None
+        signals = self.signals(text, read=read)
+        return decide(signals, self.policy, self._says, explain), signals
 
     def _decided(self, text: str) -> MatchResult:
         """A part of a question, decided on its own, with the embedding model (the pairs' limits are on its
         probabilities)."""
         return decide(self.signals(text), self.policy, self._says)
 
-    def _listed(self, text: str, read: _Read) -> bool:
-        """Whether the knowledge lists the question itself, or one as close as the decision takes for the same, as
-        out of scope or as a near miss (a comparison declined whole is then not answered part by part)."""
-        signals = self.signals(text, read=read)
+    def _listed(self, signals: Signals) -> bool:
+        """Whether the knowledge lists the question (its full `signals`), or one as close as the decision takes for the
+        same, as out of scope or as a near miss (a comparison declined whole is then not answered part by part)."""
         return (signals.closest_unanswered is not None
                 and signals.closest_unanswered_similarity >= self.policy.near_duplicate)
 
