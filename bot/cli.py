@@ -23,6 +23,7 @@ try:
     from knowledge.decision.embedding import EmbeddingError
     from knowledge.decision.evaluation import EvalSetError, evaluate, format_report, load_cases
 
+    from . import interrupt
     from .config import ConfigError, FaqSettings, Mode, Settings, StoreSettings
     from .plaintext import result_text
 except KeyboardInterrupt:
@@ -879,6 +880,8 @@ def _main(argv: Sequence[str] | None) -> int:
         args.settings = Settings.from_env(mode=_mode(args), faq_dir=getattr(args, "dir", None) or args.faq)
         return args.func(args)
     except ConfigError as exc:  # also Slack refusing the tokens when `serve` starts
+        if interrupt.came():  # a library turned Ctrl-C into an error of its own while the settings were checked
+            return 130
         for line in exc.lines:
             print(f"openllm-bot: {line}", file=sys.stderr)
         return 2

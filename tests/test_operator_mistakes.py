@@ -241,8 +241,51 @@ def test_ctrl_c_during_start_up_exits_130_quietly(command: tuple[str, ...], afte
         stdout, stderr = process.communicate(timeout=60)
     # 130 (128 + SIGINT), or killed by the SIGINT itself when it came before Python handled it (on a busy machine,
     # still starting): a shell reports both as 130.
-    assert process.returncode in (130, -signal.SIGINT) and stdout == ""
+    assert process.returncode in (130, -signal.SIGINT) and stdout == "", stderr
     assert [line for line in stderr.splitlines() if not _INFO.match(line)] == [], stderr
+
+
+# Ctrl-C at the moment a library is doing something that turns the KeyboardInterrupt into an error of its own: ONNX
+# Runtime's import says "ImportError: initialization failed", and a settings check would report its error.
+TURNED_INTERRUPT = """
+import builtins
+import os
+import signal
+import sys
+import time
+turned = {"import": ImportError("initialization failed"), "settings": ValueError("could not be read")}[sys.argv[1]]
+
+def ctrl_c_turned_into_an_error() -> None:
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the SIGINT handler raises KeyboardInterrupt here
+    except KeyboardInterrupt:
+        raise turned from None
+
+if sys.argv[1] == "import":
+    real_import = builtins.__import__
+
+    def importing(name, *args, **kwargs):
+        if name == "onnxruntime":
+            ctrl_c_turned_into_an_error()
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = importing
+else:
+    import redis.connection
+    redis.connection.parse_url = lambda url: ctrl_c_turned_into_an_error()
+sys.argv = ["openllm-bot", *sys.argv[2:]]
+import bot.__main__
+raise SystemExit(bot.__main__.main())
+"""
+
+
+@pytest.mark.parametrize("when", ["import", "settings"])
+def test_ctrl_c_turned_into_another_error_by_a_library_still_exits_130_quietly(when: str) -> None:
+    out = subprocess.run([sys.executable, "-c", TURNED_INTERRUPT, when, "--faq", str(FIXTURE_FAQ), "ask", "licence"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "DOTENV_PATH": "/dev/null", "REDIS_URL": "redis://localhost:6379/0"})
+    assert (out.returncode, out.stdout, out.stderr) == (130, "", "")
 
 
 def test_a_report_with_standard_output_closed_is_one_line(tmp_path: Path) -> None:
