@@ -142,7 +142,9 @@ def test_the_shipped_matcher_answers_comparisons_and_double_questions_with_both_
             ("BERT or the GPT series: what is the difference?", ("bert-xlnet", "gpt-3")),
             ("falcon vs llama, any difference in who's behind them?", ("falcon", "llama")),
             ("1) what is bert 2) what is the attention mechanism", ("attention", "bert-xlnet")),
-            ("what is bert plus who makes falcon", ("bert-xlnet", "falcon"))]:
+            ("what is bert plus who makes falcon", ("bert-xlnet", "falcon")),
+            ("is mistral better than falcon for a chatbot?", ("falcon", "mistral")),
+            ("llama vs falcon - who made each?", ("falcon", "llama"))]:
         assert sorted(kb.ask(question).answered) == sorted(both), question  # the whole question's answer first
     for declined in ("iphone vs android, which one is better?", "python or java?", "llama vs gemma for a chatbot"):
         assert kb.ask(declined).status == "none", declined
@@ -177,17 +179,32 @@ def test_a_broken_pairs_file_is_one_problem_naming_it(tmp_path: Path) -> None:
     assert isinstance(JOINS, Joins)
 
 
-def test_a_question_the_matcher_sees_one_entry_in_is_not_split_at_all() -> None:
+def test_two_questions_the_matcher_sees_one_entry_in_are_not_split_at_all() -> None:
     calls: list[str] = []
+    names = {"is llama open": "llama", "who makes mistral?": "mistral"}
 
     def match(part: str) -> MatchResult:
         calls.append(part)
-        return MatchResult("answer", part, 1.0, (), part)
+        return MatchResult("answer", names[part], 1.0, (), part)
 
+    question = "is llama open and who makes mistral?"
     one = MatchResult("answer", "llama", 0.99, (Candidate("llama", 0.99), Candidate("mistral", 0.01)), "q")
-    assert pair(BOTH, one, JOINS, match) is None and calls == []  # no part matched: it costs nothing
+    assert pair(question, one, JOINS, match) is None and calls == []  # no part matched: it costs nothing
     two = MatchResult("answer", "llama", 0.6, (Candidate("llama", 0.6), Candidate("mistral", 0.3)), "q")
-    assert pair(BOTH, two, JOINS, match) == ("llama", "mistral") and calls == ["llama", "mistral"]
+    assert pair(question, two, JOINS, match) == ("llama", "mistral") and calls == list(names)
+
+
+def test_two_things_compared_are_split_even_when_the_matcher_sees_one_entry_in_them() -> None:
+    # "GPT-3 vs Llama: which one is actually open?" reads as about GPT-3 alone; it names two things all the same.
+    one = MatchResult("answer", "llama", 0.99, (Candidate("llama", 0.99), Candidate("mistral", 0.004)), "q")
+    assert pair(BOTH, one, JOINS, lambda part: MatchResult("answer", part, 1.0, (), part)) == ("llama", "mistral")
+
+
+def test_a_comparison_is_read_in_more_of_the_ways_people_write_one() -> None:
+    assert _split("llama vs mistral - which is better for a small team?")[0] == ("llama", "mistral", "compare")
+    assert _split("is falcon better than llama for us?")[0] == ("is falcon better", "llama", "compare")
+    assert _split("should we pick pythia over llama?")[0] == ("should we pick pythia", "llama", "compare")
+    assert _split("how does bert stack up against gpt-3?")[0] == ("how does bert", "gpt-3", "compare")
 
 
 def test_a_part_is_matched_once_and_the_second_not_when_the_first_cannot_be_one_of_the_two() -> None:

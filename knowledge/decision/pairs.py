@@ -18,7 +18,9 @@ from ..result import MatchResult
 from .decide import NEAR_MISS_SAYS
 
 PAIRS_FILE = PACKAGE_DIR / "pairs.yaml"
-_CLAUSE = re.compile(r"[,:;?]")  # where the name on either side of a comparison word ends
+# Where the name on either side of a comparison word ends: a comma, colon, semicolon, question mark, or a dash between
+# spaces ("llama vs mistral - which is better?").
+_CLAUSE = re.compile(r"[,:;?]|\s[-–—]\s")
 # A list of two: "1) … 2) …", "1. … 2. …", or two items each after the same bullet, the first at the start or after a
 # colon ("two things: - … - …"); line breaks are spaces once normalised.
 _NUMBERED = re.compile(r"(?:^|\s)\(?1[.)]\s+(?P<left>.+?)\s+\(?2[.)]\s+(?P<right>.+)$")
@@ -169,8 +171,9 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     if whole.unsaid and not near_miss:
         return None
     ranked = sorted((c.score for c in whole.candidates), reverse=True)
-    if whole.status != "none" and not near_miss and (len(ranked) < 2 or ranked[1] < joins.runner_up):
-        return None  # the matcher sees one entry in it: splitting would cost two matches for nothing
+    # The matcher sees one entry in it: two questions would cost two matches for nothing. Two things compared are
+    # still split ("GPT-3 vs Llama: which one is actually open?" reads as about GPT-3 alone).
+    one_entry = whole.status != "none" and not near_miss and (len(ranked) < 2 or ranked[1] < joins.runner_up)
     near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
     least = joins.confident_names if whole.status == "none" or near_miss else (
         joins.confident_parts if whole.status == "suggest" else 0.0)
@@ -188,7 +191,7 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
         return found
 
     for split in splits(query, joins):
-        if (whole.status == "none" or near_miss) and split.kind != "compare":
+        if (whole.status == "none" or near_miss or one_entry) and split.kind != "compare":
             continue
         # The second part is not matched when the first cannot be one of the two (each costs the embedding model).
         if (first := part(split.left)) is None or (second := part(split.right)) is None or first.id == second.id:
