@@ -198,6 +198,10 @@ def test_two_things_compared_are_split_even_when_the_matcher_sees_one_entry_in_t
     # "GPT-3 vs Llama: which one is actually open?" reads as about GPT-3 alone; it names two things all the same.
     one = MatchResult("answer", "llama", 0.99, (Candidate("llama", 0.99), Candidate("mistral", 0.004)), "q")
     assert pair(BOTH, one, JOINS, lambda part: MatchResult("answer", part, 1.0, (), part)) == ("llama", "mistral")
+    # Not a question with "or" in it, each side more words than a name.
+    long_sides = "is llama fully open source or just an api"
+    assert JOINS.name_words < 5 and _split(long_sides)[0][2] == "compare"
+    assert pair(long_sides, one, JOINS, lambda part: MatchResult("answer", "mistral", 1.0, (), part)) is None
 
 
 def test_a_comparison_is_read_in_more_of_the_ways_people_write_one() -> None:

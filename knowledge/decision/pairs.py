@@ -44,6 +44,7 @@ class Joins:
     confident_parts: float  # a question the matcher is unsure of: both parts at least this likely
     runner_up: float  # a question whose second candidate is less likely than this is about one entry: not split
     name_ends: tuple[str, ...] = ()  # words that end the second name compared ("llama or gpt-3 for a chatbot?")
+    name_words: int = 0  # two things compared, each side this many words at most, are split even when about one entry
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,8 @@ class Split:
     kind: Kind
 
 
-_JOIN_FIELDS = ("compare", "ask", "name_ends", "max_chars", "max_splits", "confident_names", "confident_parts",
-                "runner_up")
+_JOIN_FIELDS = ("compare", "ask", "name_ends", "max_chars", "max_splits", "name_words", "confident_names",
+                "confident_parts", "runner_up")
 
 
 def load_joins(path: Path = PAIRS_FILE) -> Joins:
@@ -63,8 +64,8 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
     root = read_yaml(path, shown)
     if not isinstance(root, MappingNode):
         raise KnowledgeError([Problem(shown, 1, "expected `compare`, `ask` and `name_ends` (lists of words), "
-                                                "`max_chars`, `max_splits`, `confident_names`, `confident_parts` "
-                                                "and `runner_up` (numbers)")])
+                                                "`max_chars`, `max_splits`, `name_words`, `confident_names`, "
+                                                "`confident_parts` and `runner_up` (numbers)")])
     problems: list[Problem] = []
     given = fields(root, "pairs.yaml", shown, problems)
     for name, (key, _) in given.items():
@@ -106,15 +107,22 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
         return float(value or 0.0)
 
     compare, ask, name_ends = words("compare"), words("ask"), words("name_ends")
-    max_chars, max_splits = count("max_chars", 1), count("max_splits", 0)
+    max_chars, max_splits, name_words = count("max_chars", 1), count("max_splits", 0), count("name_words", 0)
     confident_names, confident_parts, runner_up = share("confident_names"), share("confident_parts"), share("runner_up")
     if problems:
         raise KnowledgeError(problems)
-    return Joins(compare, ask, max_chars, max_splits, confident_names, confident_parts, runner_up, name_ends)
+    return Joins(compare, ask, max_chars, max_splits, confident_names, confident_parts, runner_up, name_ends,
+                 name_words)
 
 
 def _words(part: str) -> bool:
     return bool(re.search(r"\w\w", part))
+
+
+def _names(split: Split, joins: Joins) -> bool:
+    """Whether both sides of a comparison are short enough to be the names of two things ("gpt-3", "is falcon
+    better"), rather than a question with "or" in it ("is gpt 3 open source or just an api")."""
+    return max(len(split.left.split()), len(split.right.split())) <= joins.name_words
 
 
 def _name(clause: str, joins: Joins) -> str:
@@ -171,7 +179,7 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     if whole.unsaid and not near_miss:
         return None
     ranked = sorted((c.score for c in whole.candidates), reverse=True)
-    # The matcher sees one entry in it: two questions would cost two matches for nothing. Two things compared are
+    # The matcher sees one entry in it: two questions would cost two matches for nothing. Two names compared are
     # still split ("GPT-3 vs Llama: which one is actually open?" reads as about GPT-3 alone).
     one_entry = whole.status != "none" and not near_miss and (len(ranked) < 2 or ranked[1] < joins.runner_up)
     near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
@@ -191,7 +199,9 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
         return found
 
     for split in splits(query, joins):
-        if (whole.status == "none" or near_miss or one_entry) and split.kind != "compare":
+        if (whole.status == "none" or near_miss) and split.kind != "compare":
+            continue
+        if one_entry and not (split.kind == "compare" and _names(split, joins)):
             continue
         # The second part is not matched when the first cannot be one of the two (each costs the embedding model).
         if (first := part(split.left)) is None or (second := part(split.right)) is None or first.id == second.id:
