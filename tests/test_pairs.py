@@ -48,6 +48,33 @@ def test_more_words_join_two_questions() -> None:
     assert _split("how does hugging face compare with meta?")[0] == ("how does hugging face", "meta", "compare")
 
 
+def test_two_sentences_or_clauses_a_dash_joins_split_last() -> None:
+    assert _split("give me the pros for the board paper. then the cons.") == [
+        ("give me the pros for the board paper.", "then the cons.", "sentences")]
+    assert _split("where does falcon come from - what other models are popular") == [
+        ("where does falcon come from", "what other models are popular", "sentences")]
+    assert _split("what is used today & what comes next?")[0] == ("what is used today", "what comes next?", "ask")
+    assert _split("hugging face / meta, which one makes the models?")[0] == ("hugging face", "meta", "compare")
+    # A joining word is tried before the sentences; a dash between words is not a clause.
+    assert [s[2] for s in _split("we use bert. what is gpt-3 and who makes falcon?")] == ["ask", "sentences"]
+    assert _split("is gpt-3 open") == []
+
+
+def test_two_sentences_are_split_only_when_the_second_entry_looks_likely_whole() -> None:
+    question = "tell me about llama. then who keeps models maintained?"
+    parts = {"tell me about llama.": "llama", "then who keeps models maintained?": "maintenance"}
+
+    def match(part: str) -> MatchResult:
+        return MatchResult("answer", parts[part], 1.0, (), part)
+
+    def whole(runner_up: float) -> MatchResult:
+        return MatchResult("answer", "llama", 0.9, (Candidate("llama", 0.9), Candidate("maintenance", runner_up)), "q")
+
+    assert JOINS.runner_up < 0.05 < JOINS.sentence_runner_up
+    assert pair(question, whole(0.05), JOINS, match) is None  # two questions joined by "and" would split here
+    assert pair(question, whole(JOINS.sentence_runner_up), JOINS, match) == ("llama", "maintenance")
+
+
 def test_a_list_of_two_splits_between_its_items() -> None:
     assert _split("1) is bert open source 2) what's the attention mechanism")[0] == (
         "is bert open source", "what's the attention mechanism", "ask")
@@ -57,8 +84,8 @@ def test_a_list_of_two_splits_between_its_items() -> None:
         "what does attention mean", "what can llms do", "ask")
     assert _split("two things: • what is bert • how much gpu do we need")[0] == (
         "what is bert", "how much gpu do we need", "ask")
-    # A dash in a sentence is not a bullet.
-    assert _split("gpt-3 through an api - what is the difference") == []
+    # A dash in a sentence is not a bullet (it may join two sentences).
+    assert [s[2] for s in _split("gpt-3 through an api - what is the difference")] == ["sentences"]
 
 
 def test_the_second_name_compared_ends_where_what_they_are_compared_for_begins() -> None:

@@ -32,7 +32,7 @@ from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier,
 from .decide import Policy, decide, decide_quickly, load_policy
 from .embedding import Embedder, shared_embedder
 from .names import versions_of
-from .pairs import Joins, load_joins, pair, splits
+from .pairs import Joins, load_joins, one_entry_below, pair, splits
 from .signals import CandidateSignals, QuickCandidate, QuickSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
@@ -114,7 +114,7 @@ class HybridMatcher:
                            unanswerable=tuple(a for a in read.asks if a not in self._held.get(k, frozenset())))
             for k in ids if k in self._held)
         out_of_scope = float(ngram[self._out_of_scope_class]) if self._out_of_scope_class >= 0 else 0.0
-        one_entry = self.joins.runner_up if splits(read.query, self.joins) else None
+        one_entry = one_entry_below(splits(read.query, self.joins), self.joins)
         return QuickSignals(read.query, read.asks, candidates, out_of_scope, best, lexical_best, read.unknown_share,
                             read.unknown_strongest, one_entry)
 

@@ -29,7 +29,11 @@ _BULLETED = re.compile(r"(?:^|:\s*)(?P<bullet>[-•*])\s+(?P<left>.+?)\s+(?P=bul
 # quote opens at the start of a word and closes at the end of one.
 _QUOTED = re.compile(r"""(?:^|(?<=[\s:(]))(["'“‘]).+?["'”’](?=[\s.,;:?!)]|$)""")
 
-Kind = Literal["compare", "ask"]
+# The end of a sentence followed by another ("… for the board paper. then the cons."), or a dash between spaces
+# ("where does falcon come from - what other models are popular").
+_SENTENCES = re.compile(r"(?<=\w)([.!])\s+(?=\w)|\s[-–—]\s(?=\w)")
+
+Kind = Literal["compare", "ask", "sentences"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Joins:
     runner_up: float  # a question whose second candidate is less likely than this is about one entry: not split
     name_ends: tuple[str, ...] = ()  # words that end the second name compared ("llama or gpt-3 for a chatbot?")
     name_words: int = 0  # two things compared, each side this many words at most, are split even when about one entry
+    sentence_runner_up: float = 1.0  # two sentences are split only when the second candidate is at least this likely
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class Split:
 
 
 _JOIN_FIELDS = ("compare", "ask", "name_ends", "max_chars", "max_splits", "name_words", "confident_names",
-                "confident_parts", "runner_up")
+                "confident_parts", "runner_up", "sentence_runner_up")
 
 
 def load_joins(path: Path = PAIRS_FILE) -> Joins:
@@ -65,7 +70,8 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
     if not isinstance(root, MappingNode):
         raise KnowledgeError([Problem(shown, 1, "expected `compare`, `ask` and `name_ends` (lists of words), "
                                                 "`max_chars`, `max_splits`, `name_words`, `confident_names`, "
-                                                "`confident_parts` and `runner_up` (numbers)")])
+                                                "`confident_parts`, `runner_up` and `sentence_runner_up` "
+                                                "(numbers)")])
     problems: list[Problem] = []
     given = fields(root, "pairs.yaml", shown, problems)
     for name, (key, _) in given.items():
@@ -109,10 +115,11 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
     compare, ask, name_ends = words("compare"), words("ask"), words("name_ends")
     max_chars, max_splits, name_words = count("max_chars", 1), count("max_splits", 0), count("name_words", 0)
     confident_names, confident_parts, runner_up = share("confident_names"), share("confident_parts"), share("runner_up")
+    sentence_runner_up = share("sentence_runner_up")
     if problems:
         raise KnowledgeError(problems)
     return Joins(compare, ask, max_chars, max_splits, confident_names, confident_parts, runner_up, name_ends,
-                 name_words)
+                 name_words, sentence_runner_up)
 
 
 def _words(part: str) -> bool:
@@ -159,7 +166,20 @@ def splits(query: str, joins: Joins) -> list[Split]:
     for word in joins.ask:
         for match in re.finditer(rf"\s{re.escape(word)}\s", query):
             add(match.start(), Split(query[:match.start()].strip(" ,;:-"), query[match.end():].strip(" ,;:-"), "ask"))
+    # Last, two sentences, or two clauses a spaced dash joins ("where does falcon come from - what other models are
+    # popular"): the weakest sign of two questions (most messages of two sentences are context and a question).
+    for match in _SENTENCES.finditer(query):
+        add(match.start(), Split(query[:match.start()].strip(" ,;:-") + (match[1] or ""),
+                                 query[match.end():].strip(" ,;:-"), "sentences"))
     return found[:joins.max_splits]
+
+
+def one_entry_below(found: list[Split], joins: Joins) -> float | None:
+    """How unlikely the runner-up candidate of a question split at `found` must be for it to be about one entry, and
+    so to be decided without looking at its parts; None when it does not split."""
+    if not found:
+        return None
+    return min(joins.sentence_runner_up if s.kind == "sentences" else joins.runner_up for s in found)
 
 
 def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult],
@@ -203,6 +223,8 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
             continue
         if one_entry and not (split.kind == "compare" and _names(split, joins)):
             continue
+        if split.kind == "sentences" and (len(ranked) < 2 or ranked[1] < joins.sentence_runner_up):
+            continue  # a sentence of context is often answered with an entry of its own: both must look likely
         # The second part is not matched when the first cannot be one of the two (each costs the embedding model).
         if (first := part(split.left)) is None or (second := part(split.right)) is None or first.id == second.id:
             continue
