@@ -132,7 +132,7 @@ ANALYSED = ["can we use llama commercially?", "whats an open souce llm", "zzz qq
 
 def test_the_classifiers_fast_tf_idf_matches_scikit_learns(kb: KnowledgeBase) -> None:
     classifier = _trained_here(kb)
-    for text in ANALYSED:
+    for text in ANALYSED * 2:  # the second time from the character n-grams kept by word
         for (columns, values), vectorizer in zip(classifier.ngram_features(text), classifier.vectorizers(),
                                                  strict=True):
             reference = vectorizer.transform([text])

@@ -15,7 +15,7 @@ import threading
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,9 +66,26 @@ class _NgramWeights:
     vocabulary: dict[str, int]
     idf: np.ndarray
     weights: np.ndarray  # features x classes
+    # The character block's n-grams are each word's own ("char_wb"): its columns are kept by word, as words repeat
+    # from question to question (a question's words are mostly known ones; the n-grams cost most of the scoring).
+    by_word: bool = False
+    _columns: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def _word_columns(self, text: str) -> list[int]:
+        kept, vocabulary, columns = self._columns, self.vocabulary, []
+        for word in _WHITE_SPACES.sub(" ", text.lower()).split():
+            found = kept.get(word)
+            if found is None:
+                found = tuple(i for gram in self.analyzer(word) if (i := vocabulary.get(gram)) is not None)
+                if len(kept) >= KEPT_WORDS:
+                    kept.clear()
+                kept[word] = found
+            columns.extend(found)
+        return columns
 
     def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(i for gram in self.analyzer(text) if (i := self.vocabulary.get(gram)) is not None)
+        counts = Counter(self._word_columns(text)) if self.by_word else Counter(
+            i for gram in self.analyzer(text) if (i := self.vocabulary.get(gram)) is not None)
         if not counts:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.float32)
         columns = np.fromiter(counts, dtype=np.intp, count=len(counts))
@@ -80,6 +97,7 @@ class _NgramWeights:
         return values @ self.weights[columns] if len(columns) else np.zeros(self.weights.shape[1], np.float32)
 
 
+KEPT_WORDS = 50_000  # words whose character n-gram columns are kept (about 10 MB at most)
 EXACT_ROWS = 20_000  # phrasings compared one by one with a question; beyond, a shortlist by centroid
 SHORTLIST = 64  # groups compared exactly when shortlisting
 MAX_TRAINED_ENTRIES = 2000  # above this, the "nearest" classifier: an SVM per entry would take too long
@@ -148,7 +166,8 @@ class TrainedSvm:
                 idf, weights = arrays[f"idf{n}"], arrays[f"weights{n}"]
                 if idf.shape != (len(terms),) or weights.shape != (len(terms), len(classes)):
                     raise ValueError(f"n-gram block {n} is not {len(terms)} terms by {len(classes)} classes")
-                blocks.append(_NgramWeights(analyzer, {t: i for i, t in enumerate(terms)}, idf, weights))
+                blocks.append(_NgramWeights(analyzer, {t: i for i, t in enumerate(terms)}, idf, weights,
+                                            by_word=n == 0))
             trained = cls(classes, arrays["w_embedding"], arrays["intercepts"], tuple(blocks))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # a truncated file among others
             log.warning("the kept classifier %s is unreadable (%s): trained afresh", path, exc)
@@ -199,7 +218,7 @@ def train(phrasings: Sequence[Phrasing], embeddings: np.ndarray, settings: Class
     char_analyzer, word_analyzer = _analyzers(settings)
     blocks = (
         _NgramWeights(char_analyzer, chars.vocabulary_, chars.idf_.astype(np.float32),
-                      np.ascontiguousarray(weights[:, n_emb:n_emb + n_chars].T)),
+                      np.ascontiguousarray(weights[:, n_emb:n_emb + n_chars].T), by_word=True),
         _NgramWeights(word_analyzer, words.vocabulary_, words.idf_.astype(np.float32),
                       np.ascontiguousarray(weights[:, n_emb + n_chars:].T)))
     return TrainedSvm(classes, np.ascontiguousarray(weights[:, :n_emb].T), intercepts, blocks), (chars, words)

@@ -32,7 +32,7 @@ from .classifier import NEAR_MISS_GROUP, ClassifierSettings, PhrasingClassifier,
 from .decide import Policy, decide, decide_quickly, load_policy
 from .embedding import Embedder, shared_embedder
 from .names import versions_of
-from .pairs import Joins, load_joins, one_entry_below, pair, splits
+from .pairs import Joins, Split, load_joins, one_entry_below, pair, splits
 from .signals import CandidateSignals, QuickCandidate, QuickSignals, Signals
 
 CLASSIFIER_CANDIDATES = 4  # the classifier's best entries that are candidates
@@ -82,7 +82,7 @@ class HybridMatcher:
         contributions = self.classifier.ngram_contributions(query)
         unknown_share, unknown_strongest = self.lexical.unknown(text)
         return _Read(query, self.asks.asked(query), contributions, tuple(self.lexical.ranked(text)), unknown_share,
-                     unknown_strongest)
+                     unknown_strongest, tuple(splits(query, self.joins)))
 
     def quick_signals(self, text: str, read: _Read | None = None) -> QuickSignals | None:
         """What is known of the question before the embedding model runs; None when the cascade does not apply: the
@@ -114,7 +114,7 @@ class HybridMatcher:
                            unanswerable=tuple(a for a in read.asks if a not in self._held.get(k, frozenset())))
             for k in ids if k in self._held)
         out_of_scope = float(ngram[self._out_of_scope_class]) if self._out_of_scope_class >= 0 else 0.0
-        one_entry = one_entry_below(splits(read.query, self.joins), self.joins)
+        one_entry = one_entry_below(read.splits, self.joins)
         return QuickSignals(read.query, read.asks, candidates, out_of_scope, best, lexical_best, read.unknown_share,
                             read.unknown_strongest, one_entry)
 
@@ -200,7 +200,7 @@ class HybridMatcher:
                 result = replace(result, status="suggest", id=None, candidates=result.candidates[:1], unsaid=unsaid)
         # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
         elif (both := pair(read.query, result, self.joins, self._decided,
-                           lambda: self._listed(signals or self.signals(text, read=read)))):
+                           lambda: self._listed(signals or self.signals(text, read=read)), read.splits)):
             result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
@@ -239,6 +239,7 @@ class _Read:
     lexical: tuple[tuple[str, float, float], ...]  # the lexical matcher's entries: (id, score, coverage)
     unknown_share: float
     unknown_strongest: float
+    splits: tuple[Split, ...]  # where it may split into two questions or two things compared (pairs.yaml)
 
 
 def _classifier(phrasings: tuple[Phrasing, ...], embedder: Embedder,

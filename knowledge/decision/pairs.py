@@ -5,8 +5,9 @@ when both are answered, each with an entry of its own, the answer gives both."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,15 @@ class Joins:
     name_ends: tuple[str, ...] = ()  # words that end the second name compared ("llama or gpt-3 for a chatbot?")
     name_words: int = 0  # two things compared, each side this many words at most, are split even when about one entry
     sentence_runner_up: float = 1.0  # two sentences are split only when the second candidate is at least this likely
+
+    @cached_property
+    def compare_at(self) -> tuple[re.Pattern[str], ...]:
+        """Where each comparison word stands as a word of its own (compiled once: every question is split)."""
+        return tuple(re.compile(rf"\s{re.escape(word)}\s") for word in self.compare)
+
+    @cached_property
+    def ask_at(self) -> tuple[re.Pattern[str], ...]:
+        return tuple(re.compile(rf"\s{re.escape(word)}\s") for word in self.ask)
 
 
 @dataclass(frozen=True)
@@ -158,13 +168,13 @@ def splits(query: str, joins: Joins) -> list[Split]:
             add(listed.start("right"), Split(listed["left"].strip(), listed["right"].strip(), "ask"))
     for match in re.finditer(r"\?\s*(?=\w)", query):
         add(match.start(), Split(query[:match.start()].strip() + "?", query[match.end():].strip(), "ask"))
-    for word in joins.compare:
-        for match in re.finditer(rf"\s{re.escape(word)}\s", query):
+    for word_at in joins.compare_at:
+        for match in word_at.finditer(query):
             left = _CLAUSE.split(query[:match.start()])[-1].strip()
             right = _name(_CLAUSE.split(query[match.end():])[0], joins)
             add(match.start(), Split(left, right, "compare"))
-    for word in joins.ask:
-        for match in re.finditer(rf"\s{re.escape(word)}\s", query):
+    for word_at in joins.ask_at:
+        for match in word_at.finditer(query):
             add(match.start(), Split(query[:match.start()].strip(" ,;:-"), query[match.end():].strip(" ,;:-"), "ask"))
     # Last, two sentences, or two clauses a spaced dash joins ("where does falcon come from - what other models are
     # popular"): the weakest sign of two questions (most messages of two sentences are context and a question).
@@ -174,7 +184,7 @@ def splits(query: str, joins: Joins) -> list[Split]:
     return found[:joins.max_splits]
 
 
-def one_entry_below(found: list[Split], joins: Joins) -> float | None:
+def one_entry_below(found: Sequence[Split], joins: Joins) -> float | None:
     """How unlikely the runner-up candidate of a question split at `found` must be for it to be about one entry, and
     so to be decided without looking at its parts; None when it does not split."""
     if not found:
@@ -183,7 +193,7 @@ def one_entry_below(found: list[Split], joins: Joins) -> float | None:
 
 
 def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult],
-         listed: Callable[[], bool] = lambda: False) -> tuple[str, str] | None:
+         listed: Callable[[], bool] = lambda: False, found: Sequence[Split] | None = None) -> tuple[str, str] | None:
     """The two entries a question about two things asks for (in the order it names them), or None.
 
     `whole` is the question matched as it is; both entries must be among its candidates (so that a part matched on
@@ -194,7 +204,8 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     behind them?" is close to "falcon vs llama 2 benchmarks"), when the entry it offers is one of the two. Neither
     is answered when `listed()`: the knowledge lists the question itself as out of scope or as a near miss (it
     costs matching the whole question with the embedding model, so it is asked last). One asking what the
-    documents do not hold stays unanswered. `match` matches a part."""
+    documents do not hold stays unanswered. `match` matches a part; `found` is `splits(query, joins)` when the caller
+    has it already."""
     near_miss = whole.status == "suggest" and whole.unsaid == NEAR_MISS_SAYS and len(whole.candidates) == 1
     if whole.unsaid and not near_miss:
         return None
@@ -218,7 +229,7 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
             return None
         return found
 
-    for split in splits(query, joins):
+    for split in splits(query, joins) if found is None else found:
         if (whole.status == "none" or near_miss) and split.kind != "compare":
             continue
         if one_entry and not (split.kind == "compare" and _names(split, joins)):
