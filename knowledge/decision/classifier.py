@@ -72,7 +72,8 @@ class _NgramWeights:
     _columns: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def _word_columns(self, text: str) -> list[int]:
-        kept, vocabulary, columns = self._columns, self.vocabulary, []
+        kept, vocabulary = self._columns, self.vocabulary
+        columns: list[int] = []
         for word in _WHITE_SPACES.sub(" ", text.lower()).split():
             found = kept.get(word)
             if found is None:
