@@ -76,6 +76,21 @@ def test_a_bad_pattern_in_asks_names_its_kind_and_line(tmp_path: Path) -> None:
     assert problem.startswith(f"{path}:4: kind 'number': bad pattern 'how (many'")  # the pattern's own line
 
 
+def test_a_kinds_patterns_searched_as_one_find_what_each_finds(tmp_path: Path) -> None:
+    questions = ["how many gpus", "what year was it", "who made llama", "llama llama", "is it free",
+                 "what is the price"]
+    for kind in load_asks().kinds:
+        assert kind.asks_any is not None, kind.name  # the shipped patterns are searched as one
+        for question in questions:
+            assert kind.is_asked(question) == any(p.search(question) for p in kind.asks), (kind.name, question)
+    # Patterns that would match otherwise if joined are searched one by one: a back-reference, a group name twice.
+    path = tmp_path / "asks.yaml"
+    path.write_text("kinds:\n  echo:\n    says: say that\n    asks: ['(\\w+) \\1', '(?P<w>x)', '(?P<w>y)']\n"
+                    "    holds: ['z']\n", encoding="utf-8")
+    (echo,) = load_asks(path).kinds
+    assert echo.asks_any is None and echo.is_asked("llama llama") and not echo.is_asked("llama mistral")
+
+
 def test_the_shipped_policy_round_trips(tmp_path: Path) -> None:
     policy = load_policy()
     path = tmp_path / "policy.yaml"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, SequenceNode
@@ -26,6 +27,25 @@ class FactKind:
     asks: tuple[re.Pattern[str], ...]
     holds: tuple[re.Pattern[str], ...]
 
+    @cached_property
+    def asks_any(self) -> re.Pattern[str] | None:
+        """The `asks` patterns as one (every question is searched: one search, not one a pattern); None when they
+        cannot be joined without changing what they match (a back-reference, an inline flag, a group name used
+        twice)."""
+        if any(_NOT_JOINABLE.search(p.pattern) for p in self.asks):
+            return None
+        try:
+            return re.compile("|".join(f"(?:{p.pattern})" for p in self.asks), re.IGNORECASE)
+        except re.error:  # a group name used by two patterns
+            return None
+
+    def is_asked(self, normalized: str) -> bool:
+        joined = self.asks_any
+        return bool(joined.search(normalized)) if joined is not None else any(p.search(normalized) for p in self.asks)
+
+
+_NOT_JOINABLE = re.compile(r"\\[1-9]|\(\?P=|\(\?[aiLmsux-]+[:)]")  # \1, (?P=name), (?i) and (?i:...)
+
 
 @dataclass(frozen=True)
 class Asks:
@@ -33,7 +53,7 @@ class Asks:
 
     def asked(self, normalized: str) -> tuple[str, ...]:
         """The kinds of fact a normalised question asks for, in the file's order."""
-        return tuple(k.name for k in self.kinds if any(p.search(normalized) for p in k.asks))
+        return tuple(k.name for k in self.kinds if k.is_asked(normalized))
 
     def held(self, answer: str) -> frozenset[str]:
         """The kinds of fact an answer (as written) holds."""
