@@ -12,6 +12,8 @@ import yaml
 from repo_paths import FIXTURE_FAQ, ROOT
 
 from bot.store import Store, utcnow
+from knowledge.decision.evaluation import evaluate, format_report, load_cases
+from knowledge.result import Candidate, MatchResult
 
 
 def run(*args: str, stdin: str | None = None, env_faq: Path = FIXTURE_FAQ) -> subprocess.CompletedProcess[str]:
@@ -85,6 +87,27 @@ def test_eval_prints_figures_overall_and_per_kind(tmp_path: Path) -> None:
     assert rows["paraphrase"][4] == "50.0%"  # the llama question answered against expectations: wrong
     assert rows["oos"][-2] == "100.0%"
     assert "WRONG llama" in out.stdout
+
+
+def test_eval_counts_both_entries_by_kind_and_lists_the_questions_answered_with_one(tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        '- {q: "llama vs mistral", expect: [llama, mistral], kind: comparison}\n'
+        '- {q: "llama vs falcon", expect: [llama, falcon], kind: comparison}\n'
+        '- {q: "what is bert and who makes falcon", expect: [bert-xlnet, falcon], kind: two-questions}\n',
+        encoding="utf-8")
+    answers = {"llama vs mistral": ("llama", "mistral"), "llama vs falcon": ("llama", None),
+               "what is bert and who makes falcon": ("bert-xlnet", "falcon")}
+
+    def ask(question: str) -> MatchResult:
+        first, second = answers[question]
+        return MatchResult("answer", first, 0.9, (Candidate(first, 0.9),), question, also=second)
+
+    report = format_report(evaluate(load_cases(cases), ask))
+    assert "questions expecting two entries: 2 of 3 answered with both (comparison 1 of 2, two-questions 1 of 1)" \
+        in report
+    listed = report.split("answered with one of the two entries expected (correct, but not both):\n")[1]
+    assert listed.splitlines() == ["  [comparison] 'llama vs falcon': expected ['llama', 'falcon'], got llama"]
 
 
 def test_console_answers_a_typed_question() -> None:

@@ -61,6 +61,7 @@ class Tally:
     two_things: int = 0  # in-scope questions that expect two entries or more (a comparison, two questions)
     both: int = 0  # of those, answered with two entries, both expected
     failures: list[str] = field(default_factory=list)
+    halves: list[str] = field(default_factory=list)  # questions expecting two entries not answered with both
 
     @property
     def cases(self) -> int:
@@ -72,7 +73,11 @@ class Tally:
             self.in_scope += 1
             if len(case.expect) > 1:
                 self.two_things += 1
-                self.both += int(len(result.answered) == 2 and set(result.answered) <= set(case.expect))
+                both = len(result.answered) == 2 and set(result.answered) <= set(case.expect)
+                self.both += int(both)
+                if not both and set(result.answered) & set(case.expect):
+                    self.halves.append(f"[{case.kind}] {case.q!r}: expected {list(case.expect)}, got "
+                                       f"{'+'.join(result.answered)}")
             if set(result.answered) & set(case.expect):  # a second entry besides the right one does no harm
                 self.correct += 1
                 return
@@ -138,9 +143,16 @@ def format_report(tallies: dict[str, Tally], show_failures: bool = True) -> str:
                  f"suggestion, {overall.wrong} wrong, {overall.missed} missed; out of scope "
                  f"{overall.out_of_scope}: {overall.oos_answered} answered, {overall.oos_declined} declined")
     if overall.two_things:
-        lines.append(f"questions expecting two entries: {overall.both} of {overall.two_things} answered with both")
+        by_kind = [f"{kind} {t.both} of {t.two_things}" for kind, t in tallies.items()
+                   if kind != "all" and t.two_things]
+        lines.append(f"questions expecting two entries: {overall.both} of {overall.two_things} answered with both"
+                     + (f" ({', '.join(by_kind)})" if len(by_kind) > 1 else ""))
     if show_failures and overall.failures:
         lines.append("")
         lines.append("not answered correctly:")
         lines.extend("  " + f for f in overall.failures)
+    if show_failures and overall.halves:
+        lines.append("")
+        lines.append("answered with one of the two entries expected (correct, but not both):")
+        lines.extend("  " + f for f in overall.halves)
     return "\n".join(lines)
