@@ -55,6 +55,16 @@ def test_two_sentences_or_clauses_a_dash_joins_split_last() -> None:
         ("where does falcon come from", "what other models are popular", "sentences")]
     assert _split("what is used today & what comes next?")[0] == ("what is used today", "what comes next?", "ask")
     assert _split("hugging face / meta, which one makes the models?")[0] == ("hugging face", "meta", "compare")
+    assert _split("what are the main challenges; how do they lower the barrier") == [
+        ("what are the main challenges", "how do they lower the barrier", "sentences")]
+    assert _split("where are open llms headed + who keeps them maintained?")[0] == (
+        "where are open llms headed", "who keeps them maintained?", "ask")
+    # Two questions run together without a mark, but not a question embedded in another or after a comma.
+    assert _split("which industries use open llms what are the biggest problems") == [
+        ("which industries use open llms", "what are the biggest problems", "sentences")]
+    assert _split("what's mixtral what's pythia") == [("what's mixtral", "what's pythia", "sentences")]
+    assert _split("explain what an llm is to my students") == []
+    assert _split("apart from the cost, what's good about them?") == []
     # A joining word is tried before the sentences; a dash between words is not a clause.
     assert [s[2] for s in _split("we use bert. what is gpt-3 and who makes falcon?")] == ["ask", "sentences"]
     assert _split("is gpt-3 open") == []

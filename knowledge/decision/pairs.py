@@ -32,7 +32,9 @@ _QUOTED = re.compile(r"""(?:^|(?<=[\s:(]))(["'“‘]).+?["'”’](?=[\s.,;:?!)
 
 # The end of a sentence followed by another ("… for the board paper. then the cons."), or a dash between spaces
 # ("where does falcon come from - what other models are popular").
-_SENTENCES = re.compile(r"(?<=\w)([.!])\s+(?=\w)|\s[-–—]\s(?=\w)")
+_PUNCTUATION = "\"'“”‘’()[]{}*_`,;:.!?"
+_JOINS = " ,;:-+&"  # stripped from either part where a question splits
+_SENTENCES = re.compile(r"(?<=\w)([.!;])\s+(?=\w)|\s[-–—]\s(?=\w)")
 
 Kind = Literal["compare", "ask", "sentences"]
 
@@ -51,6 +53,8 @@ class Joins:
     name_ends: tuple[str, ...] = ()  # words that end the second name compared ("llama or gpt-3 for a chatbot?")
     name_words: int = 0  # two things compared, each side this many words at most, are split even when about one entry
     sentence_runner_up: float = 1.0  # two sentences are split only when the second candidate is at least this likely
+    question_words: tuple[str, ...] = ()  # words that start a second question run on without a mark
+    embedded_after: tuple[str, ...] = ()  # words after which a question word starts an embedded question
 
     @cached_property
     def compare_at(self) -> tuple[re.Pattern[str], ...]:
@@ -69,8 +73,8 @@ class Split:
     kind: Kind
 
 
-_JOIN_FIELDS = ("compare", "ask", "name_ends", "max_chars", "max_splits", "name_words", "confident_names",
-                "confident_parts", "runner_up", "sentence_runner_up")
+_JOIN_FIELDS = ("compare", "ask", "name_ends", "question_words", "embedded_after", "max_chars", "max_splits",
+                "name_words", "confident_names", "confident_parts", "runner_up", "sentence_runner_up")
 
 
 def load_joins(path: Path = PAIRS_FILE) -> Joins:
@@ -78,7 +82,8 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
     shown = display(path)
     root = read_yaml(path, shown)
     if not isinstance(root, MappingNode):
-        raise KnowledgeError([Problem(shown, 1, "expected `compare`, `ask` and `name_ends` (lists of words), "
+        raise KnowledgeError([Problem(shown, 1, "expected `compare`, `ask`, `name_ends`, `question_words` and "
+                                                "`embedded_after` (lists of words), "
                                                 "`max_chars`, `max_splits`, `name_words`, `confident_names`, "
                                                 "`confident_parts`, `runner_up` and `sentence_runner_up` "
                                                 "(numbers)")])
@@ -123,13 +128,14 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
         return float(value or 0.0)
 
     compare, ask, name_ends = words("compare"), words("ask"), words("name_ends")
+    question_words, embedded_after = words("question_words"), words("embedded_after")
     max_chars, max_splits, name_words = count("max_chars", 1), count("max_splits", 0), count("name_words", 0)
     confident_names, confident_parts, runner_up = share("confident_names"), share("confident_parts"), share("runner_up")
     sentence_runner_up = share("sentence_runner_up")
     if problems:
         raise KnowledgeError(problems)
     return Joins(compare, ask, max_chars, max_splits, confident_names, confident_parts, runner_up, name_ends,
-                 name_words, sentence_runner_up)
+                 name_words, sentence_runner_up, question_words, embedded_after)
 
 
 def _words(part: str) -> bool:
@@ -159,7 +165,8 @@ def splits(query: str, joins: Joins) -> list[Split]:
     quoted = [m.span() for m in _QUOTED.finditer(query)]
 
     def add(at: int, split: Split) -> None:
-        if (_words(split.left) and _words(split.right) and split not in found
+        if (_words(split.left) and _words(split.right)
+                and not any((f.left, f.right) == (split.left, split.right) for f in found)
                 and not any(start < at < end for start, end in quoted)):
             found.append(split)
 
@@ -179,8 +186,18 @@ def splits(query: str, joins: Joins) -> list[Split]:
     # Last, two sentences, or two clauses a spaced dash joins ("where does falcon come from - what other models are
     # popular"): the weakest sign of two questions (most messages of two sentences are context and a question).
     for match in _SENTENCES.finditer(query):
-        add(match.start(), Split(query[:match.start()].strip(" ,;:-") + (match[1] or ""),
-                                 query[match.end():].strip(" ,;:-"), "sentences"))
+        add(match.start(), Split(query[:match.start()].strip(_JOINS) + (match[1] if match[1] in (".", "!") else ""),
+                                 query[match.end():].strip(_JOINS), "sentences"))
+    # And two questions run together without a mark ("which industries use open llms what are the biggest problems
+    # with them", "what's mixtral what's pythia"): before a question word that follows at least two words and no
+    # mark, unless the word before it embeds it ("explain what …", "not sure how …"). After a comma the first
+    # clause is mostly a part of the same question ("other than saving money, what's actually good about them?").
+    words = [(m.start(), m[0]) for m in re.finditer(r"\S+", query)]
+    for n in range(2, len(words)):
+        (at, word), before = words[n], words[n - 1][1]
+        if (word.strip(_PUNCTUATION) in joins.question_words and before[-1].isalnum()
+                and before.strip(_PUNCTUATION) not in joins.embedded_after):
+            add(at, Split(query[:at].strip(_JOINS), query[at:].strip(), "sentences"))
     return found[:joins.max_splits]
 
 
