@@ -30,10 +30,10 @@ _BULLETED = re.compile(r"(?:^|:\s*)(?P<bullet>[-•*])\s+(?P<left>.+?)\s+(?P=bul
 # quote opens at the start of a word and closes at the end of one.
 _QUOTED = re.compile(r"""(?:^|(?<=[\s:(]))(["'“‘]).+?["'”’](?=[\s.,;:?!)]|$)""")
 
-# The end of a sentence followed by another ("… for the board paper. then the cons."), or a dash between spaces
-# ("where does falcon come from - what other models are popular").
 _PUNCTUATION = "\"'“”‘’()[]{}*_`,;:.!?"
 _JOINS = " ,;:-+&"  # stripped from either part where a question splits
+# The end of a sentence followed by another ("… for the board paper. then the cons."), or a dash between spaces
+# ("where does falcon come from - what other models are popular").
 _SENTENCES = re.compile(r"(?<=\w)([.!;])\s+(?=\w)|\s[-–—]\s(?=\w)")
 
 Kind = Literal["compare", "ask", "sentences"]
@@ -182,7 +182,7 @@ def splits(query: str, joins: Joins) -> list[Split]:
             add(match.start(), Split(left, right, "compare"))
     for word_at in joins.ask_at:
         for match in word_at.finditer(query):
-            add(match.start(), Split(query[:match.start()].strip(" ,;:-"), query[match.end():].strip(" ,;:-"), "ask"))
+            add(match.start(), Split(query[:match.start()].strip(_JOINS), query[match.end():].strip(_JOINS), "ask"))
     # Last, two sentences, or two clauses a spaced dash joins ("where does falcon come from - what other models are
     # popular"): the weakest sign of two questions (most messages of two sentences are context and a question).
     for match in _SENTENCES.finditer(query):
@@ -210,7 +210,7 @@ def one_entry_below(found: Sequence[Split], joins: Joins) -> float | None:
 
 
 def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult],
-         listed: Callable[[], bool] = lambda: False, found: Sequence[Split] | None = None) -> tuple[str, str] | None:
+         listed: Callable[[], bool] = lambda: False, known: Sequence[Split] | None = None) -> tuple[str, str] | None:
     """The two entries a question about two things asks for (in the order it names them), or None.
 
     `whole` is the question matched as it is; both entries must be among its candidates (so that a part matched on
@@ -221,7 +221,7 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     behind them?" is close to "falcon vs llama 2 benchmarks"), when the entry it offers is one of the two. Neither
     is answered when `listed()`: the knowledge lists the question itself as out of scope or as a near miss (it
     costs matching the whole question with the embedding model, so it is asked last). One asking what the
-    documents do not hold stays unanswered. `match` matches a part; `found` is `splits(query, joins)` when the caller
+    documents do not hold stays unanswered. `match` matches a part; `known` is `splits(query, joins)` when the caller
     has it already."""
     near_miss = whole.status == "suggest" and whole.unsaid == NEAR_MISS_SAYS and len(whole.candidates) == 1
     if whole.unsaid and not near_miss:
@@ -246,7 +246,7 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
             return None
         return found
 
-    for split in splits(query, joins) if found is None else found:
+    for split in splits(query, joins) if known is None else known:
         if (whole.status == "none" or near_miss) and split.kind != "compare":
             continue
         if one_entry and not (split.kind == "compare" and _names(split, joins)):
