@@ -98,7 +98,7 @@ class _NgramWeights:
         return values @ self.weights[columns] if len(columns) else np.zeros(self.weights.shape[1], np.float32)
 
 
-KEPT_WORDS = 50_000  # words whose character n-gram columns are kept (about 10 MB at most)
+KEPT_WORDS = 50_000  # words whose character n-gram columns are kept (about 7 MB at most)
 EXACT_ROWS = 20_000  # phrasings compared one by one with a question; beyond, a shortlist by centroid
 SHORTLIST = 64  # groups compared exactly when shortlisting
 MAX_TRAINED_ENTRIES = 2000  # above this, the "nearest" classifier: an SVM per entry would take too long
