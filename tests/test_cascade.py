@@ -188,14 +188,18 @@ def test_a_question_its_words_put_out_of_scope_is_declined_without_the_embedding
     assert quick is not None and decide_quickly(quick, never) is None
 
 
-def test_the_decline_threshold_is_the_highest_that_changes_no_reply() -> None:
+def test_the_decline_threshold_is_the_highest_that_takes_no_reply_from_a_question_the_faq_answers() -> None:
     # (p right, entry, p in scope) of the first stage, and the full decision's status; the first stage answers at 0.9.
+    rows = [_row(("a",)), _row(("a",)), _row(("a",)), _row(("b",)), _row(("c",))]
     quick = [(0.1, "a", 0.01), (0.2, "a", 0.03), (0.95, "a", 0.04), (0.3, "b", 0.06), (0.1, "c", None)]
     full: list[Status] = ["none", "none", "answer", "suggest", "answer"]
     # 0.06 would decline a question the full decision offers suggestions for; the one it answers at 0.95 the
     # first stage answers itself; one it cannot tell about (None) is never declined.
-    assert choose_decline_threshold(quick, full, 0.9) == 0.0575
-    assert choose_decline_threshold([(0.1, "a", 0.0)], ["answer"], 0.9) == 0.0
+    assert choose_decline_threshold(rows, quick, full, 0.9) == 0.0575
+    assert choose_decline_threshold([_row(("a",))], [(0.1, "a", 0.0)], ["answer"], 0.9) == 0.0
+    # An out-of-scope question the full decision offers guesses for (or answers) may be declined there.
+    out_of_scope = [*rows[:3], _row(()), rows[4]]
+    assert choose_decline_threshold(out_of_scope, quick, full, 0.9) > 0.06
 
 
 def test_a_calibration_without_the_cascade_decides_every_question_in_full(kb: KnowledgeBase) -> None:

@@ -242,14 +242,17 @@ def choose_cascade_threshold(rows: Sequence[Labelled], quick: Sequence[QuickScor
     return chosen
 
 
-def choose_decline_threshold(quick: Sequence[QuickScored], full: Sequence[Status], answer: float) -> float:
+def choose_decline_threshold(rows: Sequence[Labelled], quick: Sequence[QuickScored], full: Sequence[Status],
+                             answer: float) -> float:
     """The highest first-stage decline threshold (on its probability that the question is in scope) at which every
-    question declined there, and not answered by the first stage at `answer`, is one the full decision declines
-    too, all decided out of fold: declining there changes no reply. 0 (never) if none is."""
+    question the FAQ answers that is declined there, and not answered by the first stage at `answer`, is one the
+    full decision declines too, all decided out of fold: declining there takes no answer and no suggestion from a
+    question the FAQ answers (an out-of-scope question it declines instead of offering guesses is declined as it
+    should be). 0 (never) if none is."""
     chosen = 0.0
     for t in DECLINE_GRID:  # from the lowest: each higher one declines more
-        if any(q[2] is not None and q[2] <= t and q[0] < answer and status != "none"
-               for q, status in zip(quick, full, strict=True)):
+        if any(row.expect and q[2] is not None and q[2] <= t and q[0] < answer and status != "none"
+               for row, q, status in zip(rows, quick, full, strict=True)):
             break
         chosen = float(t)
     return chosen
@@ -349,7 +352,8 @@ def fit_policy(rows: Sequence[Labelled], extra: Sequence[Labelled] = (), folds: 
                     statuses[i] = decide(rows[int(i)].signals, fold, {}).status
                 for i in extra_test:
                     extra_statuses[i] = decide(extra[int(i)].signals, fold, {}).status
-            decline = choose_decline_threshold([*quick, *extra_quick], [*statuses, *extra_statuses], threshold)
+            decline = choose_decline_threshold([*rows, *extra], [*quick, *extra_quick], [*statuses, *extra_statuses],
+                                               threshold)
             first_stage = Cascade(*models[:2], threshold, models[2], decline)
     return Policy(rank_model, rescaled_model(decision_model), answer, suggest, note, cascade=first_stage)
 
