@@ -80,9 +80,9 @@ class HybridMatcher:
         """What both stages read of a question; `text` is clipped already."""
         query = normalize(text)
         contributions = self.classifier.ngram_contributions(query)
-        unknown_share, unknown_strongest = self.lexical.unknown(text)
-        return _Read(query, self.asks.asked(query), contributions, tuple(self.lexical.ranked(text)), unknown_share,
-                     unknown_strongest, tuple(splits(query, self.joins)))
+        ranked, (unknown_share, unknown_strongest) = self.lexical.ranked_and_unknown(text)
+        return _Read(query, self.asks.asked(query), contributions, tuple(ranked), unknown_share, unknown_strongest,
+                     tuple(splits(query, self.joins)))
 
     def quick_signals(self, text: str, read: _Read | None = None) -> QuickSignals | None:
         """What is known of the question before the embedding model runs; None when the cascade does not apply: the

@@ -201,12 +201,22 @@ def splits(query: str, joins: Joins) -> list[Split]:
     return found[:joins.max_splits]
 
 
+def _least_runner_up(split: Split, joins: Joins) -> float:
+    """How likely the whole question's second candidate must be for `split` to be tried: two names compared are
+    always tried, two sentences only past `sentence_runner_up` (a sentence of context is often answered with an
+    entry of its own), the rest past `runner_up`."""
+    if split.kind == "sentences":
+        return joins.sentence_runner_up
+    return 0.0 if split.kind == "compare" and _names(split, joins) else joins.runner_up
+
+
 def one_entry_below(found: Sequence[Split], joins: Joins) -> float | None:
     """How unlikely the runner-up candidate of a question split at `found` must be for it to be about one entry, and
-    so to be decided without looking at its parts; None when it does not split."""
+    so to be decided without looking at its parts; None when it does not split. Below `runner_up` the first stage
+    decides even two names compared: their parts are still tried on its answer."""
     if not found:
         return None
-    return min(joins.sentence_runner_up if s.kind == "sentences" else joins.runner_up for s in found)
+    return min(max(_least_runner_up(s, joins), joins.runner_up) for s in found)
 
 
 def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult],
@@ -227,9 +237,9 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     if whole.unsaid and not near_miss:
         return None
     ranked = sorted((c.score for c in whole.candidates), reverse=True)
-    # The matcher sees one entry in it: two questions would cost two matches for nothing. Two names compared are
-    # still split ("GPT-3 vs Llama: which one is actually open?" reads as about GPT-3 alone).
-    one_entry = whole.status != "none" and not near_miss and (len(ranked) < 2 or ranked[1] < joins.runner_up)
+    # With its second candidate unlikely the matcher sees one entry in it: a split would cost two matches for nothing
+    # (but two names compared: "GPT-3 vs Llama: which one is actually open?" reads as about GPT-3 alone).
+    runner_up = ranked[1] if len(ranked) > 1 else 0.0
     near = {c.id for c in whole.candidates} | ({whole.id} if whole.id else set())
     least = joins.confident_names if whole.status == "none" or near_miss else (
         joins.confident_parts if whole.status == "suggest" else 0.0)
@@ -249,10 +259,8 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     for split in splits(query, joins) if known is None else known:
         if (whole.status == "none" or near_miss) and split.kind != "compare":
             continue
-        if one_entry and not (split.kind == "compare" and _names(split, joins)):
+        if whole.status != "none" and not near_miss and runner_up < _least_runner_up(split, joins):
             continue
-        if split.kind == "sentences" and (len(ranked) < 2 or ranked[1] < joins.sentence_runner_up):
-            continue  # a sentence of context is often answered with an entry of its own: both must look likely
         # The second part is not matched when the first cannot be one of the two (each costs the embedding model).
         if (first := part(split.left)) is None or (second := part(split.right)) is None or first.id == second.id:
             continue

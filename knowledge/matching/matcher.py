@@ -289,7 +289,14 @@ class Matcher:
         """How much of the question is about things the FAQ never mentions: the share of its term weight
         that is in no entry, and the heaviest such term's weight as a share of the most a term can weigh
         ("how do I fine-tune with LoRA" is mostly known words, but LoRA is rare and unknown)."""
-        terms = self.analyzer.terms(clip_question(text), correct=True)
+        return self._unknown(self.analyzer.terms(clip_question(text), correct=True))
+
+    def ranked_and_unknown(self, text: str) -> tuple[list[tuple[str, float, float]], tuple[float, float]]:
+        """`ranked(text)` and `unknown(text)`, from one reading of the question's terms."""
+        ranked, analysed = self._rank(clip_question(text))
+        return [(self._entries[i].id, s.score, s.coverage) for i, s in ranked], self._unknown(analysed)
+
+    def _unknown(self, terms: list[Term]) -> tuple[float, float]:
         weights = {t.term: self.weight(t) for t in terms}
         total = sum(weights.values())
         unknown = [w for t, w in weights.items() if t not in self.idf]
@@ -300,8 +307,7 @@ class Matcher:
     def ranked(self, text: str) -> list[tuple[str, float, float]]:
         """Every entry the question reaches, best first, with its lexical score and its coverage (the
         share of the question's term weight the entry explains)."""
-        ranked, _ = self._rank(clip_question(text))
-        return [(self._entries[i].id, s.score, s.coverage) for i, s in ranked]
+        return self.ranked_and_unknown(text)[0]
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
         """The best entries for the question `text` (of which the first MAX_QUESTION_CHARS characters are read)."""
