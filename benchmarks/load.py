@@ -144,6 +144,7 @@ async def run(bot: Bot, asked: list[str], channels: int, faq: str | None, timeou
             }) as response:
                 await response.read()
         await fake.wait_for("chat.postMessage", 1, timeout)
+        cpu_before, fake_before = _cpu_s(process.pid), time.process_time()
         # The sender is its own process, so that the fake Slack's work does not delay reading the acks.
         sender = await asyncio.create_subprocess_exec(
             sys.executable, __file__, "--send-to", url, *(["--warm"] if warm else []),
@@ -158,6 +159,7 @@ async def run(bot: Bot, asked: list[str], channels: int, faq: str | None, timeou
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.5)  # a late duplicate would show up here
         finished = time.monotonic()
+        server_cpu, fake_cpu = _cpu_s(process.pid) - cpu_before, time.process_time() - fake_before
         replies = {ts: fake.replied.get(ts, []) for ts, _ in bodies}
         ack_times = [acks[ts] - sent[ts] for ts, _ in bodies if ts in acks]
         wire_times = [acks[ts] - written[ts] for ts, _ in bodies if ts in acks and ts in written]
@@ -166,6 +168,7 @@ async def run(bot: Bot, asked: list[str], channels: int, faq: str | None, timeou
         return {
             "bot": bot.name,
             "server_peak_rss_mib": _peak_rss_mib(process.pid),
+            "server_cpu_s": server_cpu, "fake_slack_cpu_s": fake_cpu,
             "events": events, "channels": channels, "connections": "kept alive" if warm else "new",
             "http_200": statuses.get(200, 0),
             "answered_exactly_once": sum(1 for t in replies.values() if len(t) == 1),
@@ -303,6 +306,15 @@ def _peak_rss_mib(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """The process's CPU time so far, user and system, all its threads (Linux: /proc), NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14 and 15
+
+
 def report(r: dict[str, Any]) -> str:
     """One bot's burst, in a few lines."""
     return "\n".join([
@@ -312,6 +324,8 @@ def report(r: dict[str, Any]) -> str:
         "ms; "
         f"reply p50/p99 {r['reply_p50_ms']:.0f} / {r['reply_p99_ms']:.0f} ms; last reply {r['last_reply_s']:.2f} s; "
         f"peak RSS {r['server_peak_rss_mib']:.0f} MiB",
+        f"            CPU over the burst: the bot {r['server_cpu_s']:.2f} s, "
+        f"the fake Slack {r['fake_slack_cpu_s']:.2f} s",
     ])
 
 

@@ -310,9 +310,11 @@ async def _loaded(knowledge: Knowledge) -> KnowledgeBase:
 
     def load() -> KnowledgeBase | SystemExit:
         try:
-            return knowledge()
+            kb = knowledge()
         except SystemExit as exc:  # raised through the event loop, it would skip the orderly stop
             return exc
+        kb.ready()
+        return kb
 
     if isinstance(kb := await asyncio.to_thread(load), SystemExit):
         raise _LoadFailed(kb)

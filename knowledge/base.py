@@ -23,7 +23,7 @@ from .decision.embedding import Embedder, shared_embedder
 from .decision.hybrid import HybridMatcher
 from .decision.pairs import Joins, load_joins
 from .matching.analysis import load_synonyms
-from .matching.language import in_other_language
+from .matching.language import in_other_language, load_word_lists
 from .matching.matcher import Thresholds
 from .matching.normalize import normalize, words_key, words_without_filler
 from .result import Candidate, MatchResult
@@ -166,6 +166,12 @@ class KnowledgeBase:
     def in_other_language(self, text: str) -> bool:
         """The question is not in English (the only language the matcher and the documents speak)."""
         return in_other_language(text, self._own_words)
+
+    def ready(self) -> None:
+        """Do now what the first questions would otherwise wait for: the other languages' word lists and the FAQ's own
+        words (a server calls it before it serves; a FAQ reloaded later only computes its own words again, ~7 ms)."""
+        load_word_lists()
+        _ = self._own_words
 
     @cached_property
     def _own_words(self) -> frozenset[str]:
