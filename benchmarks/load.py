@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -307,12 +308,23 @@ def _peak_rss_mib(pid: int) -> float:
 
 
 def _cpu_s(pid: int) -> float:
-    """The process's CPU time so far, user and system, all its threads (Linux: /proc), NaN elsewhere."""
+    """The CPU time so far, user and system, of the process and its children (its matching processes), all their
+    threads (Linux: /proc), NaN elsewhere."""
+    total = 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stats = [Path(f"/proc/{pid}/stat").read_text()]
     except OSError:
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14 and 15
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(pid):
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[1] == str(pid):  # its parent
+                    stats.append(stat)
+    for stat in stats:
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime, fields 14, 15
+    return total
 
 
 def report(r: dict[str, Any]) -> str:

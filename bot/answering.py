@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -21,6 +23,9 @@ from knowledge.result import MatchResult, Status
 from . import blocks, handoff
 from .blocks import Reply
 from .store import Surface
+from .workers import Processes, WorkersGone
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,34 @@ _matching = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_pref
                                initializer=_yield_to_the_event_loop)
 
 
+# Set while `serve` matches in worker processes (`MATCHING_PROCESSES`, bot/workers.py).
+_processes: Processes | None = None
+
+
+@contextlib.asynccontextmanager
+async def matching_in_processes(count: int, known: Callable[[], Iterable[KnowledgeBase]]) -> AsyncIterator[None]:
+    """Within: questions are matched in `count` worker processes forked with the knowledge bases `known()` names
+    (none: on the matching threads, as without it); stopped at the end, once what was sent to them is done."""
+    global _processes
+    if count < 1:
+        yield
+        return
+    _processes = Processes(count, known)
+    try:
+        yield
+    finally:
+        processes, _processes = _processes, None
+        await processes.stop()
+
+
 async def answer(kb: KnowledgeBase, question: Question, command: str) -> Handled:
-    """`handle_question` off the event loop, saying how long it took there (`matching_seconds`)."""
+    """`handle_question` off the event loop, saying how long it took there (`matching_seconds`): in a worker
+    process when there are some (on a matching thread if they keep dying), else on a matching thread."""
+    if _processes is not None:
+        try:
+            return await _processes.run(kb, _timed, question, command)
+        except WorkersGone:
+            log.error("matching processes keep dying: this question is matched on a thread of the bot's own")
     return await asyncio.get_running_loop().run_in_executor(_matching, _timed, kb, question, command)
 
 

@@ -99,6 +99,9 @@ class Config:
     # Where "Ask the team" posts a question the bot declined or was unsure of: a channel id, or #name (looked up once
     # with conversations.list); None: no such button.
     handoff_channel: str | None = None
+    # Worker processes forked to match questions in (bot/workers.py; 0: threads of the serving process). Unset:
+    # one per CPU the bot may use when it may use two or more, else 0.
+    matching_processes: int = 0
 
     @property
     def oauth(self) -> bool:
@@ -248,12 +251,24 @@ def _behaviour(env: Mapping[str, str], checks: _Checks) -> dict[str, Any]:
                                     ", turn follow-ups off with FOLLOW_UPS=false,", above=True),
                             defaults.follow_up_hours),
         "handoff_channel": (partial(channel_setting, env, "HANDOFF_CHANNEL"), None),
+        "matching_processes": (lambda: int(_number(env, "MATCHING_PROCESSES", matching_processes_default(), 0,
+                                                   MATCHING_PROCESSES_MAX, "a number of processes",
+                                                   " (0 to match on threads of the bot's own process)", whole=True)),
+                               0),
     }
     return {name: checks.read(read, fallback) for name, (read, fallback) in fields.items()}
 
 
 DEFAULT_STORE_PATH = "openllm-bot.sqlite3"
 RATE_LIMIT_DEFAULT = 20
+MATCHING_PROCESSES_MAX = 64
+
+
+def matching_processes_default() -> int:
+    """One matching process per CPU the bot may use, when it may use two or more; else none (threads: one CPU gains
+    nothing from a process of its own, and the fork's memory is saved)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cpus if cpus >= 2 else 0
 
 
 WEEK = 7 * 24 * 3600.0

@@ -28,6 +28,7 @@ from slack_sdk.errors import SlackApiError
 
 from knowledge import KnowledgeBase
 
+from . import answering
 from .adapter.aiohttp import BACKLOG, Serving, listen, listen_metrics, name_tasks_by_request
 from .adapter.socket_mode import CheckedSocketModeHandler
 from .app import create_app
@@ -362,7 +363,9 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
     stopping: float | None = None  # when stopping began
     handoffs = handoffs_for(config, recorder)
     try:
-        async with serving_app(config, holder, recorder, handoffs) as app:
+        async with (answering.matching_in_processes(config.matching_processes,
+                                                    lambda: holder.knowledge_bases().values()),
+                    serving_app(config, holder, recorder, handoffs) as app):
             if not config.oauth:  # installed with OAuth, each workspace's token is checked as it is installed
                 await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")
             digest = digest_poster(settings.digest, app.client, recorder, holder, config.command)

@@ -13,6 +13,7 @@ import numpy as np
 from .content.model import Document
 from .content.passages import Passage, document_passages
 from .decision.embedding import Embedder
+from .forking import renew_after_fork
 from .matching.normalize import normalize
 
 CLOSEST = 5  # passages offered for a question
@@ -36,6 +37,7 @@ class PassageIndex:
         self._passages: tuple[Passage, ...] | None = None
         self._vectors: np.ndarray | None = None
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
 
     @property
     def passages(self) -> tuple[Passage, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from ..content.files import KnowledgeError, Problem
+from ..forking import model_running, renew_after_fork
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class Embedder:
         # The file pads every text to 128 tokens; padding to the longest (one text: none) is 7x faster.
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._lock = threading.Lock()
+        renew_after_fork(self, "_lock")
         self._memory: OrderedDict[str, np.ndarray] = OrderedDict()
         self._memory_items = memory_items
         # `cache_dir` (the settings' EMBEDDING_CACHE_DIR) keeps phrasing embeddings between runs; None: memory only.
@@ -110,8 +113,9 @@ class Embedder:
         encodings = self._tokenizer.encode_batch(list(texts))
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        (tokens,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                             "token_type_ids": np.zeros_like(ids)})
+        with model_running():  # a fork of this process waits for the run to end (knowledge/forking.py)
+            (tokens,) = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                                 "token_type_ids": np.zeros_like(ids)})
         weights = mask[:, :, None].astype(np.float32)
         pooled = (tokens * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -246,6 +250,7 @@ class DiskCache:
 
 _shared: dict[Path | None, Embedder] = {}
 _shared_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], "_shared_lock")
 
 
 def shared_embedder(cache_dir: Path | None = None) -> Embedder:

@@ -125,7 +125,8 @@ def test_one_settings_object_holds_the_faq_store_and_slack_settings(tmp_path) ->
 
 
 @pytest.mark.parametrize("env", [{"PORT": "abc"}, {"MATCH_ANSWER_THRESHOLD": "abc"}, {"STORE_HASH_KEY": "short"},
-                                 {"RATE_LIMIT_PER_MINUTE": "many"}])
+                                 {"RATE_LIMIT_PER_MINUTE": "many"}, {"MATCHING_PROCESSES": "-1"},
+                                 {"MATCHING_PROCESSES": "two"}])
 def test_every_malformed_setting_is_a_config_error_with_one_exit_code(env, monkeypatch, capsys) -> None:
     monkeypatch.setenv("DOTENV_PATH", "/dev/null")
     for name, value in {**HTTP_ENV, **env}.items():
@@ -238,3 +239,14 @@ def test_urls_the_clients_could_not_use_are_refused_without_their_password(name:
     with pytest.raises(ConfigError) as caught:
         Config.from_env("http", {**HTTP_ENV, name: value})
     assert str(caught.value).startswith(says) and "hunter2" not in str(caught.value)
+
+
+def test_matching_processes_are_one_per_cpu_unless_set(monkeypatch) -> None:
+    from bot.config import matching_processes_default
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2})
+    assert matching_processes_default() == 3
+    assert Settings.from_env({**HTTP_ENV}, mode="http").slack.matching_processes == 3
+    assert Settings.from_env({**HTTP_ENV, "MATCHING_PROCESSES": "0"}, mode="http").slack.matching_processes == 0
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
+    assert Settings.from_env({**HTTP_ENV}, mode="http").slack.matching_processes == 0  # one CPU: threads

@@ -130,6 +130,71 @@ async def test_serve_answers_with_a_phrasing_another_replica_taught_within_10_se
             await process.wait()
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux: /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == str(pid):
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_serve_matches_in_worker_processes_and_leaves_none_behind(fake: FakeSlack) -> None:
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), MATCHING_PROCESSES="2")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+        await fake.mention(LICENSING_Q)
+        assert "read the licence" in all_text((await fake.wait_for("chat.postMessage"))[0].args["blocks"])
+        workers = _children(process.pid)
+        assert len(workers) == 2  # forked at the first question
+        # One killed: the next questions are answered all the same, by new workers.
+        os.kill(min(workers), signal.SIGKILL)
+        for n in range(2, 5):
+            await fake.mention(LICENSING_Q, user=f"UASKER{n}")
+            assert "read the licence" in all_text((await fake.wait_for("chat.postMessage", n))[n - 1].args["blocks"])
+        replaced = _children(process.pid)
+        assert len(replaced) == 2 and not replaced & workers
+        assert await _stop(process) == 0
+        assert not any(_alive(pid) for pid in workers | replaced)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_serve_matches_on_its_own_threads_with_no_matching_processes(fake: FakeSlack) -> None:
+    port = _free_port()
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), MATCHING_PROCESSES="0")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await _wait_healthy(url, process)
+        fake.send_over_http(url + "/slack/events", SECRET)
+        await fake.mention(LICENSING_Q)
+        assert "read the licence" in all_text((await fake.wait_for("chat.postMessage"))[0].args["blocks"])
+        assert not _children(process.pid)
+        assert await _stop(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
 async def test_serve_socket_answers_envelopes_and_stops_cleanly_on_sigterm(fake: FakeSlack) -> None:
     process = await _serve(fake, "socket", SLACK_APP_TOKEN="xapp-test")
     try:

@@ -1,0 +1,310 @@
+"""Matching in worker processes forked from the bot (`MATCHING_PROCESSES`), instead of on threads of its own.
+
+Matching a question is mostly Python between the embedding model's runs. On threads it holds the GIL the event loop
+needs to acknowledge events and post replies, so a burst of questions is matched one interpreter's worth at a time,
+the replies waiting behind it. Forked processes each have their own interpreter: matching runs beside the event loop.
+
+The processes of one generation are forked together, with every knowledge base the bot answers from, and share one
+queue of questions: a socket pair of datagrams (SOCK_SEQPACKET), each taken whole by whichever process is free. Each
+process answers on a stream of its own, which the event loop reads (no thread of the bot's waits on them). A
+knowledge base they were not forked with (a reload, a phrasing taught, an entry written from Slack, a workspace
+installed) forks a new generation; the old one answers what it was sent, then exits as its queue is closed. A process
+that dies (killed, out of memory) ends its generation: the questions it had not answered are asked again of a new
+one, once; each is answered once, whichever way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import os
+import pickle
+import resource
+import signal
+import socket
+import struct
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from knowledge import KnowledgeBase
+from knowledge.forking import no_model_running
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+QUESTION_BYTES = 1 << 16  # the most a question takes pickled, with its asker (its text is clipped to 4,000 chars)
+_LENGTH = struct.Struct("!I")  # before each answer on a process's stream: its length
+
+
+class WorkersGone(Exception):
+    """The matching processes could not be forked, or died twice with the question unanswered."""
+
+
+class _Died(Exception):
+    """A process of the generation died before answering."""
+
+
+def _serve(queue: socket.socket, out: socket.socket, bases: dict[int, KnowledgeBase]) -> None:
+    """A matching process: take a question, answer it, until the queue is closed."""
+    signal.set_wakeup_fd(-1)  # the parent's event loop's, inherited: a signal here must not wake it
+    for sig in (signal.SIGINT, signal.SIGHUP):  # Ctrl-C reaches the whole process group; the parent decides
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError):
+        os.nice(5)  # as the matching threads: acknowledging an event never waits behind matching another
+    while message := queue.recv(QUESTION_BYTES):  # empty: the queue was closed, this generation is done
+        number, key, run, args = pickle.loads(message)
+        try:
+            answer = pickle.dumps((number, True, run(bases[key], *args)), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as exc:  # raised again where the question was asked
+            try:
+                answer = pickle.dumps((number, False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # an exception that does not pickle: its name and message do
+                answer = pickle.dumps((number, False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+        out.sendall(_LENGTH.pack(len(answer)) + answer)
+
+
+def _only(*kept: int) -> None:
+    """In a new matching process, let go of every file the bot had open but standard input, output and error and
+    `kept`: a connection the bot closes must close (a copy kept here would hold it open), and an older generation's
+    queue must end when the bot closes it. What the bot created is frozen first, out of the garbage collector's
+    sight: an object collected here would close a descriptor number this process may have opened anew since."""
+    gc.freeze()
+    start = 3
+    for fd in sorted(kept):
+        os.closerange(start, fd)
+        start = fd + 1
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    os.closerange(start, soft if soft != resource.RLIM_INFINITY else 1 << 20)
+
+
+class _Stream:
+    """What a process has answered so far on its stream, not yet read whole."""
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock, self.pid, self.buffer = sock, pid, bytearray()
+
+
+class Generation:
+    """`count` matching processes forked together with the knowledge bases `bases`, sharing one queue."""
+
+    def __init__(self, count: int, bases: dict[int, KnowledgeBase], loop: asyncio.AbstractEventLoop) -> None:
+        self._bases = {key: weakref.ref(kb) for key, kb in bases.items()}
+        self._loop = loop
+        self._waiting: dict[int, asyncio.Future[Any]] = {}  # sent and not answered, by number
+        self._unsent: deque[bytes] = deque()  # what the queue had no room for yet
+        self.broken = self._closing = False
+        self._queue, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._queue.setblocking(False)
+        self._streams: dict[int, _Stream] = {}
+        self.pids: list[int] = []
+        try:
+            with no_model_running():
+                for _ in range(count):
+                    self._fork(theirs, bases)
+        except OSError:
+            self.kill()
+            raise
+        finally:
+            theirs.close()
+
+    def _fork(self, queue: socket.socket, bases: dict[int, KnowledgeBase]) -> None:
+        ours, out = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            out.close()
+            raise
+        if pid == 0:  # the matching process: never back into the bot's code
+            code = 0
+            try:
+                _only(queue.fileno(), out.fileno())
+                _serve(queue, out, bases)
+            except BaseException:  # whatever it was, this process only exits
+                code = 1
+            finally:
+                os._exit(code)
+        out.close()
+        ours.setblocking(False)
+        self.pids.append(pid)
+        self._streams[ours.fileno()] = _Stream(ours, pid)
+        self._loop.add_reader(ours.fileno(), self._read, ours.fileno())
+
+    def knows(self, kb: KnowledgeBase) -> bool:
+        ref = self._bases.get(id(kb))
+        return ref is not None and ref() is kb
+
+    async def ask(self, number: int, message: bytes) -> Any:
+        """The answer to the pickled question `message`; raises _Died when a process of this generation died
+        first."""
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._waiting[number] = future
+        if self._unsent:
+            self._unsent.append(message)
+        else:
+            try:
+                self._queue.send(message)
+            except BlockingIOError:  # the queue is full: the rest goes as the processes take from it
+                self._unsent.append(message)
+                self._loop.add_writer(self._queue.fileno(), self._send_more)
+        try:
+            return await future
+        finally:
+            self._waiting.pop(number, None)
+
+    def _send_more(self) -> None:
+        while self._unsent:
+            try:
+                self._queue.send(self._unsent[0])
+            except BlockingIOError:
+                return
+            self._unsent.popleft()
+        self._loop.remove_writer(self._queue.fileno())
+        if self._closing:
+            self._close_queue()
+
+    def _read(self, fd: int) -> None:
+        stream = self._streams[fd]
+        try:
+            data = stream.sock.recv(1 << 20)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the process exited: its queue closed, or it died
+            self._ended(fd)
+            return
+        buffer = stream.buffer
+        buffer += data
+        while len(buffer) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(buffer)
+            if len(buffer) < _LENGTH.size + size:
+                break
+            number, ok, value = pickle.loads(memoryview(buffer)[_LENGTH.size:_LENGTH.size + size])
+            del buffer[:_LENGTH.size + size]
+            future = self._waiting.get(number)
+            if future is not None and not future.done():
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _ended(self, fd: int) -> None:
+        stream = self._streams.pop(fd)
+        self._loop.remove_reader(fd)
+        stream.sock.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(stream.pid, 0)  # it exited: at once
+        self.pids.remove(stream.pid)
+        if not self._closing or self._waiting:  # died: none of this generation's answers can be counted on
+            log.warning("matching process %d died with %d question(s) unanswered", stream.pid, len(self._waiting))
+            self.broken = True
+            self.kill()
+
+    def close(self) -> None:
+        """Let the processes answer what was sent, then exit."""
+        self._closing = True
+        if not self._unsent:
+            self._close_queue()
+
+    def _close_queue(self) -> None:
+        if self._queue.fileno() >= 0:
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_writer(self._queue.fileno())
+            self._queue.close()
+
+    def kill(self) -> None:
+        """End the processes now; what they were asked fails with _Died."""
+        for fd, stream in list(self._streams.items()):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stream.pid, signal.SIGKILL)
+            self._loop.remove_reader(fd)
+            stream.sock.close()
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(stream.pid, 0)
+        self._streams.clear()
+        self.pids.clear()
+        self._unsent.clear()
+        self._close_queue()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(_Died())
+
+    @property
+    def running(self) -> bool:
+        return bool(self._streams)
+
+
+class Processes:
+    """`count` matching processes running `run(kb, *args)` for the knowledge bases `known()` names, forked again when
+    asked about one they were not forked with."""
+
+    def __init__(self, count: int, known: Callable[[], Iterable[KnowledgeBase]]) -> None:
+        if count < 1:
+            raise ValueError("at least one process")
+        self.count = count
+        self._known = known
+        self._current: Generation | None = None
+        self._old: list[Generation] = []
+        self._numbers = 0
+        self._stopped = False
+        self.forks = 0  # how many generations were forked (for tests and the log)
+
+    async def run(self, kb: KnowledgeBase, run: Callable[..., T], *args: Any) -> T:
+        """`run(kb, *args)` in a matching process (`run` a module-level function, `args` picklable), asked again of
+        new processes when one died first. Raises WorkersGone when they cannot be forked or died twice."""
+        self._numbers += 1
+        number = self._numbers
+        message = pickle.dumps((number, id(kb), run, args), protocol=pickle.HIGHEST_PROTOCOL)
+        if len(message) > QUESTION_BYTES:
+            raise ValueError(f"a question of {len(message)} bytes pickled, more than {QUESTION_BYTES}")
+        for _ in range(2):
+            if self._stopped:
+                raise WorkersGone("matching processes stopped")
+            try:
+                generation = self._generation_for(kb)
+            except OSError as exc:
+                raise WorkersGone(f"cannot fork matching processes: {exc.strerror or exc}") from None
+            try:
+                return await generation.ask(number, message)
+            except _Died:
+                continue
+        raise WorkersGone("matching processes died twice in a row")
+
+    @property
+    def pids(self) -> list[int]:
+        """The processes running now, of every generation."""
+        return [pid for g in (*self._old, *([self._current] if self._current else [])) for pid in g.pids]
+
+    def _generation_for(self, kb: KnowledgeBase) -> Generation:
+        current = self._current
+        if current is not None and not current.broken and current.knows(kb):
+            return current
+        bases = {id(k): k for k in (*self._known(), kb)}
+        self._current = Generation(self.count, bases, asyncio.get_running_loop())
+        self.forks += 1
+        log.debug("matching processes forked (%d) with %d knowledge base(s)", self.count, len(bases))
+        if current is not None:
+            current.close()
+            self._old.append(current)
+        self._old = [g for g in self._old if g.running]
+        return self._current
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop the processes once they have answered what was sent to them (killed after `timeout` seconds)."""
+        generations = [*self._old, *([self._current] if self._current else [])]
+        self._current, self._old, self._stopped = None, [], True
+        for generation in generations:
+            generation.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while any(g.running for g in generations) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        for generation in generations:
+            generation.kill()

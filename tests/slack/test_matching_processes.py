@@ -1,0 +1,135 @@
+"""Matching in forked worker processes (bot/workers.py): the same replies as on the bot's own threads, each question
+answered once when a process dies, a new FAQ forks new processes and the old ones exit, nothing left running after
+a stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.answering import Question, handle_question
+from bot.workers import Processes, WorkersGone
+from knowledge import KnowledgeBase
+
+from .slackkit import COMMAND, FIXTURE_FAQ, LICENSING_Q, LLAMA_Q, OFF_TOPIC_Q, until
+
+QUESTIONS = [LICENSING_Q, LLAMA_Q, OFF_TOPIC_Q, "can we use llama commercially?", "what is mistral", "help",
+             "what GPU do I need for llama 3 70b", "is GPT-4 open source?", "llama vs mistral?"]
+
+
+def reply_of(kb: KnowledgeBase, text: str) -> object:
+    """What the bot would post for `text` (module level: it is pickled to the processes)."""
+    return handle_question(kb, Question(text, "mention", "U1", "C1"), COMMAND).reply
+
+
+def echo(kb: KnowledgeBase, value: object) -> tuple[int, int, object]:
+    return os.getpid(), id(kb), value
+
+
+def fail(kb: KnowledgeBase, message: str) -> None:
+    raise ValueError(message)
+
+
+def slow(kb: KnowledgeBase, seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def processes(kb: KnowledgeBase) -> AsyncIterator[Processes]:
+    workers = Processes(2, lambda: [kb])
+    yield workers
+    await workers.stop(timeout=5)
+
+
+async def test_processes_reply_as_the_bots_own_threads_do(processes: Processes, kb: KnowledgeBase) -> None:
+    asked = QUESTIONS * 5
+    replies = await asyncio.gather(*(processes.run(kb, reply_of, q) for q in asked))
+    assert replies == [reply_of(kb, q) for q in asked]
+    assert len(processes.pids) == 2 and os.getpid() not in processes.pids
+    assert processes.forks == 1
+
+
+async def test_questions_go_to_whichever_process_is_free(processes: Processes, kb: KnowledgeBase) -> None:
+    answered = await asyncio.gather(*(processes.run(kb, echo, i) for i in range(200)))
+    assert [value for _, _, value in answered] == list(range(200))
+    assert {pid for pid, _, _ in answered} <= set(processes.pids)
+    assert {key for _, key, _ in answered} == {id(kb)}  # the process's copy of the same knowledge base
+
+
+async def test_more_questions_than_the_queue_holds_are_all_answered(processes: Processes, kb: KnowledgeBase) -> None:
+    text = "x" * 3000  # 3,000 questions of 3 kB: about 9 MB, far more than a socket's buffer
+    answered = await asyncio.gather(*(processes.run(kb, echo, (i, text)) for i in range(3000)))
+    assert [value for _, _, value in answered] == [(i, text) for i in range(3000)]
+
+
+async def test_an_error_while_matching_is_raised_where_the_question_was_asked(processes: Processes,
+                                                                              kb: KnowledgeBase) -> None:
+    with pytest.raises(ValueError, match="no such entry"):
+        await processes.run(kb, fail, "no such entry")
+    assert await processes.run(kb, reply_of, LICENSING_Q) == reply_of(kb, LICENSING_Q)  # and the processes go on
+
+
+async def test_a_process_that_dies_leaves_no_question_unanswered(processes: Processes, kb: KnowledgeBase) -> None:
+    await processes.run(kb, echo, 0)
+    first = list(processes.pids)
+    waiting = [asyncio.ensure_future(processes.run(kb, slow, 0.05)) for _ in range(20)]
+    await asyncio.sleep(0.1)
+    os.kill(first[0], signal.SIGKILL)
+    answered = await asyncio.gather(*waiting)
+    assert len(answered) == 20
+    assert processes.forks == 2  # a new generation took the questions the dead one had not answered
+    assert not any(alive(pid) for pid in first)
+    assert set(answered) - set(first) and set(answered) - set(first) <= set(processes.pids)
+
+
+async def test_a_new_faq_forks_new_processes_and_the_old_ones_exit(kb: KnowledgeBase) -> None:
+    known = [kb]
+    workers = Processes(2, lambda: known)
+    try:
+        await workers.run(kb, echo, 0)
+        old = list(workers.pids)
+        reloaded = KnowledgeBase.load(FIXTURE_FAQ)
+        known = [reloaded]
+        pid, key, _ = await workers.run(reloaded, echo, 1)
+        assert workers.forks == 2 and pid not in old and key == id(reloaded)
+        await until(lambda: not any(alive(p) for p in old))
+        assert sorted(workers.pids) != sorted(old) and len(workers.pids) == 2
+    finally:
+        await workers.stop(timeout=5)
+
+
+async def test_stopping_waits_for_what_was_asked_then_leaves_nothing_running(kb: KnowledgeBase) -> None:
+    workers = Processes(2, lambda: [kb])
+    waiting = [asyncio.ensure_future(workers.run(kb, slow, 0.1)) for _ in range(4)]
+    await asyncio.sleep(0.02)
+    pids = list(workers.pids)
+    await workers.stop(timeout=5)
+    assert all(w.done() and not w.exception() for w in waiting)
+    assert pids and not any(alive(p) for p in pids)
+
+
+async def test_a_process_stuck_past_the_stop_timeout_is_killed(kb: KnowledgeBase) -> None:
+    workers = Processes(1, lambda: [kb])
+    waiting = asyncio.ensure_future(workers.run(kb, slow, 60))
+    await asyncio.sleep(0.1)
+    pids = list(workers.pids)
+    await workers.stop(timeout=0.2)
+    assert not any(alive(p) for p in pids)
+    with pytest.raises(WorkersGone):  # asked of the bot's own threads instead (bot/answering.py)
+        await waiting
+
