@@ -43,6 +43,9 @@ T = TypeVar("T")
 # and dropped rather than let memory grow without bound.
 QUEUE_LIMIT = 10_000
 BATCH = 200
+# How long the writer gathers questions into one transaction once one comes: under a burst of questions a
+# transaction each (with its commit) cost more CPU than answering them; a flush or a stop ends the wait at once.
+GATHER_SECONDS = 0.05
 # A question is stored with at most this many characters of its text: enough to read it, not a 40 kB message.
 MAX_RECORDED_CHARS = 1000
 _STOP = object()
@@ -162,7 +165,13 @@ class Recorder:
         while True:
             item = self._queue.get()
             batch = [item]
-            while len(batch) < BATCH:
+            gather_until = time.monotonic() + GATHER_SECONDS
+            while len(batch) < BATCH and isinstance(batch[-1], QuestionRecord | VoteRecord):
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, gather_until - time.monotonic())))
+                except queue.Empty:
+                    break
+            while len(batch) < BATCH:  # whatever else is queued already
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:

@@ -163,6 +163,20 @@ def test_recorder_writes_everything_queued_before_it_closes(store: Store) -> Non
     reopened.close()
 
 
+def test_questions_asked_in_a_burst_are_written_in_few_transactions(store: Store,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[int] = []
+    add_questions = store.add_questions
+    monkeypatch.setattr(store, "add_questions", lambda records: (writes.append(len(records)), add_questions(records)))
+    recorder = Recorder(store, KEY)
+    for n in range(100):  # one every millisecond: a burst being answered
+        recorder.question(*asked(f"question {n}"))
+        time.sleep(0.001)
+    assert recorder.flush()
+    assert sum(writes) == 100 and len(writes) <= 10  # one a question, before questions were gathered
+    recorder.close()
+
+
 def test_recording_never_waits_for_the_database(tmp_path: Path) -> None:
     store = StuckStore(f"sqlite:///{tmp_path / 'slow.sqlite3'}")
     recorder = Recorder(store, KEY)
