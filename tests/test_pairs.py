@@ -134,6 +134,24 @@ def test_both_entries_must_be_candidates_of_the_whole_and_keep_its_answer() -> N
     assert pair(BOTH, _result("answer", "falcon", "falcon", "llama", "mistral"), JOINS, parts) is None
 
 
+def test_a_part_answered_without_the_embedding_model_is_enough_only_when_the_whole_is_answered() -> None:
+    fully: list[str] = []
+
+    def full(part: str) -> MatchResult:
+        fully.append(part)
+        return _parts({"llama": ("llama", 1.0), "mistral": ("mistral", 0.9)})(part)
+
+    quickly = _parts({"llama": ("llama", 0.2), "mistral": ("mistral", 0.2)})  # low: the first stage's own scale
+    assert pair(BOTH, _result("answer", "llama", "llama", "mistral"), JOINS, full, answered=quickly) == (
+        "llama", "mistral")
+    assert fully == []  # neither part needed the embedding model
+    assert pair(BOTH, _result("suggest", None, "llama", "mistral"), JOINS, full, answered=quickly) == (
+        "llama", "mistral")
+    assert fully == ["llama", "mistral"]  # unsure of the whole: the parts' probabilities count, with the model
+    assert pair(BOTH, _result("answer", "llama", "llama", "mistral"), JOINS, _parts({}),
+                answered=lambda part: None) is None  # no quick answer: the full one decides
+
+
 def test_unsure_or_declined_questions_need_both_parts_answered_with_confidence() -> None:
     unsure, declined = _result("suggest", None, "llama", "mistral"), _result("none", None)
     fairly, very = (_parts({"llama": ("llama", 1.0), "mistral": ("mistral", p)}) for p in (0.9, 0.99))

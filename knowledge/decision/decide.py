@@ -15,6 +15,7 @@ answer. A question they are not decisive about is decided by the models above.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -51,7 +52,9 @@ class LinearModel:
     bias: float
 
     def logit(self, values: Sequence[float]) -> float:
-        return self.bias + sum(w * v for w, v in zip(self.weights, values, strict=True))
+        if len(values) != len(self.weights):
+            raise ValueError(f"{len(values)} values for {len(self.weights)} weights")
+        return self.bias + sum(map(operator.mul, self.weights, values))  # the products in order, as a loop would
 
     def probability(self, values: Sequence[float]) -> float:
         z = self.logit(values)
@@ -145,12 +148,13 @@ def rank_quickly(quick: QuickSignals, cascade: Cascade) -> list[tuple[QuickCandi
     return sorted(scored, key=lambda pair: (-pair[1], pair[0].id))
 
 
-def quick_probability(quick: QuickSignals, cascade: Cascade) -> tuple[QuickCandidate | None, float]:
+def quick_probability(quick: QuickSignals, cascade: Cascade,
+                      ranked: list[tuple[QuickCandidate, float]] | None = None) -> tuple[QuickCandidate | None, float]:
     """The first stage's best candidate and the probability that answering it is right. It is 0 (the full decision
     decides) with no candidate, when the lexical matcher and the n-gram weights do not both rank that candidate
     first (two signals that disagree are not decisive), or when its answer lacks what is asked (what the documents
-    do not say is for the full decision to tell)."""
-    ranked = rank_quickly(quick, cascade)
+    do not say is for the full decision to tell). `ranked` is `rank_quickly(quick, cascade)` when the caller has it."""
+    ranked = rank_quickly(quick, cascade) if ranked is None else ranked
     if not ranked or ranked[0][0].unanswerable or not (ranked[0][0].lexical_best and ranked[0][0].ngram_best):
         return (ranked[0][0] if ranked else None), 0.0
     (top, confidence), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
@@ -159,11 +163,12 @@ def quick_probability(quick: QuickSignals, cascade: Cascade) -> tuple[QuickCandi
     return top, cascade.decision.probability(quick.features(top, confidence, confidence - second))
 
 
-def scope_probability(quick: QuickSignals, cascade: Cascade) -> float | None:
+def scope_probability(quick: QuickSignals, cascade: Cascade,
+                      ranked: list[tuple[QuickCandidate, float]] | None = None) -> float | None:
     """The first stage's probability that the question is one the FAQ answers; None when it cannot tell: no scope
     model, no candidate, or a question that may be about two things (a comparison of two names declined whole may
-    still be answered part by part)."""
-    ranked = rank_quickly(quick, cascade)
+    still be answered part by part). `ranked` is `rank_quickly(quick, cascade)` when the caller has it."""
+    ranked = rank_quickly(quick, cascade) if ranked is None else ranked
     if cascade.scope is None or not ranked or quick.one_entry_below is not None:
         return None
     (top, confidence), second = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
@@ -176,16 +181,16 @@ def decide_quickly(quick: QuickSignals, policy: Policy, explain: bool = False) -
     cascade = policy.cascade
     if cascade is None:
         return None
-    top, p = quick_probability(quick, cascade)
+    ranked = rank_quickly(quick, cascade)
+    top, p = quick_probability(quick, cascade, ranked)
     if top is None:
         return None
     if p < cascade.answer:
-        scope = scope_probability(quick, cascade)
+        scope = scope_probability(quick, cascade, ranked)
         if scope is None or scope > cascade.decline:
             return None
         said = (f"→ none without the embedding model: p(in scope) {scope:.3f} ≤ {cascade.decline:.3f}",)
         return MatchResult("none", None, p, (), quick.query, said if explain else ())
-    ranked = rank_quickly(quick, cascade)
     candidates = tuple(Candidate(c.id, round(conf, 6)) for c, conf in ranked[:3])
     lines: tuple[str, ...] = ()
     if explain:

@@ -192,6 +192,7 @@ class HybridMatcher:
     def _match(self, text: str, explain: bool) -> MatchResult:
         read = self._read(text)
         result, signals = self._decide(text, read, explain)
+        parts = _Parts(self)
         # "is GPT-4 open source?" is not answered from the GPT-3 entry as if it were covered: say so, offer the entry
         # (nor split into parts, one of which would be).
         unsaid = self.versions.uncovered(read.query)
@@ -199,8 +200,9 @@ class HybridMatcher:
             if result.status != "none" and result.candidates:
                 result = replace(result, status="suggest", id=None, candidates=result.candidates[:1], unsaid=unsaid)
         # A question about two things ("llama vs mistral") answers both, when each part is answered on its own.
-        elif (both := pair(read.query, result, self.joins, self._decided,
-                           lambda: self._listed(signals or self.signals(text, read=read)), read.splits)):
+        elif (both := pair(read.query, result, self.joins, parts.decided,
+                           lambda: self._listed(signals or self.signals(text, read=read)), read.splits,
+                           parts.answered_quickly)):
             result = replace(result, status="answer", id=both[0], also=both[1], unsaid=None)
         if explain:  # and what the lexical signal rests on: the terms and phrasings it matched
             lexical = self.lexical.match(text, explain=True).explanation
@@ -217,16 +219,37 @@ class HybridMatcher:
         signals = self.signals(text, read=read)
         return decide(signals, self.policy, self._says, explain), signals
 
-    def _decided(self, text: str) -> MatchResult:
-        """A part of a question, decided on its own, with the embedding model (the pairs' limits are on its
-        probabilities)."""
-        return decide(self.signals(text), self.policy, self._says)
 
     def _listed(self, signals: Signals) -> bool:
         """Whether the knowledge lists the question (its full `signals`), or one as close as the decision takes for the
         same, as out of scope or as a near miss (a comparison declined whole is then not answered part by part)."""
         return (signals.closest_unanswered is not None
                 and signals.closest_unanswered_similarity >= self.policy.near_duplicate)
+
+
+class _Parts:
+    """The parts of a question about two things, each read once however it is decided."""
+
+    def __init__(self, matcher: HybridMatcher) -> None:
+        self._matcher = matcher
+        self._reads: dict[str, _Read] = {}
+
+    def _read(self, text: str) -> _Read:
+        if text not in self._reads:
+            self._reads[text] = self._matcher._read(clip_question(text))
+        return self._reads[text]
+
+    def decided(self, text: str) -> MatchResult:
+        """The part decided on its own, with the embedding model (the pairs' limits are on its probabilities)."""
+        m = self._matcher
+        return decide(m.signals(text, read=self._read(text)), m.policy, m._says)
+
+    def answered_quickly(self, text: str) -> MatchResult | None:
+        """The part's answer when the cascade's first stage answers it, else None."""
+        m = self._matcher
+        quick = m.quick_signals(text, self._read(text))
+        decided = decide_quickly(quick, m.policy) if quick is not None else None
+        return decided if decided is not None and decided.status == "answer" else None
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,8 @@ def one_entry_below(found: Sequence[Split], joins: Joins) -> float | None:
 
 
 def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], MatchResult],
-         listed: Callable[[], bool] = lambda: False, known: Sequence[Split] | None = None) -> tuple[str, str] | None:
+         listed: Callable[[], bool] = lambda: False, known: Sequence[Split] | None = None,
+         answered: Callable[[str], MatchResult | None] = lambda text: None) -> tuple[str, str] | None:
     """The two entries a question about two things asks for (in the order it names them), or None.
 
     `whole` is the question matched as it is; both entries must be among its candidates (so that a part matched on
@@ -232,7 +233,8 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
     is answered when `listed()`: the knowledge lists the question itself as out of scope or as a near miss (it
     costs matching the whole question with the embedding model, so it is asked last). One asking what the
     documents do not hold stays unanswered. `match` matches a part; `known` is `splits(query, joins)` when the caller
-    has it already."""
+    has it already; `answered` is a part's answer when it can be had without the embedding model (else None), enough
+    when the whole question is answered (its parts then need only be answered, at any probability)."""
     near_miss = whole.status == "suggest" and whole.unsaid == NEAR_MISS_SAYS and len(whole.candidates) == 1
     if whole.unsaid and not near_miss:
         return None
@@ -249,7 +251,7 @@ def pair(query: str, whole: MatchResult, joins: Joins, match: Callable[[str], Ma
         """The part, matched, if it can be one of the two: answered with an entry of its own, likely enough, and
         among the whole question's candidates unless the whole question was declined or a near miss."""
         if text not in decided:
-            decided[text] = match(text)
+            decided[text] = (least == 0.0 and answered(text)) or match(text)
         found = decided[text]
         if (found.status != "answer" or found.id is None or found.score < least
                 or (found.id not in near and whole.status != "none" and not near_miss)):

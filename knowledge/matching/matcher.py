@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import NamedTuple
 
+import numpy as np
+
 from ..content.model import Knowledge
 from ..result import Candidate, MatchResult, Status
 from .analysis import Analyzer, Term, english_zipf, load_synonyms
@@ -167,6 +169,16 @@ class Matcher:
                 self._phrase_terms.append(phrase)
                 self._phrase_text.append(text)
                 self._phrase_total.append(total)
+        # A phrasing's focus on a question is the idf its terms share with the question over its own: per term, the
+        # phrasings it is in and its idf over theirs, so that a question's focus on every phrasing is a few array
+        # additions instead of a set intersection and a sum per phrasing of each entry it reaches.
+        by_term: dict[str, list[int]] = defaultdict(list)
+        for at, phrase_terms in enumerate(self._phrase_terms):
+            for key in phrase_terms:
+                by_term[key].append(at)
+        totals = np.frombuffer(self._phrase_total, dtype=np.float64) if len(self._phrase_total) else np.zeros(0)
+        self._focus_postings = {t: (np.array(ps, dtype=np.intp), self.idf[t] / totals[ps]) for t, ps in by_term.items()}
+        self._entry_span = [(ps[0], ps[-1] + 1) if ps else (0, 0) for ps in self._entry_phrases]
 
     def weight(self, term: Term) -> float:
         if term.term in self.idf:
@@ -233,22 +245,22 @@ class Matcher:
         candidates: list[int] = []
         top3: list[float] = []
         query = frozenset(weights)
-        entry_phrases, phrase_terms, phrase_total = self._entry_phrases, self._phrase_terms, self._phrase_total
-        idf_of = idf.__getitem__
         coverage_exponent, focus_exponent = self.settings.coverage_exponent, self.settings.focus_exponent
+        focus = np.zeros(len(self._phrase_total))
+        for key in query:
+            postings = self._focus_postings.get(key)
+            if postings is not None:
+                focus[postings[0]] += postings[1]
+        spans = self._entry_span
         for bound, i in ranked:  # best bound first, until none left can beat the third best score
             candidates.append(i)
             if len(top3) == 3 and bound <= top3[-1]:
                 break
-            share, best = 0.0, -1
-            for p in entry_phrases[i]:
-                phrase = phrase_terms[p]
-                shared = phrase & query  # in C, where filtering the phrase's terms by the question's is a call each
-                if not shared:  # would score 0, which never beats `share`
-                    continue
-                hit = sum(map(idf_of, shared)) / phrase_total[p]
-                if hit > share:
-                    share, best = hit, p
+            start, end = spans[i]
+            best = start + int(focus[start:end].argmax()) if end > start else -1
+            share = float(focus[best]) if best >= 0 else 0.0
+            if share <= 0.0:
+                best = -1
             coverage = covered[i] / total
             score = coverage ** coverage_exponent * share ** focus_exponent
             scores[i] = _Score(score, coverage, share, self._phrase_text[best] if best >= 0 else "")
