@@ -52,9 +52,11 @@ class _Died(Exception):
 def _serve(queue: socket.socket, out: socket.socket, bases: dict[int, KnowledgeBase]) -> None:
     """A matching process: take a question, answer it, until the queue is closed."""
     signal.set_wakeup_fd(-1)  # the parent's event loop's, inherited: a signal here must not wake it
-    for sig in (signal.SIGINT, signal.SIGHUP):  # Ctrl-C reaches the whole process group; the parent decides
+    # Ctrl-C in a terminal, and a service manager stopping the whole group, reach the workers too: the bot decides.
+    # It closes their queue once the questions they were given are answered (or kills them); if it dies, the queue
+    # closes with it.
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     with contextlib.suppress(OSError):
         os.nice(5)  # as the matching threads: acknowledging an event never waits behind matching another
     while message := queue.recv(QUESTION_BYTES):  # empty: the queue was closed, this generation is done

@@ -97,6 +97,15 @@ async def test_a_process_that_dies_leaves_no_question_unanswered(processes: Proc
     assert set(answered) - set(first) and set(answered) - set(first) <= set(processes.pids)
 
 
+async def test_a_stop_signal_to_a_worker_is_left_to_the_bot(processes: Processes, kb: KnowledgeBase) -> None:
+    await processes.run(kb, echo, 0)
+    for pid in processes.pids:  # as a service manager stopping the whole process group, or Ctrl-C in a terminal
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            os.kill(pid, sig)
+    answered = await asyncio.gather(*(processes.run(kb, slow, 0.01) for _ in range(10)))
+    assert set(answered) <= set(processes.pids) and processes.forks == 1  # the same workers, still answering
+
+
 async def test_a_new_faq_forks_new_processes_and_the_old_ones_exit(kb: KnowledgeBase) -> None:
     known = [kb]
     workers = Processes(2, lambda: known)
