@@ -12,7 +12,7 @@ from .citing import CLOSEST, Near, PassageIndex
 from .content.files import KnowledgeError, Problem
 from .content.links import SourceLink, source_link
 from .content.loader import DEFAULT_FAQ_DIR, DEFAULT_SEEDS_DIR, load_knowledge
-from .content.model import Entry, Knowledge
+from .content.model import Entry, Knowledge, Source
 from .content.phrasings import Phrasing, load_out_of_scope
 from .content.taught import Skipped, Taught, check_taught, with_taught
 from .content.written import NewEntry, SkippedWritten, Written, WrittenKnowledge, check_written, with_written
@@ -53,6 +53,8 @@ class KnowledgeBase:
     _meant: Mapping[str, str] = field(init=False, repr=False, compare=False)
     # The questions (and alternates) of the entries written from Slack, likewise: answered with their entry always.
     _written_for: Mapping[str, str] = field(init=False, repr=False, compare=False)
+    _links: dict[tuple[Source, ...], tuple[SourceLink, ...]] = field(default_factory=dict, init=False, repr=False,
+                                                                     compare=False)
 
     def __post_init__(self) -> None:
         meant = {_same_question(t.text): t.entry_id for t in self.taught if t.entry_id is not None}
@@ -186,8 +188,12 @@ class KnowledgeBase:
         return self.knowledge.get(entry_id)
 
     def links(self, entry: Entry) -> list[SourceLink]:
-        """One link per cited passage, in the order the entry cites them."""
-        return [source_link(self.knowledge.documents[s.doc], s, self.source_base_url) for s in entry.sources]
+        """One link per cited passage, in the order the entry cites them (each answer shows them: made once)."""
+        made = self._links.get(entry.sources)
+        if made is None:
+            made = tuple(source_link(self.knowledge.documents[s.doc], s, self.source_base_url) for s in entry.sources)
+            self._links[entry.sources] = made
+        return list(made)
 
 
 def _read_every_file(faq_dir: Path | str, seeds_dir: Path | str, policy: Policy | None
