@@ -18,6 +18,7 @@ class StuckStore(Store):
     def __init__(self, url: str, wait: float = 20.0, hang: tuple[str, ...] = ()) -> None:
         super().__init__(url)
         self.release = threading.Event()
+        self.writing = threading.Event()  # set once a question write has begun (and hangs)
         self.wait = wait
         for name in hang:
             setattr(self, name, self._hanging(getattr(self, name)))
@@ -29,6 +30,7 @@ class StuckStore(Store):
         return hanging
 
     def add_questions(self, records: list[QuestionRecord]) -> None:
+        self.writing.set()
         self.release.wait(self.wait)
         super().add_questions(records)
 

@@ -221,6 +221,7 @@ async def test_the_queue_depth_counts_what_waits_for_the_store(fake: FakeSlack, 
         await slack.reply()
         await settles(slack.url, "openllm_replies_total", 1, surface="dm", outcome="answered")  # its record queued
         await settles(slack.url, "openllm_store_queue_depth", 0)  # and taken by the writer
+        await until(store.writing.is_set)  # which hangs writing it (it gathers what comes within 50 ms first)
         for _ in range(3):
             await fake.message(LICENSING_Q)
         found = await settles(slack.url, "openllm_store_queue_depth", 3)
