@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from knowledge import KnowledgeBase
-from knowledge.forking import no_model_running
+from knowledge.forking import nothing_matching
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Generation:
         self._streams: dict[int, _Stream] = {}
         self.pids: list[int] = []
         try:
-            with no_model_running():
+            with nothing_matching():
                 for _ in range(count):
                     self._fork(theirs, bases)
         except OSError:

@@ -6,9 +6,9 @@ release it: the child's first question would wait forever. Two kinds are guarded
 - Python locks used in matching (a matcher's result cache, the embedder's memory): each holder names its locks with
   `renew_after_fork`, and the child gets new, unlocked ones (what the standard library does for its own, e.g.
   logging).
-- ONNX Runtime's own locks (its memory arena among them), which Python cannot replace: the embedding model runs
-  within `model_running()`, and `no_model_running()` holds off new runs and waits for those under way to end before
-  it lets the caller fork.
+- Native code's own locks (ONNX Runtime's memory arena, BLAS's buffers), which Python cannot replace: matching a
+  question and running the embedding model happen within `matching()`, and `nothing_matching()` holds off new
+  matching and waits for what is under way to end before it lets the caller fork.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def renew_after_fork(holder: object, *names: str) -> None:
 
 
 class _Runs:
-    """How many threads are inside the embedding model, and whether a fork is waiting for none to be."""
+    """How many threads are matching, and whether a fork is waiting for none to be."""
 
     def __init__(self) -> None:
         self.changed = threading.Condition(threading.Lock())
@@ -38,26 +38,33 @@ class _Runs:
 
 
 _runs = _Runs()
+_depth = threading.local()  # how deep within `matching()` this thread is: only the outermost counts
 
 
 @contextmanager
-def model_running() -> Iterator[None]:
-    """Around a run of the embedding model: not while a fork is under way."""
-    with _runs.changed:
-        while _runs.forking:
-            _runs.changed.wait()
-        _runs.running += 1
+def matching() -> Iterator[None]:
+    """Around matching a question or running the embedding model (native code: ONNX Runtime, BLAS): not while a fork
+    is under way. Nested, only the outermost waits and counts."""
+    depth = getattr(_depth, "value", 0)
+    if depth == 0:
+        with _runs.changed:
+            while _runs.forking:
+                _runs.changed.wait()
+            _runs.running += 1
+    _depth.value = depth + 1
     try:
         yield
     finally:
-        with _runs.changed:
-            _runs.running -= 1
-            _runs.changed.notify_all()
+        _depth.value = depth
+        if depth == 0:
+            with _runs.changed:
+                _runs.running -= 1
+                _runs.changed.notify_all()
 
 
 @contextmanager
-def no_model_running() -> Iterator[None]:
-    """Within: no thread of this process is inside the embedding model, nor enters it (fork here)."""
+def nothing_matching() -> Iterator[None]:
+    """Within: no other thread of this process is matching, nor starts to (fork here). Not from within `matching()`."""
     with _runs.changed:
         while _runs.forking:  # another fork first
             _runs.changed.wait()
@@ -73,8 +80,8 @@ def no_model_running() -> Iterator[None]:
 
 
 def _renew() -> None:
-    global _runs
-    _runs = _Runs()  # the child runs the model from its one thread: nothing to wait for
+    global _runs, _depth
+    _runs, _depth = _Runs(), threading.local()  # the child matches on its one thread: nothing to wait for
     for holder, names in list(_holders.items()):
         for name in names:
             setattr(holder, name, threading.Lock())

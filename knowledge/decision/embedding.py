@@ -22,7 +22,7 @@ import onnxruntime
 from tokenizers import Tokenizer
 
 from ..content.files import KnowledgeError, Problem
-from ..forking import model_running, renew_after_fork
+from ..forking import matching, renew_after_fork
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Embedder:
     def _run(self, text: str) -> np.ndarray:
         encoding = self._tokenizer.encode(text)  # one text: no padding, every token attended to
         ids = np.array([encoding.ids], dtype=np.int64)
-        with model_running():  # a fork of this process waits for the run to end (knowledge/forking.py)
+        with matching():  # a fork of this process waits for the run to end (knowledge/forking.py)
             (tokens,) = self._session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
                                                  "token_type_ids": np.zeros_like(ids)})
         pooled = tokens.sum(axis=1) / np.float32(max(ids.shape[1], 1))  # the mean over the tokens

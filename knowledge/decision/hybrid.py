@@ -14,6 +14,7 @@ A question asked again is answered from the results kept.
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ..content.model import Knowledge
 from ..content.phrasings import OUT_OF_SCOPE, Phrasing, load_out_of_scope, training_phrasings
+from ..forking import matching, renew_after_fork
 from ..matching.matcher import Matcher
 from ..matching.normalize import clip_question, normalize
 from ..result import MatchResult
@@ -46,6 +48,7 @@ threadpool_limits(limits=1, user_api="blas")
 
 _built: OrderedDict[str, PhrasingClassifier] = OrderedDict()  # by training data: a reload of an unchanged FAQ
 _built_lock = threading.Lock()
+renew_after_fork(sys.modules[__name__], "_built_lock")
 
 
 class HybridMatcher:
@@ -75,6 +78,7 @@ class HybridMatcher:
         # line breaks): a question asked again, by a burst of people or a retried event, is matched once.
         self._cache: OrderedDict[str, MatchResult] = OrderedDict()
         self._cache_lock = threading.Lock()
+        renew_after_fork(self, "_cache_lock")
 
     def _read(self, text: str) -> _Read:
         """What both stages read of a question; `text` is clipped already."""
@@ -174,7 +178,10 @@ class HybridMatcher:
         return self._entry_classes[np.argpartition(-entry_values, CLASSIFIER_CANDIDATES)[:CLASSIFIER_CANDIDATES]]
 
     def match(self, text: str, explain: bool = False) -> MatchResult:
-        text = clip_question(text)
+        with matching():  # a fork of this process waits for it to end (knowledge/forking.py)
+            return self._cached_match(clip_question(text), explain)
+
+    def _cached_match(self, text: str, explain: bool) -> MatchResult:
         if not explain:
             with self._cache_lock:
                 cached = self._cache.get(text)
