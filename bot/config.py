@@ -264,11 +264,16 @@ RATE_LIMIT_DEFAULT = 20
 MATCHING_PROCESSES_MAX = 64
 
 
+MATCHING_PROCESSES_DEFAULT_MAX = 4
+
+
 def matching_processes_default() -> int:
-    """One matching process per CPU the bot may use, when it may use two or more; else none (threads: one CPU gains
-    nothing from a process of its own, and the fork's memory is saved)."""
+    """One matching process per CPU the bot may use, when it may use two or more, and at most
+    MATCHING_PROCESSES_DEFAULT_MAX (one event loop feeds them: its own part of a question, about 1 ms, is close to half
+    of matching one, so more would wait for it); else none (threads: one CPU gains nothing from a process of its
+    own, and the fork's memory is saved)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cpus if cpus >= 2 else 0
+    return min(cpus, MATCHING_PROCESSES_DEFAULT_MAX) if cpus >= 2 else 0
 
 
 WEEK = 7 * 24 * 3600.0

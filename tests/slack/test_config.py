@@ -250,3 +250,6 @@ def test_matching_processes_are_one_per_cpu_unless_set(monkeypatch) -> None:
     assert Settings.from_env({**HTTP_ENV, "MATCHING_PROCESSES": "0"}, mode="http").slack.matching_processes == 0
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
     assert Settings.from_env({**HTTP_ENV}, mode="http").slack.matching_processes == 0  # one CPU: threads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(64)))
+    assert matching_processes_default() == 4  # one event loop feeds them
+    assert Settings.from_env({**HTTP_ENV, "MATCHING_PROCESSES": "8"}, mode="http").slack.matching_processes == 8
