@@ -8,7 +8,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from knowledge.result import MatchResult, Status
 
 from . import blocks, handoff
 from .blocks import Reply
+from .state import KnowledgeHolder
 from .store import Surface
 from .workers import Processes, WorkersGone
 
@@ -98,34 +99,36 @@ _matching = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_pref
                                initializer=_yield_to_the_event_loop)
 
 
-# Set while `serve` matches in worker processes (`MATCHING_PROCESSES`, bot/workers.py).
-_processes: Processes | None = None
-
-
 @contextlib.asynccontextmanager
-async def matching_in_processes(count: int, known: Callable[[], Iterable[KnowledgeBase]]) -> AsyncIterator[None]:
-    """Within: questions are matched in `count` worker processes forked with the knowledge bases `known()` names
-    (none: on the matching threads, as without it); stopped at the end, once what was sent to them is done."""
-    global _processes
+async def matching_in_processes(holder: KnowledgeHolder, count: int) -> AsyncIterator[None]:
+    """Within: `holder`'s questions are matched in `count` worker processes (`holder.matching`), forked now with its
+    knowledge bases and again with any it gets later (none: on the matching threads, as without it); stopped at the
+    end, once what was sent to them is answered."""
     if count < 1:
         yield
         return
-    _processes = Processes(count, known)
+    processes = Processes(count, lambda: holder.knowledge_bases().values())
+    try:
+        processes.start()
+    except OSError as exc:  # tried again at the first question, else matched on threads
+        log.warning("matching processes could not be forked at start-up: %s", exc.strerror or exc)
+    holder.matching = processes
     try:
         yield
     finally:
-        processes, _processes = _processes, None
+        holder.matching = None
         await processes.stop()
 
 
-async def answer(kb: KnowledgeBase, question: Question, command: str) -> Handled:
-    """`handle_question` off the event loop, saying how long it took there (`matching_seconds`): in a worker
-    process when there are some (on a matching thread if they keep dying), else on a matching thread."""
-    if _processes is not None:
+async def answer(kb: KnowledgeBase, question: Question, command: str, processes: Processes | None = None) -> Handled:
+    """`handle_question` off the event loop, saying how long it took there (`matching_seconds`): in one of
+    `processes` when given (on a matching thread if they cannot be forked or keep dying), else on a matching
+    thread."""
+    if processes is not None:
         try:
-            return await _processes.run(kb, _timed, question, command)
-        except WorkersGone:
-            log.error("matching processes keep dying: this question is matched on a thread of the bot's own")
+            return await processes.run(kb, _timed, question, command)
+        except WorkersGone as exc:
+            log.error("%s: this question is matched on a thread of the bot's own", exc)
     return await asyncio.get_running_loop().run_in_executor(_matching, _timed, kb, question, command)
 
 

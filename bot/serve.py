@@ -363,8 +363,7 @@ async def _serve(settings: Settings, knowledge: Knowledge, signals: Signals, ser
     stopping: float | None = None  # when stopping began
     handoffs = handoffs_for(config, recorder)
     try:
-        async with (answering.matching_in_processes(config.matching_processes,
-                                                    lambda: holder.knowledge_bases().values()),
+        async with (answering.matching_in_processes(holder, config.matching_processes),
                     serving_app(config, holder, recorder, handoffs) as app):
             if not config.oauth:  # installed with OAuth, each workspace's token is checked as it is installed
                 await signals.before_stop(check_bot_token(app), "checking the bot token with Slack")

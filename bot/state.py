@@ -11,6 +11,7 @@ from knowledge import KnowledgeBase, Taught
 from knowledge.content.written import Written
 
 from .metrics import Metrics
+from .workers import Processes
 from .workspaces import here
 
 
@@ -68,6 +69,9 @@ class KnowledgeHolder:
         self.counters = Counters()
         self.faq = FaqState(checked_at=_now_iso())
         self.metrics = Metrics(self)  # what /metrics shows: a registry of this bot's own
+        # The worker processes questions are matched in while `serve` runs them (bot/workers.py); None: the matching
+        # threads of this process.
+        self.matching: Processes | None = None
 
     @property
     def current(self) -> KnowledgeBase:

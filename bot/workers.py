@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 QUESTION_BYTES = 1 << 16  # the most a question takes pickled, with its asker (its text is clipped to 4,000 chars)
 _LENGTH = struct.Struct("!I")  # before each answer on a process's stream: its length
+_LEFT_TO_THE_BOT = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)  # signals a matching process ignores
 
 
 class WorkersGone(Exception):
@@ -50,15 +51,11 @@ class _Died(Exception):
 
 
 def _serve(queue: socket.socket, out: socket.socket, bases: dict[int, KnowledgeBase]) -> None:
-    """A matching process: take a question, answer it, until the queue is closed."""
-    signal.set_wakeup_fd(-1)  # the parent's event loop's, inherited: a signal here must not wake it
-    # Ctrl-C in a terminal, and a service manager stopping the whole group, reach the workers too: the bot decides.
-    # It closes their queue once the questions they were given are answered (or kills them); if it dies, the queue
-    # closes with it.
-    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)
+    """A matching process: warm up, then take a question, answer it, until the queue is closed."""
     with contextlib.suppress(OSError):
         os.nice(5)  # as the matching threads: acknowledging an event never waits behind matching another
+    for kb in bases.values():  # questions sent meanwhile wait in the queue
+        kb.warm_up()
     while message := queue.recv(QUESTION_BYTES):  # empty: the queue was closed, this generation is done
         number, key, run, args = pickle.loads(message)
         try:
@@ -117,21 +114,31 @@ class Generation:
 
     def _fork(self, queue: socket.socket, bases: dict[int, KnowledgeBase]) -> None:
         ours, out = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Held back from the moment of the fork until the child ignores them: Ctrl-C in a terminal, and a service
+        # manager stopping the whole group, reach the workers too, and the bot decides. It closes their queue once
+        # the questions they were given are answered (or kills them); if it dies, the queue closes with it.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _LEFT_TO_THE_BOT)
         try:
             pid = os.fork()
         except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             ours.close()
             out.close()
             raise
         if pid == 0:  # the matching process: never back into the bot's code
             code = 0
             try:
+                signal.set_wakeup_fd(-1)  # the bot's event loop's, inherited: a signal here must not wake it
+                for sig in _LEFT_TO_THE_BOT:
+                    signal.signal(sig, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
                 _only(queue.fileno(), out.fileno())
                 _serve(queue, out, bases)
             except BaseException:  # whatever it was, this process only exits
                 code = 1
             finally:
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         out.close()
         ours.setblocking(False)
         self.pids.append(pid)
@@ -201,10 +208,13 @@ class Generation:
         stream = self._streams.pop(fd)
         self._loop.remove_reader(fd)
         stream.sock.close()
+        status = 0
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(stream.pid, 0)  # it exited: at once
+            _, status = os.waitpid(stream.pid, 0)  # it exited: at once
         self.pids.remove(stream.pid)
-        if not self._closing or self._waiting:  # died: none of this generation's answers can be counted on
+        # Done: its queue closed and empty, it exited with 0 (its siblings may still be answering what they took).
+        # Else it died, and none of this generation's answers can be counted on.
+        if not self._closing or os.waitstatus_to_exitcode(status) != 0:
             log.warning("matching process %d died with %d question(s) unanswered", stream.pid, len(self._waiting))
             self.broken = True
             self.kill()
@@ -278,6 +288,14 @@ class Processes:
             except _Died:
                 continue
         raise WorkersGone("matching processes died twice in a row")
+
+    def start(self) -> None:
+        """Fork the processes now, with the knowledge bases `known()` names (else at the first question): they warm up
+        while the bot starts. Raises OSError when they cannot be forked."""
+        if self._current is None and not self._stopped:
+            known = list(self._known())
+            if known:
+                self._generation_for(known[0])
 
     @property
     def pids(self) -> list[int]:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from knowledge import KnowledgeBase
+
 from ..admins import Admins
-from ..answering import Handled, Question, offer_handoff
+from ..answering import Handled, Question, answer, offer_handoff
 from ..follow_ups import Vocabulary, shipped_vocabulary
 from ..handoff import Handoffs
 from ..metrics import reply_outcome, since_arrival
@@ -40,6 +42,11 @@ class Deps:
     modal_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     # "Ask the team" on replies that decline or are unsure, and the answers people give (None: HANDOFF_CHANNEL unset).
     handoffs: Handoffs | None = None
+
+    async def answer(self, question: Question, kb: KnowledgeBase | None = None) -> Handled:
+        """The reply to `question` from `kb` (default: `holder.current`), matched off the event loop: in the matching
+        processes while `serve` runs them."""
+        return await answer(kb or self.holder.current, question, self.command, self.holder.matching)
 
     def with_handoff(self, question: Question, handled: Handled) -> Handled:
         """`handled`, with "Ask the team" when hand-offs are on and the reply declines or is unsure."""

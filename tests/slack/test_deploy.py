@@ -158,11 +158,12 @@ async def test_serve_matches_in_worker_processes_and_leaves_none_behind(fake: Fa
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_healthy(url, process)
+        workers = _children(process.pid)
+        assert len(workers) == 2  # forked as it starts
         fake.send_over_http(url + "/slack/events", SECRET)
         await fake.mention(LICENSING_Q)
         assert "read the licence" in all_text((await fake.wait_for("chat.postMessage"))[0].args["blocks"])
-        workers = _children(process.pid)
-        assert len(workers) == 2  # forked at the first question
+        assert _children(process.pid) == workers
         # One killed: the next questions are answered all the same, by new workers.
         os.kill(min(workers), signal.SIGKILL)
         for n in range(2, 5):

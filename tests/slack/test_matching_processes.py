@@ -64,6 +64,18 @@ async def test_processes_reply_as_the_bots_own_threads_do(processes: Processes, 
     assert processes.forks == 1
 
 
+async def test_started_processes_are_forked_before_the_first_question(kb: KnowledgeBase) -> None:
+    workers = Processes(2, lambda: [kb])
+    try:
+        workers.start()  # as `serve` does once the FAQ is loaded: they warm up while it starts
+        started = list(workers.pids)
+        assert len(started) == 2 and all(alive(pid) for pid in started)
+        assert await workers.run(kb, reply_of, LICENSING_Q) == reply_of(kb, LICENSING_Q)
+        assert workers.forks == 1 and workers.pids == started
+    finally:
+        await workers.stop(timeout=5)
+
+
 async def test_questions_go_to_whichever_process_is_free(processes: Processes, kb: KnowledgeBase) -> None:
     answered = await asyncio.gather(*(processes.run(kb, echo, i) for i in range(200)))
     assert [value for _, _, value in answered] == list(range(200))

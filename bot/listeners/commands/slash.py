@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from ...answering import Question, answer
+from ...answering import Question
 from ..deps import Deps
 
 
@@ -16,7 +16,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         question = Question(command.get("text", ""), "slash", command.get("user_id"), command.get("channel_id"),
                             command.get("team_id"))
-        handled = await answer(deps.holder.current, question, deps.command)
+        handled = await deps.answer(question)
         try:
             await respond(response_type="ephemeral", **handled.reply.as_kwargs())
         finally:

@@ -10,7 +10,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ... import blocks
-from ...answering import Handled, Question, answer
+from ...answering import Handled, Question
 from ...follow_ups import classify, needs_the_thread
 from ..deps import Deps
 from .thread_replies import say_stopped, thread_question
@@ -49,7 +49,7 @@ async def with_thread(deps: Deps, client: AsyncWebClient, event: dict, text: str
     kb, best = deps.holder.current, alone
     for reading in readings:
         together = replace(question, text=f"{reading}\n{text}")
-        handled = await answer(kb, together, deps.command)
+        handled = await deps.answer(together, kb)
         if handled.outcome == "answer" and (best is alone or (handled.score or 0) > (best.score or 0)):
             best = handled
     if best is alone or best.entry_id is None or (entry := kb.entry(best.entry_id)) is None:
@@ -74,7 +74,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         question = Question(event.get("text", ""), "mention", event.get("user"), channel, body.get("team_id"))
         handled = await with_thread(deps, client, event, text, question,
-                                    await answer(deps.holder.current, question, deps.command))
+                                    await deps.answer(question))
         handled = deps.with_handoff(question, handled)  # "Ask the team" on a decline or a guess
         try:
             posted = await client.chat_postMessage(channel=channel, thread_ts=thread_ts, **handled.reply.as_kwargs())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ...answering import Question, answer
+from ...answering import Question
 from ..deps import Deps
 from .mentions import from_a_person
 from .thread_replies import is_thread_reply, on_thread_reply
@@ -32,7 +32,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
     async def on_dm(event: dict, body: dict, client: AsyncWebClient) -> None:
         question = Question(event.get("text", ""), "dm", event["user"], event["channel"], body.get("team_id"))
-        handled = deps.with_handoff(question, await answer(deps.holder.current, question, deps.command))
+        handled = deps.with_handoff(question, await deps.answer(question))
         try:
             await client.chat_postMessage(channel=event["channel"], thread_ts=event.get("thread_ts"),
                                           **handled.reply.as_kwargs())

@@ -12,7 +12,7 @@ from knowledge import KnowledgeBase
 from knowledge.matching.normalize import clip_question, normalize, words_without_filler
 
 from ... import blocks
-from ...answering import Handled, Question, answer
+from ...answering import Handled, Question
 from ...follow_ups import classify, points_back
 from ...threads import Thread, Threads
 from ..deps import Deps
@@ -96,7 +96,7 @@ async def follow_up_answer(deps: Deps, thread: Thread, text: str, bot_user: str,
     reply may have been meant for them), never for help or topics, and never the entry just given above it."""
     kb = deps.holder.current
     follow_up = classify(text, bot_user, thread.last_question, deps.vocabulary)
-    question, handled = alone, await answer(kb, alone, deps.command)
+    question, handled = alone, await deps.answer(alone, kb)
     alone_handled = handled
     pointing = follow_up.with_context and points_back(text, deps.vocabulary)
     if follow_up.with_context and (handled.outcome != "none" or pointing):
@@ -107,7 +107,7 @@ async def follow_up_answer(deps: Deps, thread: Thread, text: str, bot_user: str,
         # must not drag it into an answer, only tell what the documents do not say ("how many parameters does it
         # have?" after an answer about Llama).
         together = Question(follow_up.text, "thread", alone.user, alone.channel, alone.team)
-        with_thread = await answer(kb, together, deps.command)
+        with_thread = await deps.answer(together, kb)
         declined = handled.outcome == "none"
         if (with_thread.result is not None and with_thread.result.unsaid) if declined else (
                 with_thread.entry_id != thread.last_entry or pointing):
