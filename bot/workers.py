@@ -51,11 +51,9 @@ class _Died(Exception):
 
 
 def _serve(queue: socket.socket, out: socket.socket, bases: dict[int, KnowledgeBase]) -> None:
-    """A matching process: warm up, then take a question, answer it, until the queue is closed."""
+    """A matching process: take a question, answer it, until the queue is closed."""
     with contextlib.suppress(OSError):
         os.nice(5)  # as the matching threads: acknowledging an event never waits behind matching another
-    for kb in bases.values():  # questions sent meanwhile wait in the queue
-        kb.warm_up()
     while message := queue.recv(QUESTION_BYTES):  # empty: the queue was closed, this generation is done
         number, key, run, args = pickle.loads(message)
         try:
@@ -290,8 +288,8 @@ class Processes:
         raise WorkersGone("matching processes died twice in a row")
 
     def start(self) -> None:
-        """Fork the processes now, with the knowledge bases `known()` names (else at the first question): they warm up
-        while the bot starts. Raises OSError when they cannot be forked."""
+        """Fork the processes now, with the knowledge bases `known()` names (else at the first question, which would
+        wait for it). Raises OSError when they cannot be forked."""
         if self._current is None and not self._stopped:
             known = list(self._known())
             if known:

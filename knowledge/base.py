@@ -169,14 +169,6 @@ class KnowledgeBase:
         """The question is not in English (the only language the matcher and the documents speak)."""
         return in_other_language(text, self._own_words)
 
-    def warm_up(self, examples: int = 32) -> None:
-        """Match a few questions of its own (each entry's question, and `examples` of the out-of-scope examples), so
-        that a new process has read what matching reads before its first real question (a forked matching process
-        otherwise copies those pages, and fills its caches, in the middle of a burst). The results are kept, as the
-        matcher keeps any: the same as computed again."""
-        for text in [e.question for e in self.knowledge.entries] + [p.text for p in self._examples()[:examples]]:
-            self.ask(text)
-
     def ready(self) -> None:
         """Do now what the first questions would otherwise wait for: the other languages' word lists and the FAQ's own
         words (a server calls it before it serves; a FAQ reloaded later only computes its own words again, ~7 ms)."""

@@ -67,7 +67,7 @@ async def test_processes_reply_as_the_bots_own_threads_do(processes: Processes, 
 async def test_started_processes_are_forked_before_the_first_question(kb: KnowledgeBase) -> None:
     workers = Processes(2, lambda: [kb])
     try:
-        workers.start()  # as `serve` does once the FAQ is loaded: they warm up while it starts
+        workers.start()  # as `serve` does once the FAQ is loaded
         started = list(workers.pids)
         assert len(started) == 2 and all(alive(pid) for pid in started)
         assert await workers.run(kb, reply_of, LICENSING_Q) == reply_of(kb, LICENSING_Q)
