@@ -78,7 +78,8 @@ class Admins:
             if self.clock() < known.until:  # read while this one waited
                 return known.members
             try:
-                members = await asyncio.wait_for(self._read(client, team), CALL_SECONDS)
+                async with asyncio.timeout(CALL_SECONDS):  # not wait_for, which can lose a cancellation (3.11)
+                    members = await self._read(client, team)
             except _NoSuchGroup as exc:
                 log.warning("admins: %s: nobody is an admin by ADMIN_USERGROUP there", exc)
                 members = frozenset()

@@ -60,8 +60,11 @@ class OffLoop:
 
         threading.Thread(target=call, name=self.name, daemon=True).start()
         limit = self.seconds if seconds is None else seconds
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when it comes as its caller is
+        # cancelled, and the cancellation is lost (a TaughtWatcher cancelled then looked again forever).
         try:
-            return await asyncio.wait_for(future, limit)  # cancels `future` on time-out, or when the caller is
+            async with asyncio.timeout(limit):
+                return await future  # cancels `future` on time-out, or when the caller is cancelled
         except TimeoutError:
             if future.cancelled():
                 raise Late(f"no answer within {limit:g} s") from None

@@ -87,7 +87,8 @@ async def check_bot_token(app: AsyncApp, seconds: float = TOKEN_CHECK_SECONDS) -
     level = client_log.level
     client_log.setLevel(max(level, logging.WARNING))
     try:
-        await asyncio.wait_for(app.client.auth_test(), seconds)
+        async with asyncio.timeout(seconds):  # not wait_for, which can lose a cancellation (Python 3.11)
+            await app.client.auth_test()
     except TimeoutError:
         raise ConfigError(f"Slack's Web API did not answer the token check within {seconds:g} s: check the network "
                           "and SLACK_API_URL") from None
