@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import yaml
 from bot.fakeslack import FakeSlack, wait_until_healthy
 from bot.store import Store
 
-from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, all_text
+from .slackkit import FIXTURE_FAQ, LICENSING_Q, SECRET, alive, all_text, children
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 30.0
@@ -130,70 +131,46 @@ async def test_serve_answers_with_a_phrasing_another_replica_taught_within_10_se
             await process.wait()
 
 
-def _children(pid: int) -> set[int]:
-    """The processes whose parent is `pid` (Linux: /proc)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if stat.rsplit(")", 1)[1].split()[1] == str(pid):
-                found.add(int(entry.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-async def test_serve_matches_in_worker_processes_and_leaves_none_behind(fake: FakeSlack) -> None:
+@asynccontextmanager
+async def _serving_http(fake: FakeSlack, **env: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`serve --http` with `env`, healthy, the fake Slack sending to it; killed at the end if still running."""
     port = _free_port()
-    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), MATCHING_PROCESSES="2")
+    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), **env)
     try:
         url = f"http://127.0.0.1:{port}"
         await _wait_healthy(url, process)
-        workers = _children(process.pid)
-        assert len(workers) == 2  # forked as it starts
         fake.send_over_http(url + "/slack/events", SECRET)
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_serve_matches_in_worker_processes_and_leaves_none_behind(fake: FakeSlack) -> None:
+    async with _serving_http(fake, MATCHING_PROCESSES="2") as process:
+        workers = children(process.pid)
+        assert len(workers) == 2  # forked as it starts
         await fake.mention(LICENSING_Q)
         assert "read the licence" in all_text((await fake.wait_for("chat.postMessage"))[0].args["blocks"])
-        assert _children(process.pid) == workers
+        assert children(process.pid) == workers
         # One killed: the next questions are answered all the same, by new workers.
         os.kill(min(workers), signal.SIGKILL)
         for n in range(2, 5):
             await fake.mention(LICENSING_Q, user=f"UASKER{n}")
             assert "read the licence" in all_text((await fake.wait_for("chat.postMessage", n))[n - 1].args["blocks"])
-        replaced = _children(process.pid)
+        replaced = children(process.pid)
         assert len(replaced) == 2 and not replaced & workers
         assert await _stop(process) == 0
-        assert not any(_alive(pid) for pid in workers | replaced)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        assert not any(alive(pid) for pid in workers | replaced)
 
 
 async def test_serve_matches_on_its_own_threads_with_no_matching_processes(fake: FakeSlack) -> None:
-    port = _free_port()
-    process = await _serve(fake, "http", SLACK_SIGNING_SECRET=SECRET, PORT=str(port), MATCHING_PROCESSES="0")
-    try:
-        url = f"http://127.0.0.1:{port}"
-        await _wait_healthy(url, process)
-        fake.send_over_http(url + "/slack/events", SECRET)
+    async with _serving_http(fake, MATCHING_PROCESSES="0") as process:
         await fake.mention(LICENSING_Q)
         assert "read the licence" in all_text((await fake.wait_for("chat.postMessage"))[0].args["blocks"])
-        assert not _children(process.pid)
+        assert not children(process.pid)
         assert await _stop(process) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_serve_socket_answers_envelopes_and_stops_cleanly_on_sigterm(fake: FakeSlack) -> None:

@@ -15,7 +15,7 @@ from bot.answering import Question, handle_question
 from bot.workers import Processes, WorkersGone
 from knowledge import KnowledgeBase
 
-from .slackkit import COMMAND, FIXTURE_FAQ, LICENSING_Q, LLAMA_Q, OFF_TOPIC_Q, until
+from .slackkit import COMMAND, FIXTURE_FAQ, LICENSING_Q, LLAMA_Q, OFF_TOPIC_Q, alive, until
 
 QUESTIONS = [LICENSING_Q, LLAMA_Q, OFF_TOPIC_Q, "can we use llama commercially?", "what is mistral", "help",
              "what GPU do I need for llama 3 70b", "is GPT-4 open source?", "llama vs mistral?"]
@@ -39,14 +39,6 @@ def slow(kb: KnowledgeBase, seconds: float) -> int:
 
     time.sleep(seconds)
     return os.getpid()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.fixture
