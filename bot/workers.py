@@ -296,9 +296,14 @@ class Processes:
                 self._generation_for(known[0])
 
     @property
+    def _generations(self) -> list[Generation]:
+        """The old generations still answering, and the current one."""
+        return [*self._old, *([self._current] if self._current else [])]
+
+    @property
     def pids(self) -> list[int]:
         """The processes running now, of every generation."""
-        return [pid for g in (*self._old, *([self._current] if self._current else [])) for pid in g.pids]
+        return [pid for g in self._generations for pid in g.pids]
 
     def _generation_for(self, kb: KnowledgeBase) -> Generation:
         current = self._current
@@ -316,7 +321,7 @@ class Processes:
 
     async def stop(self, timeout: float = 30.0) -> None:
         """Stop the processes once they have answered what was sent to them (killed after `timeout` seconds)."""
-        generations = [*self._old, *([self._current] if self._current else [])]
+        generations = self._generations
         self._current, self._old, self._stopped = None, [], True
         for generation in generations:
             generation.close()

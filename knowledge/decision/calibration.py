@@ -214,8 +214,9 @@ def _quick_decisions(rows: Sequence[Labelled], models: QuickModels | None) -> li
         if row.quick is None:
             out.append((0.0, "", None))
             continue
-        top, p = quick_probability(row.quick, cascade)
-        out.append((p, top.id if top is not None else "", scope_probability(row.quick, cascade)))
+        ranked = rank_quickly(row.quick, cascade)
+        top, p = quick_probability(row.quick, cascade, ranked)
+        out.append((p, top.id if top is not None else "", scope_probability(row.quick, cascade, ranked)))
     return out
 
 
