@@ -22,6 +22,7 @@ from .follow_ups import classify, shipped_vocabulary
 from .handoff import Handoffs, handoffs_for
 from .installations import authorize, oauth_settings
 from .listeners import Deps, register
+from .logs import BOLT_LOGGER, CLIENT_LOGGER
 from .metrics import Metrics
 from .ratelimit import RateLimit, rate_limit_middleware
 from .recorder import Recorder
@@ -45,9 +46,9 @@ def web_client(config: Config, metrics: Metrics | None = None) -> AsyncWebClient
         retry_handlers = metrics.retry_handlers(retry_handlers)
     token = config.bot_token or None  # none when installed with OAuth: each request gets its workspace's
     if config.api_url:
-        return AsyncWebClient(token=token, retry_handlers=retry_handlers, logger=logging.getLogger("bot.slack"),
+        return AsyncWebClient(token=token, retry_handlers=retry_handlers, logger=logging.getLogger(CLIENT_LOGGER),
                               base_url=config.api_url)
-    return AsyncWebClient(token=token, retry_handlers=retry_handlers, logger=logging.getLogger("bot.slack"))
+    return AsyncWebClient(token=token, retry_handlers=retry_handlers, logger=logging.getLogger(CLIENT_LOGGER))
 
 
 class _TokenWarning(logging.Filter):
@@ -57,7 +58,7 @@ class _TokenWarning(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-_bolt_logger = logging.getLogger("bot.bolt")
+_bolt_logger = logging.getLogger(BOLT_LOGGER)
 _bolt_logger.addFilter(_TokenWarning())
 
 

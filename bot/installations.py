@@ -30,6 +30,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 from .config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH, Config
+from .logs import OAUTH_LOGGER
 from .offloop import Busy, Late, OffLoop
 from .store import Store, StoreUnreachable, describe
 
@@ -205,7 +206,7 @@ def oauth_settings(config: Config, store: Store) -> AsyncOAuthSettings:
         client_id=config.client_id, client_secret=config.client_secret, scopes=list(INSTALL_SCOPES), user_scopes=[],
         redirect_uri=config.redirect_uri, install_path=OAUTH_INSTALL_PATH, redirect_uri_path=OAUTH_REDIRECT_PATH,
         installation_store=Installations(database, installations), state_store=OAuthStates(database, states),
-        state_expiration_seconds=STATE_SECONDS, logger=logging.getLogger("bot.oauth"))
+        state_expiration_seconds=STATE_SECONDS, logger=logging.getLogger(OAUTH_LOGGER))
 
 
 def authorize(settings: AsyncOAuthSettings) -> AsyncInstallationStoreAuthorize:
@@ -213,7 +214,7 @@ def authorize(settings: AsyncOAuthSettings) -> AsyncInstallationStoreAuthorize:
     token) rather than at every request: a reinstall brings a new token, and an uninstalled workspace has no
     installation to find, so a kept answer is never used for a token that is gone."""
     return AsyncInstallationStoreAuthorize(
-        logger=logging.getLogger("bot.oauth"), installation_store=settings.installation_store,
+        logger=logging.getLogger(OAUTH_LOGGER), installation_store=settings.installation_store,
         client_id=settings.client_id, client_secret=settings.client_secret, cache_enabled=True,
         user_token_resolution=settings.user_token_resolution)
 

@@ -37,7 +37,7 @@ from .config import OAUTH_INSTALL_PATH, OAUTH_REDIRECT_PATH, Config, ConfigError
 from .dedup import seen_store
 from .digest import digest_poster, start_posting
 from .handoff import Handoffs, handoffs_for
-from .logs import RedactSecrets, formatter
+from .logs import CLIENT_LOGGER, RedactSecrets, formatter, level_library_loggers
 from .metrics import Metrics
 from .recorder import Recorder, open_recorder
 from .reload import Reloader, TaughtWatcher
@@ -61,6 +61,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     handler.setFormatter(formatter(log_format))
     handler.addFilter(RedactSecrets())
     logging.basicConfig(level=level, handlers=[handler], force=True)
+    level_library_loggers(level)
 
 
 def hold_sighup() -> None:
@@ -83,7 +84,7 @@ TOKEN_CHECK_SECONDS = 10.0  # a Web API address that accepts connections and nev
 async def check_bot_token(app: AsyncApp, seconds: float = TOKEN_CHECK_SECONDS) -> None:
     """Fail at start-up, not at the first message, when Slack refuses the bot token or does not answer."""
     # The client's retries are logged at INFO as they happen; at start-up their outcome is the one line that matters.
-    client_log = logging.getLogger("bot.slack")
+    client_log = logging.getLogger(CLIENT_LOGGER)
     level = client_log.level
     client_log.setLevel(max(level, logging.WARNING))
     try:
