@@ -177,6 +177,40 @@ def test_questions_asked_in_a_burst_are_written_in_few_transactions(store: Store
     recorder.close()
 
 
+def _wakings(thread: threading.Thread) -> int:
+    """How many times `thread` has gone to sleep and been woken (Linux: voluntary context switches)."""
+    status = Path(f"/proc/self/task/{thread.native_id}/status").read_text(encoding="utf-8")
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+
+def test_questions_gathered_into_one_transaction_do_not_wake_the_writer_one_by_one(store: Store) -> None:
+    # Each waking takes the GIL from the event loop that is answering the burst.
+    recorder = Recorder(store, KEY)
+    assert recorder.flush()
+    before = _wakings(recorder._thread)
+    for n in range(100):  # one every millisecond, as in test_questions_asked_in_a_burst…
+        recorder.question(*asked(f"question {n}"))
+        time.sleep(0.001)
+    assert recorder.flush()
+    assert _wakings(recorder._thread) - before < 50  # was one a question at least
+    assert len(store.questions_since(datetime(2000, 1, 1))) == 100
+    recorder.close()
+
+
+def test_a_flush_or_a_stop_does_not_wait_for_the_questions_being_gathered(store: Store,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.recorder.GATHER_SECONDS", 60.0)
+    recorder = Recorder(store, KEY)
+    recorder.question(*asked("first"))
+    assert recorder.flush(timeout=5.0)  # not after the minute the writer would gather for
+    recorder.question(*asked("second"))
+    closing = threading.Thread(target=recorder.close)
+    closing.start()
+    closing.join(5.0)
+    assert not closing.is_alive()
+    assert [q.text for q in Store(store.url).questions_since(datetime(2000, 1, 1))] == ["first", "second"]
+
+
 def test_recording_never_waits_for_the_database(tmp_path: Path) -> None:
     store = StuckStore(f"sqlite:///{tmp_path / 'slow.sqlite3'}")
     recorder = Recorder(store, KEY)
