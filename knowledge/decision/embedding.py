@@ -33,6 +33,11 @@ MODEL_SHA256 = "fc33129ae77205846d13890837a67fa5bf678912fb0344723bcff4055f60452d
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"  # as MODEL.md lists
 DIMENSIONS = 384
 MAX_TOKENS = 128  # what the model was trained with; a longer message keeps its first 128 tokens
+# ONNX Runtime fusions left out. Its SkipLayerNormalization kernel (the residual Add and the LayerNorm after it, fused)
+# costs ~11 µs a token over the 6 layers, 10x the plain LayerNormalization it replaces: unfused, a run takes 12%
+# less (1.57 against 1.79 ms over 8-45 tokens; `benchmarks/cost.py`). Same model, same arithmetic in another order:
+# the vectors move by ~1e-6, and an embedding cache is keyed on this too (`Embedder.fingerprint`).
+UNFUSED = ("SkipLayerNormFusion",)
 
 
 class EmbeddingError(KnowledgeError):
@@ -69,8 +74,10 @@ class Embedder:
                  threads: int = 1, cache_dir: Path | None = None, memory_items: int = 4096) -> None:
         self.model_sha256 = _checked(model_file, MODEL_FILE, MODEL_SHA256, "model")
         self.tokenizer_sha256 = _checked(tokenizer_file, TOKENIZER_FILE, TOKENIZER_SHA256, "tokenizer")
-        # What an embedding depends on: both files (the cache on disk and the classifiers built are keyed on it).
-        self.fingerprint = hashlib.sha256(f"{self.model_sha256}:{self.tokenizer_sha256}".encode()).hexdigest()
+        # What an embedding depends on: both files and how the graph is run (the cache on disk and the classifiers
+        # built are keyed on it).
+        self.fingerprint = hashlib.sha256(
+            f"{self.model_sha256}:{self.tokenizer_sha256}:{','.join(UNFUSED)}".encode()).hexdigest()
         options = onnxruntime.SessionOptions()
         # One thread per question: the bot serves many questions at once, and on a small machine
         # intra-op threads would fight the event loop for the cores.
@@ -80,7 +87,8 @@ class Embedder:
         # From the path, not from bytes in memory: ONNX Runtime would keep a second copy (~75 MB more).
         try:
             self._session = onnxruntime.InferenceSession(str(model_file), options,
-                                                         providers=["CPUExecutionProvider"])
+                                                         providers=["CPUExecutionProvider"],
+                                                         disabled_optimizers=list(UNFUSED))
         except Exception as exc:  # onnxruntime raises its own types, for a file that is not a model among others
             raise EmbeddingError(model_file, f"not an ONNX model ONNX Runtime can run: {_first_line(exc)}") from None
         try:
