@@ -185,10 +185,11 @@ class Recorder:
         self._check()
         while True:
             batch = [self._queue.get()]
-            if isinstance(batch[0], QuestionRecord | VoteRecord):
-                # What comes within GATHER_SECONDS goes into the same transaction. Asleep meanwhile: waiting on the
-                # queue would wake this thread at every record put, each time taking the GIL from the event loop
-                # (under a burst, ~0.3 ms of CPU a question). A flush or a stop queued wakes it at once.
+            if isinstance(batch[0], QuestionRecord | VoteRecord) and self._queue.qsize() < BATCH - 1:
+                # What comes within GATHER_SECONDS goes into the same transaction (unless a whole one is queued
+                # already). Asleep meanwhile: waiting on the queue would wake this thread at every record put, each
+                # time taking the GIL from the event loop (under a burst, ~0.3 ms of CPU a question). A flush or a
+                # stop queued wakes it at once.
                 self._hurry.wait(GATHER_SECONDS)
             while len(batch) < BATCH:  # whatever is queued by now
                 try:

@@ -577,3 +577,25 @@ def test_replicas_creating_a_new_sqlite_store_at_the_same_moment_all_open_it(tmp
         assert _open_together(stores) == [] and all(s.schema_version() == SCHEMA_VERSION for s in stores)
         for s in stores:
             s.close()
+
+
+def test_a_backlog_of_questions_is_written_without_waiting_to_gather_more(store: Store,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gathering is for questions still coming; a whole transaction's worth already queued is written at once.
+    monkeypatch.setattr("bot.recorder.GATHER_SECONDS", 0.01)
+    stuck = threading.Event()
+    add_questions = store.add_questions
+    monkeypatch.setattr(store, "add_questions", lambda records: (stuck.wait(10), add_questions(records)))
+    recorder = Recorder(store, KEY)
+    recorder.question(*asked("first"))  # taken, gathered for 10 ms, and held being written
+    time.sleep(0.2)
+    monkeypatch.setattr("bot.recorder.GATHER_SECONDS", 60.0)
+    for n in range(1000):  # queued meanwhile: five transactions' worth
+        recorder.question(*asked(f"question {n}"))
+    stuck.set()
+    deadline = time.monotonic() + 5.0
+    while recorder.waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert recorder.waiting() == 0  # not a minute's gathering before each transaction
+    recorder.close()
+    assert len(Store(store.url).questions_since(datetime(2000, 1, 1))) == 1001
