@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.answering import Question, handle_question
-from bot.workers import Processes, WorkersGone
+from bot.workers import READ_BYTES, Processes, WorkersGone
 from knowledge import KnowledgeBase
 
 from .slackkit import COMMAND, FIXTURE_FAQ, LICENSING_Q, LLAMA_Q, OFF_TOPIC_Q, alive, until
@@ -28,6 +28,10 @@ def reply_of(kb: KnowledgeBase, text: str) -> object:
 
 def echo(kb: KnowledgeBase, value: object) -> tuple[int, int, object]:
     return os.getpid(), id(kb), value
+
+
+def sized(kb: KnowledgeBase, size: int) -> str:
+    return "y" * size
 
 
 def fail(kb: KnowledgeBase, message: str) -> None:
@@ -79,6 +83,12 @@ async def test_more_questions_than_the_queue_holds_are_all_answered(processes: P
     text = "x" * 3000  # 3,000 questions of 3 kB: about 9 MB, far more than a socket's buffer
     answered = await asyncio.gather(*(processes.run(kb, echo, (i, text)) for i in range(3000)))
     assert [value for _, _, value in answered] == [(i, text) for i in range(3000)]
+
+
+async def test_answers_longer_than_one_read_arrive_whole(processes: Processes, kb: KnowledgeBase) -> None:
+    sizes = [1, READ_BYTES - 10, READ_BYTES, 3 * READ_BYTES + 7, 1 << 20, 5] * 3
+    answered = await asyncio.gather(*(processes.run(kb, sized, n) for n in sizes))
+    assert [len(a) for a in answered] == sizes and all(set(a) == {"y"} for a in answered)
 
 
 async def test_an_error_while_matching_is_raised_where_the_question_was_asked(processes: Processes,
