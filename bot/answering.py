@@ -127,8 +127,8 @@ async def answer(kb: KnowledgeBase, question: Question, command: str, processes:
     if processes is not None:
         try:
             return await processes.run(kb, _timed, question, command)
-        except WorkersGone as exc:
-            log.error("%s: this question is matched on a thread of the bot's own", exc)
+        except WorkersGone as exc:  # logged by `processes` once, not at every question of a burst
+            log.debug("%s: this question is matched on a thread of the bot's own", exc)
     return await asyncio.get_running_loop().run_in_executor(_matching, _timed, kb, question, command)
 
 

@@ -43,6 +43,7 @@ _LENGTH = struct.Struct("!I")  # before each answer on a process's stream: its l
 # read (9 µs for 1 MB against 1 µs for 64 kB); a longer answer is read over several.
 READ_BYTES = 1 << 16
 _LEFT_TO_THE_BOT = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)  # signals a matching process ignores
+FORK_AGAIN_SECONDS = 5.0  # after the processes could not be forked, how long questions go to threads before a retry
 
 
 class WorkersGone(Exception):
@@ -273,6 +274,8 @@ class Processes:
         self._numbers = 0
         self._stopped = False
         self.forks = 0  # how many generations were forked (for tests and the log)
+        self.failing: str | None = None  # why questions go to the bot's own threads, while they do (logged once)
+        self._fork_again_at = 0.0  # after a failed fork, the next is not tried before this (the loop's clock)
 
     async def run(self, kb: KnowledgeBase, run: Callable[..., T], *args: Any) -> T:
         """`run(kb, *args)` in a matching process (`run` a module-level function, `args` picklable), asked again of
@@ -282,18 +285,34 @@ class Processes:
         message = pickle.dumps((number, id(kb), run, args), protocol=pickle.HIGHEST_PROTOCOL)
         if len(message) > QUESTION_BYTES:
             raise ValueError(f"a question of {len(message)} bytes pickled, more than {QUESTION_BYTES}")
+        loop = asyncio.get_running_loop()
         for _ in range(2):
             if self._stopped:
                 raise WorkersGone("matching processes stopped")
+            if self.failing is not None and loop.time() < self._fork_again_at:
+                raise WorkersGone(self.failing)
             try:
                 generation = self._generation_for(kb)
             except OSError as exc:
-                raise WorkersGone(f"cannot fork matching processes: {exc.strerror or exc}") from None
+                # Not tried again at every question of a burst: each attempt costs a fork that fails the same way.
+                self._fork_again_at = loop.time() + FORK_AGAIN_SECONDS
+                raise self._gone(f"cannot fork matching processes: {exc.strerror or exc}") from None
             try:
-                return await generation.ask(number, message)
+                answer = await generation.ask(number, message)
             except _Died:
                 continue
-        raise WorkersGone("matching processes died twice in a row")
+            if self.failing is not None:
+                log.info("matching processes answer again (%s before)", self.failing)
+                self.failing = None
+            return answer
+        raise self._gone("matching processes died twice in a row")
+
+    def _gone(self, why: str) -> WorkersGone:
+        """WorkersGone saying `why`, logged once until the processes answer again."""
+        if self.failing is None:
+            log.error("%s: questions are matched on threads of the bot's own until they can be forked again", why)
+        self.failing = why
+        return WorkersGone(why)
 
     def start(self) -> None:
         """Fork the processes now, with the knowledge bases `known()` names (else at the first question, which would

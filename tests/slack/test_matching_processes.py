@@ -5,13 +5,15 @@ a stop."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.answering import Question, handle_question
+from bot.answering import Question, answer, handle_question
 from bot.workers import READ_BYTES, Processes, WorkersGone
 from knowledge import KnowledgeBase
 
@@ -156,3 +158,34 @@ async def test_a_process_stuck_past_the_stop_timeout_is_killed(kb: KnowledgeBase
     with pytest.raises(WorkersGone):  # asked of the bot's own threads instead (bot/answering.py)
         await waiting
 
+
+
+async def test_processes_that_cannot_be_forked_are_logged_once_and_tried_again_later(
+        kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("bot.workers.FORK_AGAIN_SECONDS", 0.3)
+    caplog.set_level(logging.INFO, logger="bot.workers")
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def no_fork() -> int:
+        forks.append(1)
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    workers = Processes(2, lambda: [kb])
+    try:
+        monkeypatch.setattr(os, "fork", no_fork)
+        asked = QUESTIONS * 4  # a burst: all on the bot's own threads, one fork tried, one line logged
+        handled = await asyncio.gather(*(answer(kb, Question(q, "mention", "U1", "C1"), COMMAND, workers)
+                                         for q in asked))
+        assert [h.reply for h in handled] == [reply_of(kb, q) for q in asked]
+        assert len(forks) == 1 and workers.failing is not None and not workers.pids
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "cannot fork matching processes" in errors[0].getMessage()
+        monkeypatch.setattr(os, "fork", real_fork)
+        await asyncio.sleep(0.35)  # then forked again at the next question
+        again = await answer(kb, Question(LICENSING_Q, "mention", "U1", "C1"), COMMAND, workers)
+        assert again.reply == reply_of(kb, LICENSING_Q)
+        assert len(workers.pids) == 2 and workers.failing is None
+        assert any("answer again" in r.getMessage() for r in caplog.records if r.levelno == logging.INFO)
+    finally:
+        await workers.stop(timeout=5)
