@@ -6,56 +6,50 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from knowledge.forking import matching, nothing_matching, renew_after_fork
 
 
-def test_a_fork_waits_for_the_matching_under_way_to_end() -> None:
-    inside, leave, forked = threading.Event(), threading.Event(), threading.Event()
+def _entered_only_once_released(holding: Callable[[], AbstractContextManager[object]],
+                                 entering: Callable[[], AbstractContextManager[object]]) -> None:
+    """A thread within `holding()` keeps another out of `entering()` until it leaves."""
+    inside, leave, entered = threading.Event(), threading.Event(), threading.Event()
 
-    def match() -> None:
-        with matching(), matching():  # nested: the embedding model within a question
+    def hold() -> None:
+        with holding():
             inside.set()
             leave.wait(5)
 
-    def fork() -> None:
-        with nothing_matching():
-            forked.set()
+    def enter() -> None:
+        with entering():
+            entered.set()
 
-    matcher = threading.Thread(target=match)
-    matcher.start()
+    holder = threading.Thread(target=hold)
+    holder.start()
     assert inside.wait(5)
-    forker = threading.Thread(target=fork)
-    forker.start()
-    assert not forked.wait(0.2)  # still matching
+    other = threading.Thread(target=enter)
+    other.start()
+    assert not entered.wait(0.2)  # still held
     leave.set()
-    assert forked.wait(5)
-    matcher.join(5)
-    forker.join(5)
+    assert entered.wait(5)
+    holder.join(5)
+    other.join(5)
+
+
+@contextmanager
+def _nested_matching() -> Iterator[None]:
+    with matching(), matching():  # nested: the embedding model within a question
+        yield
+
+
+def test_a_fork_waits_for_the_matching_under_way_to_end() -> None:
+    _entered_only_once_released(_nested_matching, nothing_matching)
 
 
 def test_no_matching_starts_while_a_fork_is_under_way() -> None:
-    forking, done, started = threading.Event(), threading.Event(), threading.Event()
-
-    def fork() -> None:
-        with nothing_matching():
-            forking.set()
-            done.wait(5)
-
-    def match() -> None:
-        with matching():
-            started.set()
-
-    forker = threading.Thread(target=fork)
-    forker.start()
-    assert forking.wait(5)
-    matcher = threading.Thread(target=match)
-    matcher.start()
-    assert not started.wait(0.2)
-    done.set()
-    assert started.wait(5)
-    forker.join(5)
-    matcher.join(5)
+    _entered_only_once_released(nothing_matching, matching)
 
 
 class _Holder:
