@@ -41,6 +41,27 @@ def test_a_batch_gives_the_same_vectors_as_one_at_a_time(embedder: Embedder) -> 
     assert np.allclose(embedder.embed(texts), one_by_one, atol=1e-5)
 
 
+def test_the_model_reads_the_attention_mask_in_a_padded_batch(embedder: Embedder) -> None:
+    """The fused attention (tools/fuse_attention.py) takes the mask as a key padding mask: a short text padded beside
+    a long one still points where it does alone (the batch's shared int8 scale moves it a little); read as unmasked,
+    its padding would pull it away."""
+    texts = ["llama", "can we use llama commercially in our product without asking a lawyer first?"]
+    alone = embedder.embed(texts)
+    encoded = embedder._tokenizer.encode_batch(texts)
+    ids = np.array([e.ids for e in encoded], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+    assert mask[0].sum() < mask.shape[1]  # the short text is padded
+
+    def pooled(attended: np.ndarray) -> np.ndarray:
+        (tokens,) = embedder._session.run(None, {"input_ids": ids, "attention_mask": attended,
+                                                 "token_type_ids": np.zeros_like(ids)})
+        mean = (tokens * mask[..., None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+        return mean / np.linalg.norm(mean, axis=1, keepdims=True)
+
+    assert float(pooled(mask)[0] @ alone[0]) > 0.97
+    assert float(pooled(np.ones_like(mask))[0] @ alone[0]) < 0.95
+
+
 def test_cached_embeddings_are_kept_on_disk_by_content(tmp_path: Path) -> None:
     first = Embedder(cache_dir=tmp_path)
     vectors = first.embed_cached(["hugging face", "what is the attention mechanism"])

