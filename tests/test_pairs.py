@@ -199,7 +199,8 @@ def test_the_shipped_matcher_answers_comparisons_and_double_questions_with_both_
             ("1) what is bert 2) what is the attention mechanism", ("attention", "bert-xlnet")),
             ("what is bert plus who makes falcon", ("bert-xlnet", "falcon")),
             ("is mistral better than falcon for a chatbot?", ("falcon", "mistral")),
-            ("llama vs falcon - who made each?", ("falcon", "llama"))]:
+            ("llama vs falcon - who made each?", ("falcon", "llama")),
+            ("what's the difference between falcon and llama?", ("falcon", "llama"))]:
         assert sorted(kb.ask(question).answered) == sorted(both), question  # the whole question's answer first
     for declined in ("iphone vs android, which one is better?", "python or java?", "llama vs gemma for a chatbot"):
         assert kb.ask(declined).status == "none", declined
@@ -264,6 +265,14 @@ def test_a_comparison_is_read_in_more_of_the_ways_people_write_one() -> None:
     assert _split("is falcon better than llama for us?")[0] == ("is falcon better", "llama", "compare")
     assert _split("should we pick pythia over llama?")[0] == ("should we pick pythia", "llama", "compare")
     assert _split("how does bert stack up against gpt-3?")[0] == ("how does bert", "gpt-3", "compare")
+
+
+def test_the_difference_between_two_things_splits_into_the_two() -> None:
+    assert ("falcon", "llama", "compare") in _split("what's the difference between falcon and llama?")
+    assert ("openllama", "the original llama", "compare") in _split("difference between openllama and the original llama")
+    assert ("bert", "gpt-3", "compare") in _split("how do you distinguish between bert and gpt-3 for a chatbot")
+    # "between" alone is not a comparison: deciding between two things may come with another question
+    assert all(kind != "compare" for *_, kind in _split("we need to decide between a vendor and an open model"))
 
 
 def test_a_part_is_matched_once_and_the_second_not_when_the_first_cannot_be_one_of_the_two() -> None:

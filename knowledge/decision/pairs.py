@@ -55,11 +55,20 @@ class Joins:
     sentence_runner_up: float = 1.0  # two sentences are split only when the second candidate is at least this likely
     question_words: tuple[str, ...] = ()  # words that start a second question run on without a mark
     embedded_after: tuple[str, ...] = ()  # words after which a question word starts an embedded question
+    between: tuple[str, ...] = ()  # words before "between X and Y" that compare X and Y ("the difference between")
 
     @cached_property
     def compare_at(self) -> tuple[re.Pattern[str], ...]:
         """Where each comparison word stands as a word of its own (compiled once: every question is split)."""
         return tuple(re.compile(rf"\s{re.escape(word)}\s") for word in self.compare)
+
+    @cached_property
+    def between_at(self) -> re.Pattern[str] | None:
+        """"<word> between X and Y": X and Y, each up to the nearest comma, colon, semicolon or question mark."""
+        if not self.between:
+            return None
+        words = "|".join(re.escape(word) for word in self.between)
+        return re.compile(rf"\b(?:{words})\s+between\s+(?P<left>[^,:;?]+?)\s+and\s+(?P<right>[^,:;?]+)")
 
     @cached_property
     def ask_at(self) -> tuple[re.Pattern[str], ...]:
@@ -73,7 +82,7 @@ class Split:
     kind: Kind
 
 
-_JOIN_FIELDS = ("compare", "ask", "name_ends", "question_words", "embedded_after", "max_chars", "max_splits",
+_JOIN_FIELDS = ("compare", "between", "ask", "name_ends", "question_words", "embedded_after", "max_chars", "max_splits",
                 "name_words", "confident_names", "confident_parts", "runner_up", "sentence_runner_up")
 
 
@@ -82,8 +91,8 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
     shown = display(path)
     root = read_yaml(path, shown)
     if not isinstance(root, MappingNode):
-        raise KnowledgeError([Problem(shown, 1, "expected `compare`, `ask`, `name_ends`, `question_words` and "
-                                                "`embedded_after` (lists of words), "
+        raise KnowledgeError([Problem(shown, 1, "expected `compare`, `between`, `ask`, `name_ends`, `question_words` "
+                                                "and `embedded_after` (lists of words), "
                                                 "`max_chars`, `max_splits`, `name_words`, `confident_names`, "
                                                 "`confident_parts`, `runner_up` and `sentence_runner_up` "
                                                 "(numbers)")])
@@ -128,14 +137,14 @@ def load_joins(path: Path = PAIRS_FILE) -> Joins:
         return float(value or 0.0)
 
     compare, ask, name_ends = words("compare"), words("ask"), words("name_ends")
-    question_words, embedded_after = words("question_words"), words("embedded_after")
+    question_words, embedded_after, between = words("question_words"), words("embedded_after"), words("between")
     max_chars, max_splits, name_words = count("max_chars", 1), count("max_splits", 0), count("name_words", 0)
     confident_names, confident_parts, runner_up = share("confident_names"), share("confident_parts"), share("runner_up")
     sentence_runner_up = share("sentence_runner_up")
     if problems:
         raise KnowledgeError(problems)
     return Joins(compare, ask, max_chars, max_splits, confident_names, confident_parts, runner_up, name_ends,
-                 name_words, sentence_runner_up, question_words, embedded_after)
+                 name_words, sentence_runner_up, question_words, embedded_after, between)
 
 
 def _words(part: str) -> bool:
@@ -180,6 +189,9 @@ def splits(query: str, joins: Joins) -> list[Split]:
             left = _CLAUSE.split(query[:match.start()])[-1].strip()
             right = _name(_CLAUSE.split(query[match.end():])[0], joins)
             add(match.start(), Split(left, right, "compare"))
+    if joins.between_at is not None:  # "the difference between falcon and llama"
+        for match in joins.between_at.finditer(query):
+            add(match.start("right"), Split(match["left"].strip(), _name(match["right"], joins), "compare"))
     for word_at in joins.ask_at:
         for match in word_at.finditer(query):
             add(match.start(), Split(query[:match.start()].strip(_JOINS), query[match.end():].strip(_JOINS), "ask"))
