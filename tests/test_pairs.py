@@ -269,7 +269,8 @@ def test_a_comparison_is_read_in_more_of_the_ways_people_write_one() -> None:
 
 def test_the_difference_between_two_things_splits_into_the_two() -> None:
     assert ("falcon", "llama", "compare") in _split("what's the difference between falcon and llama?")
-    assert ("openllama", "the original llama", "compare") in _split("difference between openllama and the original llama")
+    assert ("openllama", "the original llama", "compare") in _split(
+        "difference between openllama and the original llama")
     assert ("bert", "gpt-3", "compare") in _split("how do you distinguish between bert and gpt-3 for a chatbot")
     # "between" alone is not a comparison: deciding between two things may come with another question
     assert all(kind != "compare" for *_, kind in _split("we need to decide between a vendor and an open model"))
