@@ -7,11 +7,11 @@ Needs nothing beyond the project's own dependencies. Prints medians and p99 (nea
 * per question: `KnowledgeBase.ask` over questions people wrote (the texts of eval/blind/blind1.yaml and
   blind2.yaml, never their labels; not the FAQ's own phrasings), CPU time of the thread (the machine is shared:
   wall time swings with the other processes, CPU time much less), one thread, after a warm-up pass, each question
-  matched afresh (the results a matcher keeps are cleared before each). `baseline` is the matcher at git revision
-  `--baseline` (benchmarks/trees.py: before the cascade), `ours` this working tree (with the policy `openllm-bot
-  calibrate` fits while the shipped one has no cascade yet); each a process of its own, taking turns for `--rounds`
-  rounds. Then, in this process, where ours spends it: the questions its first stage decides (no embedding model)
-  and the others, the embedding alone, the lexical matcher alone;
+  matched afresh (the results and embeddings a matcher keeps are cleared before each). `baseline` is the matcher at
+  git revision `--baseline` (benchmarks/trees.py: before the cascade), `ours` this working tree (with the policy
+  `openllm-bot calibrate` fits while the shipped one has no cascade yet); each a process of its own, taking turns
+  for `--rounds` rounds. Then, in this process, where ours spends it: the questions its first stage decides (no
+  embedding model) and the others, the embedding alone, the lexical matcher alone;
 * a question asked again: five of those questions asked 100 times each, both matchers;
 * cold `openllm-bot ask`: wall and CPU time of the whole process, both matchers taking turns, phrasing embeddings
   (and, for ours, the trained classifier) kept on disk (the state after the first start on a machine), and once
@@ -73,10 +73,14 @@ from pathlib import Path
 from knowledge import KnowledgeBase
 job = json.load(sys.stdin)
 kb = KnowledgeBase.load(embedding_cache=Path(job["cache"]))
-kept = getattr(kb.matcher, "_cache", None)  # the results a matcher keeps (ours): each question matched afresh
+# What a matcher keeps of the questions it matched (ours: the results, and the embeddings of the texts it ran the
+# model on): each question matched afresh.
+embedder = getattr(kb.matcher, "embedder", None)
+kept = [k for k in (getattr(kb.matcher, "_cache", None), getattr(embedder, "_memory", None)) if k is not None]
 def forget():
-    if kept is not None and job["afresh"]:
-        kept.clear()
+    if job["afresh"]:
+        for k in kept:
+            k.clear()
 for q in job["questions"]:
     kb.ask(q)
     forget()
@@ -182,7 +186,7 @@ def large_faq(entries: int, embedder: Embedder) -> list[tuple[str, float, float,
         builds.append(time.perf_counter() - start)
     print(f"  classifier: {big.classifier.kind}; first build {first:.1f} s (phrasings not yet cached are embedded); "
           f"with embeddings cached {', '.join(f'{b:.1f}' for b in builds)} s; RSS {rss_mib():.0f} MiB")
-    times = per_call_ms(big.match, queries, 2, big._cache.clear)
+    times = per_call_ms(big.match, queries, 2, lambda: (big._cache.clear(), big.embedder._memory.clear()))
     print(line("generated questions", times))
     return [("10k: build with embeddings cached, median", statistics.median(builds), TARGET_LARGE_BUILD_S, "s"),
             ("10k: per-question p99", percentile(times, 99), TARGET_LARGE_P99_MS, "ms")]
@@ -196,20 +200,25 @@ def where_ours_spends(policy: Policy, asked: Sequence[str], repeat: int) -> None
     """In this process: the questions the first stage decides and the others, the embedding and lexical matcher."""
     kb = KnowledgeBase.load(policy=policy, embedding_cache=CACHE)
     matcher = kb.matcher
+
+    def forget() -> None:  # each question matched afresh
+        matcher._cache.clear()
+        matcher.embedder._memory.clear()
+
     quick = [q for q in asked if (s := matcher.quick_signals(q)) is not None and decide_quickly(s, policy)]
     full = [q for q in asked if q not in set(quick)]
     print(f"\nwhere ours spends it (this process, CPU per question, {repeat} passes)")
     threshold = policy.cascade.answer if policy.cascade else "-"
     print(f"  decided without the embedding model: {len(quick)} of {len(asked)} questions "
           f"({len(quick) / len(asked):.0%}); first-stage answer threshold {threshold}")
-    print(line("ours, decided by the first stage", per_call_ms(kb.ask, quick, repeat, matcher._cache.clear)))
-    print(line("ours, decided with the embedding model", per_call_ms(kb.ask, full, repeat, matcher._cache.clear)))
+    print(line("ours, decided by the first stage", per_call_ms(kb.ask, quick, repeat, forget)))
+    print(line("ours, decided with the embedding model", per_call_ms(kb.ask, full, repeat, forget)))
     print(line("the embedding model alone", per_call_ms(
         lambda q: matcher.embedder.embed([normalize(clip_question(q))]), asked, repeat)))
     print(line("the lexical matcher alone", per_call_ms(matcher.lexical.ranked, asked, repeat)))
     long = [q for q in asked if len(q) > 200]
     print(line(f"ours, messages over 200 characters ({len(long)})", per_call_ms(kb.ask, long, repeat,
-                                                                                  matcher._cache.clear)))
+                                                                                  forget)))
 
 
 def main() -> int:

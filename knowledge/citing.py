@@ -62,6 +62,6 @@ class PassageIndex:
         query = normalize(question)
         if not query.strip() or not self.passages:
             return []
-        similarities = self._matrix() @ self.embedder.embed([query])[0]
+        similarities = self._matrix() @ self.embedder.embed_one(query)
         order = np.argsort(-similarities, kind="stable")[:count]
         return [Near(self.passages[i], float(similarities[i])) for i in order]

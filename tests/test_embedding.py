@@ -62,6 +62,24 @@ def test_the_model_reads_the_attention_mask_in_a_padded_batch(embedder: Embedder
     assert float(pooled(np.ones_like(mask))[0] @ alone[0]) < 0.95
 
 
+def test_a_question_embedded_again_runs_the_model_once_and_stays_off_disk(tmp_path: Path) -> None:
+    embedder = Embedder(cache_dir=tmp_path)
+    runs: list[str] = []
+    run = embedder._run
+
+    def counted(text: str) -> np.ndarray:
+        runs.append(text)
+        return run(text)
+
+    embedder._run = counted  # type: ignore[method-assign]
+    asked = "is llama 3 free for commercial use"
+    first, again = embedder.embed_one(asked), embedder.embed_one(asked)
+    assert runs == [asked]
+    assert np.array_equal(first, again) and np.array_equal(first, embedder.embed([asked])[0])
+    assert not first.flags.writeable  # shared: nobody may change it
+    assert not list(tmp_path.iterdir())  # what people ask is not written to disk
+
+
 def test_cached_embeddings_are_kept_on_disk_by_content(tmp_path: Path) -> None:
     first = Embedder(cache_dir=tmp_path)
     vectors = first.embed_cached(["hugging face", "what is the attention mechanism"])

@@ -127,9 +127,25 @@ class Embedder:
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
+    def embed_one(self, text: str) -> np.ndarray:
+        """One text's row, as `embed` gives it; kept in memory only (a question's text is never written to disk), so
+        that the same words asked again, or the same part of two questions ("llama 3 vs mixtral"), run the model
+        once. The row is read-only: it is shared."""
+        key = _key(text)
+        with self._lock:
+            row = self._memory.get(key)
+            if row is not None:
+                self._memory.move_to_end(key)
+                return row
+        row = self._run(text)[0]
+        row.flags.writeable = False
+        with self._lock:
+            self._remember(key, row)
+        return row
+
     def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
         """As `embed`, reusing the embeddings of texts seen before (in memory, and on disk between runs)."""
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:32] for t in texts]
+        keys = [_key(t) for t in texts]
         rows: dict[str, np.ndarray] = {}
         missing: dict[str, str] = {}
         with self._lock:
@@ -158,6 +174,10 @@ class Embedder:
         self._memory.move_to_end(key)
         while len(self._memory) > self._memory_items:
             self._memory.popitem(last=False)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:KEY_CHARS]
 
 
 def _first_line(exc: BaseException) -> str:

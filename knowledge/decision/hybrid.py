@@ -126,7 +126,7 @@ class HybridMatcher:
         read = read or self._read(clip_question(text))  # a question's first MAX_QUESTION_CHARS characters
         query = read.query
         if embedding is None:
-            embedding = self.embedder.embed([query])[0]
+            embedding = self.embedder.embed_one(query)
         asks = read.asks
         classifier = self.classifier
         nearest = classifier.nearest(embedding)
