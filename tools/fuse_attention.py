@@ -9,7 +9,7 @@ recognise that pattern to fuse it: a run of the model spent more time in those s
 Here, per layer, the three projections become one (their int8 weights side by side: each output column keeps its own
 scale, so the arithmetic is the same) and the rest one MultiHeadAttention node (com.microsoft, in ONNX Runtime's CPU
 provider), which takes the attention mask as a key padding mask. The graph goes from 317 nodes to 80 as ONNX Runtime
-optimises it, and a run takes ~0.2 ms less (`benchmarks/cost.py`); the weights are untouched.
+optimises it, and a run takes 0.1-0.2 ms less (knowledge/embedding/MODEL.md); the weights are untouched.
 """
 
 from __future__ import annotations
