@@ -166,7 +166,8 @@ def _name(clause: str, joins: Joins) -> str:
 
 def splits(query: str, joins: Joins) -> list[Split]:
     """Where the normalised `query` may split into two parts: first between the items of a list of two, then between
-    two questions, then at a comparison word (each part the name on its side), then at a word joining two questions;
+    two questions, then at a comparison word (each part the name on its side) or around "the difference between X and
+    Y" (X and Y), then at a word joining two questions;
     never inside quoted text; at most `max_splits`, none for a long query."""
     if len(query) > joins.max_chars:
         return []
