@@ -29,9 +29,23 @@ def test_the_versions_covered_are_read_from_the_faq_and_its_documents() -> None:
     assert versions.uncovered("top 10 open models") is None  # not a model family of the FAQ
 
 
+def test_a_hyphenated_name_of_a_covered_family_is_another_model() -> None:
+    versions = versions_of(load_knowledge())
+    assert versions.uncovered("gpt-oss-120b can we self-host it?") == "mention GPT-OSS (only GPT-3)"
+    assert versions.uncovered("is gpt-j still worth using") == "mention GPT-J (only GPT-3)"
+    assert versions.uncovered("what is gpt-neo") == "mention GPT-NEO (only GPT-3)"
+    # English words after the hyphen say something of the family itself
+    assert versions.uncovered("experience with gpt-family models") is None
+    assert versions.uncovered("can we sell a llama-based product") is None
+    assert versions.uncovered("a fine-tuned model") is None  # "fine" has no version in the texts: not a family
+    # a hyphenated name the texts use is covered
+    assert versions_of(load_knowledge(), extra=["gpt-neo is an open model"]).uncovered("what is gpt-neo") is None
+
+
 @pytest.mark.parametrize(("question", "offered", "says"), [
     ("is GPT-4 open source?", "gpt-3", "mention GPT-4 (only GPT-3)"),
     ("is llama 4 out yet?", "llama", "mention Llama 4"),
+    ("tell me about gpt-oss", "gpt-3", "mention GPT-OSS (only GPT-3)"),
     ("what licence is Mistral 7B under?", "mistral", "name the licence a particular model is released under"),
 ])
 def test_an_uncovered_name_or_a_model_s_licence_is_said_not_answered(kb: KnowledgeBase, question: str,
