@@ -1,7 +1,7 @@
 """Models the documents never name: a question about "GPT-4", "Llama 4" or "GPT-J" is not answered with the entry
 about GPT-3 or Llama 2 and 3 as if it were covered. Which versions of which model families the FAQ covers is read from
 the FAQ and its documents (a family is a one-word tag or id part of an entry that the texts name with a version), and
-so are the hyphenated names they use ("gpt-3" aside, none today)."""
+so are the hyphenated names of those families they use (none today: a document naming "GPT-Neo" would cover it)."""
 
 from __future__ import annotations
 
