@@ -179,13 +179,15 @@ async def test_an_event_is_acknowledged_before_bolt_builds_its_request(
         await runner.cleanup()
 
 
-# `openllm-bot serve --http`, noting on stdout how many objects it freezes out of the garbage collector's sight.
+# `openllm-bot serve --http`, noting on stdout how many objects it freezes out of the garbage collector's sight (the
+# server only: its matching processes freeze too, and share its stdout).
 _NOTING_FREEZE = """
-import gc, runpy, sys
-freeze = gc.freeze
+import gc, os, runpy, sys
+freeze, server = gc.freeze, os.getpid()
 def noted():
     freeze()
-    print("frozen", gc.get_freeze_count(), flush=True)
+    if os.getpid() == server:
+        print("frozen", gc.get_freeze_count(), flush=True)
 gc.freeze = noted
 sys.argv = ["bot", "serve", "--http"]
 runpy.run_module("bot", run_name="__main__", alter_sys=True)
