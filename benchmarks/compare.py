@@ -392,8 +392,7 @@ def build_ours(faq: str) -> tuple[KnowledgeBase, System]:
     matcher = kb.matcher
 
     def afresh(question: str) -> MatchResult:
-        matcher._cache.clear()
-        matcher.embedder._memory.clear()
+        matcher.forget()
         return kb.ask(question)
 
     return kb, System(OURS, afresh, f"policy p: a={p.answer} s={p.suggest}", 0, build)

@@ -186,7 +186,7 @@ def large_faq(entries: int, embedder: Embedder) -> list[tuple[str, float, float,
         builds.append(time.perf_counter() - start)
     print(f"  classifier: {big.classifier.kind}; first build {first:.1f} s (phrasings not yet cached are embedded); "
           f"with embeddings cached {', '.join(f'{b:.1f}' for b in builds)} s; RSS {rss_mib():.0f} MiB")
-    times = per_call_ms(big.match, queries, 2, lambda: (big._cache.clear(), big.embedder._memory.clear()))
+    times = per_call_ms(big.match, queries, 2, big.forget)
     print(line("generated questions", times))
     return [("10k: build with embeddings cached, median", statistics.median(builds), TARGET_LARGE_BUILD_S, "s"),
             ("10k: per-question p99", percentile(times, 99), TARGET_LARGE_P99_MS, "ms")]
@@ -200,10 +200,7 @@ def where_ours_spends(policy: Policy, asked: Sequence[str], repeat: int) -> None
     """In this process: the questions the first stage decides and the others, the embedding and lexical matcher."""
     kb = KnowledgeBase.load(policy=policy, embedding_cache=CACHE)
     matcher = kb.matcher
-
-    def forget() -> None:  # each question matched afresh
-        matcher._cache.clear()
-        matcher.embedder._memory.clear()
+    forget = matcher.forget  # each question matched afresh
 
     quick = [q for q in asked if (s := matcher.quick_signals(q)) is not None and decide_quickly(s, policy)]
     full = [q for q in asked if q not in set(quick)]

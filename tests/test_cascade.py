@@ -271,6 +271,8 @@ def test_a_question_asked_again_is_matched_once(kb: KnowledgeBase, policy: Polic
     assert full.match("can we use llama commercially?") is not emphasised
     # The model runs once for the words the two share, and not again for --explain: the embedder keeps them
     assert embedder.runs == 2
+    full.forget()  # until told to forget what it keeps (a benchmark matching each question afresh)
+    assert full.match(HARD) is not first and embedder.runs == 3
 
 
 def test_one_row_in_two_thousand_does_not_hold_the_first_stages_threshold_up() -> None:

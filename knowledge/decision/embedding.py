@@ -143,6 +143,11 @@ class Embedder:
             self._remember(key, row)
         return row
 
+    def forget(self) -> None:
+        """Drop the embeddings kept in memory (those on disk stay)."""
+        with self._lock:
+            self._memory.clear()
+
     def embed_cached(self, texts: Sequence[str]) -> np.ndarray:
         """As `embed`, reusing the embeddings of texts seen before (in memory, and on disk between runs)."""
         keys = [_key(t) for t in texts]

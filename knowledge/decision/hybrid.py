@@ -177,6 +177,13 @@ class HybridMatcher:
             return self._entry_classes[np.argsort(-entry_values, kind="stable")[:CLASSIFIER_CANDIDATES]]
         return self._entry_classes[np.argpartition(-entry_values, CLASSIFIER_CANDIDATES)[:CLASSIFIER_CANDIDATES]]
 
+    def forget(self) -> None:
+        """Drop what it keeps of the questions it matched: their results, and the embeddings of the texts it ran the
+        model on (a benchmark that matches each question afresh)."""
+        with self._cache_lock:
+            self._cache.clear()
+        self.embedder.forget()
+
     def match(self, text: str, explain: bool = False) -> MatchResult:
         with matching():  # a fork of this process waits for it to end (knowledge/forking.py)
             return self._cached_match(clip_question(text), explain)
