@@ -73,14 +73,12 @@ from pathlib import Path
 from knowledge import KnowledgeBase
 job = json.load(sys.stdin)
 kb = KnowledgeBase.load(embedding_cache=Path(job["cache"]))
-# What a matcher keeps of the questions it matched (ours: the results, and the embeddings of the texts it ran the
-# model on): each question matched afresh.
-embedder = getattr(kb.matcher, "embedder", None)
-kept = [k for k in (getattr(kb.matcher, "_cache", None), getattr(embedder, "_memory", None)) if k is not None]
+# Each question matched afresh: what a matcher keeps of the questions it matched is dropped (ours: `forget`, its
+# results and the embeddings it ran the model on; an older tree kept only results, in `_cache`, or nothing).
+kept = getattr(kb.matcher, "forget", None) or getattr(getattr(kb.matcher, "_cache", None), "clear", None)
 def forget():
-    if job["afresh"]:
-        for k in kept:
-            k.clear()
+    if kept is not None and job["afresh"]:
+        kept()
 for q in job["questions"]:
     kb.ask(q)
     forget()

@@ -134,13 +134,11 @@ class Embedder:
         key = _key(text)
         with self._lock:
             row = self._memory.get(key)
-            if row is not None:
-                self._memory.move_to_end(key)
-                return row
-        row = self._run(text)[0]
-        row.flags.writeable = False
+        if row is None:
+            row = self._run(text)[0]
+            row.flags.writeable = False
         with self._lock:
-            self._remember(key, row)
+            self._remember(key, row)  # the last used is the last to go
         return row
 
     def forget(self) -> None:
